@@ -1,0 +1,14 @@
+//! SeaORM entities: Elevate's tables as Rust types, nothing else.
+//!
+//! Every instant is stored as Unix milliseconds (`i64`): it compares correctly as a number on
+//! both SQLite and PostgreSQL, where text timestamps would not.
+
+pub mod audit_events;
+pub mod decisions;
+pub mod grants;
+pub mod jobs;
+pub mod local_group_members;
+pub mod local_groups;
+pub mod requests;
+pub mod used_link_tokens;
+pub mod users;

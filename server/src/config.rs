@@ -1,0 +1,388 @@
+//! Settings: one TOML file, overridden by `ELEVATE_*` environment variables (nested keys
+//! joined with `__`, e.g. `ELEVATE_DATABASE__URL`). Loaded once and checked before anything
+//! starts; every error names the key at fault.
+use std::{fmt, net::SocketAddr, path::{Path, PathBuf}};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Toml},
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::domain::HumanDuration;
+
+/// Top-level sections; environment variables outside them are reported, not applied.
+const SECTIONS: [&str; 7] = ["server", "database", "policy", "auth", "directory", "worker", "log"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("configuration: {0}")]
+    Invalid(String),
+    #[error("configuration key `{key}`: {reason}")]
+    Key { key: &'static str, reason: String },
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    #[serde(default)]
+    pub server: ServerSettings,
+    #[serde(default)]
+    pub database: DatabaseSettings,
+    #[serde(default)]
+    pub policy: PolicySettings,
+    #[serde(default)]
+    pub auth: AuthSettings,
+    #[serde(default)]
+    pub directory: DirectorySettings,
+    #[serde(default)]
+    pub worker: WorkerSettings,
+    #[serde(default)]
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    #[serde(default = "default_bind")]
+    pub bind: SocketAddr,
+}
+
+fn default_bind() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self { bind: default_bind() }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite://elevate.db?mode=rwc` or `postgres://user:password@host/db`.
+    #[serde(default = "default_database_url")]
+    pub url: SecretString,
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+}
+
+fn default_database_url() -> SecretString {
+    SecretString::from("sqlite://elevate.db?mode=rwc")
+}
+
+fn default_max_connections() -> u32 {
+    10
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self { url: default_database_url(), max_connections: default_max_connections() }
+    }
+}
+
+impl DatabaseSettings {
+    /// The URL with any password replaced, for logs and error messages.
+    pub fn redacted_url(&self) -> String {
+        redact_url(self.url.expose_secret())
+    }
+}
+
+impl fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &self.redacted_url())
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
+
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    match rest.split_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySettings {
+    #[serde(default = "default_policy_path")]
+    pub path: PathBuf,
+}
+
+fn default_policy_path() -> PathBuf {
+    PathBuf::from("policy.toml")
+}
+
+impl Default for PolicySettings {
+    fn default() -> Self {
+        Self { path: default_policy_path() }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// HMAC key for Elevate's own API tokens (at least 32 bytes).
+    pub token_secret: Option<SecretString>,
+    /// A file holding `token_secret` (trailing newline ignored).
+    pub token_secret_file: Option<PathBuf>,
+    #[serde(default = "default_issuer")]
+    pub issuer: String,
+    #[serde(default = "default_audience")]
+    pub audience: String,
+}
+
+fn default_issuer() -> String {
+    "elevate".into()
+}
+
+fn default_audience() -> String {
+    "elevate-api".into()
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self { token_secret: None, token_secret_file: None, issuer: default_issuer(), audience: default_audience() }
+    }
+}
+
+impl AuthSettings {
+    /// The token signing key, from `token_secret` or `token_secret_file` (exactly one).
+    pub fn token_secret(&self) -> Result<SecretString, ConfigError> {
+        let secret = match (&self.token_secret, &self.token_secret_file) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Key {
+                    key: "auth.token_secret",
+                    reason: "set either auth.token_secret or auth.token_secret_file, not both".into(),
+                });
+            }
+            (Some(s), None) => s.clone(),
+            (None, Some(path)) => read_secret_file("auth.token_secret_file", path)?,
+            (None, None) => {
+                return Err(ConfigError::Key {
+                    key: "auth.token_secret",
+                    reason: "is required (or auth.token_secret_file); generate one with `openssl rand -hex 32`".into(),
+                });
+            }
+        };
+        if secret.expose_secret().len() < 32 {
+            return Err(ConfigError::Key { key: "auth.token_secret", reason: "must be at least 32 bytes".into() });
+        }
+        Ok(secret)
+    }
+}
+
+fn read_secret_file(key: &'static str, path: &Path) -> Result<SecretString, ConfigError> {
+    std::fs::read_to_string(path)
+        .map(|s| SecretString::from(s.trim_end_matches(['\r', '\n']).to_owned()))
+        .map_err(|e| ConfigError::Key { key, reason: format!("cannot read {}: {e}", path.display()) })
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum DirectoryKind {
+    /// Users, groups and memberships kept in Elevate's own database.
+    #[default]
+    Local,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectorySettings {
+    #[serde(default)]
+    pub kind: DirectoryKind,
+    /// Seed users of the local directory.
+    #[serde(default)]
+    pub users: Vec<LocalUserSeed>,
+    /// Seed groups of the local directory, with their standing members.
+    #[serde(default)]
+    pub groups: Vec<LocalGroupSeed>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalUserSeed {
+    pub upn: String,
+    pub display_name: Option<String>,
+    pub mail: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalGroupSeed {
+    pub id: String,
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub members: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerSettings {
+    /// Jobs run at once by one replica.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// How long a claimed job is ours before another replica may take it over.
+    #[serde(default = "default_lease")]
+    pub lease: HumanDuration,
+    /// Longest sleep between polls; other replicas' new jobs are seen at least this often.
+    #[serde(default = "default_poll_interval")]
+    pub poll_interval: HumanDuration,
+    /// Attempts before a grant that cannot be activated is marked failed. Removals are
+    /// retried for ever: revocation is never abandoned.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: i32,
+    #[serde(default = "default_backoff_base")]
+    pub backoff_base: HumanDuration,
+    #[serde(default = "default_backoff_max")]
+    pub backoff_max: HumanDuration,
+    /// Cron expression (with seconds) of the decision-timeout sweep.
+    #[serde(default = "default_sweep_schedule")]
+    pub sweep_schedule: String,
+}
+
+fn default_concurrency() -> usize {
+    8
+}
+fn default_lease() -> HumanDuration {
+    HumanDuration::from_secs(60)
+}
+fn default_poll_interval() -> HumanDuration {
+    HumanDuration::from_secs(2)
+}
+fn default_max_attempts() -> i32 {
+    8
+}
+fn default_backoff_base() -> HumanDuration {
+    HumanDuration::from_secs(1)
+}
+fn default_backoff_max() -> HumanDuration {
+    HumanDuration::from_secs(300)
+}
+fn default_sweep_schedule() -> String {
+    "*/5 * * * * *".into()
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self {
+            concurrency: default_concurrency(),
+            lease: default_lease(),
+            poll_interval: default_poll_interval(),
+            max_attempts: default_max_attempts(),
+            backoff_base: default_backoff_base(),
+            backoff_max: default_backoff_max(),
+            sweep_schedule: default_sweep_schedule(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    #[serde(default)]
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info` or `elevate=debug,info`.
+    #[serde(default = "default_log_level")]
+    pub level: String,
+}
+
+fn default_log_level() -> String {
+    "info".into()
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self { format: LogFormat::default(), level: default_log_level() }
+    }
+}
+
+/// Settings and the warnings met while loading them (to be logged once logging is up).
+pub struct Loaded {
+    pub settings: Settings,
+    pub warnings: Vec<String>,
+}
+
+impl Settings {
+    /// Loads `path` (when given it must exist; otherwise `elevate.toml` is used if present)
+    /// and the environment, then checks what can be checked without side effects.
+    pub fn load(path: Option<&Path>) -> Result<Loaded, ConfigError> {
+        let mut figment = Figment::new();
+        match path {
+            Some(path) if !path.exists() => return Err(ConfigError::MissingFile(path.to_owned())),
+            Some(path) => figment = figment.merge(Toml::file_exact(path)),
+            None if Path::new("elevate.toml").exists() => figment = figment.merge(Toml::file_exact("elevate.toml")),
+            None => {}
+        }
+        let mut warnings = Vec::new();
+        for (name, _) in std::env::vars() {
+            let Some(rest) = name.strip_prefix("ELEVATE_") else { continue };
+            let section = rest.split("__").next().unwrap_or_default().to_ascii_lowercase();
+            if !SECTIONS.contains(&section.as_str()) && !IGNORED_ENV.contains(&rest) {
+                warnings.push(format!("ignoring environment variable {name}: `{section}` is not a configuration section"));
+            }
+        }
+        figment = figment.merge(
+            Env::prefixed("ELEVATE_")
+                .split("__")
+                .filter(|key| SECTIONS.contains(&key.as_str().split('.').next().unwrap_or_default())),
+        );
+        let settings: Settings = figment.extract().map_err(|e| {
+            ConfigError::Invalid(e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))
+        })?;
+        settings.check()?;
+        Ok(Loaded { settings, warnings })
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let url = self.database.url.expose_secret();
+        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(ConfigError::Key {
+                key: "database.url",
+                reason: format!("{} is neither a sqlite: nor a postgres:// URL", self.database.redacted_url()),
+            });
+        }
+        if self.worker.concurrency == 0 {
+            return Err(ConfigError::Key { key: "worker.concurrency", reason: "must be at least 1".into() });
+        }
+        if self.worker.max_attempts < 1 {
+            return Err(ConfigError::Key { key: "worker.max_attempts", reason: "must be at least 1".into() });
+        }
+        Ok(())
+    }
+}
+
+/// `ELEVATE_*` variables that are not configuration (they choose the config file or belong
+/// to the test suite).
+const IGNORED_ENV: [&str; 3] = ["CONFIG", "TEST_POSTGRES_URL", "BIN"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_password_never_printed() {
+        let db = DatabaseSettings { url: SecretString::from("postgres://app:hunter2@db/elevate"), max_connections: 1 };
+        let shown = format!("{db:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("postgres://app:***@db/elevate"), "{shown}");
+    }
+}

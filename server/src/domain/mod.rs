@@ -1,0 +1,28 @@
+//! Domain types: values that are valid by construction. Parse at the boundary, trust inside.
+mod caller;
+mod duration;
+mod ids;
+mod status;
+mod text;
+mod time;
+
+pub use caller::{Caller, Role};
+pub use duration::HumanDuration;
+pub use ids::{GroupId, ProfileKey, RequestId, Upn};
+pub use status::{RequestEvent, RequestStatus, TransitionError};
+pub use text::{Comment, Justification, Ticket};
+pub use time::{Millis, format_millis, now};
+
+/// A value from outside that is not acceptable; `field` names what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct InvalidValue {
+    pub field: &'static str,
+    pub reason: String,
+}
+
+impl InvalidValue {
+    pub fn new(field: &'static str, reason: impl Into<String>) -> Self {
+        Self { field, reason: reason.into() }
+    }
+}

@@ -1,0 +1,148 @@
+//! The request lifecycle as an explicit state machine (DESIGN.md, "Lifecycle").
+use std::fmt;
+
+/// Where a request is in its life. Terminal states never change again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestStatus {
+    Pending,
+    Approved,
+    Active,
+    Denied,
+    Cancelled,
+    TimedOut,
+    Expired,
+    Revoked,
+    Failed,
+}
+
+/// Something that happens to a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestEvent {
+    /// The last approval the rule needs was given (or the profile approves automatically).
+    Approve,
+    Deny,
+    Cancel,
+    /// Nobody decided before the profile's `decision_timeout`.
+    Timeout,
+    /// The directory confirmed the membership.
+    Activate,
+    Expire,
+    Revoke,
+    /// The directory refused the membership for good.
+    Fail,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a request that is {from} cannot be {}", event.past_tense())]
+pub struct TransitionError {
+    pub from: RequestStatus,
+    pub event: RequestEvent,
+}
+
+impl RequestStatus {
+    pub const ALL: [RequestStatus; 9] = [
+        Self::Pending,
+        Self::Approved,
+        Self::Active,
+        Self::Denied,
+        Self::Cancelled,
+        Self::TimedOut,
+        Self::Expired,
+        Self::Revoked,
+        Self::Failed,
+    ];
+
+    /// The one place that says which transitions exist.
+    pub fn on(self, event: RequestEvent) -> Result<RequestStatus, TransitionError> {
+        use RequestEvent as E;
+        use RequestStatus as S;
+        let next = match (self, event) {
+            (S::Pending, E::Approve) => S::Approved,
+            (S::Pending, E::Deny) => S::Denied,
+            (S::Pending, E::Cancel) => S::Cancelled,
+            (S::Pending, E::Timeout) => S::TimedOut,
+            (S::Approved, E::Activate) => S::Active,
+            (S::Active, E::Expire) => S::Expired,
+            (S::Approved | S::Active, E::Revoke) => S::Revoked,
+            (S::Approved | S::Active, E::Fail) => S::Failed,
+            (from, event) => return Err(TransitionError { from, event }),
+        };
+        Ok(next)
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            Self::Denied | Self::Cancelled | Self::TimedOut | Self::Expired | Self::Revoked | Self::Failed
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Approved => "approved",
+            Self::Active => "active",
+            Self::Denied => "denied",
+            Self::Cancelled => "cancelled",
+            Self::TimedOut => "timed_out",
+            Self::Expired => "expired",
+            Self::Revoked => "revoked",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == s)
+    }
+}
+
+impl fmt::Display for RequestStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl RequestEvent {
+    fn past_tense(self) -> &'static str {
+        match self {
+            Self::Approve => "approved",
+            Self::Deny => "denied",
+            Self::Cancel => "cancelled",
+            Self::Timeout => "timed out",
+            Self::Activate => "activated",
+            Self::Expire => "expired",
+            Self::Revoke => "revoked",
+            Self::Fail => "failed",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{RequestEvent as E, RequestStatus as S};
+
+    #[test]
+    fn terminal_states_accept_no_event() {
+        let events = [E::Approve, E::Deny, E::Cancel, E::Timeout, E::Activate, E::Expire, E::Revoke, E::Fail];
+        for status in S::ALL.into_iter().filter(|s| s.is_terminal()) {
+            for event in events {
+                assert!(status.on(event).is_err(), "{status} accepted {event:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn happy_path_and_refusals() {
+        assert_eq!(S::Pending.on(E::Approve), Ok(S::Approved));
+        assert_eq!(S::Approved.on(E::Activate), Ok(S::Active));
+        assert_eq!(S::Active.on(E::Expire), Ok(S::Expired));
+        assert!(S::Active.on(E::Cancel).is_err());
+        assert!(S::Pending.on(E::Revoke).is_err());
+        let err = S::Cancelled.on(E::Approve).unwrap_err();
+        assert_eq!(err.to_string(), "a request that is cancelled cannot be approved");
+        for s in S::ALL {
+            assert_eq!(S::parse(s.as_str()), Some(s));
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! Free text from users: justification, ticket reference, decision comment.
+use super::InvalidValue;
+
+/// Control characters (other than line breaks and tabs in long text) are refused, so that
+/// nothing a user types can forge log lines or terminal escapes.
+fn clean(field: &'static str, s: &str, max_chars: usize, multiline: bool) -> Result<String, InvalidValue> {
+    let s = s.trim();
+    if s.chars().count() > max_chars {
+        return Err(InvalidValue::new(field, format!("must be at most {max_chars} characters")));
+    }
+    let allowed = |c: char| !c.is_control() || (multiline && (c == '\n' || c == '\t'));
+    if let Some(c) = s.chars().find(|c| !allowed(*c)) {
+        return Err(InvalidValue::new(
+            field,
+            format!("must not contain control characters (found U+{:04X})", c as u32),
+        ));
+    }
+    Ok(s.to_owned())
+}
+
+/// Why the access is needed: trimmed, 1 to 1000 characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Justification(String);
+
+impl Justification {
+    pub fn parse(s: &str) -> Result<Self, InvalidValue> {
+        let s = clean("justification", s, 1000, true)?;
+        if s.is_empty() {
+            return Err(InvalidValue::new("justification", "must not be empty"));
+        }
+        Ok(Self(s))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A change or incident ticket reference (`CHG-1234`): 1 to 64 visible characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ticket(String);
+
+impl Ticket {
+    pub fn parse(s: &str) -> Result<Self, InvalidValue> {
+        let s = clean("ticket", s, 64, false)?;
+        if s.is_empty() || s.chars().any(char::is_whitespace) {
+            return Err(InvalidValue::new("ticket", "must be 1 to 64 characters without spaces"));
+        }
+        Ok(Self(s))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An approver's or revoker's comment: up to 1000 characters, may be empty.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Comment(Option<String>);
+
+impl Comment {
+    pub fn parse(s: Option<&str>) -> Result<Self, InvalidValue> {
+        let s = s.map(|s| clean("comment", s, 1000, true)).transpose()?;
+        Ok(Self(s.filter(|s| !s.is_empty())))
+    }
+
+    pub fn as_deref(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_trimmed_bounded_and_free_of_control_characters() {
+        assert_eq!(Justification::parse("  fix prod \n").map(|j| j.0), Ok("fix prod".into()));
+        assert!(Justification::parse("   ").is_err());
+        assert!(Justification::parse(&"x".repeat(1001)).is_err());
+        assert!(Justification::parse("line\u{1b}[31m").is_err());
+        assert!(Ticket::parse("CHG 1").is_err());
+        assert!(Ticket::parse("CHG-1\n").is_ok());
+        assert_eq!(Comment::parse(Some("  ")), Ok(Comment(None)));
+    }
+}

@@ -1,0 +1,81 @@
+//! Extractors: the authenticated caller, and JSON bodies whose errors name the field.
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
+use serde::de::DeserializeOwned;
+
+use super::{AppState, problem::ApiError};
+use crate::{auth::AuthError, domain::Caller};
+
+/// Largest JSON body accepted.
+pub const MAX_BODY: usize = 64 * 1024;
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(authenticate(req))
+    }
+}
+
+fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ApiError::Unavailable("application state missing".into()))?;
+    let value = req.headers().get(header::AUTHORIZATION).ok_or(AuthError::Missing)?;
+    let value = value.to_str().map_err(|_| AuthError::Invalid("header is not text".into()))?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .ok_or_else(|| AuthError::Invalid("expected the Bearer scheme".into()))?;
+    Ok(state.tokens.verify(token.trim())?)
+}
+
+/// A JSON body; a parse error names the field at fault (`duration_seconds`).
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")));
+        let body = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            if !is_json {
+                return Err(ApiError::UnsupportedMediaType("send the body as application/json".into()));
+            }
+            let bytes = body.await.map_err(|e| ApiError::PayloadTooLarge(format!("{e} (limit {MAX_BODY} bytes)")))?;
+            parse_json(&bytes).map(JsonBody)
+        })
+    }
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let message = inner.to_string();
+        // serde names a missing or unknown field only in its message.
+        let named = ["missing field `", "unknown field `"]
+            .iter()
+            .find_map(|p| message.split_once(p).and_then(|(_, rest)| rest.split('`').next()))
+            .map(str::to_owned);
+        let field = named.or_else(|| (path != ".").then_some(path));
+        ApiError::BadRequest { field, detail: format!("the JSON body is not acceptable: {message}") }
+    })
+}
+
+/// A query parameter that must be a whole number.
+pub fn number<T: std::str::FromStr>(field: &str, value: Option<&str>) -> Result<Option<T>, ApiError> {
+    value
+        .map(|v| v.parse::<T>().map_err(|_| ApiError::bad(field, format!("{field} must be a whole number (got {v:?})"))))
+        .transpose()
+}

@@ -1,0 +1,97 @@
+//! Profiles, the audit log, health and the OpenAPI document.
+use actix_web::{HttpResponse, get, web};
+use serde::Deserialize;
+use utoipa::OpenApi;
+
+use super::{
+    AppState,
+    extract::number,
+    problem::{ApiError, Problem},
+    views::{AuditEventView, AuditPage, ProfileView},
+};
+use crate::{domain::Caller, workflows::queries};
+
+/// The profiles the caller may request.
+#[utoipa::path(get, path = "/api/v1/profiles", tag = "profiles",
+    responses((status = 200, body = Vec<ProfileView>), (status = 401, body = Problem)))]
+#[get("/profiles")]
+pub async fn profiles(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    let mut views = Vec::new();
+    for p in state.broker.policy.profiles() {
+        if state.broker.is_among(&caller.upn, &p.eligible).await? {
+            views.push(ProfileView::from(p));
+        }
+    }
+    Ok(HttpResponse::Ok().json(views))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AuditParams {
+    /// Only events after this sequence number.
+    after_seq: Option<String>,
+    /// 1 to 1000 (default 100).
+    limit: Option<String>,
+}
+
+/// The audit log, oldest first (auditors and admins).
+#[utoipa::path(get, path = "/api/v1/audit", params(AuditParams), tag = "audit",
+    responses((status = 200, body = AuditPage), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+#[get("/audit")]
+pub async fn audit(state: web::Data<AppState>, caller: Caller, params: web::Query<AuditParams>) -> Result<HttpResponse, ApiError> {
+    let after = number::<i64>("after_seq", params.after_seq.as_deref())?;
+    let limit = number::<u64>("limit", params.limit.as_deref())?;
+    let events = queries::audit_log(&state.broker, &caller, after, limit).await?;
+    let next_after_seq = events.last().map(|e| e.seq);
+    let items = events.into_iter().map(AuditEventView::from).collect();
+    Ok(HttpResponse::Ok().json(AuditPage { items, next_after_seq }))
+}
+
+/// The process is up.
+#[get("/healthz")]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+/// The database is reachable and every migration applied.
+#[get("/readyz")]
+pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    match state.broker.store.ready().await {
+        Ok(true) => Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ready" }))),
+        Ok(false) => Err(ApiError::Unavailable("database migrations are pending".into())),
+        Err(_) => Err(ApiError::Unavailable("the database is unreachable".into())),
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Elevate", description = "Just-in-time privileged access to AWS roles through Entra ID groups."),
+    paths(
+        profiles, audit,
+        super::requests::create, super::requests::list, super::requests::get_one,
+        super::requests::approve, super::requests::deny, super::requests::cancel_one,
+        super::requests::revoke_one, super::requests::extend_one, super::requests::approvals,
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}
+
+/// The OpenAPI 3 document of this API.
+#[get("/openapi.json")]
+pub async fn openapi_document() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}

@@ -1,0 +1,59 @@
+//! The REST API under `/api/v1`: routes, extractors and the one error mapping.
+mod extract;
+mod meta;
+pub mod problem;
+mod requests;
+mod views;
+
+use actix_web::{HttpRequest, HttpResponse, middleware::DefaultHeaders, web};
+
+use crate::{auth::TokenAuthority, workflows::Broker};
+
+pub use meta::ApiDoc;
+
+pub struct AppState {
+    pub broker: Broker,
+    pub tokens: TokenAuthority,
+}
+
+/// Registers every route; shared by `serve` and `demo`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::PayloadConfig::new(extract::MAX_BODY))
+        .app_data(web::QueryConfig::default().error_handler(|err, _| {
+            problem::ApiError::BadRequest { field: None, detail: format!("bad query string: {err}") }.into()
+        }))
+        .app_data(web::PathConfig::default().error_handler(|err, _| {
+            problem::ApiError::BadRequest { field: Some("id".into()), detail: format!("bad path: {err}") }.into()
+        }))
+        .service(meta::healthz)
+        .service(meta::readyz)
+        .service(
+            web::scope("/api/v1")
+                .service(meta::openapi_document)
+                .service(meta::profiles)
+                .service(meta::audit)
+                .service(requests::create)
+                .service(requests::list)
+                .service(requests::approvals)
+                .service(requests::get_one)
+                .service(requests::approve)
+                .service(requests::deny)
+                .service(requests::cancel_one)
+                .service(requests::revoke_one)
+                .service(requests::extend_one),
+        )
+        .default_service(web::to(not_found));
+}
+
+/// Response headers on everything: nothing is cached, sniffed or framed.
+pub fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add(("Cache-Control", "no-store"))
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("X-Frame-Options", "DENY"))
+        .add(("Referrer-Policy", "no-referrer"))
+}
+
+async fn not_found(req: HttpRequest) -> Result<HttpResponse, problem::ApiError> {
+    Err(problem::ApiError::NotFound(format!("no route {} {}", req.method(), req.path())))
+}

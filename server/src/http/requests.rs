@@ -1,0 +1,128 @@
+//! `/api/v1/requests` and `/api/v1/approvals`: extract, call one workflow, map.
+use actix_web::{HttpResponse, get, post, web};
+use serde::Deserialize;
+
+use super::{
+    AppState,
+    extract::{JsonBody, number},
+    problem::{ApiError, Problem},
+    views::{CreateRequest, DecisionBody, ExtendBody, RequestPage, RequestView},
+};
+use crate::{
+    domain::Caller,
+    store::requests::Request,
+    workflows::{
+        Broker, cancel, decide, extend,
+        queries::{self, ListQuery},
+        request_access::{self, NewRequest},
+        revoke,
+    },
+};
+
+async fn view(broker: &Broker, request: Request) -> Result<RequestView, ApiError> {
+    Ok(queries::details(broker, request).await?.into())
+}
+
+/// File a request for access.
+#[utoipa::path(post, path = "/api/v1/requests", request_body = CreateRequest, tag = "requests",
+    responses((status = 201, body = RequestView), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem)))]
+#[post("/requests")]
+pub async fn create(state: web::Data<AppState>, caller: Caller, body: JsonBody<CreateRequest>) -> Result<HttpResponse, ApiError> {
+    let b = body.0;
+    let input = NewRequest { profile: b.profile, duration_seconds: b.duration_seconds, justification: b.justification, ticket: b.ticket, requester: b.requester };
+    let request = request_access::request_access(&state.broker, &caller, input).await?;
+    Ok(HttpResponse::Created().json(view(&state.broker, request).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// pending, approved, active, denied, cancelled, timed_out, expired, revoked or failed
+    status: Option<String>,
+    /// UPN; defaults to the caller unless admin or auditor
+    requester: Option<String>,
+    /// 1 to 200 (default 50)
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// List requests, newest first.
+#[utoipa::path(get, path = "/api/v1/requests", params(ListParams), tag = "requests",
+    responses((status = 200, body = RequestPage), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+#[get("/requests")]
+pub async fn list(state: web::Data<AppState>, caller: Caller, params: web::Query<ListParams>) -> Result<HttpResponse, ApiError> {
+    let p = params.into_inner();
+    let limit = number::<u64>("limit", p.limit.as_deref())?;
+    let query = ListQuery { status: p.status, requester: p.requester, limit, cursor: p.cursor };
+    let page_size = limit.unwrap_or(50) as usize;
+    let requests = queries::list_requests(&state.broker, &caller, query).await?;
+    let next_cursor = (requests.len() == page_size).then(|| requests.last().map(|r| r.id.clone())).flatten();
+    let mut items = Vec::with_capacity(requests.len());
+    for r in requests {
+        items.push(view(&state.broker, r).await?);
+    }
+    Ok(HttpResponse::Ok().json(RequestPage { items, next_cursor }))
+}
+
+/// One request, with its decisions.
+#[utoipa::path(get, path = "/api/v1/requests/{id}", tag = "requests",
+    responses((status = 200, body = RequestView), (status = 400, body = Problem), (status = 401, body = Problem), (status = 404, body = Problem)))]
+#[get("/requests/{id}")]
+pub async fn get_one(state: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let details = queries::get_request(&state.broker, &caller, &id).await?;
+    Ok(HttpResponse::Ok().json(RequestView::from(details)))
+}
+
+/// Optional JSON bodies: none, or `{"comment": "..."}`.
+fn comment(body: &web::Bytes) -> Result<DecisionBody, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(DecisionBody::default());
+    }
+    super::extract::parse_json(body)
+}
+
+macro_rules! decision_route {
+    ($name:ident, $path:literal, $doc:literal, |$broker:ident, $caller:ident, $id:ident, $comment:ident| $call:expr) => {
+        #[doc = $doc]
+        #[utoipa::path(post, path = concat!("/api/v1", $path), request_body(content = DecisionBody, description = "optional"), tag = "requests",
+            responses((status = 200, body = RequestView), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+        #[post($path)]
+        pub async fn $name(state: web::Data<AppState>, $caller: Caller, $id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+            let $comment = comment(&body)?.comment;
+            let $broker = &state.broker;
+            let request = $call.await?;
+            Ok(HttpResponse::Ok().json(view(&state.broker, request).await?))
+        }
+    };
+}
+
+decision_route!(approve, "/requests/{id}/approve", "Approve a request (approvers of its current stage).",
+    |broker, caller, id, comment| decide::decide(broker, &caller, &id, decide::Decision::Approve, comment.as_deref()));
+decision_route!(deny, "/requests/{id}/deny", "Deny a request.",
+    |broker, caller, id, comment| decide::decide(broker, &caller, &id, decide::Decision::Deny, comment.as_deref()));
+decision_route!(cancel_one, "/requests/{id}/cancel", "Withdraw a pending request (its requester).",
+    |broker, caller, id, comment| cancel::cancel(broker, &caller, &id, comment.as_deref()));
+decision_route!(revoke_one, "/requests/{id}/revoke", "End access early (the requester or an admin).",
+    |broker, caller, id, comment| revoke::revoke(broker, &caller, &id, comment.as_deref()));
+
+/// Ask for more time on an active grant; creates a linked extension request.
+#[utoipa::path(post, path = "/api/v1/requests/{id}/extend", request_body = ExtendBody, tag = "requests",
+    responses((status = 201, body = RequestView), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+#[post("/requests/{id}/extend")]
+pub async fn extend_one(state: web::Data<AppState>, caller: Caller, id: web::Path<String>, body: JsonBody<ExtendBody>) -> Result<HttpResponse, ApiError> {
+    let b = body.0;
+    let request = extend::extend(&state.broker, &caller, &id, b.duration_seconds, b.justification.as_deref()).await?;
+    Ok(HttpResponse::Created().json(view(&state.broker, request).await?))
+}
+
+/// Requests the caller may decide now.
+#[utoipa::path(get, path = "/api/v1/approvals", tag = "requests",
+    responses((status = 200, body = RequestPage), (status = 401, body = Problem)))]
+#[get("/approvals")]
+pub async fn approvals(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    let mut items = Vec::new();
+    for r in queries::approvals(&state.broker, &caller).await? {
+        items.push(view(&state.broker, r).await?);
+    }
+    Ok(HttpResponse::Ok().json(RequestPage { items, next_cursor: None }))
+}

@@ -1,0 +1,202 @@
+//! The API's JSON shapes.
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::{
+    domain::{RequestStatus, format_millis},
+    policy::{ApprovalRule, Profile},
+    workflows::queries::RequestDetails,
+};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRequest {
+    /// Profile key, e.g. `AzureAD-Admins`.
+    pub profile: String,
+    /// How long the access should last; the profile's default when absent.
+    pub duration_seconds: Option<i64>,
+    pub justification: Option<String>,
+    pub ticket: Option<String>,
+    /// UPN of the user the request is for; only with the `delegate` scope.
+    pub requester: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionBody {
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExtendBody {
+    /// How much longer the access should last.
+    pub duration_seconds: i64,
+    pub justification: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DecisionView {
+    pub approver: String,
+    pub stage: i32,
+    /// `approve` or `deny`.
+    pub decision: String,
+    pub comment: Option<String>,
+    pub decided_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RequestView {
+    pub id: String,
+    pub profile: String,
+    pub requester: String,
+    /// Who filed it: the requester, or the bot acting for them.
+    pub filed_by: String,
+    pub status: RequestStatus,
+    /// The approval stage the request is in (1 or 2).
+    pub stage: i32,
+    pub version: i32,
+    pub duration_seconds: i64,
+    pub justification: Option<String>,
+    pub ticket: Option<String>,
+    /// The request whose grant this one extends.
+    pub extends: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub decision_due_at: String,
+    pub activated_at: Option<String>,
+    pub expires_at: Option<String>,
+    /// When the grant's end was carried out (membership removed, or kept for a stated reason).
+    pub ended_at: Option<String>,
+    pub status_reason: Option<String>,
+    /// The user was a member before this grant: ending it leaves that membership alone.
+    pub standing_membership: Option<bool>,
+    /// What ending the grant did: `removed`, `kept_standing`, `kept_overlap`, `not_added`.
+    pub membership_outcome: Option<String>,
+    pub decisions: Vec<DecisionView>,
+}
+
+impl From<RequestDetails> for RequestView {
+    fn from(d: RequestDetails) -> Self {
+        let r = d.request;
+        Self {
+            status: RequestStatus::parse(&r.status).unwrap_or(RequestStatus::Failed),
+            created_at: format_millis(r.created_at),
+            updated_at: format_millis(r.updated_at),
+            decision_due_at: format_millis(r.decision_due_at),
+            activated_at: r.activated_at.map(format_millis),
+            expires_at: r.expires_at.map(format_millis),
+            ended_at: r.ended_at.map(format_millis),
+            standing_membership: d.grant.as_ref().and_then(|g| g.standing),
+            membership_outcome: d.grant.and_then(|g| g.end_outcome),
+            decisions: d
+                .decisions
+                .into_iter()
+                .map(|x| DecisionView {
+                    approver: x.approver,
+                    stage: x.stage,
+                    decision: x.decision,
+                    comment: x.comment,
+                    decided_at: format_millis(x.decided_at),
+                })
+                .collect(),
+            id: r.id,
+            profile: r.profile,
+            requester: r.requester,
+            filed_by: r.filed_by,
+            stage: r.stage,
+            version: r.version,
+            duration_seconds: r.duration_seconds,
+            justification: r.justification,
+            ticket: r.ticket,
+            extends: r.extends,
+            status_reason: r.status_reason,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RequestPage {
+    pub items: Vec<RequestView>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProfileView {
+    pub key: String,
+    pub title: String,
+    pub description: Option<String>,
+    pub aws_account: Option<String>,
+    pub aws_role_arn: Option<String>,
+    pub min_duration_seconds: i64,
+    pub default_duration_seconds: i64,
+    pub max_duration_seconds: i64,
+    pub require_justification: bool,
+    pub require_ticket: bool,
+    pub require_mfa: bool,
+    pub auto_approve: bool,
+    /// Approvals needed in each stage (empty when approved automatically).
+    pub approvals_required: Vec<u32>,
+}
+
+impl From<&Profile> for ProfileView {
+    fn from(p: &Profile) -> Self {
+        let approvals_required = match &p.approval {
+            ApprovalRule::Automatic => vec![],
+            ApprovalRule::Approvers { first, second } => {
+                std::iter::once(first).chain(second.as_ref()).map(|s| s.required).collect()
+            }
+        };
+        Self {
+            key: p.key.to_string(),
+            title: p.title.clone(),
+            description: p.description.clone(),
+            aws_account: p.aws_account.clone(),
+            aws_role_arn: p.aws_role_arn.clone(),
+            min_duration_seconds: p.min_duration.as_secs(),
+            default_duration_seconds: p.default_duration.as_secs(),
+            max_duration_seconds: p.max_duration.as_secs(),
+            require_justification: p.require_justification,
+            require_ticket: p.require_ticket,
+            require_mfa: p.require_mfa,
+            auto_approve: p.approval == ApprovalRule::Automatic,
+            approvals_required,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEventView {
+    pub seq: i64,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub subject: String,
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl From<entity::audit_events::Model> for AuditEventView {
+    fn from(e: entity::audit_events::Model) -> Self {
+        Self {
+            seq: e.seq,
+            at: format_millis(e.at),
+            actor: e.actor,
+            action: e.action,
+            subject: e.subject,
+            details: serde_json::from_str(&e.details).unwrap_or(serde_json::Value::String(e.details)),
+            prev_hash: e.prev_hash,
+            hash: e.hash,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditPage {
+    pub items: Vec<AuditEventView>,
+    /// Pass as `after_seq` for the next page.
+    pub next_after_seq: Option<i64>,
+}

@@ -1,0 +1,13 @@
+//! The outbox's jobs: what each kind does (`effects`), how grants schedule them (`grant`),
+//! the worker that runs them, and the periodic sweeps.
+pub mod effects;
+pub mod grant;
+pub mod sweeps;
+pub mod worker;
+
+/// Add the requester to the profile's group, then start the grant's clock.
+pub const ACTIVATE: &str = "activate_grant";
+/// End a grant at its `expires_at`.
+pub const EXPIRE: &str = "expire_grant";
+/// Decide what an ended grant means for the membership, and remove it if nothing else holds it.
+pub const REMOVE: &str = "remove_membership";

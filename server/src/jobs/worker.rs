@@ -1,0 +1,163 @@
+//! The outbox worker: claims due jobs with a lease, runs them, and records the outcome.
+//! It sleeps until the next job is due (or until woken), so an expiry runs at its instant.
+use std::{sync::Arc, time::Duration};
+
+use rand::Rng;
+use serde_json::json;
+use tokio::{sync::watch, task::JoinSet};
+use tracing::{Instrument, error, info, info_span, warn};
+
+use super::effects::{self, EffectError};
+use crate::{
+    config::WorkerSettings,
+    domain::now,
+    store::{
+        StoreError, audit,
+        audit::NewEvent,
+        jobs::{self, DONE, FAILED, Job, PENDING},
+    },
+    workflows::Broker,
+};
+
+pub struct Worker {
+    broker: Broker,
+    settings: Arc<WorkerSettings>,
+    /// Unique per process: leases name their owner.
+    owner: String,
+}
+
+impl Worker {
+    pub fn new(broker: Broker, settings: Arc<WorkerSettings>) -> Self {
+        Self { broker, settings, owner: format!("worker-{}", uuid::Uuid::new_v4()) }
+    }
+
+    /// Runs every due job, repeatedly, until nothing is due. Start-up calls this before
+    /// serving, so expiries that passed while Elevate was down are revoked first.
+    pub async fn drain(&self) -> Result<usize, StoreError> {
+        let mut total = 0;
+        loop {
+            let ran = self.run_once().await?;
+            if ran == 0 {
+                return Ok(total);
+            }
+            total += ran;
+        }
+    }
+
+    /// Claims one batch and runs it to the end; returns how many jobs ran.
+    pub async fn run_once(&self) -> Result<usize, StoreError> {
+        let limit = u64::try_from(self.settings.concurrency).unwrap_or(1);
+        let batch = jobs::claim(&self.broker.store, &self.owner, limit, self.settings.lease.as_millis()).await?;
+        let count = batch.len();
+        let mut running = JoinSet::new();
+        for job in batch {
+            let worker = Self { broker: self.broker.clone(), settings: self.settings.clone(), owner: self.owner.clone() };
+            let span = info_span!("job", job_id = job.id, kind = %job.kind, grant = job.grant_id.as_deref().unwrap_or(""));
+            running.spawn(async move { worker.execute(job).await }.instrument(span));
+        }
+        while let Some(res) = running.join_next().await {
+            if let Err(e) = res {
+                error!(error = %e, "job task panicked");
+            }
+        }
+        Ok(count)
+    }
+
+    /// Loops until `shutdown` turns true, then gives back any job it still holds.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            match self.run_once().await {
+                Ok(0) => {}
+                Ok(_) => continue,
+                Err(e) => error!(error = %e, "worker could not claim jobs"),
+            }
+            let sleep = self.until_next_due().await;
+            tokio::select! {
+                _ = tokio::time::sleep(sleep) => {}
+                _ = self.broker.wake.notified() => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        match jobs::release_all(self.broker.store.conn(), &self.owner).await {
+            Ok(n) if n > 0 => info!(released = n, "released claimed jobs"),
+            Ok(_) => {}
+            Err(e) => error!(error = %e, "could not release claimed jobs"),
+        }
+    }
+
+    async fn until_next_due(&self) -> Duration {
+        let poll = self.settings.poll_interval.get();
+        match jobs::next_due(self.broker.store.conn()).await {
+            Ok(Some(due)) => {
+                let wait = u64::try_from(due - now()).unwrap_or(0);
+                poll.min(Duration::from_millis(wait))
+            }
+            Ok(None) => poll,
+            Err(e) => {
+                error!(error = %e, "could not read the next due job");
+                poll
+            }
+        }
+    }
+
+    async fn execute(&self, job: Job) {
+        let result = match job.kind.as_str() {
+            super::ACTIVATE => effects::activate(&self.broker, &job).await,
+            super::EXPIRE => effects::expire(&self.broker, &job).await,
+            super::REMOVE => effects::remove(&self.broker, &job).await,
+            other => Err(EffectError::Permanent(format!("unknown job kind {other:?}"))),
+        };
+        if let Err(e) = self.record(&job, result).await {
+            // The lease runs out and the job is claimed again: nothing is lost.
+            error!(error = %e, "could not record the job's outcome");
+        }
+    }
+
+    async fn record(&self, job: &Job, result: Result<(), EffectError>) -> Result<(), StoreError> {
+        let conn = self.broker.store.conn();
+        let error = match result {
+            Ok(()) => {
+                jobs::settle(conn, job, &self.owner, DONE, job.due_at, None).await?;
+                return Ok(());
+            }
+            Err(e) => e,
+        };
+        let message = error.to_string();
+        warn!(attempt = job.attempts, error = %message, "job attempt failed");
+        // Only an activation may be given up; an expiry or removal is retried for ever:
+        // revocation is never abandoned.
+        let give_up = job.kind == super::ACTIVATE
+            && (matches!(error, EffectError::Permanent(_)) || job.attempts >= self.settings.max_attempts);
+        let tx = self.broker.store.begin().await?;
+        let subject = job.grant_id.as_deref().map(|g| format!("grant:{g}")).unwrap_or_else(|| format!("job:{}", job.id));
+        let details = json!({ "job": job.id, "kind": job.kind, "attempt": job.attempts, "error": message, "final": give_up });
+        audit::append(&tx, NewEvent::new("system", "job.attempt_failed", subject, details)).await?;
+        let (status, due) = if give_up { (FAILED, job.due_at) } else { (PENDING, now() + self.backoff(job.attempts, &error)) };
+        let settled = jobs::settle(&tx, job, &self.owner, status, due, Some(message.clone())).await?;
+        if settled && give_up {
+            if let Err(e) = effects::fail_activation(&tx, job, &message).await {
+                // Rolled back whole: the lease runs out and the activation is tried again.
+                error!(error = %e, "could not mark the activation failed");
+                return Ok(());
+            }
+        }
+        tx.commit().await?;
+        self.broker.wake_worker();
+        Ok(())
+    }
+
+    /// Exponential backoff with jitter, or exactly what the provider asked for.
+    fn backoff(&self, attempts: i32, error: &EffectError) -> i64 {
+        if let EffectError::Retry { after: Some(after), .. } = error {
+            return i64::try_from(after.as_millis()).unwrap_or(i64::MAX);
+        }
+        let base = self.settings.backoff_base.as_millis() as f64;
+        let max = self.settings.backoff_max.as_millis() as f64;
+        let exp = base * 2f64.powi(attempts.saturating_sub(1).min(30));
+        let jitter = rand::rng().random_range(0.5..=1.0);
+        (exp.min(max) * jitter) as i64
+    }
+}

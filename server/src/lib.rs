@@ -1,0 +1,14 @@
+//! Elevate: a self-hosted just-in-time privileged access broker. See DESIGN.md for the
+//! layers: http/cli → workflows → store and jobs → providers.
+pub mod auth;
+pub mod config;
+pub mod demo;
+pub mod domain;
+pub mod http;
+pub mod jobs;
+pub mod policy;
+pub mod providers;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
+pub mod workflows;

@@ -1,0 +1,201 @@
+//! The `elevate` command line.
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use elevate::{
+    auth::TokenAuthority,
+    config::Settings,
+    demo, domain::{HumanDuration, Role, Upn},
+    policy::Policy,
+    startup::{self, Application},
+    store::audit::{self, NewEvent, Verification},
+    telemetry,
+};
+
+#[derive(Parser)]
+#[command(name = "elevate", version, about = "Just-in-time privileged access to AWS roles through Entra ID groups")]
+struct Cli {
+    /// Configuration file (default: elevate.toml in the working directory, if present).
+    #[arg(long, short, global = true, env = "ELEVATE_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the API server, the worker and the sweeps.
+    Serve,
+    /// Run a self-contained demo on loopback (SQLite, demo users, printed tokens).
+    Demo {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        bind: SocketAddr,
+        /// Folder for the demo's database, policy and signing key.
+        #[arg(long, default_value = "demo-data")]
+        dir: PathBuf,
+        /// Do not drive a sample request through its life at start.
+        #[arg(long)]
+        no_walkthrough: bool,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Policy commands.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+    /// API token commands.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Audit log commands.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Validate a policy file (default: the configured one).
+    Check { path: Option<PathBuf> },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Issue a signed API token and print it.
+    Issue {
+        /// The user (UPN) or bot identity the token stands for.
+        #[arg(long)]
+        subject: String,
+        /// requester, approver, admin or auditor (repeatable; default requester).
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        /// `delegate`: may file requests on behalf of other users.
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// Lifetime, e.g. 1h, 30d.
+        #[arg(long, default_value = "30d")]
+        ttl: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the hash chain; exit non-zero naming the first bad sequence number.
+    Verify,
+}
+
+fn load(cli_config: Option<&std::path::Path>) -> anyhow::Result<Settings> {
+    let loaded = Settings::load(cli_config)?;
+    telemetry::init(&loaded.settings.log);
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
+    }
+    Ok(loaded.settings)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve => {
+            let app = Application::build(load(cli.config.as_deref())?).await?;
+            println!("listening on http://127.0.0.1:{}", app.port());
+            app.run_until_stopped().await?;
+        }
+        Command::Demo { bind, dir, no_walkthrough } => {
+            telemetry::init(&Default::default());
+            let settings = demo::prepare(&dir, bind)?;
+            let secret = settings.auth.token_secret()?;
+            let authority = TokenAuthority::new(&secret, &settings.auth.issuer, &settings.auth.audience)?;
+            let tokens = demo::tokens(&authority)?;
+            let app = Application::build(settings).await?;
+            let base = format!("http://{}:{}", bind.ip(), app.port());
+            println!("listening on {base}");
+            println!("{}", demo::instructions(&base, &tokens));
+            if !no_walkthrough {
+                tokio::spawn(async move {
+                    if let Err(e) = demo::walkthrough(&base, &tokens).await {
+                        println!("walkthrough failed: {e}");
+                    }
+                });
+            }
+            app.run_until_stopped().await?;
+        }
+        Command::Migrate => {
+            let settings = load(cli.config.as_deref())?;
+            startup::open_store(&settings).await?;
+            println!("migrations applied to {}", settings.database.redacted_url());
+        }
+        Command::Policy { command: PolicyCommand::Check { path } } => {
+            let path = match path {
+                Some(p) => p,
+                None => load(cli.config.as_deref())?.policy.path,
+            };
+            let policy = Policy::load(&path)?;
+            let keys: Vec<_> = policy.profiles().map(|p| p.key.to_string()).collect();
+            println!("{}: OK, {} profile(s): {}", path.display(), keys.len(), keys.join(", "));
+        }
+        Command::Token { command: TokenCommand::Issue { subject, roles, scopes, ttl } } => {
+            let settings = load(cli.config.as_deref())?;
+            let subject = Upn::parse(&subject).context("--subject")?;
+            let mut parsed = Vec::new();
+            for r in if roles.is_empty() { vec!["requester".to_owned()] } else { roles } {
+                match Role::parse(&r) {
+                    Some(role) => parsed.push(role),
+                    None => bail!("--role {r:?}: expected requester, approver, admin or auditor"),
+                }
+            }
+            let mut delegate = false;
+            for s in scopes {
+                if s != "delegate" {
+                    bail!("--scope {s:?}: the only scope is `delegate`");
+                }
+                delegate = true;
+            }
+            let ttl = HumanDuration::parse("ttl", &ttl).context("--ttl")?;
+            if ttl.get() > Duration::from_secs(366 * 24 * 3600) || ttl.get() < Duration::from_secs(60) {
+                bail!("--ttl: must be between 1 minute and 366 days");
+            }
+            let secret = settings.auth.token_secret()?;
+            let authority = TokenAuthority::new(&secret, &settings.auth.issuer, &settings.auth.audience)?;
+            let issued = authority.issue(&subject, &parsed, delegate, ttl.get())?;
+            // Issuing a credential is an admin action: it goes into the audit log.
+            let store = startup::open_store(&settings).await?;
+            let tx = store.begin().await?;
+            let details = serde_json::json!({
+                "jti": issued.jti, "roles": parsed.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+                "delegate": delegate, "expires_at": elevate::domain::format_millis(issued.expires_at),
+            });
+            let actor = std::env::var("USER").unwrap_or_else(|_| "cli".into());
+            audit::append(&tx, NewEvent::new(format!("cli:{actor}"), "token.issued", format!("user:{subject}"), details)).await?;
+            tx.commit().await?;
+            println!("{}", issued.token);
+        }
+        Command::Audit { command: AuditCommand::Verify } => {
+            let settings = load(cli.config.as_deref())?;
+            let store = startup::open_store(&settings).await?;
+            match audit::verify(store.conn()).await? {
+                Verification::Intact { events } => println!("audit chain intact: {events} event(s)"),
+                Verification::Broken { seq, reason } => {
+                    println!("audit chain broken at seq {seq}: {reason}");
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

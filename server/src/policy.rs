@@ -1,0 +1,382 @@
+//! The policy: the catalog of access profiles (DESIGN.md, "Policy"). Parsed once from TOML;
+//! every error names the file, the line and the key.
+use std::{collections::BTreeMap, fmt, path::{Path, PathBuf}, time::Duration};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::domain::{GroupId, HumanDuration, InvalidValue, ProfileKey, Upn};
+
+#[derive(Debug, thiserror::Error)]
+pub struct PolicyError {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if !self.key.is_empty() {
+            write!(f, ": {}", self.key)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Users and groups of the directory.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Principals {
+    pub groups: Vec<GroupId>,
+    pub users: Vec<Upn>,
+}
+
+impl Principals {
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty() && self.users.is_empty()
+    }
+}
+
+/// One approval stage: who may approve and how many distinct approvals it takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stage {
+    pub approvers: Principals,
+    pub required: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApprovalRule {
+    /// Approved as soon as it is filed (the request still goes through the audit log).
+    Automatic,
+    Approvers { first: Stage, second: Option<Stage> },
+}
+
+impl ApprovalRule {
+    pub fn stage(&self, number: i32) -> Option<&Stage> {
+        match (self, number) {
+            (Self::Approvers { first, .. }, 1) => Some(first),
+            (Self::Approvers { second, .. }, 2) => second.as_ref(),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub key: ProfileKey,
+    pub title: String,
+    pub description: Option<String>,
+    pub aws_account: Option<String>,
+    pub aws_role_arn: Option<String>,
+    pub group: GroupId,
+    pub min_duration: HumanDuration,
+    pub default_duration: HumanDuration,
+    pub max_duration: HumanDuration,
+    pub decision_timeout: HumanDuration,
+    pub require_justification: bool,
+    pub require_ticket: bool,
+    pub require_mfa: bool,
+    pub eligible: Principals,
+    pub approval: ApprovalRule,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    profiles: BTreeMap<ProfileKey, Profile>,
+}
+
+impl Policy {
+    pub fn load(path: &Path) -> Result<Self, PolicyError> {
+        let text = std::fs::read_to_string(path).map_err(|e| PolicyError {
+            file: path.to_owned(),
+            line: None,
+            key: String::new(),
+            message: format!("cannot read the policy file: {e}"),
+        })?;
+        Self::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Self, PolicyError> {
+        let at = |span: Option<std::ops::Range<usize>>, key: String, message: String| PolicyError {
+            file: path.to_owned(),
+            line: span.map(|s| line_of(text, s.start)),
+            key,
+            message,
+        };
+        let raw: RawPolicy = toml::from_str(text).map_err(|e| at(e.span(), String::new(), e.message().to_owned()))?;
+        let mut profiles = BTreeMap::new();
+        for (name, raw_profile) in raw.profiles {
+            let span = raw_profile.span();
+            let profile = raw_profile.into_inner().validate(&name).map_err(|e| {
+                at(Some(e.span.unwrap_or(span)), format!("profiles.{name}{}", e.key), e.message)
+            })?;
+            profiles.insert(profile.key.clone(), profile);
+        }
+        if profiles.is_empty() {
+            return Err(at(None, "profiles".into(), "the policy declares no profile".into()));
+        }
+        Ok(Self { profiles })
+    }
+
+    pub fn get(&self, key: &ProfileKey) -> Option<&Profile> {
+        self.profiles.get(key)
+    }
+
+    pub fn find(&self, key: &str) -> Option<&Profile> {
+        ProfileKey::parse(key).ok().and_then(|k| self.profiles.get(&k))
+    }
+
+    pub fn profiles(&self) -> impl Iterator<Item = &Profile> {
+        self.profiles.values()
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset).unwrap_or(text).matches('\n').count() + 1
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    #[serde(default)]
+    profiles: BTreeMap<String, Spanned<RawProfile>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProfile {
+    title: String,
+    description: Option<String>,
+    aws_account: Option<Spanned<String>>,
+    aws_role_arn: Option<Spanned<String>>,
+    group: Spanned<String>,
+    min_duration: Option<Spanned<String>>,
+    default_duration: Option<Spanned<String>>,
+    max_duration: Spanned<String>,
+    decision_timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    require_justification: bool,
+    #[serde(default)]
+    require_ticket: bool,
+    #[serde(default)]
+    require_mfa: bool,
+    eligible: Spanned<RawPrincipals>,
+    approval: Spanned<RawApproval>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPrincipals {
+    #[serde(default)]
+    groups: Vec<Spanned<String>>,
+    #[serde(default)]
+    users: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApproval {
+    #[serde(default)]
+    auto_approve: bool,
+    #[serde(default)]
+    groups: Vec<Spanned<String>>,
+    #[serde(default)]
+    users: Vec<Spanned<String>>,
+    approvals_required: Option<Spanned<i64>>,
+    second_stage: Option<Spanned<RawStage>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStage {
+    #[serde(default)]
+    groups: Vec<Spanned<String>>,
+    #[serde(default)]
+    users: Vec<Spanned<String>>,
+    approvals_required: Option<Spanned<i64>>,
+}
+
+/// A validation error inside one profile: `key` is relative (`.max_duration`).
+struct FieldError {
+    span: Option<std::ops::Range<usize>>,
+    key: String,
+    message: String,
+}
+
+fn field_err<T>(span: std::ops::Range<usize>, key: &str, message: impl Into<String>) -> Result<T, FieldError> {
+    Err(FieldError { span: Some(span), key: key.to_owned(), message: message.into() })
+}
+
+fn parse_at<T>(
+    value: &Spanned<String>,
+    key: &str,
+    parse: impl Fn(&str) -> Result<T, InvalidValue>,
+) -> Result<T, FieldError> {
+    parse(value.get_ref()).or_else(|e| field_err(value.span(), key, e.reason))
+}
+
+fn duration_at(value: Option<&Spanned<String>>, key: &str, default: HumanDuration) -> Result<HumanDuration, FieldError> {
+    match value {
+        Some(v) => parse_at(v, key, |s| HumanDuration::parse("duration", s)),
+        None => Ok(default),
+    }
+}
+
+fn principals(key: &str, groups: &[Spanned<String>], users: &[Spanned<String>]) -> Result<Principals, FieldError> {
+    Ok(Principals {
+        groups: groups.iter().map(|g| parse_at(g, &format!("{key}.groups"), GroupId::parse)).collect::<Result<_, _>>()?,
+        users: users.iter().map(|u| parse_at(u, &format!("{key}.users"), Upn::parse)).collect::<Result<_, _>>()?,
+    })
+}
+
+fn stage(
+    key: &str,
+    span: std::ops::Range<usize>,
+    groups: &[Spanned<String>],
+    users: &[Spanned<String>],
+    required: Option<&Spanned<i64>>,
+) -> Result<Stage, FieldError> {
+    let approvers = principals(key, groups, users)?;
+    if approvers.is_empty() {
+        return field_err(span, key, "names no approver: list approver groups or users (or set auto_approve = true)");
+    }
+    let required = match required {
+        Some(n) if *n.get_ref() < 1 || *n.get_ref() > 20 => {
+            return field_err(n.span(), &format!("{key}.approvals_required"), "must be between 1 and 20");
+        }
+        Some(n) => u32::try_from(*n.get_ref()).unwrap_or(1),
+        None => 1,
+    };
+    if !approvers.groups.is_empty() || required as usize <= approvers.users.len() {
+        Ok(Stage { approvers, required })
+    } else {
+        field_err(span, &format!("{key}.approvals_required"), format!("needs {required} approvals but names only {} approver(s)", approvers.users.len()))
+    }
+}
+
+impl RawProfile {
+    fn validate(self, name: &str) -> Result<Profile, FieldError> {
+        let key = ProfileKey::parse(name).or_else(|e| field_err(self.group.span(), "", e.reason))?;
+        let group = parse_at(&self.group, ".group", GroupId::parse)?;
+        let max = duration_at(Some(&self.max_duration), ".max_duration", HumanDuration::from_secs(0))?;
+        let min = duration_at(self.min_duration.as_ref(), ".min_duration", HumanDuration::from_secs(60))?;
+        let default = duration_at(self.default_duration.as_ref(), ".default_duration", min.max(HumanDuration::from_secs(3600)).min(max))?;
+        let timeout = duration_at(self.decision_timeout.as_ref(), ".decision_timeout", HumanDuration::from_secs(24 * 3600))?;
+        let span_of = |v: &Option<Spanned<String>>| v.as_ref().map(Spanned::span).unwrap_or(self.max_duration.span());
+        if min.get() < Duration::from_secs(1) {
+            return field_err(span_of(&self.min_duration), ".min_duration", "must be at least 1s");
+        }
+        if max.get() > Duration::from_secs(30 * 24 * 3600) {
+            return field_err(self.max_duration.span(), ".max_duration", "must be at most 30 days");
+        }
+        if min > max {
+            return field_err(span_of(&self.min_duration), ".min_duration", format!("({min}) is longer than max_duration ({max})"));
+        }
+        if default < min || default > max {
+            return field_err(span_of(&self.default_duration), ".default_duration", format!("({default}) must lie between min_duration ({min}) and max_duration ({max})"));
+        }
+        if timeout.get() < Duration::from_secs(1) {
+            return field_err(span_of(&self.decision_timeout), ".decision_timeout", "must be at least 1s");
+        }
+        let eligible_span = self.eligible.span();
+        let eligible = self.eligible.into_inner();
+        let eligible = principals(".eligible", &eligible.groups, &eligible.users)?;
+        if eligible.is_empty() {
+            return field_err(eligible_span, ".eligible", "names nobody: list eligible groups or users");
+        }
+        let approval_span = self.approval.span();
+        let raw = self.approval.into_inner();
+        let approval = if raw.auto_approve {
+            if !raw.groups.is_empty() || !raw.users.is_empty() || raw.second_stage.is_some() {
+                return field_err(approval_span, ".approval.auto_approve", "cannot be combined with approvers or a second stage");
+            }
+            ApprovalRule::Automatic
+        } else {
+            let first = stage(".approval", approval_span, &raw.groups, &raw.users, raw.approvals_required.as_ref())?;
+            let second = match raw.second_stage {
+                Some(s) => {
+                    let span = s.span();
+                    let s = s.into_inner();
+                    Some(stage(".approval.second_stage", span, &s.groups, &s.users, s.approvals_required.as_ref())?)
+                }
+                None => None,
+            };
+            ApprovalRule::Approvers { first, second }
+        };
+        if let Some(account) = &self.aws_account {
+            let ok = account.get_ref().len() == 12 && account.get_ref().chars().all(|c| c.is_ascii_digit());
+            if !ok {
+                return field_err(account.span(), ".aws_account", "must be a 12-digit AWS account id");
+            }
+        }
+        if let Some(arn) = &self.aws_role_arn {
+            if !arn.get_ref().starts_with("arn:aws") || !arn.get_ref().contains(":role/") {
+                return field_err(arn.span(), ".aws_role_arn", "must be an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)");
+            }
+        }
+        Ok(Profile {
+            key,
+            title: self.title,
+            description: self.description,
+            aws_account: self.aws_account.map(Spanned::into_inner),
+            aws_role_arn: self.aws_role_arn.map(Spanned::into_inner),
+            group,
+            min_duration: min,
+            default_duration: default,
+            max_duration: max,
+            decision_timeout: timeout,
+            require_justification: self.require_justification,
+            require_ticket: self.require_ticket,
+            require_mfa: self.require_mfa,
+            eligible,
+            approval,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[profiles.AzureAD-Admins]
+title = "Account 1 administrators"
+group = "AWS-Account1-Administrators"
+max_duration = "4h"
+eligible = { groups = ["Engineers"] }
+approval = { groups = ["Approvers"], approvals_required = 2, second_stage = { users = ["ciso@example.com"] } }
+"#;
+
+    fn err(text: &str) -> String {
+        Policy::parse(Path::new("policy.toml"), text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn good_policy_parses_with_defaults() {
+        let policy = Policy::parse(Path::new("policy.toml"), GOOD).unwrap();
+        let p = policy.find("AzureAD-Admins").unwrap();
+        assert_eq!(p.min_duration.as_secs(), 60);
+        assert_eq!(p.default_duration.as_secs(), 3600);
+        assert_eq!(p.decision_timeout.as_secs(), 86400);
+        assert_eq!(p.approval.stage(1).map(|s| s.required), Some(2));
+        assert_eq!(p.approval.stage(2).map(|s| s.required), Some(1));
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let bad = GOOD.replace(r#"max_duration = "4h""#, r#"max_duration = "4 parsecs""#);
+        assert!(err(&bad).starts_with("policy.toml:5: profiles.AzureAD-Admins.max_duration: "), "{}", err(&bad));
+        let bad = GOOD.replace("approvals_required = 2", "approvals_required = 0");
+        assert!(err(&bad).starts_with("policy.toml:7: profiles.AzureAD-Admins.approval.approvals_required"), "{}", err(&bad));
+        let bad = GOOD.replace(r#"max_duration = "4h""#, "max_duration = \"4h\"\nmin_duration = \"5h\"");
+        assert!(err(&bad).contains("policy.toml:6: profiles.AzureAD-Admins.min_duration"), "{}", err(&bad));
+        let bad = GOOD.replace("title", "titel");
+        assert!(err(&bad).contains("policy.toml:3") && err(&bad).contains("unknown field `titel`"), "{}", err(&bad));
+        let bad = GOOD.replace(r#"eligible = { groups = ["Engineers"] }"#, "eligible = {}");
+        assert!(err(&bad).contains("profiles.AzureAD-Admins.eligible: names nobody"), "{}", err(&bad));
+    }
+}

@@ -1,0 +1,47 @@
+//! The directory: where users and group memberships live (Entra ID, or Elevate's own
+//! database). The trait follows Microsoft Graph's semantics so that every implementation
+//! behaves alike: adding an existing member and removing a non-member both succeed.
+pub mod local;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::domain::{GroupId, Upn};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryUser {
+    /// The directory's object id.
+    pub id: String,
+    pub upn: Upn,
+    pub display_name: String,
+    pub mail: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    #[error("{0} does not exist in the directory")]
+    NotFound(String),
+    /// Worth retrying, after `retry_after` when the directory said so.
+    #[error("directory temporarily unavailable: {message}")]
+    Transient { message: String, retry_after: Option<Duration> },
+    /// Retrying will not help (bad request, forbidden, quota).
+    #[error("directory refused: {code}: {message}")]
+    Permanent { code: String, message: String },
+}
+
+#[async_trait]
+pub trait DirectoryProvider: Send + Sync {
+    /// Finds a user by UPN or object id.
+    async fn resolve_user(&self, upn_or_id: &str) -> Result<DirectoryUser, DirectoryError>;
+    /// Direct or transitive membership of a user in a group.
+    async fn is_member(&self, group: &GroupId, user_id: &str) -> Result<bool, DirectoryError>;
+    /// Adds a member; succeeds when the user already is one.
+    async fn add_member(&self, group: &GroupId, user_id: &str) -> Result<(), DirectoryError>;
+    /// Removes a member; succeeds when the user is not one (the group must exist).
+    async fn remove_member(&self, group: &GroupId, user_id: &str) -> Result<(), DirectoryError>;
+    /// Every member of a group.
+    async fn list_members(&self, group: &GroupId) -> Result<Vec<DirectoryUser>, DirectoryError>;
+    /// The groups a user belongs to, transitively.
+    async fn groups_of(&self, user_id: &str) -> Result<Vec<GroupId>, DirectoryError>;
+}

@@ -1,0 +1,2 @@
+//! Outside systems, behind traits with real implementations.
+pub mod directory;

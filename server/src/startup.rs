@@ -1,0 +1,124 @@
+//! Building and running the application: connect, migrate, seed, revoke what is overdue,
+//! then serve. The listener is bound here so that tests can ask for port 0.
+use std::{net::TcpListener, sync::Arc, time::Duration};
+
+use actix_web::{App, HttpServer, web};
+use tokio::sync::{Notify, watch};
+use tracing::{error, info};
+
+use crate::{
+    auth::TokenAuthority,
+    config::{ConfigError, DirectoryKind, Settings},
+    http::{self, AppState},
+    jobs::{sweeps, worker::Worker},
+    policy::{Policy, PolicyError},
+    providers::directory::{DirectoryProvider, local},
+    store::{Store, StoreError},
+    workflows::Broker,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    #[error("cannot open the database {url}")]
+    Database { url: String, #[source] source: StoreError },
+    #[error("database migration failed")]
+    Migrate(#[source] StoreError),
+    #[error(transparent)]
+    Seed(#[from] local::SeedError),
+    #[error("revoking overdue grants failed")]
+    Recovery(#[source] StoreError),
+    #[error("configuration key `worker.sweep_schedule`: {0}")]
+    Scheduler(String),
+    #[error("cannot listen on {addr}")]
+    Bind { addr: String, #[source] source: std::io::Error },
+    #[error("invalid token signing key")]
+    Token(#[source] jsonwebtoken::errors::Error),
+}
+
+/// Connects to the database and applies pending migrations.
+pub async fn open_store(settings: &Settings) -> Result<Store, StartError> {
+    let store = Store::connect(&settings.database)
+        .await
+        .map_err(|source| StartError::Database { url: settings.database.redacted_url(), source })?;
+    store.migrate().await.map_err(StartError::Migrate)?;
+    Ok(store)
+}
+
+/// The store, the policy and the directory wired together.
+pub async fn broker(settings: &Settings, policy: Policy) -> Result<Broker, StartError> {
+    let store = open_store(settings).await?;
+    let directory: Arc<dyn DirectoryProvider> = match settings.directory.kind {
+        DirectoryKind::Local => {
+            local::seed(&store, &settings.directory).await?;
+            Arc::new(local::LocalDirectory::new(store.clone()))
+        }
+    };
+    Ok(Broker { store, policy: Arc::new(policy), directory, wake: Arc::new(Notify::new()) })
+}
+
+pub struct Application {
+    server: actix_web::dev::Server,
+    port: u16,
+    worker: tokio::task::JoinHandle<()>,
+    stop_worker: watch::Sender<bool>,
+    scheduler: tokio_cron_scheduler::JobScheduler,
+}
+
+impl Application {
+    /// Everything up to (not including) serving. Overdue expiries are carried out here, so
+    /// the first request served already sees them revoked.
+    pub async fn build(settings: Settings) -> Result<Self, StartError> {
+        let policy = Policy::load(&settings.policy.path)?;
+        let secret = settings.auth.token_secret()?;
+        let tokens = TokenAuthority::new(&secret, &settings.auth.issuer, &settings.auth.audience).map_err(StartError::Token)?;
+        let broker = broker(&settings, policy).await?;
+
+        let sweep_schedule = settings.worker.sweep_schedule.clone();
+        let worker = Worker::new(broker.clone(), Arc::new(settings.worker));
+        let overdue = worker.drain().await.map_err(StartError::Recovery)?;
+        if overdue > 0 {
+            info!(jobs = overdue, "carried out jobs that fell due while Elevate was down");
+        }
+        let (stop_worker, stopped) = watch::channel(false);
+        let worker = tokio::spawn(worker.run(stopped));
+        let scheduler = sweeps::start(broker.clone(), &sweep_schedule)
+            .await
+            .map_err(|e| StartError::Scheduler(e.to_string()))?;
+
+        let listener = TcpListener::bind(settings.server.bind)
+            .map_err(|source| StartError::Bind { addr: settings.server.bind.to_string(), source })?;
+        let port = listener.local_addr().map_err(|source| StartError::Bind { addr: settings.server.bind.to_string(), source })?.port();
+        let state = web::Data::new(AppState { broker, tokens });
+        let server = HttpServer::new(move || {
+            App::new().app_data(state.clone()).wrap(http::security_headers()).configure(http::configure)
+        })
+        .listen(listener)
+        .map_err(|source| StartError::Bind { addr: settings.server.bind.to_string(), source })?
+        .shutdown_timeout(10)
+        .run();
+        Ok(Self { server, port, worker, stop_worker, scheduler })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGINT/SIGTERM, then stops taking requests, lets the worker finish its
+    /// batch and give back its leases, and stops the sweeps.
+    pub async fn run_until_stopped(mut self) -> std::io::Result<()> {
+        let served = self.server.await;
+        let _ = self.stop_worker.send(true);
+        if tokio::time::timeout(Duration::from_secs(20), self.worker).await.is_err() {
+            error!("the worker did not stop within 20s; its leases will expire");
+        }
+        if let Err(e) = self.scheduler.shutdown().await {
+            error!(error = %e, "stopping the scheduler failed");
+        }
+        info!("stopped");
+        served
+    }
+}

@@ -1,0 +1,58 @@
+//! Approval decisions.
+use entity::decisions;
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+
+use super::{StoreError, is_unique_violation};
+use crate::domain::now;
+
+pub struct NewDecision<'a> {
+    pub request_id: &'a str,
+    pub approver: &'a str,
+    pub stage: i32,
+    pub approve: bool,
+    pub comment: Option<&'a str>,
+}
+
+/// Records a decision; `Ok(false)` when this approver already decided this request.
+pub async fn insert(c: &impl ConnectionTrait, d: NewDecision<'_>) -> Result<bool, StoreError> {
+    let row = decisions::ActiveModel {
+        request_id: Set(d.request_id.to_owned()),
+        approver: Set(d.approver.to_owned()),
+        stage: Set(d.stage),
+        decision: Set(if d.approve { "approve" } else { "deny" }.to_owned()),
+        comment: Set(d.comment.map(str::to_owned)),
+        decided_at: Set(now()),
+        ..Default::default()
+    };
+    match decisions::Entity::insert(row).exec_without_returning(c).await {
+        Ok(_) => Ok(true),
+        Err(e) if is_unique_violation(&e) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn for_request(c: &impl ConnectionTrait, request_id: &str) -> Result<Vec<decisions::Model>, StoreError> {
+    Ok(decisions::Entity::find()
+        .filter(decisions::Column::RequestId.eq(request_id))
+        .order_by_asc(decisions::Column::Id)
+        .all(c)
+        .await?)
+}
+
+pub async fn approvals_at_stage(c: &impl ConnectionTrait, request_id: &str, stage: i32) -> Result<u64, StoreError> {
+    Ok(decisions::Entity::find()
+        .filter(decisions::Column::RequestId.eq(request_id))
+        .filter(decisions::Column::Stage.eq(stage))
+        .filter(decisions::Column::Decision.eq("approve"))
+        .count(c)
+        .await?)
+}
+
+pub async fn has_decided(c: &impl ConnectionTrait, request_id: &str, approver: &str) -> Result<bool, StoreError> {
+    Ok(decisions::Entity::find()
+        .filter(decisions::Column::RequestId.eq(request_id))
+        .filter(decisions::Column::Approver.eq(approver))
+        .count(c)
+        .await?
+        > 0)
+}

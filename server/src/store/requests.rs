@@ -1,0 +1,108 @@
+//! Access requests.
+use entity::requests;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+
+use super::{StoreError, is_postgres};
+use crate::domain::{RequestStatus, now};
+
+pub use requests::Model as Request;
+
+pub async fn insert(c: &impl ConnectionTrait, row: Request) -> Result<(), StoreError> {
+    requests::Entity::insert(row.into_active_model()).exec_without_returning(c).await?;
+    Ok(())
+}
+
+pub async fn get(c: &impl ConnectionTrait, id: &str) -> Result<Option<Request>, StoreError> {
+    Ok(requests::Entity::find_by_id(id.to_owned()).one(c).await?)
+}
+
+/// Reads a request for update: on PostgreSQL the row stays locked until the transaction ends,
+/// so concurrent decisions on one request are taken one after the other (on SQLite the write
+/// transaction already serialises them).
+pub async fn get_for_update(c: &impl ConnectionTrait, id: &str) -> Result<Option<Request>, StoreError> {
+    let mut query = requests::Entity::find_by_id(id.to_owned());
+    if is_postgres(c) {
+        query = query.lock_exclusive();
+    }
+    Ok(query.one(c).await?)
+}
+
+/// Writes `after` only if the stored row still has `before`'s version (optimistic check that
+/// makes a lost update impossible even without the row lock); bumps the version.
+pub async fn update(c: &impl ConnectionTrait, before: &Request, mut after: Request) -> Result<Request, StoreError> {
+    after.version = before.version + 1;
+    after.updated_at = now();
+    let active = after.clone().into_active_model().reset_all();
+    let res = requests::Entity::update_many()
+        .set(active)
+        .filter(requests::Column::Id.eq(before.id.clone()))
+        .filter(requests::Column::Version.eq(before.version))
+        .exec(c)
+        .await?;
+    if res.rows_affected != 1 {
+        return Err(StoreError::Corrupt(format!("request {} changed under a locked update", before.id)));
+    }
+    Ok(after)
+}
+
+#[derive(Debug, Default)]
+pub struct Filter {
+    pub status: Option<RequestStatus>,
+    pub requester: Option<String>,
+    /// Only requests whose id sorts before this one (ids are UUIDv7: newest first).
+    pub before_id: Option<String>,
+    pub limit: u64,
+}
+
+pub async fn list(c: &impl ConnectionTrait, filter: Filter) -> Result<Vec<Request>, StoreError> {
+    let mut query = requests::Entity::find().order_by_desc(requests::Column::Id).limit(filter.limit);
+    if let Some(status) = filter.status {
+        query = query.filter(requests::Column::Status.eq(status.as_str()));
+    }
+    if let Some(requester) = filter.requester {
+        query = query.filter(requests::Column::Requester.eq(requester));
+    }
+    if let Some(before) = filter.before_id {
+        query = query.filter(requests::Column::Id.lt(before));
+    }
+    Ok(query.all(c).await?)
+}
+
+pub async fn pending(c: &impl ConnectionTrait) -> Result<Vec<Request>, StoreError> {
+    Ok(requests::Entity::find()
+        .filter(requests::Column::Status.eq(RequestStatus::Pending.as_str()))
+        .order_by_asc(requests::Column::CreatedAt)
+        .all(c)
+        .await?)
+}
+
+pub async fn ids_pending_past_due(c: &impl ConnectionTrait, at: i64) -> Result<Vec<String>, StoreError> {
+    Ok(requests::Entity::find()
+        .select_only()
+        .column(requests::Column::Id)
+        .filter(requests::Column::Status.eq(RequestStatus::Pending.as_str()))
+        .filter(requests::Column::DecisionDueAt.lte(at))
+        .into_tuple()
+        .all(c)
+        .await?)
+}
+
+/// Pending extensions of a request (cancelled when the request they extend ends early).
+pub async fn pending_extensions_of(c: &impl ConnectionTrait, id: &str) -> Result<Vec<Request>, StoreError> {
+    Ok(requests::Entity::find()
+        .filter(requests::Column::Extends.eq(id))
+        .filter(requests::Column::Status.eq(RequestStatus::Pending.as_str()))
+        .all(c)
+        .await?)
+}
+
+/// Marks the request's access as over (membership removed or, for standing or overlapping
+/// membership, the grant's end handled). Not a state transition: the status already says why.
+pub async fn set_ended(c: &impl ConnectionTrait, id: &str, at: i64) -> Result<(), StoreError> {
+    let row = requests::ActiveModel { id: Set(id.to_owned()), ended_at: Set(Some(at)), updated_at: Set(now()), ..Default::default() };
+    row.update(c).await?;
+    Ok(())
+}

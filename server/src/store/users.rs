@@ -1,0 +1,37 @@
+//! The directory identity cache.
+use entity::users;
+use sea_orm::{ExprTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, sea_query::OnConflict};
+
+use super::StoreError;
+use crate::{domain::now, providers::directory::DirectoryUser};
+
+pub async fn upsert(c: &impl ConnectionTrait, user: &DirectoryUser) -> Result<(), StoreError> {
+    let row = users::ActiveModel {
+        id: Set(user.id.clone()),
+        upn: Set(user.upn.as_str().to_owned()),
+        display_name: Set(user.display_name.clone()),
+        mail: Set(user.mail.clone()),
+        updated_at: Set(now()),
+    };
+    users::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(users::Column::Id)
+                .update_columns([users::Column::Upn, users::Column::DisplayName, users::Column::Mail, users::Column::UpdatedAt])
+                .to_owned(),
+        )
+        .exec(c)
+        .await?;
+    Ok(())
+}
+
+pub async fn by_upn_or_id(c: &impl ConnectionTrait, key: &str) -> Result<Option<users::Model>, StoreError> {
+    let lower = key.to_ascii_lowercase();
+    Ok(users::Entity::find()
+        .filter(users::Column::Upn.eq(lower).or(users::Column::Id.eq(key)))
+        .one(c)
+        .await?)
+}
+
+pub async fn by_ids(c: &impl ConnectionTrait, ids: Vec<String>) -> Result<Vec<users::Model>, StoreError> {
+    Ok(users::Entity::find().filter(users::Column::Id.is_in(ids)).all(c).await?)
+}

@@ -1,0 +1,108 @@
+//! Use cases: one file each. A workflow checks who may do what, changes state through the
+//! domain's state machine, and writes the change, its outbox jobs and its audit event in one
+//! transaction.
+pub mod cancel;
+pub mod decide;
+pub mod extend;
+pub mod queries;
+pub mod request_access;
+pub mod revoke;
+pub mod timeout;
+
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+use crate::{
+    domain::{Caller, InvalidValue, RequestEvent, TransitionError, Upn},
+    policy::{Policy, Principals, Profile},
+    providers::directory::{DirectoryError, DirectoryProvider},
+    store::{Store, StoreError, requests::Request},
+};
+
+/// Everything a workflow needs, shared by the HTTP server, the worker and the CLI.
+#[derive(Clone)]
+pub struct Broker {
+    pub store: Store,
+    pub policy: Arc<Policy>,
+    pub directory: Arc<dyn DirectoryProvider>,
+    /// Wakes the worker when a job was written, so effects start at once.
+    pub wake: Arc<Notify>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkflowError {
+    #[error(transparent)]
+    Invalid(#[from] InvalidValue),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    #[error("the directory could not be reached")]
+    Directory(#[source] DirectoryError),
+    #[error("storage failed")]
+    Store(#[from] StoreError),
+}
+
+impl From<sea_orm::DbErr> for WorkflowError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        Self::Store(e.into())
+    }
+}
+
+impl Broker {
+    pub fn profile_of(&self, request: &Request) -> Result<&Profile, WorkflowError> {
+        self.policy.find(&request.profile).ok_or_else(|| {
+            WorkflowError::Conflict(format!("profile {} is no longer in the policy", request.profile))
+        })
+    }
+
+    /// Is `upn` one of `principals`, by name or by (transitive) group membership?
+    pub async fn is_among(&self, upn: &Upn, principals: &Principals) -> Result<bool, WorkflowError> {
+        if principals.users.contains(upn) {
+            return Ok(true);
+        }
+        if principals.groups.is_empty() {
+            return Ok(false);
+        }
+        let user = match self.directory.resolve_user(upn.as_str()).await {
+            Ok(user) => user,
+            Err(DirectoryError::NotFound(_)) => return Ok(false),
+            Err(e) => return Err(WorkflowError::Directory(e)),
+        };
+        let groups = self.directory.groups_of(&user.id).await.map_err(WorkflowError::Directory)?;
+        Ok(principals.groups.iter().any(|g| groups.contains(g)))
+    }
+
+    /// Tells the worker that new jobs may be due.
+    pub fn wake_worker(&self) {
+        self.wake.notify_one();
+    }
+}
+
+/// Loads a request for a change (locked until the transaction ends) or says it does not exist.
+async fn load_for_update(
+    tx: &sea_orm::DatabaseTransaction,
+    id: &str,
+) -> Result<Request, WorkflowError> {
+    let id = crate::domain::RequestId::parse(id)?;
+    crate::store::requests::get_for_update(tx, &id.to_string())
+        .await?
+        .ok_or_else(|| WorkflowError::NotFound(format!("request {id}")))
+}
+
+/// The request after `event`, or the typed refusal of the state machine.
+fn apply(request: &Request, event: RequestEvent) -> Result<Request, WorkflowError> {
+    let from = crate::domain::RequestStatus::parse(&request.status)
+        .ok_or_else(|| StoreError::Corrupt(format!("request {} has status {:?}", request.id, request.status)))?;
+    let to = from.on(event)?;
+    Ok(Request { status: to.as_str().to_owned(), ..request.clone() })
+}
+
+fn is_requester(caller: &Caller, request: &Request) -> bool {
+    caller.upn.as_str() == request.requester
+}

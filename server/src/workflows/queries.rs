@@ -1,0 +1,127 @@
+//! Reading: one request, lists of requests, the approvals inbox, the audit log. Each read
+//! checks the same rules as the changes do.
+use entity::{audit_events, decisions::Model as DecisionRow};
+
+use super::{Broker, WorkflowError, decide::may_decide, is_requester};
+use crate::{
+    domain::{Caller, InvalidValue, RequestId, RequestStatus, Role, Upn},
+    store::{audit, decisions, grants, grants::Grant, requests, requests::Request},
+};
+
+/// A request with what was decided about it and its grant.
+pub struct RequestDetails {
+    pub request: Request,
+    pub decisions: Vec<DecisionRow>,
+    pub grant: Option<Grant>,
+}
+
+async fn may_see(broker: &Broker, caller: &Caller, request: &Request) -> Result<bool, WorkflowError> {
+    if is_requester(caller, request) || caller.upn.as_str() == request.filed_by {
+        return Ok(true);
+    }
+    if caller.has(Role::Admin) || caller.has(Role::Auditor) {
+        return Ok(true);
+    }
+    if !caller.has(Role::Approver) {
+        return Ok(false);
+    }
+    let profile = broker.profile_of(request)?;
+    for stage in [1, 2] {
+        if let Some(stage) = profile.approval.stage(stage) {
+            if broker.is_among(&caller.upn, &stage.approvers).await? {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
+pub async fn details(broker: &Broker, request: Request) -> Result<RequestDetails, WorkflowError> {
+    let conn = broker.store.conn();
+    Ok(RequestDetails {
+        decisions: decisions::for_request(conn, &request.id).await?,
+        grant: grants::for_request(conn, &request.id).await?,
+        request,
+    })
+}
+
+pub async fn get_request(broker: &Broker, caller: &Caller, id: &str) -> Result<RequestDetails, WorkflowError> {
+    let id = RequestId::parse(id)?;
+    let request = requests::get(broker.store.conn(), &id.to_string()).await?;
+    match request {
+        // Someone who may not see a request learns nothing about it, not even that it exists.
+        Some(r) if may_see(broker, caller, &r).await? => details(broker, r).await,
+        _ => Err(WorkflowError::NotFound(format!("request {id}"))),
+    }
+}
+
+pub struct ListQuery {
+    pub status: Option<String>,
+    pub requester: Option<String>,
+    pub limit: Option<u64>,
+    pub cursor: Option<String>,
+}
+
+pub const MAX_PAGE: u64 = 200;
+
+/// Requests newest first. Admins and auditors see everyone's; others their own (a delegate
+/// bot: those of the user it names).
+pub async fn list_requests(broker: &Broker, caller: &Caller, q: ListQuery) -> Result<Vec<Request>, WorkflowError> {
+    let status = q
+        .status
+        .map(|s| {
+            RequestStatus::parse(&s).ok_or_else(|| {
+                let all: Vec<_> = RequestStatus::ALL.iter().map(|s| s.as_str()).collect();
+                InvalidValue::new("status", format!("{s:?} is not one of {}", all.join(", ")))
+            })
+        })
+        .transpose()?;
+    let requester = q.requester.map(|r| Upn::parse(&r).map_err(|e| InvalidValue::new("requester", e.reason))).transpose()?;
+    let limit = q.limit.unwrap_or(50);
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(InvalidValue::new("limit", format!("must be between 1 and {MAX_PAGE}")).into());
+    }
+    let cursor = q.cursor.map(|c| RequestId::parse(&c).map_err(|_| InvalidValue::new("cursor", "is not a cursor from a previous page"))).transpose()?;
+    let sees_all = caller.has(Role::Admin) || caller.has(Role::Auditor);
+    let requester = match requester {
+        Some(r) if sees_all || r == caller.upn || caller.delegate => Some(r),
+        Some(_) => return Err(WorkflowError::Forbidden("you may only list your own requests".into())),
+        None if sees_all => None,
+        None => Some(caller.upn.clone()),
+    };
+    Ok(requests::list(broker.store.conn(), requests::Filter {
+        status,
+        requester: requester.map(|r| r.to_string()),
+        before_id: cursor.map(|c| c.to_string()),
+        limit,
+    })
+    .await?)
+}
+
+/// Pending requests the caller may decide now and has not decided yet.
+pub async fn approvals(broker: &Broker, caller: &Caller) -> Result<Vec<Request>, WorkflowError> {
+    let mut mine = Vec::new();
+    for request in requests::pending(broker.store.conn()).await? {
+        if may_decide(broker, caller, &request).await.is_ok()
+            && !decisions::has_decided(broker.store.conn(), &request.id, caller.upn.as_str()).await?
+        {
+            mine.push(request);
+        }
+    }
+    Ok(mine)
+}
+
+pub async fn audit_log(broker: &Broker, caller: &Caller, after_seq: Option<i64>, limit: Option<u64>) -> Result<Vec<audit_events::Model>, WorkflowError> {
+    if !caller.has(Role::Auditor) && !caller.has(Role::Admin) {
+        return Err(WorkflowError::Forbidden("the auditor or admin role is needed to read the audit log".into()));
+    }
+    let limit = limit.unwrap_or(100);
+    if limit == 0 || limit > 1000 {
+        return Err(InvalidValue::new("limit", "must be between 1 and 1000").into());
+    }
+    let after = after_seq.unwrap_or(0);
+    if after < 0 {
+        return Err(InvalidValue::new("after_seq", "must not be negative").into());
+    }
+    Ok(audit::list(broker.store.conn(), after, limit).await?)
+}

@@ -1,0 +1,192 @@
+//! Filing a request: checked against the profile (eligibility, duration bounds, ticket and
+//! justification rules), stored as pending, or approved at once when the profile says so.
+use serde_json::json;
+
+use super::{Broker, WorkflowError};
+use crate::{
+    domain::{Caller, InvalidValue, Justification, RequestEvent, RequestId, RequestStatus, Role, Ticket, Upn, now},
+    jobs::grant,
+    policy::{ApprovalRule, Profile},
+    providers::directory::{DirectoryError, DirectoryUser},
+    store::{audit, audit::NewEvent, requests, requests::Request, users},
+};
+
+/// What the caller asks for, as received (parsed here).
+#[derive(Debug, Default)]
+pub struct NewRequest {
+    pub profile: String,
+    pub duration_seconds: Option<i64>,
+    pub justification: Option<String>,
+    pub ticket: Option<String>,
+    /// Only for bots with the `delegate` scope: the user the request is for.
+    pub requester: Option<String>,
+}
+
+/// When a request extends an active grant.
+pub(super) struct Extension {
+    pub extends: String,
+    pub until: i64,
+    pub coverage_start: i64,
+}
+
+pub async fn request_access(broker: &Broker, caller: &Caller, input: NewRequest) -> Result<Request, WorkflowError> {
+    let profile = broker
+        .policy
+        .find(&input.profile)
+        .ok_or_else(|| InvalidValue::new("profile", format!("there is no profile {:?}", input.profile)))?
+        .clone();
+    let requester = requester_for(caller, input.requester.as_deref())?;
+    let duration = match input.duration_seconds {
+        Some(secs) => secs,
+        None => profile.default_duration.as_secs(),
+    };
+    check_duration(&profile, duration)?;
+    let (justification, ticket) = check_texts(&profile, input.justification.as_deref(), input.ticket.as_deref())?;
+    let user = resolve(broker, &requester).await?;
+    if !broker.is_among(&requester, &profile.eligible).await? {
+        return Err(WorkflowError::Forbidden(format!("{requester} is not eligible for profile {}", profile.key)));
+    }
+    file(broker, caller, &user, &profile, duration, justification, ticket, None).await
+}
+
+/// The user the request is for: the caller, or (for a delegate bot) the named user.
+pub(super) fn requester_for(caller: &Caller, named: Option<&str>) -> Result<Upn, WorkflowError> {
+    let requester = match named {
+        Some(upn) => Upn::parse(upn).map_err(|e| InvalidValue::new("requester", e.reason))?,
+        None => caller.upn.clone(),
+    };
+    if requester != caller.upn && !caller.delegate {
+        return Err(WorkflowError::Forbidden("only a token with the `delegate` scope may ask for someone else".into()));
+    }
+    if requester == caller.upn && !caller.has(Role::Requester) {
+        return Err(WorkflowError::Forbidden("the requester role is needed to ask for access".into()));
+    }
+    Ok(requester)
+}
+
+pub(super) fn check_duration(profile: &Profile, secs: i64) -> Result<(), InvalidValue> {
+    let (min, max) = (profile.min_duration.as_secs(), profile.max_duration.as_secs());
+    if secs < min || secs > max {
+        return Err(InvalidValue::new(
+            "duration_seconds",
+            format!("must be between {min} and {max} seconds for profile {} (got {secs})", profile.key),
+        ));
+    }
+    Ok(())
+}
+
+pub(super) fn check_texts(
+    profile: &Profile,
+    justification: Option<&str>,
+    ticket: Option<&str>,
+) -> Result<(Option<Justification>, Option<Ticket>), InvalidValue> {
+    let justification = justification.filter(|s| !s.trim().is_empty()).map(Justification::parse).transpose()?;
+    let ticket = ticket.filter(|s| !s.trim().is_empty()).map(Ticket::parse).transpose()?;
+    if profile.require_justification && justification.is_none() {
+        return Err(InvalidValue::new("justification", format!("is required for profile {}", profile.key)));
+    }
+    if profile.require_ticket && ticket.is_none() {
+        return Err(InvalidValue::new("ticket", format!("is required for profile {}", profile.key)));
+    }
+    Ok((justification, ticket))
+}
+
+pub(super) async fn resolve(broker: &Broker, upn: &Upn) -> Result<DirectoryUser, WorkflowError> {
+    let user = match broker.directory.resolve_user(upn.as_str()).await {
+        Ok(user) => user,
+        Err(DirectoryError::NotFound(_)) => {
+            return Err(InvalidValue::new("requester", format!("{upn} is not a user of the directory")).into());
+        }
+        Err(e) => return Err(WorkflowError::Directory(e)),
+    };
+    users::upsert(broker.store.conn(), &user).await?;
+    Ok(user)
+}
+
+/// Refuses a request nobody could approve (only the requester, or empty approver groups),
+/// rather than leaving it to time out.
+async fn check_someone_can_approve(broker: &Broker, profile: &Profile, requester: &Upn) -> Result<(), WorkflowError> {
+    let ApprovalRule::Approvers { first, .. } = &profile.approval else { return Ok(()) };
+    let mut approvers: Vec<Upn> = first.approvers.users.clone();
+    for group in &first.approvers.groups {
+        match broker.directory.list_members(group).await {
+            Ok(members) => approvers.extend(members.into_iter().map(|m| m.upn)),
+            Err(DirectoryError::NotFound(_)) => {}
+            Err(e) => return Err(WorkflowError::Directory(e)),
+        }
+    }
+    approvers.sort();
+    approvers.dedup();
+    approvers.retain(|a| a != requester);
+    if (approvers.len() as u64) < u64::from(first.required) {
+        return Err(WorkflowError::Conflict(format!(
+            "profile {} needs {} approval(s) but only {} approver(s) other than {requester} exist",
+            profile.key,
+            first.required,
+            approvers.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Stores a checked request, auto-approving it when the profile says so.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn file(
+    broker: &Broker,
+    caller: &Caller,
+    user: &DirectoryUser,
+    profile: &Profile,
+    duration: i64,
+    justification: Option<Justification>,
+    ticket: Option<Ticket>,
+    extension: Option<Extension>,
+) -> Result<Request, WorkflowError> {
+    check_someone_can_approve(broker, profile, &user.upn).await?;
+    let at = now();
+    let request = Request {
+        id: RequestId::new().to_string(),
+        profile: profile.key.to_string(),
+        requester: user.upn.to_string(),
+        requester_id: user.id.clone(),
+        filed_by: caller.upn.to_string(),
+        status: RequestStatus::Pending.as_str().to_owned(),
+        stage: 1,
+        version: 1,
+        duration_seconds: duration,
+        justification: justification.map(|j| j.as_str().to_owned()),
+        ticket: ticket.map(|t| t.as_str().to_owned()),
+        group_id: profile.group.to_string(),
+        extends: extension.as_ref().map(|e| e.extends.clone()),
+        extends_until: extension.as_ref().map(|e| e.until),
+        coverage_start: extension.as_ref().map(|e| e.coverage_start),
+        created_at: at,
+        updated_at: at,
+        decision_due_at: at + profile.decision_timeout.as_millis(),
+        activated_at: None,
+        expires_at: None,
+        ended_at: None,
+        status_reason: None,
+    };
+    let tx = broker.store.begin().await?;
+    requests::insert(&tx, request.clone()).await?;
+    let subject = format!("request:{}", request.id);
+    let details = json!({
+        "profile": request.profile, "requester": request.requester, "duration_seconds": duration,
+        "justification": request.justification, "ticket": request.ticket, "extends": request.extends,
+        "on_behalf": (caller.upn != user.upn).then(|| caller.upn.to_string()),
+    });
+    let action = if request.extends.is_some() { "request.extension_filed" } else { "request.created" };
+    audit::append(&tx, NewEvent::new(caller.upn.as_str(), action, &subject, details)).await?;
+    let request = if profile.approval == ApprovalRule::Automatic {
+        let approved = super::apply(&request, RequestEvent::Approve)?;
+        let approved = requests::update(&tx, &request, approved).await?;
+        grant::start(&tx, &approved).await?;
+        audit::append(&tx, NewEvent::new("system", "request.approved", &subject, json!({ "rule": "auto_approve" }))).await?;
+        approved
+    } else {
+        request
+    };
+    tx.commit().await?;
+    broker.wake_worker();
+    Ok(request)
+}

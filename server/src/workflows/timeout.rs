@@ -1,0 +1,27 @@
+//! Requests nobody decided before their profile's `decision_timeout` end as `timed_out`.
+use serde_json::json;
+
+use super::{Broker, WorkflowError, apply};
+use crate::{
+    domain::{RequestEvent, RequestStatus, now},
+    store::{audit, audit::NewEvent, requests},
+};
+
+/// Times out every overdue pending request; returns how many. Safe to run on every replica.
+pub async fn time_out_undecided(broker: &Broker) -> Result<usize, WorkflowError> {
+    let mut count = 0;
+    for id in requests::ids_pending_past_due(broker.store.conn(), now()).await? {
+        let tx = broker.store.begin().await?;
+        let Some(request) = requests::get_for_update(&tx, &id).await? else { continue };
+        if request.status != RequestStatus::Pending.as_str() {
+            continue;
+        }
+        let timed_out = apply(&request, RequestEvent::Timeout)?;
+        requests::update(&tx, &request, timed_out).await?;
+        let details = json!({ "decision_due_at": crate::domain::format_millis(request.decision_due_at) });
+        audit::append(&tx, NewEvent::new("system", "request.timed_out", format!("request:{id}"), details)).await?;
+        tx.commit().await?;
+        count += 1;
+    }
+    Ok(count)
+}
