@@ -341,7 +341,9 @@ impl Settings {
             }
         }
         figment = figment.merge(
+            // Lower-cased first: figment lower-cases only after the filter has run.
             Env::prefixed("ELEVATE_")
+                .map(|key| key.as_str().to_ascii_lowercase().into())
                 .split("__")
                 .filter(|key| SECTIONS.contains(&key.as_str().split('.').next().unwrap_or_default())),
         );

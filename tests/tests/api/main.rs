@@ -1,1 +1,9 @@
-fn main(){}
+//! Black-box tests of the `elevate` binary: one test binary, one module per story.
+mod helpers;
+
+mod audit;
+mod auth;
+mod cli;
+mod grants;
+mod input;
+mod lifecycle;

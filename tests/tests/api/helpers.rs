@@ -1,0 +1,402 @@
+//! The test harness: `TestApp::spawn()` starts the real `elevate` binary on a random port
+//! with its own database (a fresh SQLite file, or a fresh PostgreSQL database when
+//! `ELEVATE_TEST_DB=postgres`), and helpers that speak the domain's language.
+use std::{
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
+
+use anyhow::{Context, bail};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, EntityTrait};
+use serde_json::{Value, json};
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
+
+pub const SECRET: &str = "test-secret-0123456789abcdef0123456789abcdef";
+pub const ADMINS_GROUP: &str = "AWS-Account1-Administrators";
+pub const DEVELOPERS_GROUP: &str = "AWS-Account1-Developers";
+
+pub const ALICE: &str = "alice@example.com"; // engineer
+pub const BOB: &str = "bob@example.com"; // approver, also an engineer
+pub const CAROL: &str = "carol@example.com"; // approver, standing member of the admins group
+pub const DAVE: &str = "dave@example.com"; // admin and auditor
+pub const ERIN: &str = "erin@example.com"; // second-stage approver
+pub const MALLORY: &str = "mallory@example.com"; // in the directory, eligible for nothing
+pub const BOT: &str = "chatops-bot@example.com";
+
+pub const POLICY: &str = r#"
+[profiles.AzureAD-Admins]
+title = "Account 1 administrators"
+aws_account = "123456789012"
+aws_role_arn = "arn:aws:iam::123456789012:role/AzureAD-Admins"
+group = "AWS-Account1-Administrators"
+min_duration = "1s"
+default_duration = "1h"
+max_duration = "8h"
+require_justification = true
+eligible = { groups = ["Engineers"], users = ["carol@example.com"] }
+approval = { groups = ["Approvers"], approvals_required = 1 }
+
+[profiles.AzureAD-Developers]
+title = "Account 1 developers"
+group = "AWS-Account1-Developers"
+min_duration = "1s"
+default_duration = "2s"
+max_duration = "10s"
+eligible = { groups = ["Engineers"] }
+approval = { auto_approve = true }
+
+[profiles.TwoStage]
+title = "Production break-glass with two stages"
+group = "Prod-Admins"
+min_duration = "1s"
+max_duration = "1h"
+eligible = { groups = ["Engineers"] }
+approval = { groups = ["Approvers"], approvals_required = 2, second_stage = { users = ["erin@example.com"] } }
+
+[profiles.Ticketed]
+title = "Needs a ticket"
+group = "Ticketed-Group"
+min_duration = "60s"
+max_duration = "2h"
+require_justification = true
+require_ticket = true
+decision_timeout = "2s"
+eligible = { groups = ["Engineers"] }
+approval = { users = ["bob@example.com"] }
+"#;
+
+fn config(db_url: &str, policy: &Path) -> String {
+    format!(
+        r#"
+[server]
+bind = "127.0.0.1:0"
+[database]
+url = "{db_url}"
+max_connections = 5
+[policy]
+path = "{policy}"
+[auth]
+token_secret = "{SECRET}"
+[worker]
+sweep_schedule = "* * * * * *"
+backoff_base = "200ms"
+[log]
+level = "info"
+[directory]
+kind = "local"
+users = [
+  {{ upn = "{ALICE}" }}, {{ upn = "{BOB}" }}, {{ upn = "{CAROL}" }}, {{ upn = "{DAVE}" }},
+  {{ upn = "{ERIN}" }}, {{ upn = "{MALLORY}" }},
+]
+groups = [
+  {{ id = "Engineers", members = ["{ALICE}", "{BOB}"] }},
+  {{ id = "Approvers", members = ["{BOB}", "{CAROL}"] }},
+  {{ id = "{ADMINS_GROUP}", members = ["{CAROL}"] }},
+  {{ id = "{DEVELOPERS_GROUP}" }},
+  {{ id = "Prod-Admins" }},
+  {{ id = "Ticketed-Group" }},
+]
+"#,
+        policy = policy.display()
+    )
+}
+
+/// Which database the suite runs against (`ELEVATE_TEST_DB`).
+fn postgres_admin_url() -> Option<String> {
+    match std::env::var("ELEVATE_TEST_DB").as_deref() {
+        Ok("postgres") => Some(
+            std::env::var("ELEVATE_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into()),
+        ),
+        _ => None,
+    }
+}
+
+async fn fresh_database(dir: &Path) -> anyhow::Result<String> {
+    let Some(admin_url) = postgres_admin_url() else {
+        return Ok(format!("sqlite://{}?mode=rwc", dir.join("elevate.db").display()));
+    };
+    let name = format!("elevate_t_{}", uuid::Uuid::new_v4().simple());
+    let admin = Database::connect(&admin_url).await.context("connecting to PostgreSQL")?;
+    admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await?;
+    admin.close().await?;
+    let (base, _) = admin_url.rsplit_once('/').context("PostgreSQL URL without a database")?;
+    Ok(format!("{base}/{name}"))
+}
+
+pub fn binary() -> PathBuf {
+    if let Ok(path) = std::env::var("ELEVATE_BIN") {
+        return PathBuf::from(path);
+    }
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/elevate");
+    assert!(path.exists(), "{} missing: run `cargo build -p elevate` first (scripts/test does)", path.display());
+    path
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub db_url: String,
+    pub dir: tempfile::TempDir,
+    pub config_path: PathBuf,
+    http: reqwest::Client,
+    child: Option<Child>,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::try_spawn().await.expect("the app should start")
+    }
+
+    async fn try_spawn() -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let policy = dir.path().join("policy.toml");
+        std::fs::write(&policy, POLICY)?;
+        let db_url = fresh_database(dir.path()).await?;
+        let config_path = dir.path().join("elevate.toml");
+        std::fs::write(&config_path, config(&db_url, &policy))?;
+        let mut app = Self { address: String::new(), db_url, dir, config_path, http: reqwest::Client::new(), child: None };
+        app.start().await?;
+        Ok(app)
+    }
+
+    /// A CLI invocation of the binary with this app's configuration.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(binary())
+            .arg("--config")
+            .arg(&self.config_path)
+            .args(args)
+            .env_remove("ELEVATE_TEST_POSTGRES_URL")
+            .current_dir(self.dir.path())
+            .output()
+            .expect("the binary runs")
+    }
+
+    async fn start(&mut self) -> anyhow::Result<()> {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("server.log"))?;
+        let mut child = Command::new(binary())
+            .arg("--config")
+            .arg(&self.config_path)
+            .arg("serve")
+            .env_remove("ELEVATE_TEST_POSTGRES_URL")
+            .current_dir(self.dir.path())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let address = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = lines.next_line().await? {
+                if let Some(addr) = line.strip_prefix("listening on ") {
+                    return Ok(addr.trim().to_owned());
+                }
+            }
+            bail!("the server exited before listening; see {}", self.dir.path().join("server.log").display())
+        })
+        .await??;
+        // Keep draining stdout so the server never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        self.address = address;
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// Kills the server as a crash would (SIGKILL): no graceful anything.
+    pub async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill().await;
+        }
+    }
+
+    pub async fn restart(&mut self) {
+        self.start().await.expect("the app should start again");
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    pub fn as_user(&self, upn: &str, roles: &[&str]) -> Actor<'_> {
+        Actor { app: self, token: token(upn, roles, None, 3600, SECRET) }
+    }
+
+    pub fn engineer(&self) -> Actor<'_> {
+        self.as_user(ALICE, &["requester"])
+    }
+
+    pub fn approver(&self, upn: &str) -> Actor<'_> {
+        self.as_user(upn, &["requester", "approver"])
+    }
+
+    pub fn admin(&self) -> Actor<'_> {
+        self.as_user(DAVE, &["admin", "auditor"])
+    }
+
+    pub fn with_token(&self, token: &str) -> Actor<'_> {
+        Actor { app: self, token: token.to_owned() }
+    }
+
+    pub async fn get_raw(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        let mut req = self.http.get(format!("{}{path}", self.address));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        response(req.send().await.expect("the server answers")).await
+    }
+
+    pub async fn db(&self) -> DatabaseConnection {
+        Database::connect(&self.db_url).await.expect("the test database opens")
+    }
+
+    /// Is `upn` a member of `group` in the local directory right now?
+    pub async fn is_member(&self, group: &str, upn: &str) -> bool {
+        let db = self.db().await;
+        let row = entity::local_group_members::Entity::find_by_id((group.to_owned(), upn.to_owned()))
+            .one(&db)
+            .await
+            .expect("membership query");
+        db.close().await.ok();
+        row.is_some()
+    }
+
+    /// Polls a request (as the admin) until `done` says yes, or fails after `timeout`.
+    pub async fn wait_for(&self, id: &str, timeout: Duration, done: impl Fn(&Value) -> bool) -> Value {
+        let admin = self.admin();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let (status, body) = admin.get(&format!("/api/v1/requests/{id}")).await;
+            assert_eq!(status, 200, "{body}");
+            if done(&body) {
+                return body;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "request {id} did not get there in {timeout:?}: {body}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn wait_for_status(&self, id: &str, status: &str, timeout: Duration) -> Value {
+        self.wait_for(id, timeout, |b| b["status"] == status).await
+    }
+
+    /// Until the grant's end has been carried out (`ended_at` set).
+    pub async fn wait_until_ended(&self, id: &str, timeout: Duration) -> Value {
+        self.wait_for(id, timeout, |b| b["ended_at"].is_string()).await
+    }
+
+    /// Every audit event (as the admin), oldest first.
+    pub async fn audit_actions(&self, subject: &str) -> Vec<String> {
+        let (status, body) = self.admin().get("/api/v1/audit?limit=1000").await;
+        assert_eq!(status, 200, "{body}");
+        body["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["subject"] == subject)
+            .map(|e| e["action"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- server log ---\n{}", self.log());
+        }
+    }
+}
+
+/// Signs a token the way `elevate token issue` does (or, with other arguments, the way it
+/// must not be accepted).
+pub fn token(sub: &str, roles: &[&str], scope: Option<&str>, ttl_secs: i64, secret: &str) -> String {
+    let now = chrono::Utc::now().timestamp();
+    let claims = json!({
+        "iss": "elevate", "aud": "elevate-api", "sub": sub, "iat": now, "nbf": now, "exp": now + ttl_secs,
+        "jti": uuid::Uuid::new_v4().to_string(), "roles": roles, "scope": scope,
+    });
+    sign(&claims, secret)
+}
+
+pub fn sign(claims: &Value, secret: &str) -> String {
+    let key = jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()).expect("key");
+    jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256), claims, &key).expect("token")
+}
+
+async fn response(resp: reqwest::Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+/// Someone calling the API with a token.
+pub struct Actor<'a> {
+    app: &'a TestApp,
+    pub token: String,
+}
+
+impl Actor<'_> {
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.app.get_raw(path, Some(&self.token)).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let req = self.app.http.post(format!("{}{path}", self.app.address)).bearer_auth(&self.token).json(&body);
+        response(req.send().await.expect("the server answers")).await
+    }
+
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> (u16, Value) {
+        let req = self
+            .app
+            .http
+            .post(format!("{}{path}", self.app.address))
+            .bearer_auth(&self.token)
+            .header("Content-Type", content_type)
+            .body(body);
+        response(req.send().await.expect("the server answers")).await
+    }
+
+    /// Files a request and returns the server's answer.
+    pub async fn try_request(&self, profile: &str, seconds: i64, extra: Value) -> (u16, Value) {
+        let mut body = json!({ "profile": profile, "duration_seconds": seconds, "justification": "investigating an incident" });
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            for (k, v) in e {
+                b.insert(k.clone(), v.clone());
+            }
+        }
+        self.post("/api/v1/requests", body).await
+    }
+
+    /// Files a request that must be accepted; returns its id.
+    pub async fn request(&self, profile: &str, seconds: i64) -> String {
+        let (status, body) = self.try_request(profile, seconds, json!({})).await;
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_str().expect("id").to_owned()
+    }
+
+    pub async fn act(&self, id: &str, action: &str) -> (u16, Value) {
+        self.post(&format!("/api/v1/requests/{id}/{action}"), json!({ "comment": format!("{action} by test") })).await
+    }
+
+    pub async fn approve(&self, id: &str) -> Value {
+        let (status, body) = self.act(id, "approve").await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+}
+
+/// Milliseconds since the epoch of an RFC 3339 instant from the API.
+pub fn millis(v: &Value) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(v.as_str().expect("an instant")).expect("RFC 3339").timestamp_millis()
+}
+
+/// The shape every error must have: problem+json with a status and a detail.
+pub fn assert_problem(status: u16, body: &Value, expected: u16, field: Option<&str>) {
+    assert_eq!(status, expected, "{body}");
+    assert_eq!(body["status"], expected, "{body}");
+    assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()), "{body}");
+    if let Some(field) = field {
+        assert_eq!(body["field"], field, "{body}");
+    }
+}
