@@ -32,11 +32,7 @@ impl MigrationTrait for Migration {
                 .col(string(LocalGroupMembers::GroupId))
                 .col(string(LocalGroupMembers::UserId))
                 .col(big_integer(LocalGroupMembers::AddedAt))
-                .primary_key(
-                    Index::create()
-                        .col(LocalGroupMembers::GroupId)
-                        .col(LocalGroupMembers::UserId),
-                )
+                .primary_key(Index::create().col(LocalGroupMembers::GroupId).col(LocalGroupMembers::UserId))
                 .to_owned(),
         )
         .await?;
@@ -112,8 +108,7 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        index(m, "idx_grants_user_group", Grants::Table, &[Grants::UserId, Grants::GroupId])
-            .await?;
+        index(m, "idx_grants_user_group", Grants::Table, &[Grants::UserId, Grants::GroupId]).await?;
         m.create_table(
             Table::create()
                 .table(Jobs::Table)

@@ -1,7 +1,11 @@
 //! Settings: one TOML file, overridden by `ELEVATE_*` environment variables (nested keys
 //! joined with `__`, e.g. `ELEVATE_DATABASE__URL`). Loaded once and checked before anything
 //! starts; every error names the key at fault.
-use std::{fmt, net::SocketAddr, path::{Path, PathBuf}};
+use std::{
+    fmt,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
 
 use figment::{
     Figment,
@@ -337,7 +341,8 @@ impl Settings {
             let Some(rest) = name.strip_prefix("ELEVATE_") else { continue };
             let section = rest.split("__").next().unwrap_or_default().to_ascii_lowercase();
             if !SECTIONS.contains(&section.as_str()) && !IGNORED_ENV.contains(&rest) {
-                warnings.push(format!("ignoring environment variable {name}: `{section}` is not a configuration section"));
+                warnings
+                    .push(format!("ignoring environment variable {name}: `{section}` is not a configuration section"));
             }
         }
         figment = figment.merge(
@@ -347,9 +352,9 @@ impl Settings {
                 .split("__")
                 .filter(|key| SECTIONS.contains(&key.as_str().split('.').next().unwrap_or_default())),
         );
-        let settings: Settings = figment.extract().map_err(|e| {
-            ConfigError::Invalid(e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))
-        })?;
+        let settings: Settings = figment
+            .extract()
+            .map_err(|e| ConfigError::Invalid(e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")))?;
         settings.check()?;
         Ok(Loaded { settings, warnings })
     }

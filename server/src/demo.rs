@@ -44,7 +44,11 @@ pub enum DemoError {
     #[error("the demo only listens on loopback (127.0.0.1 or ::1), not {0}: it has sign-in-free demo users")]
     NotLoopback(SocketAddr),
     #[error("cannot prepare the demo folder {path}")]
-    Folder { path: String, #[source] source: std::io::Error },
+    Folder {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Writes the demo's policy and signing key into `dir` and returns settings that use them.
@@ -146,7 +150,8 @@ pub async fn walkthrough(base: &str, tokens: &[DemoToken]) -> Result<(), reqwest
     let token = |upn: &str| tokens.iter().find(|t| t.upn == upn).map(|t| t.token.clone()).unwrap_or_default();
     let http = reqwest::Client::new();
     let say = |text: String| println!("walkthrough: {text}");
-    let body = serde_json::json!({ "profile": "AzureAD-Admins", "duration_seconds": 15, "justification": "demo walkthrough" });
+    let body =
+        serde_json::json!({ "profile": "AzureAD-Admins", "duration_seconds": 15, "justification": "demo walkthrough" });
     let created: serde_json::Value = http
         .post(format!("{base}/api/v1/requests"))
         .bearer_auth(token(ENGINEER))
@@ -190,7 +195,10 @@ pub async fn walkthrough(base: &str, tokens: &[DemoToken]) -> Result<(), reqwest
             last = status;
         }
         if now["ended_at"].is_string() {
-            say(format!("membership {} at {}; the audit log has every step (GET /api/v1/audit as {ADMIN})", now["membership_outcome"], now["ended_at"]));
+            say(format!(
+                "membership {} at {}; the audit log has every step (GET /api/v1/audit as {ADMIN})",
+                now["membership_outcome"], now["ended_at"]
+            ));
             return Ok(());
         }
     }

@@ -6,7 +6,8 @@ use clap::{Parser, Subcommand};
 use elevate::{
     auth::TokenAuthority,
     config::Settings,
-    demo, domain::{HumanDuration, Role, Upn},
+    demo,
+    domain::{HumanDuration, Role, Upn},
     policy::Policy,
     startup::{self, Application},
     store::audit::{self, NewEvent, Verification},
@@ -181,7 +182,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "delegate": delegate, "expires_at": elevate::domain::format_millis(issued.expires_at),
             });
             let actor = std::env::var("USER").unwrap_or_else(|_| "cli".into());
-            audit::append(&tx, NewEvent::new(format!("cli:{actor}"), "token.issued", format!("user:{subject}"), details)).await?;
+            audit::append(
+                &tx,
+                NewEvent::new(format!("cli:{actor}"), "token.issued", format!("user:{subject}"), details),
+            )
+            .await?;
             tx.commit().await?;
             println!("{}", issued.token);
         }

@@ -1,6 +1,11 @@
 //! The policy: the catalog of access profiles (DESIGN.md, "Policy"). Parsed once from TOML;
 //! every error names the file, the line and the key.
-use std::{collections::BTreeMap, fmt, path::{Path, PathBuf}, time::Duration};
+use std::{
+    collections::BTreeMap,
+    fmt,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -52,7 +57,10 @@ pub struct Stage {
 pub enum ApprovalRule {
     /// Approved as soon as it is filed (the request still goes through the audit log).
     Automatic,
-    Approvers { first: Stage, second: Option<Stage> },
+    Approvers {
+        first: Stage,
+        second: Option<Stage>,
+    },
 }
 
 impl ApprovalRule {
@@ -111,9 +119,10 @@ impl Policy {
         let mut profiles = BTreeMap::new();
         for (name, raw_profile) in raw.profiles {
             let span = raw_profile.span();
-            let profile = raw_profile.into_inner().validate(&name).map_err(|e| {
-                at(Some(e.span.unwrap_or(span)), format!("profiles.{name}{}", e.key), e.message)
-            })?;
+            let profile = raw_profile
+                .into_inner()
+                .validate(&name)
+                .map_err(|e| at(Some(e.span.unwrap_or(span)), format!("profiles.{name}{}", e.key), e.message))?;
             profiles.insert(profile.key.clone(), profile);
         }
         if profiles.is_empty() {
@@ -219,7 +228,11 @@ fn parse_at<T>(
     parse(value.get_ref()).or_else(|e| field_err(value.span(), key, e.reason))
 }
 
-fn duration_at(value: Option<&Spanned<String>>, key: &str, default: HumanDuration) -> Result<HumanDuration, FieldError> {
+fn duration_at(
+    value: Option<&Spanned<String>>,
+    key: &str,
+    default: HumanDuration,
+) -> Result<HumanDuration, FieldError> {
     match value {
         Some(v) => parse_at(v, key, |s| HumanDuration::parse("duration", s)),
         None => Ok(default),
@@ -228,7 +241,10 @@ fn duration_at(value: Option<&Spanned<String>>, key: &str, default: HumanDuratio
 
 fn principals(key: &str, groups: &[Spanned<String>], users: &[Spanned<String>]) -> Result<Principals, FieldError> {
     Ok(Principals {
-        groups: groups.iter().map(|g| parse_at(g, &format!("{key}.groups"), GroupId::parse)).collect::<Result<_, _>>()?,
+        groups: groups
+            .iter()
+            .map(|g| parse_at(g, &format!("{key}.groups"), GroupId::parse))
+            .collect::<Result<_, _>>()?,
         users: users.iter().map(|u| parse_at(u, &format!("{key}.users"), Upn::parse)).collect::<Result<_, _>>()?,
     })
 }
@@ -254,7 +270,11 @@ fn stage(
     if !approvers.groups.is_empty() || required as usize <= approvers.users.len() {
         Ok(Stage { approvers, required })
     } else {
-        field_err(span, &format!("{key}.approvals_required"), format!("needs {required} approvals but names only {} approver(s)", approvers.users.len()))
+        field_err(
+            span,
+            &format!("{key}.approvals_required"),
+            format!("needs {required} approvals but names only {} approver(s)", approvers.users.len()),
+        )
     }
 }
 
@@ -264,8 +284,13 @@ impl RawProfile {
         let group = parse_at(&self.group, ".group", GroupId::parse)?;
         let max = duration_at(Some(&self.max_duration), ".max_duration", HumanDuration::from_secs(0))?;
         let min = duration_at(self.min_duration.as_ref(), ".min_duration", HumanDuration::from_secs(60))?;
-        let default = duration_at(self.default_duration.as_ref(), ".default_duration", min.max(HumanDuration::from_secs(3600)).min(max))?;
-        let timeout = duration_at(self.decision_timeout.as_ref(), ".decision_timeout", HumanDuration::from_secs(24 * 3600))?;
+        let default = duration_at(
+            self.default_duration.as_ref(),
+            ".default_duration",
+            min.max(HumanDuration::from_secs(3600)).min(max),
+        )?;
+        let timeout =
+            duration_at(self.decision_timeout.as_ref(), ".decision_timeout", HumanDuration::from_secs(24 * 3600))?;
         let span_of = |v: &Option<Spanned<String>>| v.as_ref().map(Spanned::span).unwrap_or(self.max_duration.span());
         if min.get() < Duration::from_secs(1) {
             return field_err(span_of(&self.min_duration), ".min_duration", "must be at least 1s");
@@ -274,10 +299,18 @@ impl RawProfile {
             return field_err(self.max_duration.span(), ".max_duration", "must be at most 30 days");
         }
         if min > max {
-            return field_err(span_of(&self.min_duration), ".min_duration", format!("({min}) is longer than max_duration ({max})"));
+            return field_err(
+                span_of(&self.min_duration),
+                ".min_duration",
+                format!("({min}) is longer than max_duration ({max})"),
+            );
         }
         if default < min || default > max {
-            return field_err(span_of(&self.default_duration), ".default_duration", format!("({default}) must lie between min_duration ({min}) and max_duration ({max})"));
+            return field_err(
+                span_of(&self.default_duration),
+                ".default_duration",
+                format!("({default}) must lie between min_duration ({min}) and max_duration ({max})"),
+            );
         }
         if timeout.get() < Duration::from_secs(1) {
             return field_err(span_of(&self.decision_timeout), ".decision_timeout", "must be at least 1s");
@@ -292,7 +325,11 @@ impl RawProfile {
         let raw = self.approval.into_inner();
         let approval = if raw.auto_approve {
             if !raw.groups.is_empty() || !raw.users.is_empty() || raw.second_stage.is_some() {
-                return field_err(approval_span, ".approval.auto_approve", "cannot be combined with approvers or a second stage");
+                return field_err(
+                    approval_span,
+                    ".approval.auto_approve",
+                    "cannot be combined with approvers or a second stage",
+                );
             }
             ApprovalRule::Automatic
         } else {
@@ -313,10 +350,10 @@ impl RawProfile {
                 return field_err(account.span(), ".aws_account", "must be a 12-digit AWS account id");
             }
         }
-        if let Some(arn) = &self.aws_role_arn {
-            if !arn.get_ref().starts_with("arn:aws") || !arn.get_ref().contains(":role/") {
-                return field_err(arn.span(), ".aws_role_arn", "must be an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)");
-            }
+        if let Some(arn) = &self.aws_role_arn
+            && (!arn.get_ref().starts_with("arn:aws") || !arn.get_ref().contains(":role/"))
+        {
+            return field_err(arn.span(), ".aws_role_arn", "must be an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)");
         }
         Ok(Profile {
             key,
@@ -371,7 +408,11 @@ approval = { groups = ["Approvers"], approvals_required = 2, second_stage = { us
         let bad = GOOD.replace(r#"max_duration = "4h""#, r#"max_duration = "4 parsecs""#);
         assert!(err(&bad).starts_with("policy.toml:5: profiles.AzureAD-Admins.max_duration: "), "{}", err(&bad));
         let bad = GOOD.replace("approvals_required = 2", "approvals_required = 0");
-        assert!(err(&bad).starts_with("policy.toml:7: profiles.AzureAD-Admins.approval.approvals_required"), "{}", err(&bad));
+        assert!(
+            err(&bad).starts_with("policy.toml:7: profiles.AzureAD-Admins.approval.approvals_required"),
+            "{}",
+            err(&bad)
+        );
         let bad = GOOD.replace(r#"max_duration = "4h""#, "max_duration = \"4h\"\nmin_duration = \"5h\"");
         assert!(err(&bad).contains("policy.toml:6: profiles.AzureAD-Admins.min_duration"), "{}", err(&bad));
         let bad = GOOD.replace("title", "titel");

@@ -24,7 +24,11 @@ pub enum StartError {
     #[error(transparent)]
     Policy(#[from] PolicyError),
     #[error("cannot open the database {url}")]
-    Database { url: String, #[source] source: StoreError },
+    Database {
+        url: String,
+        #[source]
+        source: StoreError,
+    },
     #[error("database migration failed")]
     Migrate(#[source] StoreError),
     #[error(transparent)]
@@ -34,7 +38,11 @@ pub enum StartError {
     #[error("configuration key `worker.sweep_schedule`: {0}")]
     Scheduler(String),
     #[error("cannot listen on {addr}")]
-    Bind { addr: String, #[source] source: std::io::Error },
+    Bind {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("invalid token signing key")]
     Token(#[source] jsonwebtoken::errors::Error),
 }
@@ -74,7 +82,8 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
         let policy = Policy::load(&settings.policy.path)?;
         let secret = settings.auth.token_secret()?;
-        let tokens = TokenAuthority::new(&secret, &settings.auth.issuer, &settings.auth.audience).map_err(StartError::Token)?;
+        let tokens =
+            TokenAuthority::new(&secret, &settings.auth.issuer, &settings.auth.audience).map_err(StartError::Token)?;
         let broker = broker(&settings, policy).await?;
 
         let sweep_schedule = settings.worker.sweep_schedule.clone();
@@ -85,13 +94,15 @@ impl Application {
         }
         let (stop_worker, stopped) = watch::channel(false);
         let worker = tokio::spawn(worker.run(stopped));
-        let scheduler = sweeps::start(broker.clone(), &sweep_schedule)
-            .await
-            .map_err(|e| StartError::Scheduler(e.to_string()))?;
+        let scheduler =
+            sweeps::start(broker.clone(), &sweep_schedule).await.map_err(|e| StartError::Scheduler(e.to_string()))?;
 
         let listener = TcpListener::bind(settings.server.bind)
             .map_err(|source| StartError::Bind { addr: settings.server.bind.to_string(), source })?;
-        let port = listener.local_addr().map_err(|source| StartError::Bind { addr: settings.server.bind.to_string(), source })?.port();
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind { addr: settings.server.bind.to_string(), source })?
+            .port();
         let state = web::Data::new(AppState { broker, tokens });
         let server = HttpServer::new(move || {
             App::new().app_data(state.clone()).wrap(http::security_headers()).configure(http::configure)

@@ -67,7 +67,13 @@ impl TokenAuthority {
         })
     }
 
-    pub fn issue(&self, subject: &Upn, roles: &[Role], delegate: bool, ttl: Duration) -> Result<IssuedToken, jsonwebtoken::errors::Error> {
+    pub fn issue(
+        &self,
+        subject: &Upn,
+        roles: &[Role],
+        delegate: bool,
+        ttl: Duration,
+    ) -> Result<IssuedToken, jsonwebtoken::errors::Error> {
         let iat = now() / 1000;
         let exp = iat + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2);
         let jti = uuid::Uuid::new_v4().to_string();
@@ -87,16 +93,17 @@ impl TokenAuthority {
     }
 
     pub fn verify(&self, token: &str) -> Result<Caller, AuthError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| match e.kind() {
-            ErrorKind::ExpiredSignature => AuthError::Expired,
-            ErrorKind::InvalidAudience => AuthError::Invalid("wrong audience".into()),
-            ErrorKind::InvalidIssuer => AuthError::Invalid("wrong issuer".into()),
-            ErrorKind::InvalidSignature => AuthError::Invalid("bad signature".into()),
-            ErrorKind::InvalidAlgorithm => AuthError::Invalid("algorithm not accepted".into()),
-            ErrorKind::ImmatureSignature => AuthError::Invalid("not valid yet".into()),
-            ErrorKind::MissingRequiredClaim(c) => AuthError::Invalid(format!("claim `{c}` missing")),
-            _ => AuthError::Invalid("malformed token".into()),
-        })?;
+        let data =
+            jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => AuthError::Expired,
+                ErrorKind::InvalidAudience => AuthError::Invalid("wrong audience".into()),
+                ErrorKind::InvalidIssuer => AuthError::Invalid("wrong issuer".into()),
+                ErrorKind::InvalidSignature => AuthError::Invalid("bad signature".into()),
+                ErrorKind::InvalidAlgorithm => AuthError::Invalid("algorithm not accepted".into()),
+                ErrorKind::ImmatureSignature => AuthError::Invalid("not valid yet".into()),
+                ErrorKind::MissingRequiredClaim(c) => AuthError::Invalid(format!("claim `{c}` missing")),
+                _ => AuthError::Invalid("malformed token".into()),
+            })?;
         let claims = data.claims;
         let upn = Upn::parse(&claims.sub).map_err(|_| AuthError::Invalid("subject is not a UPN".into()))?;
         let roles = claims

@@ -8,9 +8,9 @@ pub struct HumanDuration(Duration);
 
 impl HumanDuration {
     pub fn parse(field: &'static str, s: &str) -> Result<Self, InvalidValue> {
-        humantime::parse_duration(s.trim())
-            .map(Self)
-            .map_err(|e| InvalidValue::new(field, format!("{s:?} is not a duration like \"30s\", \"90m\" or \"8h\": {e}")))
+        humantime::parse_duration(s.trim()).map(Self).map_err(|e| {
+            InvalidValue::new(field, format!("{s:?} is not a duration like \"30s\", \"90m\" or \"8h\": {e}"))
+        })
     }
 
     pub const fn from_secs(secs: u64) -> Self {
@@ -39,9 +39,9 @@ impl fmt::Display for HumanDuration {
 impl<'de> serde::Deserialize<'de> for HumanDuration {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        humantime::parse_duration(s.trim())
-            .map(Self)
-            .map_err(|e| serde::de::Error::custom(format!("{s:?} is not a duration like \"30s\", \"90m\" or \"8h\": {e}")))
+        humantime::parse_duration(s.trim()).map(Self).map_err(|e| {
+            serde::de::Error::custom(format!("{s:?} is not a duration like \"30s\", \"90m\" or \"8h\": {e}"))
+        })
     }
 }
 

@@ -13,9 +13,7 @@ impl RequestId {
     }
 
     pub fn parse(s: &str) -> Result<Self, InvalidValue> {
-        uuid::Uuid::parse_str(s)
-            .map(Self)
-            .map_err(|_| InvalidValue::new("id", "is not a request id (a UUID)"))
+        uuid::Uuid::parse_str(s).map(Self).map_err(|_| InvalidValue::new("id", "is not a request id (a UUID)"))
     }
 }
 
@@ -75,9 +73,7 @@ pub struct ProfileKey(String);
 
 impl ProfileKey {
     pub fn parse(s: &str) -> Result<Self, InvalidValue> {
-        let ok = !s.is_empty()
-            && s.len() <= 64
-            && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        let ok = !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
         if ok {
             Ok(Self(s.to_owned()))
         } else {
@@ -105,16 +101,11 @@ pub struct GroupId(String);
 
 impl GroupId {
     pub fn parse(s: &str) -> Result<Self, InvalidValue> {
-        let ok = !s.is_empty()
-            && s.len() <= 256
-            && s.chars().all(|c| c.is_ascii_graphic());
+        let ok = !s.is_empty() && s.len() <= 256 && s.chars().all(|c| c.is_ascii_graphic());
         if ok {
             Ok(Self(s.to_owned()))
         } else {
-            Err(InvalidValue::new(
-                "group",
-                format!("{s:?} is not a group id (1 to 256 visible ASCII characters)"),
-            ))
+            Err(InvalidValue::new("group", format!("{s:?} is not a group id (1 to 256 visible ASCII characters)")))
         }
     }
 

@@ -72,10 +72,7 @@ impl RequestStatus {
     }
 
     pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            Self::Denied | Self::Cancelled | Self::TimedOut | Self::Expired | Self::Revoked | Self::Failed
-        )
+        matches!(self, Self::Denied | Self::Cancelled | Self::TimedOut | Self::Expired | Self::Revoked | Self::Failed)
     }
 
     pub fn as_str(self) -> &'static str {

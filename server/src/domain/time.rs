@@ -9,7 +9,5 @@ pub fn now() -> Millis {
 
 /// RFC 3339 in UTC with milliseconds, the format of every instant in the API.
 pub fn format_millis(ms: Millis) -> String {
-    DateTime::<Utc>::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(SecondsFormat::Millis, true)
+    DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default().to_rfc3339_opts(SecondsFormat::Millis, true)
 }

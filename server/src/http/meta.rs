@@ -38,7 +38,11 @@ pub struct AuditParams {
 #[utoipa::path(get, path = "/api/v1/audit", params(AuditParams), tag = "audit",
     responses((status = 200, body = AuditPage), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 #[get("/audit")]
-pub async fn audit(state: web::Data<AppState>, caller: Caller, params: web::Query<AuditParams>) -> Result<HttpResponse, ApiError> {
+pub async fn audit(
+    state: web::Data<AppState>,
+    caller: Caller,
+    params: web::Query<AuditParams>,
+) -> Result<HttpResponse, ApiError> {
     let after = number::<i64>("after_seq", params.after_seq.as_deref())?;
     let limit = number::<u64>("limit", params.limit.as_deref())?;
     let events = queries::audit_log(&state.broker, &caller, after, limit).await?;

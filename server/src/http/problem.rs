@@ -49,7 +49,9 @@ impl ApiError {
             Self::Workflow(WorkflowError::Invalid(_)) | Self::BadRequest { .. } => ("invalid-input", "Invalid input"),
             Self::Workflow(WorkflowError::NotFound(_)) | Self::NotFound(_) => ("not-found", "Not found"),
             Self::Workflow(WorkflowError::Forbidden(_)) => ("forbidden", "Not allowed"),
-            Self::Workflow(WorkflowError::Conflict(_) | WorkflowError::Transition(_)) => ("conflict", "Conflict with the current state"),
+            Self::Workflow(WorkflowError::Conflict(_) | WorkflowError::Transition(_)) => {
+                ("conflict", "Conflict with the current state")
+            }
             Self::Workflow(WorkflowError::Directory(_)) => ("directory-unavailable", "Directory unavailable"),
             Self::Workflow(WorkflowError::Store(_)) => ("internal", "Internal error"),
             Self::Auth(_) => ("unauthenticated", "Authentication required"),
@@ -87,7 +89,9 @@ impl ResponseError for ApiError {
             Self::Workflow(WorkflowError::NotFound(_)) | Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Workflow(WorkflowError::Forbidden(_)) => StatusCode::FORBIDDEN,
             Self::Workflow(WorkflowError::Conflict(_) | WorkflowError::Transition(_)) => StatusCode::CONFLICT,
-            Self::Workflow(WorkflowError::Directory(DirectoryError::Transient { .. })) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Workflow(WorkflowError::Directory(DirectoryError::Transient { .. })) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Workflow(WorkflowError::Directory(_)) => StatusCode::BAD_GATEWAY,
             Self::Workflow(WorkflowError::Store(_)) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Auth(_) => StatusCode::UNAUTHORIZED,
@@ -113,7 +117,11 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(status);
         response.content_type("application/problem+json");
         if let Self::Auth(e) = self {
-            let code = if *e == AuthError::Missing { "Bearer realm=\"elevate\"" } else { "Bearer realm=\"elevate\", error=\"invalid_token\"" };
+            let code = if *e == AuthError::Missing {
+                "Bearer realm=\"elevate\""
+            } else {
+                "Bearer realm=\"elevate\", error=\"invalid_token\""
+            };
             response.insert_header((header::WWW_AUTHENTICATE, code));
         }
         response.json(body)

@@ -27,9 +27,19 @@ async fn view(broker: &Broker, request: Request) -> Result<RequestView, ApiError
 #[utoipa::path(post, path = "/api/v1/requests", request_body = CreateRequest, tag = "requests",
     responses((status = 201, body = RequestView), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem)))]
 #[post("/requests")]
-pub async fn create(state: web::Data<AppState>, caller: Caller, body: JsonBody<CreateRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn create(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: JsonBody<CreateRequest>,
+) -> Result<HttpResponse, ApiError> {
     let b = body.0;
-    let input = NewRequest { profile: b.profile, duration_seconds: b.duration_seconds, justification: b.justification, ticket: b.ticket, requester: b.requester };
+    let input = NewRequest {
+        profile: b.profile,
+        duration_seconds: b.duration_seconds,
+        justification: b.justification,
+        ticket: b.ticket,
+        requester: b.requester,
+    };
     let request = request_access::request_access(&state.broker, &caller, input).await?;
     Ok(HttpResponse::Created().json(view(&state.broker, request).await?))
 }
@@ -50,7 +60,11 @@ pub struct ListParams {
 #[utoipa::path(get, path = "/api/v1/requests", params(ListParams), tag = "requests",
     responses((status = 200, body = RequestPage), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 #[get("/requests")]
-pub async fn list(state: web::Data<AppState>, caller: Caller, params: web::Query<ListParams>) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    params: web::Query<ListParams>,
+) -> Result<HttpResponse, ApiError> {
     let p = params.into_inner();
     let limit = number::<u64>("limit", p.limit.as_deref())?;
     let query = ListQuery { status: p.status, requester: p.requester, limit, cursor: p.cursor };
@@ -68,7 +82,11 @@ pub async fn list(state: web::Data<AppState>, caller: Caller, params: web::Query
 #[utoipa::path(get, path = "/api/v1/requests/{id}", tag = "requests",
     responses((status = 200, body = RequestView), (status = 400, body = Problem), (status = 401, body = Problem), (status = 404, body = Problem)))]
 #[get("/requests/{id}")]
-pub async fn get_one(state: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get_one(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let details = queries::get_request(&state.broker, &caller, &id).await?;
     Ok(HttpResponse::Ok().json(RequestView::from(details)))
 }
@@ -96,20 +114,42 @@ macro_rules! decision_route {
     };
 }
 
-decision_route!(approve, "/requests/{id}/approve", "Approve a request (approvers of its current stage).",
-    |broker, caller, id, comment| decide::decide(broker, &caller, &id, decide::Decision::Approve, comment.as_deref()));
-decision_route!(deny, "/requests/{id}/deny", "Deny a request.",
-    |broker, caller, id, comment| decide::decide(broker, &caller, &id, decide::Decision::Deny, comment.as_deref()));
-decision_route!(cancel_one, "/requests/{id}/cancel", "Withdraw a pending request (its requester).",
-    |broker, caller, id, comment| cancel::cancel(broker, &caller, &id, comment.as_deref()));
-decision_route!(revoke_one, "/requests/{id}/revoke", "End access early (the requester or an admin).",
-    |broker, caller, id, comment| revoke::revoke(broker, &caller, &id, comment.as_deref()));
+decision_route!(
+    approve,
+    "/requests/{id}/approve",
+    "Approve a request (approvers of its current stage).",
+    |broker, caller, id, comment| decide::decide(broker, &caller, &id, decide::Decision::Approve, comment.as_deref())
+);
+decision_route!(deny, "/requests/{id}/deny", "Deny a request.", |broker, caller, id, comment| decide::decide(
+    broker,
+    &caller,
+    &id,
+    decide::Decision::Deny,
+    comment.as_deref()
+));
+decision_route!(
+    cancel_one,
+    "/requests/{id}/cancel",
+    "Withdraw a pending request (its requester).",
+    |broker, caller, id, comment| cancel::cancel(broker, &caller, &id, comment.as_deref())
+);
+decision_route!(
+    revoke_one,
+    "/requests/{id}/revoke",
+    "End access early (the requester or an admin).",
+    |broker, caller, id, comment| revoke::revoke(broker, &caller, &id, comment.as_deref())
+);
 
 /// Ask for more time on an active grant; creates a linked extension request.
 #[utoipa::path(post, path = "/api/v1/requests/{id}/extend", request_body = ExtendBody, tag = "requests",
     responses((status = 201, body = RequestView), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
 #[post("/requests/{id}/extend")]
-pub async fn extend_one(state: web::Data<AppState>, caller: Caller, id: web::Path<String>, body: JsonBody<ExtendBody>) -> Result<HttpResponse, ApiError> {
+pub async fn extend_one(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: JsonBody<ExtendBody>,
+) -> Result<HttpResponse, ApiError> {
     let b = body.0;
     let request = extend::extend(&state.broker, &caller, &id, b.duration_seconds, b.justification.as_deref()).await?;
     Ok(HttpResponse::Created().json(view(&state.broker, request).await?))

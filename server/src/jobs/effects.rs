@@ -76,7 +76,11 @@ pub async fn activate(broker: &Broker, job: &Job) -> Result<(), EffectError> {
         g = grants::save(&tx, g).await?;
         if standing && holders.is_empty() {
             let details = json!({ "group": g.group_id, "user": g.upn, "grant": g.id });
-            audit::append(&tx, NewEvent::new("system", "membership.standing_found", format!("request:{}", g.request_id), details)).await?;
+            audit::append(
+                &tx,
+                NewEvent::new("system", "membership.standing_found", format!("request:{}", g.request_id), details),
+            )
+            .await?;
         }
         tx.commit().await?;
     }
@@ -94,7 +98,11 @@ pub async fn activate(broker: &Broker, job: &Job) -> Result<(), EffectError> {
     let at = now();
     let expires_at = request.extends_until.unwrap_or(at + request.duration_seconds * 1000);
     let mut active = request.clone();
-    active.status = RequestStatus::Approved.on(RequestEvent::Activate).map_err(|e| EffectError::Permanent(e.to_string()))?.as_str().to_owned();
+    active.status = RequestStatus::Approved
+        .on(RequestEvent::Activate)
+        .map_err(|e| EffectError::Permanent(e.to_string()))?
+        .as_str()
+        .to_owned();
     active.activated_at = Some(at);
     active.expires_at = Some(expires_at);
     active.coverage_start = Some(request.coverage_start.unwrap_or(at));
@@ -108,7 +116,8 @@ pub async fn activate(broker: &Broker, job: &Job) -> Result<(), EffectError> {
         "group": g.group_id, "user": g.upn, "grant": g.id, "standing": g.standing,
         "expires_at": crate::domain::format_millis(expires_at),
     });
-    audit::append(&tx, NewEvent::new("system", "grant.activated", format!("request:{}", g.request_id), details)).await?;
+    audit::append(&tx, NewEvent::new("system", "grant.activated", format!("request:{}", g.request_id), details))
+        .await?;
     tx.commit().await?;
     broker.wake_worker();
     Ok(())
@@ -125,10 +134,17 @@ pub async fn expire(broker: &Broker, job: &Job) -> Result<(), EffectError> {
     }
     let expires_at = request.expires_at.unwrap_or_default();
     if expires_at > now() {
-        return Err(EffectError::Retry { message: "not yet due".into(), after: Some(Duration::from_millis(u64::try_from(expires_at - now()).unwrap_or(0))) });
+        return Err(EffectError::Retry {
+            message: "not yet due".into(),
+            after: Some(Duration::from_millis(u64::try_from(expires_at - now()).unwrap_or(0))),
+        });
     }
     let mut expired = request.clone();
-    expired.status = RequestStatus::Active.on(RequestEvent::Expire).map_err(|e| EffectError::Permanent(e.to_string()))?.as_str().to_owned();
+    expired.status = RequestStatus::Active
+        .on(RequestEvent::Expire)
+        .map_err(|e| EffectError::Permanent(e.to_string()))?
+        .as_str()
+        .to_owned();
     requests::update(&tx, &request, expired).await?;
     let g = grant::end(&tx, g).await?;
     let details = json!({ "group": g.group_id, "user": g.upn, "grant": g.id, "expires_at": crate::domain::format_millis(expires_at) });
@@ -174,7 +190,9 @@ pub async fn remove(broker: &Broker, job: &Job) -> Result<(), EffectError> {
     requests::set_ended(&tx, &g.request_id, at).await?;
     let (action, why) = match outcome {
         "removed" => ("membership.removed", "the grant ended"),
-        "kept_standing" => ("membership.kept", "the user was a member before the grant: standing membership left in place"),
+        "kept_standing" => {
+            ("membership.kept", "the user was a member before the grant: standing membership left in place")
+        }
         "kept_overlap" => ("membership.kept", "another active grant of the user covers the same group"),
         _ => ("membership.unchanged", "the grant ended before its membership was added"),
     };
@@ -194,11 +212,16 @@ pub async fn fail_activation(tx: &DatabaseTransaction, job: &Job, error: &str) -
         return Ok(());
     }
     let mut failed = request.clone();
-    failed.status = RequestStatus::Approved.on(RequestEvent::Fail).map_err(|e| EffectError::Permanent(e.to_string()))?.as_str().to_owned();
+    failed.status = RequestStatus::Approved
+        .on(RequestEvent::Fail)
+        .map_err(|e| EffectError::Permanent(e.to_string()))?
+        .as_str()
+        .to_owned();
     failed.status_reason = Some(format!("the directory refused the membership: {error}"));
     requests::update(tx, &request, failed).await?;
     let g = grant::end(tx, g).await?;
-    let details = json!({ "group": g.group_id, "user": g.upn, "grant": g.id, "error": error, "attempts": job.attempts });
+    let details =
+        json!({ "group": g.group_id, "user": g.upn, "grant": g.id, "error": error, "attempts": job.attempts });
     audit::append(tx, NewEvent::new("system", "grant.failed", format!("request:{}", g.request_id), details)).await?;
     Ok(())
 }

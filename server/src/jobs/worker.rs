@@ -51,8 +51,10 @@ impl Worker {
         let count = batch.len();
         let mut running = JoinSet::new();
         for job in batch {
-            let worker = Self { broker: self.broker.clone(), settings: self.settings.clone(), owner: self.owner.clone() };
-            let span = info_span!("job", job_id = job.id, kind = %job.kind, grant = job.grant_id.as_deref().unwrap_or(""));
+            let worker =
+                Self { broker: self.broker.clone(), settings: self.settings.clone(), owner: self.owner.clone() };
+            let span =
+                info_span!("job", job_id = job.id, kind = %job.kind, grant = job.grant_id.as_deref().unwrap_or(""));
             running.spawn(async move { worker.execute(job).await }.instrument(span));
         }
         while let Some(res) = running.join_next().await {
@@ -132,17 +134,21 @@ impl Worker {
         let give_up = job.kind == super::ACTIVATE
             && (matches!(error, EffectError::Permanent(_)) || job.attempts >= self.settings.max_attempts);
         let tx = self.broker.store.begin().await?;
-        let subject = job.grant_id.as_deref().map(|g| format!("grant:{g}")).unwrap_or_else(|| format!("job:{}", job.id));
-        let details = json!({ "job": job.id, "kind": job.kind, "attempt": job.attempts, "error": message, "final": give_up });
+        let subject =
+            job.grant_id.as_deref().map(|g| format!("grant:{g}")).unwrap_or_else(|| format!("job:{}", job.id));
+        let details =
+            json!({ "job": job.id, "kind": job.kind, "attempt": job.attempts, "error": message, "final": give_up });
         audit::append(&tx, NewEvent::new("system", "job.attempt_failed", subject, details)).await?;
-        let (status, due) = if give_up { (FAILED, job.due_at) } else { (PENDING, now() + self.backoff(job.attempts, &error)) };
+        let (status, due) =
+            if give_up { (FAILED, job.due_at) } else { (PENDING, now() + self.backoff(job.attempts, &error)) };
         let settled = jobs::settle(&tx, job, &self.owner, status, due, Some(message.clone())).await?;
-        if settled && give_up {
-            if let Err(e) = effects::fail_activation(&tx, job, &message).await {
-                // Rolled back whole: the lease runs out and the activation is tried again.
-                error!(error = %e, "could not mark the activation failed");
-                return Ok(());
-            }
+        if settled
+            && give_up
+            && let Err(e) = effects::fail_activation(&tx, job, &message).await
+        {
+            // Rolled back whole: the lease runs out and the activation is tried again.
+            error!(error = %e, "could not mark the activation failed");
+            return Ok(());
         }
         tx.commit().await?;
         self.broker.wake_worker();

@@ -12,7 +12,7 @@ use crate::domain::now;
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// Serialises appends across replicas on PostgreSQL (SQLite write transactions already are).
-const APPEND_LOCK: i64 = 0x656c_6576_6174_65;
+const APPEND_LOCK: i64 = 0x0065_6c65_7661_7465;
 
 /// An event about to be written; `subject` is what it is about (`request:<id>`, `grant:<id>`).
 #[derive(Debug, Clone)]
@@ -24,7 +24,12 @@ pub struct NewEvent {
 }
 
 impl NewEvent {
-    pub fn new(actor: impl Into<String>, action: &'static str, subject: impl Into<String>, details: serde_json::Value) -> Self {
+    pub fn new(
+        actor: impl Into<String>,
+        action: &'static str,
+        subject: impl Into<String>,
+        details: serde_json::Value,
+    ) -> Self {
         Self { actor: actor.into(), action, subject: subject.into(), details }
     }
 }

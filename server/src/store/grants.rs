@@ -33,7 +33,12 @@ pub async fn save(c: &impl ConnectionTrait, grant: Grant) -> Result<Grant, Store
 
 /// Other grants of this user in this group that still hold (or are about to hold) the
 /// membership: while one exists, ending a grant must not remove it.
-pub async fn covering(c: &impl ConnectionTrait, user_id: &str, group_id: &str, except: &str) -> Result<Vec<Grant>, StoreError> {
+pub async fn covering(
+    c: &impl ConnectionTrait,
+    user_id: &str,
+    group_id: &str,
+    except: &str,
+) -> Result<Vec<Grant>, StoreError> {
     Ok(grants::Entity::find()
         .filter(grants::Column::UserId.eq(user_id))
         .filter(grants::Column::GroupId.eq(group_id))
@@ -45,7 +50,12 @@ pub async fn covering(c: &impl ConnectionTrait, user_id: &str, group_id: &str, e
 
 /// Grants of this user in this group whose membership Elevate still holds or is still
 /// deciding about (`ending` included): a new grant inherits their `standing`.
-pub async fn holding(c: &impl ConnectionTrait, user_id: &str, group_id: &str, except: &str) -> Result<Vec<Grant>, StoreError> {
+pub async fn holding(
+    c: &impl ConnectionTrait,
+    user_id: &str,
+    group_id: &str,
+    except: &str,
+) -> Result<Vec<Grant>, StoreError> {
     Ok(grants::Entity::find()
         .filter(grants::Column::UserId.eq(user_id))
         .filter(grants::Column::GroupId.eq(group_id))

@@ -2,8 +2,8 @@
 //! with a lease, and finished, retried or failed by the worker.
 use entity::jobs;
 use sea_orm::{
-    ExprTrait,
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue::Set,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, ExprTrait, QueryFilter, QueryOrder, QuerySelect,
     sea_query::{Expr, LockBehavior, LockType, Query},
 };
 
@@ -68,9 +68,7 @@ pub async fn claim(store: &Store, owner: &str, limit: u64, lease_ms: i64) -> Res
                 .add(jobs::Column::Status.eq(RUNNING).and(jobs::Column::LeaseUntil.lt(at))),
         )
         .filter(
-            Condition::any()
-                .add(jobs::Column::LockKey.is_null())
-                .add(jobs::Column::LockKey.not_in_subquery(busy_keys)),
+            Condition::any().add(jobs::Column::LockKey.is_null()).add(jobs::Column::LockKey.not_in_subquery(busy_keys)),
         )
         .order_by_asc(jobs::Column::DueAt)
         .order_by_asc(jobs::Column::Id)
@@ -82,10 +80,10 @@ pub async fn claim(store: &Store, owner: &str, limit: u64, lease_ms: i64) -> Res
     let mut keys = std::collections::HashSet::new();
     let mut claimed = Vec::new();
     for mut job in candidates {
-        if let Some(key) = &job.lock_key {
-            if !keys.insert(key.clone()) {
-                continue;
-            }
+        if let Some(key) = &job.lock_key
+            && !keys.insert(key.clone())
+        {
+            continue;
         }
         job.status = RUNNING.to_owned();
         job.lease_owner = Some(owner.to_owned());
@@ -178,9 +176,5 @@ pub async fn next_due(c: &impl ConnectionTrait) -> Result<Option<i64>, StoreErro
 }
 
 pub async fn for_grant(c: &impl ConnectionTrait, grant_id: &str) -> Result<Vec<Job>, StoreError> {
-    Ok(jobs::Entity::find()
-        .filter(jobs::Column::GrantId.eq(grant_id))
-        .order_by_asc(jobs::Column::Id)
-        .all(c)
-        .await?)
+    Ok(jobs::Entity::find().filter(jobs::Column::GrantId.eq(grant_id)).order_by_asc(jobs::Column::Id).all(c).await?)
 }

@@ -26,7 +26,8 @@ pub async fn is_member(c: &impl ConnectionTrait, group: &str, user: &str) -> Res
 
 /// Adds the membership; returns false when it was already there.
 pub async fn add_member(c: &impl ConnectionTrait, group: &str, user: &str) -> Result<bool, StoreError> {
-    let row = members::ActiveModel { group_id: Set(group.to_owned()), user_id: Set(user.to_owned()), added_at: Set(now()) };
+    let row =
+        members::ActiveModel { group_id: Set(group.to_owned()), user_id: Set(user.to_owned()), added_at: Set(now()) };
     let inserted = members::Entity::insert(row)
         .on_conflict(OnConflict::columns([members::Column::GroupId, members::Column::UserId]).do_nothing().to_owned())
         .exec_without_returning(c)

@@ -102,7 +102,12 @@ pub async fn pending_extensions_of(c: &impl ConnectionTrait, id: &str) -> Result
 /// Marks the request's access as over (membership removed or, for standing or overlapping
 /// membership, the grant's end handled). Not a state transition: the status already says why.
 pub async fn set_ended(c: &impl ConnectionTrait, id: &str, at: i64) -> Result<(), StoreError> {
-    let row = requests::ActiveModel { id: Set(id.to_owned()), ended_at: Set(Some(at)), updated_at: Set(now()), ..Default::default() };
+    let row = requests::ActiveModel {
+        id: Set(id.to_owned()),
+        ended_at: Set(Some(at)),
+        updated_at: Set(now()),
+        ..Default::default()
+    };
     row.update(c).await?;
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! The directory identity cache.
 use entity::users;
-use sea_orm::{ExprTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, sea_query::OnConflict};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, QueryFilter, sea_query::OnConflict,
+};
 
 use super::StoreError;
 use crate::{domain::now, providers::directory::DirectoryUser};
@@ -16,7 +18,12 @@ pub async fn upsert(c: &impl ConnectionTrait, user: &DirectoryUser) -> Result<()
     users::Entity::insert(row)
         .on_conflict(
             OnConflict::column(users::Column::Id)
-                .update_columns([users::Column::Upn, users::Column::DisplayName, users::Column::Mail, users::Column::UpdatedAt])
+                .update_columns([
+                    users::Column::Upn,
+                    users::Column::DisplayName,
+                    users::Column::Mail,
+                    users::Column::UpdatedAt,
+                ])
                 .to_owned(),
         )
         .exec(c)
@@ -26,10 +33,7 @@ pub async fn upsert(c: &impl ConnectionTrait, user: &DirectoryUser) -> Result<()
 
 pub async fn by_upn_or_id(c: &impl ConnectionTrait, key: &str) -> Result<Option<users::Model>, StoreError> {
     let lower = key.to_ascii_lowercase();
-    Ok(users::Entity::find()
-        .filter(users::Column::Upn.eq(lower).or(users::Column::Id.eq(key)))
-        .one(c)
-        .await?)
+    Ok(users::Entity::find().filter(users::Column::Upn.eq(lower).or(users::Column::Id.eq(key))).one(c).await?)
 }
 
 pub async fn by_ids(c: &impl ConnectionTrait, ids: Vec<String>) -> Result<Vec<users::Model>, StoreError> {

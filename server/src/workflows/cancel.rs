@@ -7,7 +7,12 @@ use crate::{
     store::{audit, audit::NewEvent, requests, requests::Request},
 };
 
-pub async fn cancel(broker: &Broker, caller: &Caller, id: &str, comment: Option<&str>) -> Result<Request, WorkflowError> {
+pub async fn cancel(
+    broker: &Broker,
+    caller: &Caller,
+    id: &str,
+    comment: Option<&str>,
+) -> Result<Request, WorkflowError> {
     let comment = Comment::parse(comment)?;
     let tx = broker.store.begin().await?;
     let request = load_for_update(&tx, id).await?;
@@ -18,7 +23,11 @@ pub async fn cancel(broker: &Broker, caller: &Caller, id: &str, comment: Option<
     let cancelled = apply(&request, RequestEvent::Cancel)?;
     let cancelled = requests::update(&tx, &request, cancelled).await?;
     let details = json!({ "comment": comment.as_deref() });
-    audit::append(&tx, NewEvent::new(caller.upn.as_str(), "request.cancelled", format!("request:{}", request.id), details)).await?;
+    audit::append(
+        &tx,
+        NewEvent::new(caller.upn.as_str(), "request.cancelled", format!("request:{}", request.id), details),
+    )
+    .await?;
     tx.commit().await?;
     Ok(cancelled)
 }

@@ -25,7 +25,10 @@ pub async fn may_decide(broker: &Broker, caller: &Caller, request: &Request) -> 
     }
     let profile = broker.profile_of(request)?;
     let Some(stage) = profile.approval.stage(request.stage) else {
-        return Err(WorkflowError::Conflict(format!("profile {} has no approval stage {}", profile.key, request.stage)));
+        return Err(WorkflowError::Conflict(format!(
+            "profile {} has no approval stage {}",
+            profile.key, request.stage
+        )));
     };
     if !broker.is_among(&caller.upn, &stage.approvers).await? {
         return Err(WorkflowError::Forbidden(format!(
@@ -57,13 +60,16 @@ pub async fn decide(
     if decisions::has_decided(&tx, &request.id, caller.upn.as_str()).await? {
         return Err(WorkflowError::Conflict(format!("{} has already decided this request", caller.upn)));
     }
-    decisions::insert(&tx, NewDecision {
-        request_id: &request.id,
-        approver: caller.upn.as_str(),
-        stage: request.stage,
-        approve: decision == Decision::Approve,
-        comment: comment.as_deref(),
-    })
+    decisions::insert(
+        &tx,
+        NewDecision {
+            request_id: &request.id,
+            approver: caller.upn.as_str(),
+            stage: request.stage,
+            approve: decision == Decision::Approve,
+            comment: comment.as_deref(),
+        },
+    )
     .await?;
     let subject = format!("request:{}", request.id);
     let details = json!({ "stage": request.stage, "comment": comment.as_deref() });

@@ -56,9 +56,9 @@ impl From<sea_orm::DbErr> for WorkflowError {
 
 impl Broker {
     pub fn profile_of(&self, request: &Request) -> Result<&Profile, WorkflowError> {
-        self.policy.find(&request.profile).ok_or_else(|| {
-            WorkflowError::Conflict(format!("profile {} is no longer in the policy", request.profile))
-        })
+        self.policy
+            .find(&request.profile)
+            .ok_or_else(|| WorkflowError::Conflict(format!("profile {} is no longer in the policy", request.profile)))
     }
 
     /// Is `upn` one of `principals`, by name or by (transitive) group membership?
@@ -85,10 +85,7 @@ impl Broker {
 }
 
 /// Loads a request for a change (locked until the transaction ends) or says it does not exist.
-async fn load_for_update(
-    tx: &sea_orm::DatabaseTransaction,
-    id: &str,
-) -> Result<Request, WorkflowError> {
+async fn load_for_update(tx: &sea_orm::DatabaseTransaction, id: &str) -> Result<Request, WorkflowError> {
     let id = crate::domain::RequestId::parse(id)?;
     crate::store::requests::get_for_update(tx, &id.to_string())
         .await?

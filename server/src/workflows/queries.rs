@@ -27,10 +27,10 @@ async fn may_see(broker: &Broker, caller: &Caller, request: &Request) -> Result<
     }
     let profile = broker.profile_of(request)?;
     for stage in [1, 2] {
-        if let Some(stage) = profile.approval.stage(stage) {
-            if broker.is_among(&caller.upn, &stage.approvers).await? {
-                return Ok(true);
-            }
+        if let Some(stage) = profile.approval.stage(stage)
+            && broker.is_among(&caller.upn, &stage.approvers).await?
+        {
+            return Ok(true);
         }
     }
     Ok(false)
@@ -76,12 +76,16 @@ pub async fn list_requests(broker: &Broker, caller: &Caller, q: ListQuery) -> Re
             })
         })
         .transpose()?;
-    let requester = q.requester.map(|r| Upn::parse(&r).map_err(|e| InvalidValue::new("requester", e.reason))).transpose()?;
+    let requester =
+        q.requester.map(|r| Upn::parse(&r).map_err(|e| InvalidValue::new("requester", e.reason))).transpose()?;
     let limit = q.limit.unwrap_or(50);
     if limit == 0 || limit > MAX_PAGE {
         return Err(InvalidValue::new("limit", format!("must be between 1 and {MAX_PAGE}")).into());
     }
-    let cursor = q.cursor.map(|c| RequestId::parse(&c).map_err(|_| InvalidValue::new("cursor", "is not a cursor from a previous page"))).transpose()?;
+    let cursor = q
+        .cursor
+        .map(|c| RequestId::parse(&c).map_err(|_| InvalidValue::new("cursor", "is not a cursor from a previous page")))
+        .transpose()?;
     let sees_all = caller.has(Role::Admin) || caller.has(Role::Auditor);
     let requester = match requester {
         Some(r) if sees_all || r == caller.upn || caller.delegate => Some(r),
@@ -89,12 +93,15 @@ pub async fn list_requests(broker: &Broker, caller: &Caller, q: ListQuery) -> Re
         None if sees_all => None,
         None => Some(caller.upn.clone()),
     };
-    Ok(requests::list(broker.store.conn(), requests::Filter {
-        status,
-        requester: requester.map(|r| r.to_string()),
-        before_id: cursor.map(|c| c.to_string()),
-        limit,
-    })
+    Ok(requests::list(
+        broker.store.conn(),
+        requests::Filter {
+            status,
+            requester: requester.map(|r| r.to_string()),
+            before_id: cursor.map(|c| c.to_string()),
+            limit,
+        },
+    )
     .await?)
 }
 
@@ -111,7 +118,12 @@ pub async fn approvals(broker: &Broker, caller: &Caller) -> Result<Vec<Request>,
     Ok(mine)
 }
 
-pub async fn audit_log(broker: &Broker, caller: &Caller, after_seq: Option<i64>, limit: Option<u64>) -> Result<Vec<audit_events::Model>, WorkflowError> {
+pub async fn audit_log(
+    broker: &Broker,
+    caller: &Caller,
+    after_seq: Option<i64>,
+    limit: Option<u64>,
+) -> Result<Vec<audit_events::Model>, WorkflowError> {
     if !caller.has(Role::Auditor) && !caller.has(Role::Admin) {
         return Err(WorkflowError::Forbidden("the auditor or admin role is needed to read the audit log".into()));
     }

@@ -181,7 +181,8 @@ pub(super) async fn file(
         let approved = super::apply(&request, RequestEvent::Approve)?;
         let approved = requests::update(&tx, &request, approved).await?;
         grant::start(&tx, &approved).await?;
-        audit::append(&tx, NewEvent::new("system", "request.approved", &subject, json!({ "rule": "auto_approve" }))).await?;
+        audit::append(&tx, NewEvent::new("system", "request.approved", &subject, json!({ "rule": "auto_approve" })))
+            .await?;
         approved
     } else {
         request

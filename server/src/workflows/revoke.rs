@@ -8,7 +8,12 @@ use crate::{
     store::{StoreError, audit, audit::NewEvent, grants, requests, requests::Request},
 };
 
-pub async fn revoke(broker: &Broker, caller: &Caller, id: &str, comment: Option<&str>) -> Result<Request, WorkflowError> {
+pub async fn revoke(
+    broker: &Broker,
+    caller: &Caller,
+    id: &str,
+    comment: Option<&str>,
+) -> Result<Request, WorkflowError> {
     let comment = Comment::parse(comment)?;
     let tx = broker.store.begin().await?;
     let request = load_for_update(&tx, id).await?;
@@ -29,7 +34,8 @@ pub async fn revoke(broker: &Broker, caller: &Caller, id: &str, comment: Option<
         let cancelled = apply(&ext, RequestEvent::Cancel)?;
         requests::update(&tx, &ext, cancelled).await?;
         let details = json!({ "reason": "the grant it extends was revoked" });
-        audit::append(&tx, NewEvent::new("system", "request.cancelled", format!("request:{}", ext.id), details)).await?;
+        audit::append(&tx, NewEvent::new("system", "request.cancelled", format!("request:{}", ext.id), details))
+            .await?;
     }
     tx.commit().await?;
     broker.wake_worker();

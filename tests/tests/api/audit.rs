@@ -42,7 +42,11 @@ async fn the_chain_verifies_and_a_hand_edited_event_is_named_by_its_sequence_num
     assert!(out.contains(&format!("broken at seq {seq}")), "{out}");
 
     // Deleting an event instead is caught as well.
-    entity::audit_events::Entity::delete_many().filter(entity::audit_events::Column::Seq.eq(seq)).exec(&db).await.unwrap();
+    entity::audit_events::Entity::delete_many()
+        .filter(entity::audit_events::Column::Seq.eq(seq))
+        .exec(&db)
+        .await
+        .unwrap();
     let bad = app.cli(&["audit", "verify"]);
     let out = String::from_utf8_lossy(&bad.stdout);
     assert!(!bad.status.success() && out.contains(&format!("broken at seq {seq}")), "{out}");

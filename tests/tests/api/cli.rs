@@ -62,7 +62,11 @@ fn configuration_errors_name_the_key_before_anything_starts() {
 
     let secret_file = dir.path().join("secret");
     std::fs::write(&secret_file, "short\n").unwrap();
-    write(&format!("[policy]\npath = \"{}\"\n[auth]\ntoken_secret_file = \"{}\"\n", policy.display(), secret_file.display()));
+    write(&format!(
+        "[policy]\npath = \"{}\"\n[auth]\ntoken_secret_file = \"{}\"\n",
+        policy.display(),
+        secret_file.display()
+    ));
     let (ok, out) = serve(&[]);
     assert!(!ok && out.contains("at least 32 bytes") && !out.contains("short"), "{out}");
 
@@ -97,7 +101,14 @@ async fn health_readiness_migrate_and_the_openapi_document() {
     let (status, doc) = app.get_raw("/api/v1/openapi.json", None).await;
     assert_eq!(status, 200);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-    for path in ["/api/v1/requests", "/api/v1/requests/{id}/approve", "/api/v1/requests/{id}/extend", "/api/v1/approvals", "/api/v1/audit", "/api/v1/profiles"] {
+    for path in [
+        "/api/v1/requests",
+        "/api/v1/requests/{id}/approve",
+        "/api/v1/requests/{id}/extend",
+        "/api/v1/approvals",
+        "/api/v1/audit",
+        "/api/v1/profiles",
+    ] {
         assert!(doc["paths"][path].is_object(), "{path} missing from the OpenAPI document");
     }
     assert!(doc["components"]["schemas"]["Problem"].is_object());

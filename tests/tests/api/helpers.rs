@@ -109,7 +109,8 @@ groups = [
 fn postgres_admin_url() -> Option<String> {
     match std::env::var("ELEVATE_TEST_DB").as_deref() {
         Ok("postgres") => Some(
-            std::env::var("ELEVATE_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into()),
+            std::env::var("ELEVATE_TEST_POSTGRES_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into()),
         ),
         _ => None,
     }
@@ -157,7 +158,8 @@ impl TestApp {
         let db_url = fresh_database(dir.path()).await?;
         let config_path = dir.path().join("elevate.toml");
         std::fs::write(&config_path, config(&db_url, &policy))?;
-        let mut app = Self { address: String::new(), db_url, dir, config_path, http: reqwest::Client::new(), child: None };
+        let mut app =
+            Self { address: String::new(), db_url, dir, config_path, http: reqwest::Client::new(), child: None };
         app.start().await?;
         Ok(app)
     }
@@ -359,7 +361,8 @@ impl Actor<'_> {
 
     /// Files a request and returns the server's answer.
     pub async fn try_request(&self, profile: &str, seconds: i64, extra: Value) -> (u16, Value) {
-        let mut body = json!({ "profile": profile, "duration_seconds": seconds, "justification": "investigating an incident" });
+        let mut body =
+            json!({ "profile": profile, "duration_seconds": seconds, "justification": "investigating an incident" });
         if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
             for (k, v) in e {
                 b.insert(k.clone(), v.clone());

@@ -15,20 +15,44 @@ async fn requests_that_break_the_profiles_rules_are_refused_with_the_field_at_fa
     let kept = alice.request("AzureAD-Admins", 60).await;
     let cases: Vec<(Value, u16, &str)> = vec![
         (json!({ "profile": "AzureAD-Admins", "duration_seconds": 0, "justification": "x" }), 400, "duration_seconds"),
-        (json!({ "profile": "AzureAD-Admins", "duration_seconds": 8 * 3600 + 1, "justification": "x" }), 400, "duration_seconds"),
+        (
+            json!({ "profile": "AzureAD-Admins", "duration_seconds": 8 * 3600 + 1, "justification": "x" }),
+            400,
+            "duration_seconds",
+        ),
         (json!({ "profile": "AzureAD-Admins", "duration_seconds": -5, "justification": "x" }), 400, "duration_seconds"),
         (json!({ "profile": "AzureAD-Admins", "duration_seconds": 60 }), 400, "justification"),
         (json!({ "profile": "AzureAD-Admins", "duration_seconds": 60, "justification": "   " }), 400, "justification"),
-        (json!({ "profile": "AzureAD-Admins", "duration_seconds": 60, "justification": "a\u{1b}[2Jb" }), 400, "justification"),
-        (json!({ "profile": "AzureAD-Admins", "duration_seconds": 60, "justification": "x".repeat(1001) }), 400, "justification"),
+        (
+            json!({ "profile": "AzureAD-Admins", "duration_seconds": 60, "justification": "a\u{1b}[2Jb" }),
+            400,
+            "justification",
+        ),
+        (
+            json!({ "profile": "AzureAD-Admins", "duration_seconds": 60, "justification": "x".repeat(1001) }),
+            400,
+            "justification",
+        ),
         (json!({ "profile": "Ticketed", "duration_seconds": 60, "justification": "x" }), 400, "ticket"),
-        (json!({ "profile": "Ticketed", "duration_seconds": 60, "justification": "x", "ticket": "has space" }), 400, "ticket"),
+        (
+            json!({ "profile": "Ticketed", "duration_seconds": 60, "justification": "x", "ticket": "has space" }),
+            400,
+            "ticket",
+        ),
         (json!({ "profile": "NoSuchProfile", "duration_seconds": 60 }), 400, "profile"),
         (json!({ "duration_seconds": 60 }), 400, "profile"),
         (json!({ "profile": "AzureAD-Admins", "duration_seconds": "an hour" }), 400, "duration_seconds"),
         (json!({ "profile": "AzureAD-Admins", "duration_seconds": 60, "colour": "red" }), 400, "colour"),
-        (json!({ "profile": "AzureAD-Admins", "duration_seconds": 60, "justification": "x", "requester": "not-a-upn" }), 400, "requester"),
-        (json!({ "profile": "AzureAD-Admins", "duration_seconds": 60, "justification": "x", "requester": BOB }), 403, ""),
+        (
+            json!({ "profile": "AzureAD-Admins", "duration_seconds": 60, "justification": "x", "requester": "not-a-upn" }),
+            400,
+            "requester",
+        ),
+        (
+            json!({ "profile": "AzureAD-Admins", "duration_seconds": 60, "justification": "x", "requester": BOB }),
+            403,
+            "",
+        ),
     ];
     for (body, expected, field) in cases {
         let (status, answer) = alice.post("/api/v1/requests", body.clone()).await;
@@ -77,10 +101,8 @@ async fn malformed_bodies_paths_and_queries_are_4xx_problems() {
     assert_problem(status, &body, 404, None);
 
     let id = alice.request("AzureAD-Admins", 60).await;
-    let (status, body) = app
-        .approver(BOB)
-        .post(&format!("/api/v1/requests/{id}/approve"), json!({ "comment": "x".repeat(1001) }))
-        .await;
+    let (status, body) =
+        app.approver(BOB).post(&format!("/api/v1/requests/{id}/approve"), json!({ "comment": "x".repeat(1001) })).await;
     assert_problem(status, &body, 400, Some("comment"));
     let (status, body) = alice.post(&format!("/api/v1/requests/{id}/extend"), json!({})).await;
     assert_problem(status, &body, 400, Some("duration_seconds"));

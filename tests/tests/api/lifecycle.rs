@@ -29,7 +29,14 @@ async fn a_three_second_grant_is_approved_activated_and_revoked_within_a_second_
     let actions = app.audit_actions(&format!("request:{id}")).await;
     assert_eq!(
         actions,
-        ["request.created", "request.approval_given", "request.approved", "grant.activated", "grant.expired", "membership.removed"]
+        [
+            "request.created",
+            "request.approval_given",
+            "request.approved",
+            "grant.activated",
+            "grant.expired",
+            "membership.removed"
+        ]
     );
 }
 
@@ -128,10 +135,7 @@ async fn the_requester_or_an_admin_revokes_early_and_nobody_else_can() {
 #[tokio::test]
 async fn an_undecided_request_times_out() {
     let app = TestApp::spawn().await;
-    let (status, body) = app
-        .engineer()
-        .try_request("Ticketed", 60, json!({ "ticket": "CHG-1" }))
-        .await;
+    let (status, body) = app.engineer().try_request("Ticketed", 60, json!({ "ticket": "CHG-1" })).await;
     assert_eq!(status, 201, "{body}");
     let id = body["id"].as_str().unwrap();
     let timed_out = app.wait_for_status(id, "timed_out", Duration::from_secs(10)).await;
@@ -168,7 +172,8 @@ async fn requests_are_listed_newest_first_in_pages() {
     app.approver(BOB).request("AzureAD-Admins", 60).await;
     let (status, page) = alice.get("/api/v1/requests?limit=3").await;
     assert_eq!(status, 200, "{page}");
-    let first: Vec<_> = page["items"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect();
+    let first: Vec<_> =
+        page["items"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect();
     assert_eq!(first, [ids[4].clone(), ids[3].clone(), ids[2].clone()]);
     let cursor = page["next_cursor"].as_str().unwrap();
     let (_, page) = alice.get(&format!("/api/v1/requests?limit=3&cursor={cursor}")).await;

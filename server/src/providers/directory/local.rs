@@ -26,7 +26,8 @@ impl From<StoreError> for DirectoryError {
 }
 
 fn user_from(row: entity::users::Model) -> Result<DirectoryUser, DirectoryError> {
-    let upn = Upn::parse(&row.upn).map_err(|e| DirectoryError::Permanent { code: "BadUser".into(), message: e.to_string() })?;
+    let upn = Upn::parse(&row.upn)
+        .map_err(|e| DirectoryError::Permanent { code: "BadUser".into(), message: e.to_string() })?;
     Ok(DirectoryUser { id: row.id, upn, display_name: row.display_name, mail: row.mail })
 }
 
@@ -98,16 +99,23 @@ pub async fn seed(store: &Store, settings: &DirectorySettings) -> Result<(), See
         users::upsert(&tx, user).await?;
     }
     for (i, g) in settings.groups.iter().enumerate() {
-        let id = GroupId::parse(&g.id).map_err(|source| SeedError::Invalid { key: format!("groups[{i}].id"), source })?;
+        let id =
+            GroupId::parse(&g.id).map_err(|source| SeedError::Invalid { key: format!("groups[{i}].id"), source })?;
         local_directory::upsert_group(&tx, id.as_str(), g.display_name.as_deref().unwrap_or(id.as_str())).await?;
         for member in &g.members {
-            let upn = Upn::parse(member).map_err(|source| SeedError::Invalid { key: format!("groups[{i}].members"), source })?;
+            let upn = Upn::parse(member)
+                .map_err(|source| SeedError::Invalid { key: format!("groups[{i}].members"), source })?;
             if !parsed.iter().any(|u| u.upn == upn) {
                 return Err(SeedError::UnknownMember { group: g.id.clone(), member: member.clone() });
             }
             if local_directory::add_member(&tx, id.as_str(), upn.as_str()).await? {
-                let details = serde_json::json!({ "group": id.as_str(), "user": upn.as_str(), "source": "configuration" });
-                audit::append(&tx, audit::NewEvent::new("system", "directory.member_seeded", format!("group:{id}"), details)).await?;
+                let details =
+                    serde_json::json!({ "group": id.as_str(), "user": upn.as_str(), "source": "configuration" });
+                audit::append(
+                    &tx,
+                    audit::NewEvent::new("system", "directory.member_seeded", format!("group:{id}"), details),
+                )
+                .await?;
             }
         }
     }
