@@ -31,6 +31,10 @@ fn policy_check_accepts_a_good_policy_and_names_file_line_and_key_of_a_bad_one()
     let line = POLICY.lines().position(|l| l.contains(r#"max_duration = "8h""#)).unwrap() + 1;
     assert!(out.contains(&format!("bad.toml:{line}: profiles.AzureAD-Admins.max_duration")), "{out}");
 
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/policy.example.toml");
+    let (ok, out) = run(dir.path(), &["policy", "check", example.to_str().unwrap()], &[]);
+    assert!(ok && out.contains("OK, 2 profile(s)"), "the documented example is valid: {out}");
+
     let (ok, out) = run(dir.path(), &["policy", "check", "missing.toml"], &[]);
     assert!(!ok && out.contains("missing.toml") && out.contains("cannot read"), "{out}");
 }
@@ -69,6 +73,10 @@ fn configuration_errors_name_the_key_before_anything_starts() {
     ));
     let (ok, out) = serve(&[]);
     assert!(!ok && out.contains("at least 32 bytes") && !out.contains("short"), "{out}");
+
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/elevate.example.toml");
+    let (ok, out) = run(dir.path(), &["--config", example.to_str().unwrap(), "migrate"], &[]);
+    assert!(ok && out.contains("migrations applied"), "the documented example configuration loads: {out}");
 
     let (ok, out) = run(dir.path(), &["--config", "nope.toml", "serve"], &[]);
     assert!(!ok && out.contains("nope.toml"), "{out}");
