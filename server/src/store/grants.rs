@@ -31,6 +31,23 @@ pub async fn save(c: &impl ConnectionTrait, grant: Grant) -> Result<Grant, Store
     Ok(grant.into_active_model().reset_all().update(c).await?)
 }
 
+/// This user's other grants in this group that are in one of `states`.
+async fn others(
+    c: &impl ConnectionTrait,
+    user_id: &str,
+    group_id: &str,
+    except: &str,
+    states: &[&str],
+) -> Result<Vec<Grant>, StoreError> {
+    Ok(grants::Entity::find()
+        .filter(grants::Column::UserId.eq(user_id))
+        .filter(grants::Column::GroupId.eq(group_id))
+        .filter(grants::Column::State.is_in(states.iter().copied()))
+        .filter(grants::Column::Id.ne(except))
+        .all(c)
+        .await?)
+}
+
 /// Other grants of this user in this group that still hold (or are about to hold) the
 /// membership: while one exists, ending a grant must not remove it.
 pub async fn covering(
@@ -39,29 +56,19 @@ pub async fn covering(
     group_id: &str,
     except: &str,
 ) -> Result<Vec<Grant>, StoreError> {
-    Ok(grants::Entity::find()
-        .filter(grants::Column::UserId.eq(user_id))
-        .filter(grants::Column::GroupId.eq(group_id))
-        .filter(grants::Column::State.is_in([ACTIVATING, ACTIVE]))
-        .filter(grants::Column::Id.ne(except))
-        .all(c)
-        .await?)
+    others(c, user_id, group_id, except, &[ACTIVATING, ACTIVE]).await
 }
 
 /// Grants of this user in this group whose membership Elevate still holds or is still
-/// deciding about (`ending` included): a new grant inherits their `standing`.
+/// deciding about (`ending` included), once they know whether it was standing: a new grant
+/// inherits their `standing`.
 pub async fn holding(
     c: &impl ConnectionTrait,
     user_id: &str,
     group_id: &str,
     except: &str,
 ) -> Result<Vec<Grant>, StoreError> {
-    Ok(grants::Entity::find()
-        .filter(grants::Column::UserId.eq(user_id))
-        .filter(grants::Column::GroupId.eq(group_id))
-        .filter(grants::Column::State.is_in([ACTIVE, ENDING]))
-        .filter(grants::Column::Standing.is_not_null())
-        .filter(grants::Column::Id.ne(except))
-        .all(c)
-        .await?)
+    let mut found = others(c, user_id, group_id, except, &[ACTIVE, ENDING]).await?;
+    found.retain(|g| g.standing.is_some());
+    Ok(found)
 }

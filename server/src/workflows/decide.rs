@@ -4,7 +4,7 @@ use serde_json::json;
 
 use super::{Broker, WorkflowError, apply, is_requester, load_for_update};
 use crate::{
-    domain::{Caller, Comment, RequestEvent, RequestStatus, Role},
+    domain::{Caller, Comment, RequestEvent, RequestId, RequestStatus, Role},
     jobs::grant,
     store::{audit, audit::NewEvent, decisions, decisions::NewDecision, requests, requests::Request},
 };
@@ -47,16 +47,28 @@ pub async fn decide(
     comment: Option<&str>,
 ) -> Result<Request, WorkflowError> {
     let comment = Comment::parse(comment)?;
-    let tx = broker.store.begin().await?;
-    let request = load_for_update(&tx, id).await?;
     let event = match decision {
         Decision::Approve => RequestEvent::Approve,
         Decision::Deny => RequestEvent::Deny,
     };
+    // Authorise before the write transaction: the directory may be slow, and a write lock
+    // must not wait on it.
+    let request_id = RequestId::parse(id)?.to_string();
+    let seen = requests::get(broker.store.conn(), &request_id)
+        .await?
+        .ok_or_else(|| WorkflowError::NotFound(format!("request {request_id}")))?;
+    if seen.status != RequestStatus::Pending.as_str() {
+        apply(&seen, event)?;
+    }
+    may_decide(broker, caller, &seen).await?;
+    let tx = broker.store.begin().await?;
+    let request = load_for_update(&tx, id).await?;
     if request.status != RequestStatus::Pending.as_str() {
         apply(&request, event)?;
     }
-    may_decide(broker, caller, &request).await?;
+    if request.stage != seen.stage {
+        return Err(WorkflowError::Conflict("the request moved to another approval stage meanwhile; try again".into()));
+    }
     if decisions::has_decided(&tx, &request.id, caller.upn.as_str()).await? {
         return Err(WorkflowError::Conflict(format!("{} has already decided this request", caller.upn)));
     }
