@@ -105,7 +105,12 @@ impl Application {
             .port();
         let state = web::Data::new(AppState { broker, tokens });
         let server = HttpServer::new(move || {
-            App::new().app_data(state.clone()).wrap(http::security_headers()).configure(http::configure)
+            App::new()
+                .app_data(state.clone())
+                .wrap(http::security_headers())
+                // A span per request with a request id; every log line inside carries it.
+                .wrap(tracing_actix_web::TracingLogger::default())
+                .configure(http::configure)
         })
         .listen(listener)
         .map_err(|source| StartError::Bind { addr: settings.server.bind.to_string(), source })?

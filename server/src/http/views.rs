@@ -71,7 +71,8 @@ pub struct RequestView {
     pub status_reason: Option<String>,
     /// The user was a member before this grant: ending it leaves that membership alone.
     pub standing_membership: Option<bool>,
-    /// What ending the grant did: `removed`, `kept_standing`, `kept_overlap`, `not_added`.
+    /// What ending the grant did: `removed`, `kept_standing`, `kept_overlap`, `not_added`,
+    /// `group_missing`.
     pub membership_outcome: Option<String>,
     pub decisions: Vec<DecisionView>,
 }

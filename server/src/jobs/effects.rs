@@ -166,10 +166,12 @@ pub async fn remove(broker: &Broker, job: &Job) -> Result<(), EffectError> {
         None => "not_added",
         Some(true) => "kept_standing",
         Some(false) if !covering.is_empty() => "kept_overlap",
-        Some(false) => {
-            broker.directory.remove_member(&group_of(&g)?, &g.user_id).await?;
-            "removed"
-        }
+        Some(false) => match broker.directory.remove_member(&group_of(&g)?, &g.user_id).await {
+            Ok(()) => "removed",
+            // No group, so no membership left to remove: done, and said in the audit log.
+            Err(DirectoryError::NotFound(_)) => "group_missing",
+            Err(e) => return Err(e.into()),
+        },
     };
     let tx = broker.store.begin().await?;
     let Some(mut g) = grants::get(&tx, &g.id).await? else { return Ok(()) };
@@ -194,6 +196,7 @@ pub async fn remove(broker: &Broker, job: &Job) -> Result<(), EffectError> {
             ("membership.kept", "the user was a member before the grant: standing membership left in place")
         }
         "kept_overlap" => ("membership.kept", "another active grant of the user covers the same group"),
+        "group_missing" => ("membership.unchanged", "the group no longer exists in the directory"),
         _ => ("membership.unchanged", "the grant ended before its membership was added"),
     };
     let details = json!({ "group": g.group_id, "user": g.upn, "grant": g.id, "outcome": outcome, "reason": why });

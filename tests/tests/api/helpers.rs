@@ -57,6 +57,14 @@ max_duration = "1h"
 eligible = { groups = ["Engineers"] }
 approval = { groups = ["Approvers"], approvals_required = 2, second_stage = { users = ["erin@example.com"] } }
 
+[profiles.Orphaned]
+title = "Maps to a group the directory does not have"
+group = "Deleted-Group"
+min_duration = "1s"
+max_duration = "1h"
+eligible = { users = ["alice@example.com"] }
+approval = { auto_approve = true }
+
 [profiles.Ticketed]
 title = "Needs a ticket"
 group = "Ticketed-Group"

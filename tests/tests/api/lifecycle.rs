@@ -185,3 +185,35 @@ async fn requests_are_listed_newest_first_in_pages() {
     let (status, body) = alice.get(&format!("/api/v1/requests?requester={BOB}")).await;
     assert_problem(status, &body, 403, None);
 }
+
+#[tokio::test]
+async fn a_membership_the_directory_refuses_fails_the_request_with_the_reason() {
+    let app = TestApp::spawn().await;
+    let id = app.engineer().request("Orphaned", 60).await;
+    let failed = app.wait_for_status(&id, "failed", Duration::from_secs(10)).await;
+    assert!(failed["status_reason"].as_str().unwrap().contains("Deleted-Group"), "{failed}");
+    assert!(failed["activated_at"].is_null());
+    // The clean-up that follows a failure settles too, instead of retrying for ever.
+    let ended = app.wait_until_ended(&id, Duration::from_secs(10)).await;
+    assert_eq!(ended["membership_outcome"], "group_missing");
+    let actions = app.audit_actions(&format!("request:{id}")).await;
+    assert!(actions.contains(&"grant.failed".to_owned()), "{actions:?}");
+    let (status, body) = app.engineer().act(&id, "revoke").await;
+    assert_problem(status, &body, 409, None);
+}
+
+#[tokio::test]
+async fn approvals_given_at_the_same_time_are_all_counted_once() {
+    let app = TestApp::spawn().await;
+    for _ in 0..5 {
+        let id = app.engineer().request("TwoStage", 60).await;
+        let (bob, carol) = (app.approver(BOB), app.approver(CAROL));
+        let (a, b) = tokio::join!(bob.act(&id, "approve"), carol.act(&id, "approve"));
+        assert_eq!((a.0, b.0), (200, 200), "{a:?} {b:?}");
+        let (_, now) = app.engineer().get(&format!("/api/v1/requests/{id}")).await;
+        assert_eq!((now["status"].as_str(), now["stage"].as_i64()), (Some("pending"), Some(2)), "{now}");
+        assert_eq!(now["decisions"].as_array().map(Vec::len), Some(2));
+        let actions = app.audit_actions(&format!("request:{id}")).await;
+        assert_eq!(actions.iter().filter(|a| *a == "request.stage_advanced").count(), 1, "{actions:?}");
+    }
+}
