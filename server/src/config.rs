@@ -17,7 +17,7 @@ use serde::Deserialize;
 use crate::domain::HumanDuration;
 
 /// Top-level sections; environment variables outside them are reported, not applied.
-const SECTIONS: [&str; 7] = ["server", "database", "policy", "auth", "directory", "worker", "log"];
+const SECTIONS: [&str; 8] = ["server", "database", "policy", "auth", "directory", "graph", "worker", "log"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -42,6 +42,8 @@ pub struct Settings {
     pub auth: AuthSettings,
     #[serde(default)]
     pub directory: DirectorySettings,
+    /// Microsoft Graph, for `directory.kind = "graph"`.
+    pub graph: Option<GraphSettings>,
     #[serde(default)]
     pub worker: WorkerSettings,
     #[serde(default)]
@@ -198,6 +200,8 @@ pub enum DirectoryKind {
     /// Users, groups and memberships kept in Elevate's own database.
     #[default]
     Local,
+    /// Microsoft Entra ID, through Microsoft Graph (`[graph]`).
+    Graph,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -228,6 +232,84 @@ pub struct LocalGroupSeed {
     pub display_name: Option<String>,
     #[serde(default)]
     pub members: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GraphSettings {
+    /// The Entra ID tenant (directory) id.
+    pub tenant_id: String,
+    /// The application (client) id of Elevate's app registration.
+    pub client_id: String,
+    pub client_secret: Option<SecretString>,
+    pub client_secret_file: Option<PathBuf>,
+    /// PEM file with the app's certificate and its private key (instead of a secret).
+    pub certificate_file: Option<PathBuf>,
+    #[serde(default = "default_authority_url")]
+    pub authority_url: String,
+    #[serde(default = "default_graph_base_url")]
+    pub base_url: String,
+    /// The token scope: `https://graph.microsoft.com/.default`, or a national cloud's.
+    #[serde(default = "default_graph_scope")]
+    pub scope: String,
+    /// Graph calls in flight at once, so that a mass expiry paces itself.
+    #[serde(default = "default_graph_concurrency")]
+    pub max_concurrency: usize,
+    /// Retries of one call on 429/503/504 before the job is rescheduled instead.
+    #[serde(default = "default_graph_retries")]
+    pub max_retries: u32,
+    #[serde(default = "default_graph_timeout")]
+    pub timeout: HumanDuration,
+}
+
+fn default_authority_url() -> String {
+    "https://login.microsoftonline.com".into()
+}
+fn default_graph_base_url() -> String {
+    "https://graph.microsoft.com/v1.0".into()
+}
+fn default_graph_scope() -> String {
+    "https://graph.microsoft.com/.default".into()
+}
+fn default_graph_concurrency() -> usize {
+    4
+}
+fn default_graph_retries() -> u32 {
+    4
+}
+fn default_graph_timeout() -> HumanDuration {
+    HumanDuration::from_secs(30)
+}
+
+/// How Elevate proves who it is to Entra ID.
+pub enum GraphCredential {
+    Secret(SecretString),
+    /// PEM text holding the certificate and its private key.
+    Certificate(SecretString),
+}
+
+impl GraphSettings {
+    /// Exactly one of `client_secret`, `client_secret_file`, `certificate_file`.
+    pub fn credential(&self) -> Result<GraphCredential, ConfigError> {
+        let key = "graph.client_secret";
+        match (&self.client_secret, &self.client_secret_file, &self.certificate_file) {
+            (Some(s), None, None) => Ok(GraphCredential::Secret(s.clone())),
+            (None, Some(path), None) => {
+                Ok(GraphCredential::Secret(read_secret_file("graph.client_secret_file", path)?))
+            }
+            (None, None, Some(path)) => {
+                Ok(GraphCredential::Certificate(read_secret_file("graph.certificate_file", path)?))
+            }
+            (None, None, None) => Err(ConfigError::Key {
+                key,
+                reason: "is required (or graph.client_secret_file, or graph.certificate_file)".into(),
+            }),
+            _ => Err(ConfigError::Key {
+                key,
+                reason: "set only one of graph.client_secret, graph.client_secret_file, graph.certificate_file".into(),
+            }),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -366,6 +448,29 @@ impl Settings {
                 key: "database.url",
                 reason: format!("{} is neither a sqlite: nor a postgres:// URL", self.database.redacted_url()),
             });
+        }
+        if self.directory.kind == DirectoryKind::Graph {
+            let Some(graph) = &self.graph else {
+                return Err(ConfigError::Key {
+                    key: "graph",
+                    reason: "directory.kind = \"graph\" needs a [graph] section".into(),
+                });
+            };
+            graph.credential()?;
+            for (key, url) in [("graph.authority_url", &graph.authority_url), ("graph.base_url", &graph.base_url)] {
+                if !(url.starts_with("https://")
+                    || url.starts_with("http://127.0.0.1")
+                    || url.starts_with("http://localhost"))
+                {
+                    return Err(ConfigError::Key {
+                        key,
+                        reason: format!("{url} must be an https:// URL (plain http only on loopback)"),
+                    });
+                }
+            }
+            if graph.max_concurrency == 0 {
+                return Err(ConfigError::Key { key: "graph.max_concurrency", reason: "must be at least 1".into() });
+            }
         }
         if self.worker.concurrency == 0 {
             return Err(ConfigError::Key { key: "worker.concurrency", reason: "must be at least 1".into() });

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod config;
 pub mod demo;
+pub mod directory_check;
 pub mod domain;
 pub mod http;
 pub mod jobs;

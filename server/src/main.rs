@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 use elevate::{
     auth::TokenAuthority,
     config::Settings,
-    demo,
+    demo, directory_check,
     domain::{HumanDuration, Role, Upn},
     policy::Policy,
     startup::{self, Application},
@@ -55,6 +55,21 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Directory commands.
+    Directory {
+        #[command(subcommand)]
+        command: DirectoryCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DirectoryCommand {
+    /// Show what works: credentials, every group the policy names, and a test user.
+    Check {
+        /// A user (UPN or object id) to resolve.
+        #[arg(long)]
+        user: Option<String>,
     },
 }
 
@@ -189,6 +204,34 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .await?;
             tx.commit().await?;
             println!("{}", issued.token);
+        }
+        Command::Directory { command: DirectoryCommand::Check { user } } => {
+            let settings = load(cli.config.as_deref())?;
+            let policy = Policy::load(&settings.policy.path)?;
+            let broker = startup::broker(&settings, policy).await?;
+            println!("credentials: ok ({:?} directory)", settings.directory.kind);
+            let mut failures = 0;
+            for (group, role) in directory_check::groups_named(&broker.policy) {
+                match broker.directory.group_name(&group).await {
+                    Ok(name) => println!("group {group} ({name}), {role}: ok"),
+                    Err(e) => {
+                        failures += 1;
+                        println!("group {group}, {role}: FAILED: {e}");
+                    }
+                }
+            }
+            if let Some(user) = user {
+                match broker.directory.resolve_user(&user).await {
+                    Ok(u) => println!("user {user}: ok ({}, id {})", u.display_name, u.id),
+                    Err(e) => {
+                        failures += 1;
+                        println!("user {user}: FAILED: {e}");
+                    }
+                }
+            }
+            if failures > 0 {
+                return Ok(ExitCode::FAILURE);
+            }
         }
         Command::Audit { command: AuditCommand::Verify } => {
             let settings = load(cli.config.as_deref())?;

@@ -12,7 +12,7 @@ use crate::{
     http::{self, AppState},
     jobs::{sweeps, worker::Worker},
     policy::{Policy, PolicyError},
-    providers::directory::{DirectoryProvider, local},
+    providers::directory::{DirectoryProvider, graph, local},
     store::{Store, StoreError},
     workflows::Broker,
 };
@@ -43,6 +43,8 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    #[error("Microsoft Graph")]
+    Graph(#[source] graph::GraphError),
     #[error("invalid token signing key")]
     Token(#[source] jsonwebtoken::errors::Error),
 }
@@ -64,8 +66,20 @@ pub async fn broker(settings: &Settings, policy: Policy) -> Result<Broker, Start
             local::seed(&store, &settings.directory).await?;
             Arc::new(local::LocalDirectory::new(store.clone()))
         }
+        DirectoryKind::Graph => Arc::new(graph_directory(settings).await?),
     };
     Ok(Broker { store, policy: Arc::new(policy), directory, wake: Arc::new(Notify::new()) })
+}
+
+/// The Graph directory, with its credentials proven (a token fetched) before anything starts.
+pub async fn graph_directory(settings: &Settings) -> Result<graph::GraphDirectory, StartError> {
+    let graph_settings = settings.graph.as_ref().ok_or(ConfigError::Key {
+        key: "graph",
+        reason: "directory.kind = \"graph\" needs a [graph] section".into(),
+    })?;
+    let directory = graph::GraphDirectory::new(graph_settings).map_err(StartError::Graph)?;
+    directory.check_credentials().await.map_err(StartError::Graph)?;
+    Ok(directory)
 }
 
 pub struct Application {

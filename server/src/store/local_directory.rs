@@ -17,7 +17,11 @@ pub async fn upsert_group(c: &impl ConnectionTrait, id: &str, display_name: &str
 }
 
 pub async fn group_exists(c: &impl ConnectionTrait, id: &str) -> Result<bool, StoreError> {
-    Ok(groups::Entity::find_by_id(id.to_owned()).one(c).await?.is_some())
+    Ok(group_name(c, id).await?.is_some())
+}
+
+pub async fn group_name(c: &impl ConnectionTrait, id: &str) -> Result<Option<String>, StoreError> {
+    Ok(groups::Entity::find_by_id(id.to_owned()).one(c).await?.map(|g| g.display_name))
 }
 
 pub async fn is_member(c: &impl ConnectionTrait, group: &str, user: &str) -> Result<bool, StoreError> {

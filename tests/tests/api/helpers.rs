@@ -8,6 +8,7 @@ use std::{
 };
 
 use anyhow::{Context, bail};
+use elevate_tests::graph_server::{CLIENT_ID, CLIENT_SECRET, GraphServer, TENANT};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, EntityTrait};
 use serde_json::{Value, json};
 use tokio::{
@@ -77,7 +78,55 @@ eligible = { groups = ["Engineers"] }
 approval = { users = ["bob@example.com"] }
 "#;
 
-fn config(db_url: &str, policy: &Path) -> String {
+/// The users and groups every test starts with, as (group, members).
+pub const USERS: [&str; 6] = [ALICE, BOB, CAROL, DAVE, ERIN, MALLORY];
+pub const GROUPS: [(&str, &[&str]); 6] = [
+    ("Engineers", &[ALICE, BOB]),
+    ("Approvers", &[BOB, CAROL]),
+    (ADMINS_GROUP, &[CAROL]),
+    (DEVELOPERS_GROUP, &[]),
+    ("Prod-Admins", &[]),
+    ("Ticketed-Group", &[]),
+];
+
+fn local_directory() -> String {
+    let users: Vec<String> = USERS.iter().map(|u| format!("{{ upn = \"{u}\" }}")).collect();
+    let groups: Vec<String> = GROUPS
+        .iter()
+        .map(|(g, members)| {
+            let members: Vec<String> = members.iter().map(|m| format!("\"{m}\"")).collect();
+            format!("{{ id = \"{g}\", members = [{}] }}", members.join(", "))
+        })
+        .collect();
+    format!("[directory]\nkind = \"local\"\nusers = [{}]\ngroups = [{}]\n", users.join(", "), groups.join(", "))
+}
+
+fn graph_directory(graph: &GraphServer) -> String {
+    for u in USERS {
+        graph.add_user(u);
+    }
+    for (g, members) in GROUPS {
+        let ids: Vec<String> = members.iter().map(|m| graph.user_id(m)).collect();
+        graph.add_group(g, &ids.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+    format!(
+        r#"[directory]
+kind = "graph"
+[graph]
+tenant_id = "{TENANT}"
+client_id = "{CLIENT_ID}"
+client_secret = "{CLIENT_SECRET}"
+authority_url = "{}"
+base_url = "{}"
+max_concurrency = 4
+max_retries = 3
+timeout = "10s"
+"#,
+        graph.authority_url, graph.base_url
+    )
+}
+
+fn config(db_url: &str, policy: &Path, directory: &str) -> String {
     format!(
         r#"
 [server]
@@ -92,22 +141,10 @@ token_secret = "{SECRET}"
 [worker]
 sweep_schedule = "* * * * * *"
 backoff_base = "200ms"
+backoff_max = "2s"
 [log]
 level = "info"
-[directory]
-kind = "local"
-users = [
-  {{ upn = "{ALICE}" }}, {{ upn = "{BOB}" }}, {{ upn = "{CAROL}" }}, {{ upn = "{DAVE}" }},
-  {{ upn = "{ERIN}" }}, {{ upn = "{MALLORY}" }},
-]
-groups = [
-  {{ id = "Engineers", members = ["{ALICE}", "{BOB}"] }},
-  {{ id = "Approvers", members = ["{BOB}", "{CAROL}"] }},
-  {{ id = "{ADMINS_GROUP}", members = ["{CAROL}"] }},
-  {{ id = "{DEVELOPERS_GROUP}" }},
-  {{ id = "Prod-Admins" }},
-  {{ id = "Ticketed-Group" }},
-]
+{directory}
 "#,
         policy = policy.display()
     )
@@ -150,26 +187,39 @@ pub struct TestApp {
     pub db_url: String,
     pub dir: tempfile::TempDir,
     pub config_path: PathBuf,
+    /// The Graph test server, when the app runs with `directory.kind = "graph"`.
+    pub graph: Option<GraphServer>,
     http: reqwest::Client,
     child: Option<Child>,
 }
 
 impl TestApp {
+    /// The app with its built-in (local) directory.
     pub async fn spawn() -> Self {
-        Self::try_spawn().await.expect("the app should start")
+        Self::try_spawn(None).await.expect("the app should start")
     }
 
-    async fn try_spawn() -> anyhow::Result<Self> {
+    /// The app with `directory.kind = "graph"`, against a fresh Graph test server.
+    pub async fn spawn_with_graph() -> Self {
+        Self::try_spawn(Some(GraphServer::start().await)).await.expect("the app should start")
+    }
+
+    async fn try_spawn(graph: Option<GraphServer>) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let policy = dir.path().join("policy.toml");
         std::fs::write(&policy, POLICY)?;
         let db_url = fresh_database(dir.path()).await?;
         let config_path = dir.path().join("elevate.toml");
-        std::fs::write(&config_path, config(&db_url, &policy))?;
+        let directory = graph.as_ref().map_or_else(local_directory, graph_directory);
+        std::fs::write(&config_path, config(&db_url, &policy, &directory))?;
         let mut app =
-            Self { address: String::new(), db_url, dir, config_path, http: reqwest::Client::new(), child: None };
+            Self { address: String::new(), db_url, dir, config_path, graph, http: reqwest::Client::new(), child: None };
         app.start().await?;
         Ok(app)
+    }
+
+    pub fn graph(&self) -> &GraphServer {
+        self.graph.as_ref().expect("this app runs against the Graph test server")
     }
 
     /// A CLI invocation of the binary with this app's configuration.
@@ -261,8 +311,11 @@ impl TestApp {
         Database::connect(&self.db_url).await.expect("the test database opens")
     }
 
-    /// Is `upn` a member of `group` in the local directory right now?
+    /// Is `upn` a member of `group` in the directory right now?
     pub async fn is_member(&self, group: &str, upn: &str) -> bool {
+        if let Some(graph) = &self.graph {
+            return graph.is_member(group, &graph.user_id(upn));
+        }
         let db = self.db().await;
         let row = entity::local_group_members::Entity::find_by_id((group.to_owned(), upn.to_owned()))
             .one(&db)
@@ -377,6 +430,20 @@ impl Actor<'_> {
             }
         }
         self.post("/api/v1/requests", body).await
+    }
+
+    /// Like `try_request`, but, as a well-behaved bot would, tries again while Elevate says
+    /// the directory is temporarily unavailable (503).
+    pub async fn request_patiently(&self, profile: &str, seconds: i64) -> String {
+        for _ in 0..20 {
+            let (status, body) = self.try_request(profile, seconds, json!({})).await;
+            if status == 201 {
+                return body["id"].as_str().expect("id").to_owned();
+            }
+            assert_eq!(status, 503, "{body}");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        panic!("the directory stayed unavailable");
     }
 
     /// Files a request that must be accepted; returns its id.

@@ -5,5 +5,6 @@ mod audit;
 mod auth;
 mod cli;
 mod grants;
+mod graph;
 mod input;
 mod lifecycle;

@@ -65,6 +65,12 @@ impl DirectoryProvider for LocalDirectory {
         users::by_ids(self.store.conn(), ids).await?.into_iter().map(user_from).collect()
     }
 
+    async fn group_name(&self, group: &GroupId) -> Result<String, DirectoryError> {
+        local_directory::group_name(self.store.conn(), group.as_str())
+            .await?
+            .ok_or_else(|| DirectoryError::NotFound(format!("group {group}")))
+    }
+
     async fn groups_of(&self, user_id: &str) -> Result<Vec<GroupId>, DirectoryError> {
         let ids = local_directory::group_ids_of(self.store.conn(), user_id).await?;
         Ok(ids.iter().filter_map(|g| GroupId::parse(g).ok()).collect())

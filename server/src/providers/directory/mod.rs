@@ -1,6 +1,7 @@
 //! The directory: where users and group memberships live (Entra ID, or Elevate's own
 //! database). The trait follows Microsoft Graph's semantics so that every implementation
 //! behaves alike: adding an existing member and removing a non-member both succeed.
+pub mod graph;
 pub mod local;
 
 use std::time::Duration;
@@ -34,7 +35,7 @@ pub enum DirectoryError {
 pub trait DirectoryProvider: Send + Sync {
     /// Finds a user by UPN or object id.
     async fn resolve_user(&self, upn_or_id: &str) -> Result<DirectoryUser, DirectoryError>;
-    /// Direct or transitive membership of a user in a group.
+    /// Direct membership of a user in a group (what `add_member` and `remove_member` change).
     async fn is_member(&self, group: &GroupId, user_id: &str) -> Result<bool, DirectoryError>;
     /// Adds a member; succeeds when the user already is one.
     async fn add_member(&self, group: &GroupId, user_id: &str) -> Result<(), DirectoryError>;
@@ -44,4 +45,6 @@ pub trait DirectoryProvider: Send + Sync {
     async fn list_members(&self, group: &GroupId) -> Result<Vec<DirectoryUser>, DirectoryError>;
     /// The groups a user belongs to, transitively.
     async fn groups_of(&self, user_id: &str) -> Result<Vec<GroupId>, DirectoryError>;
+    /// A group's display name; `NotFound` when the group does not exist.
+    async fn group_name(&self, group: &GroupId) -> Result<String, DirectoryError>;
 }

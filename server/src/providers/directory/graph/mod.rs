@@ -1,0 +1,191 @@
+//! The `graph` directory: Microsoft Entra ID through Microsoft Graph v1.0, following Graph's
+//! documented semantics (see ../../../../shared/FACTS.md, "Microsoft Graph behaviour").
+mod client;
+mod credentials;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::{DirectoryError, DirectoryProvider, DirectoryUser};
+use crate::{
+    config::GraphSettings,
+    domain::{GroupId, Upn},
+};
+use client::{GraphClient, segment};
+
+#[derive(Debug, thiserror::Error)]
+pub enum GraphError {
+    #[error("Entra ID refused the token request ({status}): {code}: {message}")]
+    Token { status: u16, code: String, message: String },
+    #[error("Graph answered {status}: {code}: {message}")]
+    Status { status: u16, code: String, message: String, retry_after: Option<Duration> },
+    #[error("Graph is unreachable: {0}")]
+    Network(String),
+    #[error("unexpected answer from Graph: {0}")]
+    Decode(String),
+    #[error("{0}")]
+    Credential(String),
+}
+
+impl From<GraphError> for DirectoryError {
+    fn from(e: GraphError) -> Self {
+        match e {
+            GraphError::Status { status: 429 | 500 | 502 | 503 | 504, code, message, retry_after } => {
+                DirectoryError::Transient { message: format!("{code}: {message}"), retry_after }
+            }
+            GraphError::Network(message) => DirectoryError::Transient { message, retry_after: None },
+            GraphError::Status { code, message, .. } | GraphError::Token { code, message, .. } => {
+                DirectoryError::Permanent { code, message }
+            }
+            other => DirectoryError::Permanent { code: "Elevate".into(), message: other.to_string() },
+        }
+    }
+}
+
+pub struct GraphDirectory {
+    client: GraphClient,
+}
+
+const USER_FIELDS: &str = "id,userPrincipalName,displayName,mail";
+
+fn is_status(e: &GraphError, want: u16) -> bool {
+    matches!(e, GraphError::Status { status, .. } if *status == want)
+}
+
+fn user_from(v: &Value) -> Result<DirectoryUser, DirectoryError> {
+    let bad = |what: &str| DirectoryError::Permanent {
+        code: "Elevate".into(),
+        message: format!("Graph user without {what}"),
+    };
+    let id = v["id"].as_str().ok_or_else(|| bad("id"))?.to_owned();
+    let upn = v["userPrincipalName"].as_str().ok_or_else(|| bad("userPrincipalName"))?;
+    let upn =
+        Upn::parse(upn).map_err(|e| DirectoryError::Permanent { code: "Elevate".into(), message: e.to_string() })?;
+    Ok(DirectoryUser {
+        id,
+        display_name: v["displayName"].as_str().unwrap_or(upn.as_str()).to_owned(),
+        mail: v["mail"].as_str().map(str::to_owned),
+        upn,
+    })
+}
+
+impl GraphDirectory {
+    pub fn new(settings: &GraphSettings) -> Result<Self, GraphError> {
+        let credential = settings.credential().map_err(|e| GraphError::Credential(e.to_string()))?;
+        let http = reqwest::Client::builder()
+            .timeout(settings.timeout.get())
+            .user_agent(concat!("elevate/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| GraphError::Network(e.to_string()))?;
+        let tokens = credentials::TokenSource::new(
+            http.clone(),
+            &settings.authority_url,
+            &settings.tenant_id,
+            &settings.client_id,
+            &settings.scope,
+            credential,
+        )?;
+        Ok(Self {
+            client: GraphClient::new(http, &settings.base_url, tokens, settings.max_concurrency, settings.max_retries),
+        })
+    }
+
+    /// Gets a token: a bad secret, certificate or tenant shows here, at start-up.
+    pub async fn check_credentials(&self) -> Result<(), GraphError> {
+        self.client.tokens.get().await.map(|_| ())
+    }
+
+    async fn group_exists(&self, group: &GroupId) -> Result<bool, GraphError> {
+        let url = self.client.url(&format!("/groups/{}?$select=id", segment(group.as_str())));
+        match self.client.call(Method::GET, &url, None).await {
+            Ok(_) => Ok(true),
+            Err(e) if is_status(&e, 404) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[async_trait]
+impl DirectoryProvider for GraphDirectory {
+    async fn resolve_user(&self, upn_or_id: &str) -> Result<DirectoryUser, DirectoryError> {
+        let url = self.client.url(&format!("/users/{}?$select={USER_FIELDS}", segment(upn_or_id)));
+        match self.client.call(Method::GET, &url, None).await {
+            Ok(Some(v)) => user_from(&v),
+            Ok(None) => Err(DirectoryError::NotFound(format!("user {upn_or_id}"))),
+            Err(e) if is_status(&e, 404) => Err(DirectoryError::NotFound(format!("user {upn_or_id}"))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Direct membership (what add and remove change): the user's `memberOf`.
+    async fn is_member(&self, group: &GroupId, user_id: &str) -> Result<bool, DirectoryError> {
+        let url = self.client.url(&format!("/users/{}/memberOf?$select=id&$top=999", segment(user_id)));
+        let groups = self.client.get_all(url).await?;
+        Ok(groups.iter().any(|g| g["id"].as_str() == Some(group.as_str())))
+    }
+
+    async fn add_member(&self, group: &GroupId, user_id: &str) -> Result<(), DirectoryError> {
+        let url = self.client.url(&format!("/groups/{}/members/$ref", segment(group.as_str())));
+        let body = json!({ "@odata.id": self.client.url(&format!("/directoryObjects/{}", segment(user_id))) });
+        match self.client.call(Method::POST, &url, Some(&body)).await {
+            Ok(_) => Ok(()),
+            // Graph answers 400 for an existing member; only the message tells this case
+            // apart from other bad requests, so both code and message are matched.
+            Err(GraphError::Status { status: 400, code, message, .. })
+                if code == "Request_BadRequest" && message.contains("already exist") =>
+            {
+                Ok(())
+            }
+            Err(GraphError::Status { status: 404, message, .. }) => Err(DirectoryError::NotFound(message)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn remove_member(&self, group: &GroupId, user_id: &str) -> Result<(), DirectoryError> {
+        let url = self.client.url(&format!("/groups/{}/members/{}/$ref", segment(group.as_str()), segment(user_id)));
+        match self.client.call(Method::DELETE, &url, None).await {
+            Ok(_) => Ok(()),
+            // Not a member (404, or 400 "do not exist"): done — provided the group exists.
+            Err(GraphError::Status { status, code, message, .. })
+                if status == 404
+                    || (status == 400 && code == "Request_BadRequest" && message.contains("do not exist")) =>
+            {
+                if self.group_exists(group).await? {
+                    Ok(())
+                } else {
+                    Err(DirectoryError::NotFound(format!("group {group}")))
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn list_members(&self, group: &GroupId) -> Result<Vec<DirectoryUser>, DirectoryError> {
+        let url =
+            self.client.url(&format!("/groups/{}/members?$select={USER_FIELDS}&$top=999", segment(group.as_str())));
+        let members = match self.client.get_all(url).await {
+            Ok(m) => m,
+            Err(e) if is_status(&e, 404) => return Err(DirectoryError::NotFound(format!("group {group}"))),
+            Err(e) => return Err(e.into()),
+        };
+        members.iter().filter(|m| m["@odata.type"] == "#microsoft.graph.user").map(user_from).collect()
+    }
+
+    async fn groups_of(&self, user_id: &str) -> Result<Vec<GroupId>, DirectoryError> {
+        let url = self.client.url(&format!("/users/{}/transitiveMemberOf?$select=id&$top=999", segment(user_id)));
+        let groups = self.client.get_all(url).await?;
+        Ok(groups.iter().filter_map(|g| g["id"].as_str()).filter_map(|id| GroupId::parse(id).ok()).collect())
+    }
+
+    async fn group_name(&self, group: &GroupId) -> Result<String, DirectoryError> {
+        let url = self.client.url(&format!("/groups/{}?$select=id,displayName", segment(group.as_str())));
+        match self.client.call(Method::GET, &url, None).await {
+            Ok(v) => Ok(v.and_then(|v| v["displayName"].as_str().map(str::to_owned)).unwrap_or_default()),
+            Err(e) if is_status(&e, 404) => Err(DirectoryError::NotFound(format!("group {group}"))),
+            Err(e) => Err(e.into()),
+        }
+    }
+}

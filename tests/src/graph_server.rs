@@ -1,0 +1,480 @@
+//! A Microsoft Graph test server: the Entra ID token endpoint and the Graph v1.0 calls
+//! Elevate makes, with Graph's documented behaviour — status codes, OData error bodies,
+//! `@odata.nextLink` paging, and switchable throttling, faults, latency and outages.
+//!
+//! It keeps users, groups and memberships in memory; tests read and change them directly.
+use std::{
+    collections::{BTreeMap, BTreeSet, HashSet},
+    sync::{Arc, Mutex, MutexGuard},
+    time::{Duration, Instant},
+};
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, dev::ServerHandle, http::StatusCode, web};
+use rand::Rng;
+use serde_json::{Value, json};
+
+pub const TENANT: &str = "11111111-2222-3333-4444-555555555555";
+pub const CLIENT_ID: &str = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
+pub const CLIENT_SECRET: &str = "graph-test-client-secret";
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: String,
+    pub upn: String,
+    pub display_name: String,
+}
+
+/// Faults to inject into Graph calls (not into the token endpoint, which stays up).
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// Share of Graph calls answered 429 with `Retry-After`.
+    pub throttle_share: f64,
+    /// Share answered 503.
+    pub unavailable_share: f64,
+    /// Added to every Graph call.
+    pub latency: Duration,
+    /// Every Graph call fails with 503 until then.
+    pub outage_until: Option<Instant>,
+}
+
+/// A Graph call the server answered, for tests that count what was done.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    pub at: Instant,
+}
+
+#[derive(Debug, Default)]
+pub struct State {
+    pub users: BTreeMap<String, User>,
+    /// Group id → member ids (users or groups: groups nest).
+    pub groups: BTreeMap<String, (String, BTreeSet<String>)>,
+    pub faults: Faults,
+    pub page_size: usize,
+    pub calls: Vec<Call>,
+    tokens: HashSet<String>,
+    /// Lifetime of issued tokens (Entra issues 60–90 minutes).
+    pub token_lifetime_secs: u64,
+    pub tokens_issued: usize,
+}
+
+pub struct GraphServer {
+    /// e.g. `http://127.0.0.1:PORT`: the authority URL.
+    pub authority_url: String,
+    /// e.g. `http://127.0.0.1:PORT/v1.0`: the Graph base URL.
+    pub base_url: String,
+    state: Arc<Mutex<State>>,
+    handle: ServerHandle,
+}
+
+impl GraphServer {
+    pub async fn start() -> Self {
+        let state = Arc::new(Mutex::new(State { page_size: 100, token_lifetime_secs: 3599, ..Default::default() }));
+        let data = web::Data::from(state.clone());
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .route("/{tenant}/oauth2/v2.0/token", web::post().to(token))
+                .route("/v1.0/users/{id}", web::get().to(get_user))
+                .route("/v1.0/users/{id}/memberOf", web::get().to(member_of))
+                .route("/v1.0/users/{id}/transitiveMemberOf", web::get().to(transitive_member_of))
+                .route("/v1.0/groups/{id}", web::get().to(get_group))
+                .route("/v1.0/groups/{id}/members", web::get().to(list_members))
+                .route("/v1.0/groups/{id}/members/{ref}", web::post().to(add_member))
+                .route("/v1.0/groups/{id}/members/{uid}/{ref}", web::delete().to(remove_member))
+                .default_service(web::to(|| async {
+                    error(
+                        StatusCode::BAD_REQUEST,
+                        "BadRequest",
+                        "Invalid request: this test server does not know that resource.",
+                    )
+                }))
+        })
+        .workers(2)
+        .disable_signals()
+        .listen(listener)
+        .expect("listen")
+        .run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        let authority_url = format!("http://127.0.0.1:{port}");
+        Self { base_url: format!("{authority_url}/v1.0"), authority_url, state, handle }
+    }
+
+    pub fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds a user with a fresh object id, which it returns.
+    pub fn add_user(&self, upn: &str) -> String {
+        let id = uuid::Uuid::new_v4().to_string();
+        let user =
+            User { id: id.clone(), upn: upn.to_owned(), display_name: upn.split('@').next().unwrap_or(upn).to_owned() };
+        self.state().users.insert(id.clone(), user);
+        id
+    }
+
+    pub fn user_id(&self, upn: &str) -> String {
+        find_user(&self.state(), upn).map(|u| u.id.clone()).unwrap_or_default()
+    }
+
+    pub fn add_group(&self, id: &str, members: &[&str]) {
+        let members = members.iter().map(|m| (*m).to_owned()).collect();
+        self.state().groups.insert(id.to_owned(), (id.to_owned(), members));
+    }
+
+    pub fn is_member(&self, group: &str, user_id: &str) -> bool {
+        self.state().groups.get(group).is_some_and(|(_, m)| m.contains(user_id))
+    }
+
+    pub fn set_member(&self, group: &str, user_id: &str, member: bool) {
+        if let Some((_, m)) = self.state().groups.get_mut(group) {
+            if member {
+                m.insert(user_id.to_owned());
+            } else {
+                m.remove(user_id);
+            }
+        }
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        self.state().faults = faults;
+    }
+
+    /// Successful (2xx) calls of `method` whose path contains `fragment`.
+    pub fn successful(&self, method: &str, fragment: &str) -> Vec<Call> {
+        self.state()
+            .calls
+            .iter()
+            .filter(|c| c.method == method && c.path.contains(fragment) && c.status < 300)
+            .cloned()
+            .collect()
+    }
+
+    /// Forgets every issued token, as a revoked or rotated credential would.
+    pub fn revoke_tokens(&self) {
+        self.state().tokens.clear();
+    }
+
+    pub fn count_status(&self, status: u16) -> usize {
+        self.state().calls.iter().filter(|c| c.status == status).count()
+    }
+
+    pub async fn stop(&self) {
+        self.handle.stop(false).await;
+    }
+}
+
+/// Graph's OData error body.
+fn error(status: StatusCode, code: &str, message: &str) -> HttpResponse {
+    HttpResponse::build(status).json(json!({
+        "error": {
+            "code": code,
+            "message": message,
+            "innerError": {
+                "date": chrono_like_now(),
+                "request-id": uuid::Uuid::new_v4().to_string(),
+                "client-request-id": uuid::Uuid::new_v4().to_string(),
+            }
+        }
+    }))
+}
+
+fn chrono_like_now() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    format!("{secs}")
+}
+
+fn not_found(id: &str) -> HttpResponse {
+    error(
+        StatusCode::NOT_FOUND,
+        "Request_ResourceNotFound",
+        &format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."),
+    )
+}
+
+type Shared = web::Data<Mutex<State>>;
+
+fn lock(state: &Shared) -> MutexGuard<'_, State> {
+    state.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The client-credentials grant, with Entra's errors for a wrong tenant or secret.
+async fn token(state: Shared, tenant: web::Path<String>, form: web::Form<BTreeMap<String, String>>) -> HttpResponse {
+    let bad = |status: StatusCode, error: &str, description: &str| {
+        HttpResponse::build(status).json(json!({ "error": error, "error_description": description, "error_codes": [], "timestamp": chrono_like_now() }))
+    };
+    if tenant.as_str() != TENANT {
+        return bad(StatusCode::BAD_REQUEST, "invalid_request", &format!("AADSTS90002: Tenant '{tenant}' not found."));
+    }
+    if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
+        return bad(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "AADSTS70003: The app requested an unsupported grant type.",
+        );
+    }
+    if form.get("scope").map(String::as_str) != Some("https://graph.microsoft.com/.default") {
+        return bad(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            "AADSTS1002012: The provided value for scope is not valid.",
+        );
+    }
+    if form.get("client_id").map(String::as_str) != Some(CLIENT_ID) {
+        return bad(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            "AADSTS700016: Application not found in the directory.",
+        );
+    }
+    if form.get("client_secret").map(String::as_str) != Some(CLIENT_SECRET) {
+        return bad(StatusCode::UNAUTHORIZED, "invalid_client", "AADSTS7000215: Invalid client secret provided.");
+    }
+    let token = format!("graph-test-token-{}", uuid::Uuid::new_v4());
+    let mut s = lock(&state);
+    s.tokens.insert(token.clone());
+    s.tokens_issued += 1;
+    HttpResponse::Ok().json(json!({
+        "token_type": "Bearer", "expires_in": s.token_lifetime_secs, "ext_expires_in": s.token_lifetime_secs, "access_token": token,
+    }))
+}
+
+/// Authentication, injected faults and latency, in the order Graph applies them; records the
+/// call. `Err` is the response to send instead of handling the call.
+async fn gate(state: &Shared, req: &HttpRequest) -> Result<(), HttpResponse> {
+    let latency = lock(state).faults.latency;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let mut s = lock(state);
+    let bearer =
+        req.headers().get("Authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let refusal = match bearer {
+        None => Some(error(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", "Access token is empty.")),
+        Some(t) if !s.tokens.contains(t) => Some(error(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            "Access token validation failure. Invalid audience.",
+        )),
+        Some(_) => None,
+    };
+    let refusal = refusal.or_else(|| {
+        let f = &s.faults;
+        let mut rng = rand::rng();
+        if f.outage_until.is_some_and(|t| Instant::now() < t) || rng.random_bool(f.unavailable_share.clamp(0.0, 1.0)) {
+            Some(error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "serviceNotAvailable",
+                "The service is temporarily unavailable. Please retry later.",
+            ))
+        } else if rng.random_bool(f.throttle_share.clamp(0.0, 1.0)) {
+            let mut r =
+                error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", "Too many requests. Please try again later.");
+            r.headers_mut()
+                .insert(actix_web::http::header::RETRY_AFTER, actix_web::http::header::HeaderValue::from_static("1"));
+            Some(r)
+        } else {
+            None
+        }
+    });
+    if let Some(r) = refusal {
+        record(&mut s, req, r.status().as_u16());
+        return Err(r);
+    }
+    Ok(())
+}
+
+fn record(s: &mut State, req: &HttpRequest, status: u16) {
+    s.calls.push(Call { method: req.method().to_string(), path: req.path().to_owned(), status, at: Instant::now() });
+}
+
+fn done(state: &Shared, req: &HttpRequest, response: HttpResponse) -> HttpResponse {
+    record(&mut lock(state), req, response.status().as_u16());
+    response
+}
+
+fn user_json(u: &User) -> Value {
+    json!({
+        "@odata.type": "#microsoft.graph.user", "id": u.id, "userPrincipalName": u.upn,
+        "displayName": u.display_name, "mail": u.upn,
+    })
+}
+
+fn find_user<'a>(s: &'a State, key: &str) -> Option<&'a User> {
+    s.users.get(key).or_else(|| s.users.values().find(|u| u.upn.eq_ignore_ascii_case(key)))
+}
+
+/// One page of `items`, with an absolute `@odata.nextLink` (carrying `$skiptoken`) when more follow.
+fn page(req: &HttpRequest, s: &State, items: Vec<Value>) -> HttpResponse {
+    let query = web::Query::<BTreeMap<String, String>>::from_query(req.query_string())
+        .map(|q| q.into_inner())
+        .unwrap_or_default();
+    let skip: usize = query.get("$skiptoken").and_then(|t| t.parse().ok()).unwrap_or(0);
+    let top: usize = query.get("$top").and_then(|t| t.parse().ok()).unwrap_or(100).min(999);
+    let size = top.min(s.page_size).max(1);
+    let chunk: Vec<Value> = items.iter().skip(skip).take(size).cloned().collect();
+    let mut body =
+        json!({ "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#directoryObjects", "value": chunk });
+    if skip + size < items.len() {
+        let host = req.connection_info().host().to_owned();
+        let mut rest: Vec<String> =
+            query.iter().filter(|(k, _)| *k != "$skiptoken").map(|(k, v)| format!("{k}={v}")).collect();
+        rest.push(format!("$skiptoken={}", skip + size));
+        body["@odata.nextLink"] = json!(format!("http://{host}{}?{}", req.path(), rest.join("&")));
+    }
+    HttpResponse::Ok().json(body)
+}
+
+async fn get_user(state: Shared, req: HttpRequest, id: web::Path<String>) -> HttpResponse {
+    if let Err(r) = gate(&state, &req).await {
+        return r;
+    }
+    let response = match find_user(&lock(&state), &id) {
+        Some(u) => HttpResponse::Ok().json(user_json(u)),
+        None => not_found(&id),
+    };
+    done(&state, &req, response)
+}
+
+async fn get_group(state: Shared, req: HttpRequest, id: web::Path<String>) -> HttpResponse {
+    if let Err(r) = gate(&state, &req).await {
+        return r;
+    }
+    let response = match lock(&state).groups.get(id.as_str()) {
+        Some((name, _)) => {
+            HttpResponse::Ok().json(json!({ "@odata.type": "#microsoft.graph.group", "id": *id, "displayName": name }))
+        }
+        None => not_found(&id),
+    };
+    done(&state, &req, response)
+}
+
+fn groups_containing(s: &State, member: &str) -> Vec<String> {
+    s.groups.iter().filter(|(_, (_, m))| m.contains(member)).map(|(g, _)| g.clone()).collect()
+}
+
+fn group_json(id: &str) -> Value {
+    json!({ "@odata.type": "#microsoft.graph.group", "id": id })
+}
+
+async fn member_of(state: Shared, req: HttpRequest, id: web::Path<String>) -> HttpResponse {
+    if let Err(r) = gate(&state, &req).await {
+        return r;
+    }
+    let s = lock(&state);
+    let response = match find_user(&s, &id) {
+        Some(u) => page(&req, &s, groups_containing(&s, &u.id).iter().map(|g| group_json(g)).collect()),
+        None => not_found(&id),
+    };
+    drop(s);
+    done(&state, &req, response)
+}
+
+async fn transitive_member_of(state: Shared, req: HttpRequest, id: web::Path<String>) -> HttpResponse {
+    if let Err(r) = gate(&state, &req).await {
+        return r;
+    }
+    let s = lock(&state);
+    let response = match find_user(&s, &id) {
+        Some(u) => {
+            let mut seen = BTreeSet::new();
+            let mut frontier = groups_containing(&s, &u.id);
+            while let Some(g) = frontier.pop() {
+                if seen.insert(g.clone()) {
+                    frontier.extend(groups_containing(&s, &g));
+                }
+            }
+            page(&req, &s, seen.iter().map(|g| group_json(g)).collect())
+        }
+        None => not_found(&id),
+    };
+    drop(s);
+    done(&state, &req, response)
+}
+
+async fn list_members(state: Shared, req: HttpRequest, id: web::Path<String>) -> HttpResponse {
+    if let Err(r) = gate(&state, &req).await {
+        return r;
+    }
+    let s = lock(&state);
+    let response = match s.groups.get(id.as_str()) {
+        Some((_, members)) => {
+            let items =
+                members.iter().map(|m| s.users.get(m).map(user_json).unwrap_or_else(|| group_json(m))).collect();
+            page(&req, &s, items)
+        }
+        None => not_found(&id),
+    };
+    drop(s);
+    done(&state, &req, response)
+}
+
+async fn add_member(
+    state: Shared,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (group, reference) = path.into_inner();
+    if let Err(r) = gate(&state, &req).await {
+        return r;
+    }
+    if reference != "$ref" {
+        return done(&state, &req, error(StatusCode::BAD_REQUEST, "BadRequest", "Unsupported segment type."));
+    }
+    let odata_id = serde_json::from_slice::<Value>(&body).ok().and_then(|v| v["@odata.id"].as_str().map(str::to_owned));
+    let Some(member) =
+        odata_id.as_deref().and_then(|u| u.rsplit_once("/directoryObjects/")).map(|(_, id)| id.to_owned())
+    else {
+        let r = error(StatusCode::BAD_REQUEST, "Request_BadRequest", "Invalid object identifier ''.");
+        return done(&state, &req, r);
+    };
+    let mut s = lock(&state);
+    let response = if !s.users.contains_key(&member) {
+        not_found(&member)
+    } else {
+        match s.groups.get_mut(&group) {
+            None => not_found(&group),
+            Some((_, members)) if members.contains(&member) => error(
+                StatusCode::BAD_REQUEST,
+                "Request_BadRequest",
+                "One or more added object references already exist for the following modified properties: 'members'.",
+            ),
+            Some((_, members)) => {
+                members.insert(member);
+                HttpResponse::NoContent().finish()
+            }
+        }
+    };
+    drop(s);
+    done(&state, &req, response)
+}
+
+async fn remove_member(state: Shared, req: HttpRequest, path: web::Path<(String, String, String)>) -> HttpResponse {
+    let (group, member, reference) = path.into_inner();
+    if let Err(r) = gate(&state, &req).await {
+        return r;
+    }
+    if reference != "$ref" {
+        return done(&state, &req, error(StatusCode::BAD_REQUEST, "BadRequest", "Unsupported segment type."));
+    }
+    let mut s = lock(&state);
+    let response = match s.groups.get_mut(&group) {
+        None => not_found(&group),
+        Some((_, members)) => {
+            if members.remove(&member) {
+                HttpResponse::NoContent().finish()
+            } else {
+                // Graph answers a non-member with 404 naming the member.
+                not_found(&member)
+            }
+        }
+    };
+    drop(s);
+    done(&state, &req, response)
+}

@@ -1,0 +1,214 @@
+//! The `graph` directory against the Graph test server: the lifecycle end to end, Graph's
+//! semantics (duplicates, missing members, paging, nested groups), throttling, an outage,
+//! token refresh, and bad credentials.
+use std::time::{Duration, Instant};
+
+use elevate_tests::graph_server::{Faults, GraphServer};
+use serde_json::json;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn a_grant_adds_and_its_expiry_removes_the_entra_membership_exactly_once() {
+    let app = TestApp::spawn_with_graph().await;
+    let graph = app.graph();
+    let alice_id = graph.user_id(ALICE);
+    let id = app.engineer().request("AzureAD-Admins", 2).await;
+    app.approver(BOB).approve(&id).await;
+    app.wait_for_status(&id, "active", Duration::from_secs(5)).await;
+    assert!(graph.is_member(ADMINS_GROUP, &alice_id));
+
+    let ended = app.wait_until_ended(&id, Duration::from_secs(10)).await;
+    assert_eq!((ended["status"].as_str(), ended["membership_outcome"].as_str()), (Some("expired"), Some("removed")));
+    let lag = millis(&ended["ended_at"]) - millis(&ended["expires_at"]);
+    assert!((0..1000).contains(&lag), "removed {lag} ms after expiry");
+    assert!(!graph.is_member(ADMINS_GROUP, &alice_id));
+    let adds = graph.successful("POST", &format!("/groups/{ADMINS_GROUP}/members/$ref"));
+    let removes = graph.successful("DELETE", &format!("/groups/{ADMINS_GROUP}/members/{alice_id}/$ref"));
+    assert_eq!((adds.len(), removes.len()), (1, 1));
+    assert_eq!(graph.state().tokens_issued, 1, "the token is cached");
+}
+
+#[tokio::test]
+async fn a_member_before_the_grant_stays_one_and_graph_is_never_asked_to_remove_them() {
+    let app = TestApp::spawn_with_graph().await;
+    let graph = app.graph();
+    let carol = graph.user_id(CAROL);
+    let id = app.approver(CAROL).request("AzureAD-Admins", 1).await;
+    app.approver(BOB).approve(&id).await;
+    let ended = app.wait_until_ended(&id, Duration::from_secs(10)).await;
+    assert_eq!(ended["membership_outcome"], "kept_standing");
+    assert!(graph.is_member(ADMINS_GROUP, &carol));
+    assert!(graph.successful("DELETE", &carol).is_empty());
+    // Graph's "already exist" answer to the (idempotent) add counted as success.
+    assert_eq!(graph.state().calls.iter().filter(|c| c.method == "POST" && c.status == 400).count(), 1);
+}
+
+#[tokio::test]
+async fn a_member_removed_by_hand_before_expiry_ends_cleanly() {
+    let app = TestApp::spawn_with_graph().await;
+    let graph = app.graph();
+    let id = app.engineer().request("AzureAD-Admins", 2).await;
+    app.approver(BOB).approve(&id).await;
+    app.wait_for_status(&id, "active", Duration::from_secs(5)).await;
+    graph.set_member(ADMINS_GROUP, &graph.user_id(ALICE), false);
+    let ended = app.wait_until_ended(&id, Duration::from_secs(10)).await;
+    assert_eq!((ended["status"].as_str(), ended["membership_outcome"].as_str()), (Some("expired"), Some("removed")));
+    assert_eq!(graph.count_status(404), 1, "Graph's 404 for the missing member was taken as done");
+}
+
+#[tokio::test]
+async fn with_thirty_percent_of_calls_throttled_every_grant_and_revocation_completes_once() {
+    let app = TestApp::spawn_with_graph().await;
+    let graph = app.graph();
+    let engineers: Vec<String> = (0..8).map(|i| format!("engineer{i}@example.com")).collect();
+    for upn in &engineers {
+        let id = graph.add_user(upn);
+        graph.state().groups.get_mut("Engineers").unwrap().1.insert(id);
+    }
+    graph.set_faults(Faults { throttle_share: 0.3, ..Default::default() });
+    let mut ids = Vec::new();
+    for upn in &engineers {
+        ids.push(app.as_user(upn, &["requester"]).request_patiently("AzureAD-Developers", 3).await);
+    }
+    for id in &ids {
+        let ended = app.wait_until_ended(id, Duration::from_secs(60)).await;
+        assert_eq!(ended["membership_outcome"], "removed", "{ended}");
+    }
+    assert!(graph.count_status(429) > 0, "the test server did throttle");
+    for upn in &engineers {
+        let user = graph.user_id(upn);
+        assert!(!graph.is_member(DEVELOPERS_GROUP, &user));
+        let adds = graph
+            .state()
+            .calls
+            .iter()
+            .filter(|c| c.method == "POST" && c.path.contains(DEVELOPERS_GROUP) && c.status == 204)
+            .count();
+        assert!(adds >= 1);
+        let removes = graph.successful("DELETE", &format!("/members/{user}/$ref"));
+        assert_eq!(removes.len(), 1, "{upn} removed exactly once");
+    }
+    let adds = graph.successful("POST", &format!("/groups/{DEVELOPERS_GROUP}/members/$ref"));
+    assert_eq!(adds.len(), engineers.len(), "every membership added exactly once");
+}
+
+#[tokio::test]
+async fn an_expiry_during_a_ten_second_outage_is_revoked_within_seconds_of_recovery() {
+    let app = TestApp::spawn_with_graph().await;
+    let graph = app.graph();
+    let id = app.engineer().request("AzureAD-Admins", 2).await;
+    app.approver(BOB).approve(&id).await;
+    app.wait_for_status(&id, "active", Duration::from_secs(5)).await;
+    let outage_end = Instant::now() + Duration::from_secs(10);
+    graph.set_faults(Faults { outage_until: Some(outage_end), ..Default::default() });
+    let ended = app.wait_until_ended(&id, Duration::from_secs(30)).await;
+    assert!(Instant::now() >= outage_end, "nothing could be removed during the outage");
+    let removed_at = graph.successful("DELETE", "/$ref").first().map(|c| c.at).expect("a successful removal");
+    let after_recovery = removed_at.duration_since(outage_end);
+    assert!(after_recovery < Duration::from_secs(5), "removed {after_recovery:?} after Graph came back");
+    assert_eq!(ended["membership_outcome"], "removed");
+    assert!(graph.count_status(503) > 0);
+    let actions = app.audit_actions(&format!("grant:{}", grant_of(&app, &id).await)).await;
+    assert!(actions.iter().any(|a| a == "job.attempt_failed"), "failed attempts are audited: {actions:?}");
+}
+
+async fn grant_of(app: &TestApp, request_id: &str) -> String {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let db = app.db().await;
+    let grant = entity::grants::Entity::find()
+        .filter(entity::grants::Column::RequestId.eq(request_id))
+        .one(&db)
+        .await
+        .unwrap()
+        .expect("a grant");
+    grant.id
+}
+
+#[tokio::test]
+async fn eligibility_follows_nested_groups_and_listings_follow_paging() {
+    let app = TestApp::spawn_with_graph().await;
+    let graph = app.graph();
+    graph.state().page_size = 1;
+    // Mallory is in SRE, and SRE is a member of Engineers: eligible transitively.
+    graph.add_group("SRE", &[&graph.user_id(MALLORY)]);
+    graph.state().groups.get_mut("Engineers").unwrap().1.insert("SRE".into());
+    let (status, body) = app.as_user(MALLORY, &["requester"]).try_request("AzureAD-Admins", 60, json!({})).await;
+    assert_eq!(status, 201, "{body}");
+    // TwoStage needs two approvers besides the requester: found across two pages of members.
+    let (status, body) = app.engineer().try_request("TwoStage", 60, json!({})).await;
+    assert_eq!(status, 201, "{body}");
+    let paged = graph.state().calls.iter().filter(|c| c.path.ends_with("/members") && c.method == "GET").count();
+    assert!(paged >= 2, "the members listing was read page by page ({paged} calls)");
+}
+
+#[tokio::test]
+async fn a_revoked_token_is_refreshed_once_and_the_call_goes_through() {
+    let app = TestApp::spawn_with_graph().await;
+    let graph = app.graph();
+    let first = app.engineer().request("AzureAD-Admins", 60).await;
+    graph.revoke_tokens();
+    app.approver(BOB).approve(&first).await;
+    app.wait_for_status(&first, "active", Duration::from_secs(5)).await;
+    assert_eq!(graph.state().tokens_issued, 2);
+    assert_eq!(graph.count_status(401), 1);
+}
+
+fn graph_config(dir: &std::path::Path, graph: &GraphServer, secret: &str, tenant: &str) -> std::path::PathBuf {
+    let policy = dir.join("policy.toml");
+    std::fs::write(&policy, POLICY).unwrap();
+    let cfg = dir.join("elevate.toml");
+    let text = format!(
+        "[policy]\npath = \"{}\"\n[auth]\ntoken_secret = \"{SECRET}\"\n[database]\nurl = \"sqlite://{}?mode=rwc\"\n\
+         [directory]\nkind = \"graph\"\n[graph]\ntenant_id = \"{tenant}\"\nclient_id = \"{}\"\nclient_secret = \"{secret}\"\n\
+         authority_url = \"{}\"\nbase_url = \"{}\"\n",
+        policy.display(),
+        dir.join("e.db").display(),
+        elevate_tests::graph_server::CLIENT_ID,
+        graph.authority_url,
+        graph.base_url
+    );
+    std::fs::write(&cfg, text).unwrap();
+    cfg
+}
+
+/// Runs the binary without blocking the runtime that serves the Graph test server.
+async fn elevate(dir: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let out = tokio::process::Command::new(binary()).args(args).current_dir(dir).output().await.unwrap();
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+#[tokio::test]
+async fn bad_credentials_stop_start_up_and_directory_check_shows_what_works() {
+    let graph = GraphServer::start().await;
+    graph.add_user(ALICE);
+    for (g, _) in GROUPS {
+        graph.add_group(g, &[]);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tenant = elevate_tests::graph_server::TENANT;
+    let good = elevate_tests::graph_server::CLIENT_SECRET;
+
+    let cfg = graph_config(dir.path(), &graph, "wrong-secret", tenant);
+    let (ok, out) = elevate(dir.path(), &["--config", cfg.to_str().unwrap(), "serve"]).await;
+    assert!(!ok && out.contains("AADSTS7000215") && out.contains("Microsoft Graph"), "{out}");
+    assert!(!out.contains("wrong-secret"), "the secret is never printed: {out}");
+
+    let cfg = graph_config(dir.path(), &graph, good, "00000000-0000-0000-0000-000000000000");
+    let (ok, out) = elevate(dir.path(), &["--config", cfg.to_str().unwrap(), "directory", "check"]).await;
+    assert!(!ok && out.contains("AADSTS90002"), "{out}");
+
+    let cfg = graph_config(dir.path(), &graph, good, tenant);
+    let (ok, out) =
+        elevate(dir.path(), &["--config", cfg.to_str().unwrap(), "directory", "check", "--user", ALICE]).await;
+    assert!(!ok, "the Orphaned profile's group is missing: {out}");
+    assert!(out.contains("credentials: ok"), "{out}");
+    assert!(out.contains(&format!("group {ADMINS_GROUP} ({ADMINS_GROUP}), mapped by AzureAD-Admins: ok")), "{out}");
+    assert!(out.contains("group Deleted-Group, mapped by Orphaned: FAILED"), "{out}");
+    assert!(out.contains(&format!("user {ALICE}: ok")), "{out}");
+    graph.add_group("Deleted-Group", &[]);
+    let (ok, out) =
+        elevate(dir.path(), &["--config", cfg.to_str().unwrap(), "directory", "check", "--user", "nobody@example.com"])
+            .await;
+    assert!(!ok && out.contains("user nobody@example.com: FAILED"), "{out}");
+}
