@@ -335,6 +335,9 @@ pub struct WorkerSettings {
     /// Cron expression (with seconds) of the decision-timeout sweep.
     #[serde(default = "default_sweep_schedule")]
     pub sweep_schedule: String,
+    /// How often the groups that profiles map are compared with the grants (drift).
+    #[serde(default = "default_reconcile_interval")]
+    pub reconcile_interval: HumanDuration,
 }
 
 fn default_concurrency() -> usize {
@@ -355,6 +358,9 @@ fn default_backoff_base() -> HumanDuration {
 fn default_backoff_max() -> HumanDuration {
     HumanDuration::from_secs(300)
 }
+fn default_reconcile_interval() -> HumanDuration {
+    HumanDuration::from_secs(300)
+}
 fn default_sweep_schedule() -> String {
     "*/5 * * * * *".into()
 }
@@ -369,6 +375,7 @@ impl Default for WorkerSettings {
             backoff_base: default_backoff_base(),
             backoff_max: default_backoff_max(),
             sweep_schedule: default_sweep_schedule(),
+            reconcile_interval: default_reconcile_interval(),
         }
     }
 }

@@ -90,6 +90,24 @@ pub struct Profile {
     pub require_mfa: bool,
     pub eligible: Principals,
     pub approval: ApprovalRule,
+    /// What reconciliation does about members of `group` that hold no grant.
+    pub reconcile: ReconcileMode,
+    /// Members of `group` who belong there without a grant (never drift).
+    pub permanent_members: Vec<Upn>,
+}
+
+/// Drift handling for a profile's group: a member without an active grant who is not a
+/// permanent member is drift.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReconcileMode {
+    /// Not looked at.
+    Off,
+    /// Recorded in the audit log.
+    #[default]
+    Report,
+    /// Recorded and removed.
+    Enforce,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -175,6 +193,10 @@ struct RawProfile {
     require_mfa: bool,
     eligible: Spanned<RawPrincipals>,
     approval: Spanned<RawApproval>,
+    #[serde(default)]
+    reconcile: ReconcileMode,
+    #[serde(default)]
+    permanent_members: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -369,6 +391,12 @@ impl RawProfile {
             require_justification: self.require_justification,
             require_ticket: self.require_ticket,
             require_mfa: self.require_mfa,
+            reconcile: self.reconcile,
+            permanent_members: self
+                .permanent_members
+                .iter()
+                .map(|u| parse_at(u, ".permanent_members", Upn::parse))
+                .collect::<Result<_, _>>()?,
             eligible,
             approval,
         })

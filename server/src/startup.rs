@@ -68,7 +68,13 @@ pub async fn broker(settings: &Settings, policy: Policy) -> Result<Broker, Start
         }
         DirectoryKind::Graph => Arc::new(graph_directory(settings).await?),
     };
-    Ok(Broker { store, policy: Arc::new(policy), directory, wake: Arc::new(Notify::new()) })
+    Ok(Broker {
+        store,
+        policy: Arc::new(policy),
+        directory,
+        wake: Arc::new(Notify::new()),
+        reported_drift: Default::default(),
+    })
 }
 
 /// The Graph directory, with its credentials proven (a token fetched) before anything starts.
@@ -101,6 +107,7 @@ impl Application {
         let broker = broker(&settings, policy).await?;
 
         let sweep_schedule = settings.worker.sweep_schedule.clone();
+        let reconcile_every = settings.worker.reconcile_interval.get();
         let worker = Worker::new(broker.clone(), Arc::new(settings.worker));
         let overdue = worker.drain().await.map_err(StartError::Recovery)?;
         if overdue > 0 {
@@ -108,8 +115,9 @@ impl Application {
         }
         let (stop_worker, stopped) = watch::channel(false);
         let worker = tokio::spawn(worker.run(stopped));
-        let scheduler =
-            sweeps::start(broker.clone(), &sweep_schedule).await.map_err(|e| StartError::Scheduler(e.to_string()))?;
+        let scheduler = sweeps::start(broker.clone(), &sweep_schedule, reconcile_every)
+            .await
+            .map_err(|e| StartError::Scheduler(e.to_string()))?;
 
         let listener = TcpListener::bind(settings.server.bind)
             .map_err(|source| StartError::Bind { addr: settings.server.bind.to_string(), source })?;

@@ -228,3 +228,49 @@ pub async fn fail_activation(tx: &DatabaseTransaction, job: &Job, error: &str) -
     audit::append(tx, NewEvent::new("system", "grant.failed", format!("request:{}", g.request_id), details)).await?;
     Ok(())
 }
+
+/// Puts back the membership of a grant that is still active (someone removed it by hand).
+pub async fn restore(broker: &Broker, job: &Job) -> Result<(), EffectError> {
+    let Some(g) = grant_of(broker, job).await? else { return Ok(()) };
+    if g.state != ACTIVE {
+        return Ok(());
+    }
+    broker.directory.add_member(&group_of(&g)?, &g.user_id).await?;
+    let tx = broker.store.begin().await?;
+    let details = json!({ "group": g.group_id, "user": g.upn, "grant": g.id });
+    audit::append(&tx, NewEvent::new("system", "membership.restored", format!("request:{}", g.request_id), details))
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Removes a member found by reconciliation, unless a grant or the policy accounts for them
+/// by now.
+pub async fn remove_drift(broker: &Broker, job: &Job) -> Result<(), EffectError> {
+    let payload: serde_json::Value =
+        serde_json::from_str(&job.payload).map_err(|e| EffectError::Permanent(e.to_string()))?;
+    let field = |k: &str| {
+        payload[k].as_str().map(str::to_owned).ok_or_else(|| EffectError::Permanent(format!("payload without {k}")))
+    };
+    let (group_id, user_id, upn) = (field("group")?, field("user_id")?, field("upn")?);
+    let group = GroupId::parse(&group_id).map_err(|e| EffectError::Permanent(e.to_string()))?;
+    let granted = !grants::in_group(broker.store.conn(), &group_id, &[ACTIVATING, ACTIVE, ENDING])
+        .await?
+        .iter()
+        .all(|g| g.user_id != user_id);
+    let permanent =
+        broker.policy.profiles().any(|p| p.group == group && p.permanent_members.iter().any(|m| m.as_str() == upn));
+    if granted || permanent {
+        return Ok(());
+    }
+    let outcome = match broker.directory.remove_member(&group, &user_id).await {
+        Ok(()) => "removed",
+        Err(DirectoryError::NotFound(_)) => "already_gone",
+        Err(e) => return Err(e.into()),
+    };
+    let tx = broker.store.begin().await?;
+    let details = json!({ "group": group_id, "user": upn, "outcome": outcome });
+    audit::append(&tx, NewEvent::new("system", "drift.removed", format!("group:{group_id}"), details)).await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -110,6 +110,8 @@ impl Worker {
             super::ACTIVATE => effects::activate(&self.broker, &job).await,
             super::EXPIRE => effects::expire(&self.broker, &job).await,
             super::REMOVE => effects::remove(&self.broker, &job).await,
+            super::RESTORE => effects::restore(&self.broker, &job).await,
+            super::REMOVE_DRIFT => effects::remove_drift(&self.broker, &job).await,
             other => Err(EffectError::Permanent(format!("unknown job kind {other:?}"))),
         };
         if let Err(e) = self.record(&job, result).await {

@@ -31,6 +31,15 @@ pub async fn save(c: &impl ConnectionTrait, grant: Grant) -> Result<Grant, Store
     Ok(grant.into_active_model().reset_all().update(c).await?)
 }
 
+/// Every grant on `group` that is in one of `states`.
+pub async fn in_group(c: &impl ConnectionTrait, group_id: &str, states: &[&str]) -> Result<Vec<Grant>, StoreError> {
+    Ok(grants::Entity::find()
+        .filter(grants::Column::GroupId.eq(group_id))
+        .filter(grants::Column::State.is_in(states.iter().copied()))
+        .all(c)
+        .await?)
+}
+
 /// This user's other grants in this group that are in one of `states`.
 async fn others(
     c: &impl ConnectionTrait,

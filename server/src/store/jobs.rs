@@ -175,6 +175,21 @@ pub async fn next_due(c: &impl ConnectionTrait) -> Result<Option<i64>, StoreErro
     Ok([pending.flatten(), leases.flatten()].into_iter().flatten().min())
 }
 
+/// Is an effect with this lock key in flight: running, or due to run within `margin_ms`?
+/// (A grant's expiry, due later, is not.)
+pub async fn in_flight(c: &impl ConnectionTrait, lock_key: &str, margin_ms: i64) -> Result<bool, StoreError> {
+    Ok(jobs::Entity::find()
+        .filter(jobs::Column::LockKey.eq(lock_key))
+        .filter(
+            Condition::any()
+                .add(jobs::Column::Status.eq(RUNNING))
+                .add(jobs::Column::Status.eq(PENDING).and(jobs::Column::DueAt.lte(now() + margin_ms))),
+        )
+        .one(c)
+        .await?
+        .is_some())
+}
+
 pub async fn for_grant(c: &impl ConnectionTrait, grant_id: &str) -> Result<Vec<Job>, StoreError> {
     Ok(jobs::Entity::find().filter(jobs::Column::GrantId.eq(grant_id)).order_by_asc(jobs::Column::Id).all(c).await?)
 }

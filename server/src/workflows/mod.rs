@@ -5,11 +5,16 @@ pub mod cancel;
 pub mod decide;
 pub mod extend;
 pub mod queries;
+pub mod reconcile;
 pub mod request_access;
 pub mod revoke;
 pub mod timeout;
 
-use std::sync::Arc;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use tokio::sync::Notify;
 
@@ -28,6 +33,9 @@ pub struct Broker {
     pub directory: Arc<dyn DirectoryProvider>,
     /// Wakes the worker when a job was written, so effects start at once.
     pub wake: Arc<Notify>,
+    /// Drift already reported (membership key → when), so that report mode says it once a
+    /// day rather than on every pass.
+    pub reported_drift: Arc<Mutex<HashMap<String, Instant>>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +84,14 @@ impl Broker {
         };
         let groups = self.directory.groups_of(&user.id).await.map_err(WorkflowError::Directory)?;
         Ok(principals.groups.iter().any(|g| groups.contains(g)))
+    }
+
+    /// True the first time in a day that drift on this membership is seen by this process.
+    pub fn first_report(&self, key: &str) -> bool {
+        let mut seen = self.reported_drift.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        seen.retain(|_, at| now.duration_since(*at) < Duration::from_secs(24 * 3600));
+        seen.insert(key.to_owned(), now).is_none()
     }
 
     /// Tells the worker that new jobs may be due.

@@ -212,3 +212,43 @@ async fn bad_credentials_stop_start_up_and_directory_check_shows_what_works() {
             .await;
     assert!(!ok && out.contains("user nobody@example.com: FAILED"), "{out}");
 }
+
+#[tokio::test]
+async fn reconciliation_reports_or_removes_drift_and_restores_a_missing_grant() {
+    let app = TestApp::spawn_with_graph_and("reconcile_interval = \"1s\"").await;
+    let graph = app.graph();
+    let mallory = graph.user_id(MALLORY);
+    let id = app.engineer().request("AzureAD-Admins", 600).await;
+    app.approver(BOB).approve(&id).await;
+    app.wait_for_status(&id, "active", Duration::from_secs(5)).await;
+    // By hand, behind Elevate's back: Mallory into both groups, Alice out of hers.
+    graph.set_member(ADMINS_GROUP, &mallory, true);
+    graph.set_member(DEVELOPERS_GROUP, &mallory, true);
+    graph.set_member(ADMINS_GROUP, &graph.user_id(ALICE), false);
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while graph.is_member(DEVELOPERS_GROUP, &mallory) || !graph.is_member(ADMINS_GROUP, &graph.user_id(ALICE)) {
+        assert!(Instant::now() < deadline, "reconciliation did not act");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(graph.is_member(ADMINS_GROUP, &mallory), "report mode leaves the member in place");
+    assert!(graph.is_member(ADMINS_GROUP, &graph.user_id(CAROL)), "a permanent member is not drift");
+
+    // Several more passes: report mode says it once, not on every pass.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let admins = app.audit_events(&format!("group:{ADMINS_GROUP}")).await;
+    let found: Vec<_> =
+        admins.iter().filter(|e| e["action"] == "drift.found").map(|e| e["details"]["user"].clone()).collect();
+    assert_eq!(found, [json!(MALLORY)], "{admins:?}");
+    assert!(admins.iter().all(|e| e["action"] != "drift.removed"));
+    let developers = app.audit_actions(&format!("group:{DEVELOPERS_GROUP}")).await;
+    assert!(
+        developers.contains(&"drift.found".to_owned()) && developers.contains(&"drift.removed".to_owned()),
+        "{developers:?}"
+    );
+    let actions = app.audit_actions(&format!("request:{id}")).await;
+    assert!(
+        actions.contains(&"drift.missing".to_owned()) && actions.contains(&"membership.restored".to_owned()),
+        "{actions:?}"
+    );
+}

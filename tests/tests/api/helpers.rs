@@ -40,6 +40,7 @@ max_duration = "8h"
 require_justification = true
 eligible = { groups = ["Engineers"], users = ["carol@example.com"] }
 approval = { groups = ["Approvers"], approvals_required = 1 }
+permanent_members = ["carol@example.com"]
 
 [profiles.AzureAD-Developers]
 title = "Account 1 developers"
@@ -49,6 +50,7 @@ default_duration = "2s"
 max_duration = "10s"
 eligible = { groups = ["Engineers"] }
 approval = { auto_approve = true }
+reconcile = "enforce"
 
 [profiles.TwoStage]
 title = "Production break-glass with two stages"
@@ -126,7 +128,7 @@ timeout = "10s"
     )
 }
 
-fn config(db_url: &str, policy: &Path, directory: &str) -> String {
+fn config(db_url: &str, policy: &Path, directory: &str, worker: &str) -> String {
     format!(
         r#"
 [server]
@@ -142,6 +144,7 @@ token_secret = "{SECRET}"
 sweep_schedule = "* * * * * *"
 backoff_base = "200ms"
 backoff_max = "2s"
+{worker}
 [log]
 level = "info"
 {directory}
@@ -196,22 +199,32 @@ pub struct TestApp {
 impl TestApp {
     /// The app with its built-in (local) directory.
     pub async fn spawn() -> Self {
-        Self::try_spawn(None).await.expect("the app should start")
+        Self::try_spawn(None, "").await.expect("the app should start")
     }
 
     /// The app with `directory.kind = "graph"`, against a fresh Graph test server.
     pub async fn spawn_with_graph() -> Self {
-        Self::try_spawn(Some(GraphServer::start().await)).await.expect("the app should start")
+        Self::try_spawn(Some(GraphServer::start().await), "").await.expect("the app should start")
     }
 
-    async fn try_spawn(graph: Option<GraphServer>) -> anyhow::Result<Self> {
+    /// Like `spawn_with_graph`, with extra `[worker]` settings (TOML lines).
+    pub async fn spawn_with_graph_and(worker: &str) -> Self {
+        Self::try_spawn(Some(GraphServer::start().await), worker).await.expect("the app should start")
+    }
+
+    async fn try_spawn(graph: Option<GraphServer>, worker: &str) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let policy = dir.path().join("policy.toml");
         std::fs::write(&policy, POLICY)?;
         let db_url = fresh_database(dir.path()).await?;
         let config_path = dir.path().join("elevate.toml");
         let directory = graph.as_ref().map_or_else(local_directory, graph_directory);
-        std::fs::write(&config_path, config(&db_url, &policy, &directory))?;
+        let worker = if worker.contains("reconcile_interval") {
+            worker.to_owned()
+        } else {
+            format!("reconcile_interval = \"1h\"\n{worker}")
+        };
+        std::fs::write(&config_path, config(&db_url, &policy, &directory, &worker))?;
         let mut app =
             Self { address: String::new(), db_url, dir, config_path, graph, http: reqwest::Client::new(), child: None };
         app.start().await?;
@@ -349,17 +362,16 @@ impl TestApp {
         self.wait_for(id, timeout, |b| b["ended_at"].is_string()).await
     }
 
-    /// Every audit event (as the admin), oldest first.
-    pub async fn audit_actions(&self, subject: &str) -> Vec<String> {
+    /// The audit events about `subject` (read as the admin), oldest first.
+    pub async fn audit_events(&self, subject: &str) -> Vec<Value> {
         let (status, body) = self.admin().get("/api/v1/audit?limit=1000").await;
         assert_eq!(status, 200, "{body}");
-        body["items"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|e| e["subject"] == subject)
-            .map(|e| e["action"].as_str().unwrap_or_default().to_owned())
-            .collect()
+        body["items"].as_array().into_iter().flatten().filter(|e| e["subject"] == subject).cloned().collect()
+    }
+
+    /// The actions of the audit events about `subject`, oldest first.
+    pub async fn audit_actions(&self, subject: &str) -> Vec<String> {
+        self.audit_events(subject).await.iter().map(|e| e["action"].as_str().unwrap_or_default().to_owned()).collect()
     }
 }
 
