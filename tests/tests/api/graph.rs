@@ -252,3 +252,65 @@ async fn reconciliation_reports_or_removes_drift_and_restores_a_missing_grant() 
         "{actions:?}"
     );
 }
+
+/// A self-signed certificate and key made with openssl: (combined PEM, x5t#S256, public key PEM).
+fn certificate(dir: &std::path::Path, name: &str) -> (std::path::PathBuf, String, String) {
+    use base64::Engine;
+    use sha2::Digest;
+    let (key, cert) = (dir.join(format!("{name}.key")), dir.join(format!("{name}.crt")));
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=elevate-test", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl runs");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let public =
+        std::process::Command::new("openssl").args(["x509", "-pubkey", "-noout", "-in"]).arg(&cert).output().unwrap();
+    let cert_pem = std::fs::read_to_string(&cert).unwrap();
+    let b64: String = cert_pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let der = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+    let thumbprint = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(&der));
+    let combined = dir.join(format!("{name}.pem"));
+    std::fs::write(&combined, format!("{cert_pem}{}", std::fs::read_to_string(&key).unwrap())).unwrap();
+    (combined, thumbprint, String::from_utf8(public.stdout).unwrap())
+}
+
+#[tokio::test]
+async fn a_certificate_credential_signs_a_client_assertion_entra_accepts() {
+    let graph = GraphServer::start().await;
+    for u in USERS {
+        graph.add_user(u);
+    }
+    for (g, members) in GROUPS {
+        let ids: Vec<String> = members.iter().map(|m| graph.user_id(m)).collect();
+        graph.add_group(g, &ids.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (registered, thumbprint, public_key) = certificate(dir.path(), "registered");
+    graph.trust_certificate(&thumbprint, &public_key);
+    let (stranger, _, _) = certificate(dir.path(), "stranger");
+    let tenant = elevate_tests::graph_server::TENANT;
+
+    let cfg = graph_config(dir.path(), &graph, "unused", tenant);
+    let with_cert = |pem: &std::path::Path| {
+        let text = std::fs::read_to_string(&cfg)
+            .unwrap()
+            .replace("client_secret = \"unused\"", &format!("certificate_file = \"{}\"", pem.display()));
+        std::fs::write(&cfg, text).unwrap();
+    };
+    with_cert(&stranger);
+    let (ok, out) = elevate(dir.path(), &["--config", cfg.to_str().unwrap(), "directory", "check"]).await;
+    assert!(!ok && out.contains("AADSTS700027"), "an unregistered certificate is refused: {out}");
+    std::fs::write(
+        &cfg,
+        std::fs::read_to_string(&cfg).unwrap().replace(stranger.to_str().unwrap(), registered.to_str().unwrap()),
+    )
+    .unwrap();
+    let (ok, out) =
+        elevate(dir.path(), &["--config", cfg.to_str().unwrap(), "directory", "check", "--user", ALICE]).await;
+    assert!(out.contains("credentials: ok") && out.contains(&format!("user {ALICE}: ok")), "{out}");
+    assert!(!ok, "only the Orphaned profile's missing group fails: {out}");
+    assert_eq!(graph.state().tokens_issued, 1);
+}
