@@ -260,6 +260,20 @@ pub struct GraphSettings {
     pub max_retries: u32,
     #[serde(default = "default_graph_timeout")]
     pub timeout: HumanDuration,
+    /// For IAM Identity Center (SCIM): push each membership change at once.
+    pub provisioning: Option<ProvisioningSettings>,
+}
+
+/// The AWS IAM Identity Center enterprise app's provisioning job in Entra ID.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvisioningSettings {
+    /// Object id of the app's service principal.
+    pub service_principal_id: String,
+    /// Id of its synchronization job (`GET /servicePrincipals/{id}/synchronization/jobs`).
+    pub job_id: String,
+    /// The synchronization rule that provisions to AWS (from the job's schema).
+    pub rule_id: String,
 }
 
 fn default_authority_url() -> String {

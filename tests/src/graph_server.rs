@@ -16,6 +16,10 @@ use serde_json::{Value, json};
 pub const TENANT: &str = "11111111-2222-3333-4444-555555555555";
 pub const CLIENT_ID: &str = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
 pub const CLIENT_SECRET: &str = "graph-test-client-secret";
+/// The AWS IAM Identity Center app's service principal, provisioning job and rule.
+pub const PROVISIONING_SP: &str = "99999999-0000-0000-0000-000000000001";
+pub const PROVISIONING_JOB: &str = "AWSSingleSignOn.0f1e2d3c4b5a.00000000000000000000000000000000";
+pub const PROVISIONING_RULE: &str = "03f7d90d-bf71-41b1-bda6-aaf0ddbee5d8";
 
 #[derive(Debug, Clone)]
 pub struct User {
@@ -60,6 +64,11 @@ pub struct State {
     /// Lifetime of issued tokens (Entra issues 60–90 minutes).
     pub token_lifetime_secs: u64,
     pub tokens_issued: usize,
+    /// (group, user) of every accepted provisionOnDemand call, in order.
+    pub provisioned: Vec<(String, String)>,
+    /// Answer provisionOnDemand with 403, as when the app lacks the permission.
+    pub provisioning_forbidden: bool,
+    provisioning_calls: Vec<Instant>,
 }
 
 pub struct GraphServer {
@@ -88,6 +97,10 @@ impl GraphServer {
                 .route("/v1.0/groups/{id}/members", web::get().to(list_members))
                 .route("/v1.0/groups/{id}/members/{ref}", web::post().to(add_member))
                 .route("/v1.0/groups/{id}/members/{uid}/{ref}", web::delete().to(remove_member))
+                .route(
+                    "/v1.0/servicePrincipals/{sp}/synchronization/jobs/{job}/provisionOnDemand",
+                    web::post().to(provision_on_demand),
+                )
                 .default_service(web::to(|| async {
                     error(
                         StatusCode::BAD_REQUEST,
@@ -529,4 +542,59 @@ async fn remove_member(state: Shared, req: HttpRequest, path: web::Path<(String,
     };
     drop(s);
     done(&state, &req, response)
+}
+
+/// `provisionOnDemand`: one group with its member, at most 5 calls per 10 s per app.
+async fn provision_on_demand(
+    state: Shared,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (sp, job) = path.into_inner();
+    if let Err(r) = gate(&state, &req).await {
+        return r;
+    }
+    let mut s = lock(&state);
+    let now = Instant::now();
+    s.provisioning_calls.retain(|t| now.duration_since(*t) < Duration::from_secs(10));
+    let response = if sp != PROVISIONING_SP || job != PROVISIONING_JOB {
+        not_found(if sp != PROVISIONING_SP { &sp } else { &job })
+    } else if s.provisioning_forbidden {
+        error(
+            StatusCode::FORBIDDEN,
+            "Authorization_RequestDenied",
+            "Insufficient privileges to complete the operation.",
+        )
+    } else if s.provisioning_calls.len() >= 5 {
+        let mut r =
+            error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", "Too many requests. Please try again later.");
+        r.headers_mut()
+            .insert(actix_web::http::header::RETRY_AFTER, actix_web::http::header::HeaderValue::from_static("2"));
+        r
+    } else {
+        let v: Value = serde_json::from_slice(&body).unwrap_or_default();
+        let p = &v["parameters"][0];
+        let subject = &p["subjects"][0];
+        let member = &subject["links"]["members"][0];
+        let group = subject["objectId"].as_str().unwrap_or_default().to_owned();
+        let user = member["objectId"].as_str().unwrap_or_default().to_owned();
+        if p["ruleId"] != PROVISIONING_RULE
+            || subject["objectTypeName"] != "Group"
+            || member["objectTypeName"] != "User"
+        {
+            error(StatusCode::BAD_REQUEST, "BadRequest", "The provisionOnDemand parameters are not valid.")
+        } else if !s.groups.contains_key(&group) || !s.users.contains_key(&user) {
+            not_found(if s.groups.contains_key(&group) { &user } else { &group })
+        } else {
+            s.provisioning_calls.push(now);
+            s.provisioned.push((group, user));
+            HttpResponse::Ok().json(json!({
+                "@odata.type": "#microsoft.graph.stringKeyStringValuePair",
+                "key": "ProvisioningResult", "value": "Success",
+            }))
+        }
+    };
+    record(&mut s, &req, response.status().as_u16());
+    response
 }

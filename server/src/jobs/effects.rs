@@ -112,6 +112,9 @@ pub async fn activate(broker: &Broker, job: &Job) -> Result<(), EffectError> {
     g.expires_at = Some(expires_at);
     let g = grants::save(&tx, g).await?;
     jobs::enqueue(&tx, grant::job_for(super::EXPIRE, &g, expires_at)).await?;
+    if broker.directory.provisions_on_demand() {
+        grant::provision(&tx, &g).await?;
+    }
     let details = json!({
         "group": g.group_id, "user": g.upn, "grant": g.id, "standing": g.standing,
         "expires_at": crate::domain::format_millis(expires_at),
@@ -190,6 +193,9 @@ pub async fn remove(broker: &Broker, job: &Job) -> Result<(), EffectError> {
     g.end_outcome = Some(outcome.to_owned());
     let g = grants::save(&tx, g).await?;
     requests::set_ended(&tx, &g.request_id, at).await?;
+    if outcome == "removed" && broker.directory.provisions_on_demand() {
+        grant::provision(&tx, &g).await?;
+    }
     let (action, why) = match outcome {
         "removed" => ("membership.removed", "the grant ended"),
         "kept_standing" => {
@@ -271,6 +277,19 @@ pub async fn remove_drift(broker: &Broker, job: &Job) -> Result<(), EffectError>
     let tx = broker.store.begin().await?;
     let details = json!({ "group": group_id, "user": upn, "outcome": outcome });
     audit::append(&tx, NewEvent::new("system", "drift.removed", format!("group:{group_id}"), details)).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Pushes the grant's membership change to the provisioned app now. Best effort: the grant
+/// does not wait for it, and the regular provisioning cycle catches up if it fails for good.
+pub async fn provision(broker: &Broker, job: &Job) -> Result<(), EffectError> {
+    let Some(g) = grant_of(broker, job).await? else { return Ok(()) };
+    broker.directory.provision_now(&group_of(&g)?, &g.user_id).await?;
+    let tx = broker.store.begin().await?;
+    let details = json!({ "group": g.group_id, "user": g.upn, "grant": g.id, "state": g.state });
+    audit::append(&tx, NewEvent::new("system", "membership.provisioned", format!("request:{}", g.request_id), details))
+        .await?;
     tx.commit().await?;
     Ok(())
 }

@@ -25,6 +25,11 @@ pub fn job_for(kind: &'static str, grant: &Grant, due_at: i64) -> NewJob {
     }
 }
 
+/// Schedules a push of this membership's change to the provisioned app, when there is one.
+pub async fn provision(c: &impl ConnectionTrait, grant: &Grant) -> Result<(), StoreError> {
+    jobs::enqueue(c, job_for(super::PROVISION, grant, crate::domain::now())).await
+}
+
 /// The request was approved: create its grant and schedule the membership.
 pub async fn start(c: &impl ConnectionTrait, request: &Request) -> Result<Grant, StoreError> {
     let grant = Grant {

@@ -11,6 +11,8 @@ pub const ACTIVATE: &str = "activate_grant";
 pub const EXPIRE: &str = "expire_grant";
 /// Decide what an ended grant means for the membership, and remove it if nothing else holds it.
 pub const REMOVE: &str = "remove_membership";
+/// Push a membership change to the provisioned app (IAM Identity Center) now.
+pub const PROVISION: &str = "provision_now";
 /// Put back the membership of an active grant that someone removed by hand.
 pub const RESTORE: &str = "restore_membership";
 /// Remove a member that no grant and no `permanent_members` entry accounts for.

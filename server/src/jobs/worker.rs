@@ -111,6 +111,7 @@ impl Worker {
             super::EXPIRE => effects::expire(&self.broker, &job).await,
             super::REMOVE => effects::remove(&self.broker, &job).await,
             super::RESTORE => effects::restore(&self.broker, &job).await,
+            super::PROVISION => effects::provision(&self.broker, &job).await,
             super::REMOVE_DRIFT => effects::remove_drift(&self.broker, &job).await,
             other => Err(EffectError::Permanent(format!("unknown job kind {other:?}"))),
         };
@@ -131,9 +132,9 @@ impl Worker {
         };
         let message = error.to_string();
         warn!(attempt = job.attempts, error = %message, "job attempt failed");
-        // Only an activation may be given up; an expiry or removal is retried for ever:
-        // revocation is never abandoned.
-        let give_up = job.kind == super::ACTIVATE
+        // Only an activation or a provisioning push may be given up; an expiry or removal is
+        // retried for ever: revocation is never abandoned.
+        let give_up = [super::ACTIVATE, super::PROVISION].contains(&job.kind.as_str())
             && (matches!(error, EffectError::Permanent(_)) || job.attempts >= self.settings.max_attempts);
         let tx = self.broker.store.begin().await?;
         let subject =
@@ -146,6 +147,7 @@ impl Worker {
         let settled = jobs::settle(&tx, job, &self.owner, status, due, Some(message.clone())).await?;
         if settled
             && give_up
+            && job.kind == super::ACTIVATE
             && let Err(e) = effects::fail_activation(&tx, job, &message).await
         {
             // Rolled back whole: the lease runs out and the activation is tried again.

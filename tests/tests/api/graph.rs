@@ -215,7 +215,7 @@ async fn bad_credentials_stop_start_up_and_directory_check_shows_what_works() {
 
 #[tokio::test]
 async fn reconciliation_reports_or_removes_drift_and_restores_a_missing_grant() {
-    let app = TestApp::spawn_with_graph_and("reconcile_interval = \"1s\"").await;
+    let app = TestApp::spawn_with_graph_and("reconcile_interval = \"1s\"", "").await;
     let graph = app.graph();
     let mallory = graph.user_id(MALLORY);
     let id = app.engineer().request("AzureAD-Admins", 600).await;
@@ -313,4 +313,56 @@ async fn a_certificate_credential_signs_a_client_assertion_entra_accepts() {
     assert!(out.contains("credentials: ok") && out.contains(&format!("user {ALICE}: ok")), "{out}");
     assert!(!ok, "only the Orphaned profile's missing group fails: {out}");
     assert_eq!(graph.state().tokens_issued, 1);
+}
+
+fn provisioning() -> String {
+    use elevate_tests::graph_server::{PROVISIONING_JOB, PROVISIONING_RULE, PROVISIONING_SP};
+    format!(
+        "[graph.provisioning]\nservice_principal_id = \"{PROVISIONING_SP}\"\njob_id = \"{PROVISIONING_JOB}\"\nrule_id = \"{PROVISIONING_RULE}\"\n"
+    )
+}
+
+#[tokio::test]
+async fn membership_changes_are_provisioned_on_demand_without_waiting_for_the_cycle() {
+    let app = TestApp::spawn_with_graph_and("", &provisioning()).await;
+    let graph = app.graph();
+    let alice = graph.user_id(ALICE);
+    let id = app.engineer().request("AzureAD-Admins", 2).await;
+    app.approver(BOB).approve(&id).await;
+    app.wait_until_ended(&id, Duration::from_secs(10)).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while graph.state().provisioned.len() < 2 {
+        assert!(Instant::now() < deadline, "provisioned: {:?}", graph.state().provisioned);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let pushed = graph.state().provisioned.clone();
+    assert_eq!(
+        pushed,
+        [(ADMINS_GROUP.to_owned(), alice.clone()), (ADMINS_GROUP.to_owned(), alice)],
+        "after the add and after the removal"
+    );
+    let actions = app.audit_actions(&format!("request:{id}")).await;
+    assert_eq!(actions.iter().filter(|a| *a == "membership.provisioned").count(), 2, "{actions:?}");
+}
+
+#[tokio::test]
+async fn a_failing_provisioning_push_never_blocks_the_grant() {
+    let app = TestApp::spawn_with_graph_and("max_attempts = 2", &provisioning()).await;
+    let graph = app.graph();
+    graph.state().provisioning_forbidden = true;
+    let id = app.engineer().request("AzureAD-Admins", 2).await;
+    app.approver(BOB).approve(&id).await;
+    let ended = app.wait_until_ended(&id, Duration::from_secs(10)).await;
+    assert_eq!(ended["membership_outcome"], "removed");
+    assert!(graph.state().provisioned.is_empty());
+    let grant = grant_of(&app, &id).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let failed = app.audit_events(&format!("grant:{grant}")).await;
+        if failed.iter().any(|e| e["details"]["kind"] == "provision_now" && e["details"]["final"] == true) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the push was neither retried nor given up: {failed:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

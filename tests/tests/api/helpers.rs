@@ -199,26 +199,27 @@ pub struct TestApp {
 impl TestApp {
     /// The app with its built-in (local) directory.
     pub async fn spawn() -> Self {
-        Self::try_spawn(None, "").await.expect("the app should start")
+        Self::try_spawn(None, "", "").await.expect("the app should start")
     }
 
     /// The app with `directory.kind = "graph"`, against a fresh Graph test server.
     pub async fn spawn_with_graph() -> Self {
-        Self::try_spawn(Some(GraphServer::start().await), "").await.expect("the app should start")
+        Self::try_spawn(Some(GraphServer::start().await), "", "").await.expect("the app should start")
     }
 
-    /// Like `spawn_with_graph`, with extra `[worker]` settings (TOML lines).
-    pub async fn spawn_with_graph_and(worker: &str) -> Self {
-        Self::try_spawn(Some(GraphServer::start().await), worker).await.expect("the app should start")
+    /// Like `spawn_with_graph`, with extra `[worker]` settings and extra configuration at the
+    /// end of `[graph]` (TOML lines).
+    pub async fn spawn_with_graph_and(worker: &str, graph_extra: &str) -> Self {
+        Self::try_spawn(Some(GraphServer::start().await), worker, graph_extra).await.expect("the app should start")
     }
 
-    async fn try_spawn(graph: Option<GraphServer>, worker: &str) -> anyhow::Result<Self> {
+    async fn try_spawn(graph: Option<GraphServer>, worker: &str, graph_extra: &str) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let policy = dir.path().join("policy.toml");
         std::fs::write(&policy, POLICY)?;
         let db_url = fresh_database(dir.path()).await?;
         let config_path = dir.path().join("elevate.toml");
-        let directory = graph.as_ref().map_or_else(local_directory, graph_directory);
+        let directory = graph.as_ref().map_or_else(local_directory, |g| graph_directory(g) + graph_extra);
         let worker = if worker.contains("reconcile_interval") {
             worker.to_owned()
         } else {

@@ -47,4 +47,12 @@ pub trait DirectoryProvider: Send + Sync {
     async fn groups_of(&self, user_id: &str) -> Result<Vec<GroupId>, DirectoryError>;
     /// A group's display name; `NotFound` when the group does not exist.
     async fn group_name(&self, group: &GroupId) -> Result<String, DirectoryError>;
+    /// Whether membership changes should be pushed to a provisioned app at once.
+    fn provisions_on_demand(&self) -> bool {
+        false
+    }
+    /// Asks the directory to provision this user's membership in this group now.
+    async fn provision_now(&self, _group: &GroupId, _user_id: &str) -> Result<(), DirectoryError> {
+        Ok(())
+    }
 }
