@@ -7,6 +7,7 @@ pub mod directory_check;
 pub mod domain;
 pub mod http;
 pub mod jobs;
+pub mod metrics;
 pub mod policy;
 pub mod providers;
 pub mod startup;

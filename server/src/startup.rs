@@ -43,6 +43,8 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    #[error("metrics: {0}")]
+    Metrics(String),
     #[error("Microsoft Graph")]
     Graph(#[source] graph::GraphError),
     #[error("invalid token signing key")]
@@ -68,12 +70,14 @@ pub async fn broker(settings: &Settings, policy: Policy) -> Result<Broker, Start
         }
         DirectoryKind::Graph => Arc::new(graph_directory(settings).await?),
     };
+    let metrics = Arc::new(crate::metrics::Metrics::new().map_err(|e| StartError::Metrics(e.to_string()))?);
     Ok(Broker {
         store,
         policy: Arc::new(policy),
         directory,
         wake: Arc::new(Notify::new()),
         reported_drift: Default::default(),
+        metrics,
     })
 }
 

@@ -51,6 +51,12 @@ pub async fn audit(
     Ok(HttpResponse::Ok().json(AuditPage { items, next_after_seq }))
 }
 
+/// Prometheus metrics.
+#[get("/metrics")]
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.broker.metrics.render())
+}
+
 /// The process is up.
 #[get("/healthz")]
 pub async fn healthz() -> HttpResponse {

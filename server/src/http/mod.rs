@@ -27,6 +27,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         }))
         .service(meta::healthz)
         .service(meta::readyz)
+        .service(meta::metrics)
         .service(
             web::scope("/api/v1")
                 .service(meta::openapi_document)

@@ -36,6 +36,7 @@ pub struct Broker {
     /// Drift already reported (membership key → when), so that report mode says it once a
     /// day rather than on every pass.
     pub reported_drift: Arc<Mutex<HashMap<String, Instant>>>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -72,6 +72,8 @@ pub async fn reconcile_all(broker: &Broker) -> Result<Reconciliation, WorkflowEr
                 continue;
             }
             outcome.drift += 1;
+            let mode = if enforce { "enforce" } else { "report" };
+            broker.metrics.drift_found.with_label_values(&[group.as_str(), mode]).inc();
             let details = json!({ "group": group.as_str(), "user": member.upn.as_str(), "mode": if enforce { "enforce" } else { "report" } });
             audit::append(&tx, NewEvent::new("system", "drift.found", format!("group:{group}"), details)).await?;
             if enforce {

@@ -241,6 +241,16 @@ async fn reconciliation_reports_or_removes_drift_and_restores_a_missing_grant() 
         admins.iter().filter(|e| e["action"] == "drift.found").map(|e| e["details"]["user"].clone()).collect();
     assert_eq!(found, [json!(MALLORY)], "{admins:?}");
     assert!(admins.iter().all(|e| e["action"] != "drift.removed"));
+    let (_, metrics) = app.get_raw("/metrics", None).await;
+    let metrics = metrics.as_str().unwrap_or_default().to_owned();
+    assert!(
+        metrics.contains(&format!("elevate_drift_found_total{{group=\"{ADMINS_GROUP}\",mode=\"report\"}} 1")),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(&format!("elevate_drift_found_total{{group=\"{DEVELOPERS_GROUP}\",mode=\"enforce\"}}")),
+        "{metrics}"
+    );
     let developers = app.audit_actions(&format!("group:{DEVELOPERS_GROUP}")).await;
     assert!(
         developers.contains(&"drift.found".to_owned()) && developers.contains(&"drift.removed".to_owned()),
@@ -365,4 +375,20 @@ async fn a_failing_provisioning_push_never_blocks_the_grant() {
         assert!(Instant::now() < deadline, "the push was neither retried nor given up: {failed:?}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+#[tokio::test]
+async fn the_token_is_refreshed_before_it_expires_not_after_a_refusal() {
+    let graph = GraphServer::start().await;
+    graph.state().token_lifetime_secs = 3;
+    let app = TestApp::spawn_on(graph).await;
+    let graph = app.graph();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(5) {
+        let (status, _) = app.engineer().get("/api/v1/profiles").await;
+        assert_eq!(status, 200);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(graph.state().tokens_issued >= 2, "a new token was fetched as the first neared its end");
+    assert_eq!(graph.count_status(401), 0, "Graph never saw an expired token");
 }

@@ -207,6 +207,11 @@ impl TestApp {
         Self::try_spawn(Some(GraphServer::start().await), "", "").await.expect("the app should start")
     }
 
+    /// The app against a Graph test server the test has prepared.
+    pub async fn spawn_on(graph: GraphServer) -> Self {
+        Self::try_spawn(Some(graph), "", "").await.expect("the app should start")
+    }
+
     /// Like `spawn_with_graph`, with extra `[worker]` settings and extra configuration at the
     /// end of `[graph]` (TOML lines).
     pub async fn spawn_with_graph_and(worker: &str, graph_extra: &str) -> Self {
