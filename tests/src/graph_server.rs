@@ -69,6 +69,9 @@ pub struct State {
     /// Answer provisionOnDemand with 403, as when the app lacks the permission.
     pub provisioning_forbidden: bool,
     provisioning_calls: Vec<Instant>,
+    in_flight: usize,
+    /// The most Graph calls that were ever being answered at the same time.
+    pub max_in_flight: usize,
 }
 
 pub struct GraphServer {
@@ -86,9 +89,28 @@ impl GraphServer {
         let data = web::Data::from(state.clone());
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
+        let counter = state.clone();
         let server = HttpServer::new(move || {
+            let counter = counter.clone();
             App::new()
                 .app_data(data.clone())
+                .wrap_fn(move |req, srv| {
+                    let counter = counter.clone();
+                    let graph_call = req.path().starts_with("/v1.0/");
+                    let call = actix_web::dev::Service::call(srv, req);
+                    async move {
+                        if graph_call {
+                            let mut s = counter.lock().unwrap_or_else(|e| e.into_inner());
+                            s.in_flight += 1;
+                            s.max_in_flight = s.max_in_flight.max(s.in_flight);
+                        }
+                        let response = call.await;
+                        if graph_call {
+                            counter.lock().unwrap_or_else(|e| e.into_inner()).in_flight -= 1;
+                        }
+                        response
+                    }
+                })
                 .route("/{tenant}/oauth2/v2.0/token", web::post().to(token))
                 .route("/v1.0/users/{id}", web::get().to(get_user))
                 .route("/v1.0/users/{id}/memberOf", web::get().to(member_of))

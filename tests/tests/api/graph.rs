@@ -392,3 +392,27 @@ async fn the_token_is_refreshed_before_it_expires_not_after_a_refusal() {
     assert!(graph.state().tokens_issued >= 2, "a new token was fetched as the first neared its end");
     assert_eq!(graph.count_status(401), 0, "Graph never saw an expired token");
 }
+
+#[tokio::test]
+async fn calls_to_graph_stay_within_max_concurrency_during_a_mass_expiry() {
+    let graph = GraphServer::start().await;
+    let app = TestApp::spawn_on(graph).await;
+    let graph = app.graph();
+    let engineers: Vec<String> = (0..12).map(|i| format!("engineer{i}@example.com")).collect();
+    for upn in &engineers {
+        let id = graph.add_user(upn);
+        graph.state().groups.get_mut("Engineers").unwrap().1.insert(id);
+    }
+    let mut ids = Vec::new();
+    for upn in &engineers {
+        ids.push(app.as_user(upn, &["requester"]).request("AzureAD-Developers", 2).await);
+    }
+    graph.set_faults(Faults { latency: Duration::from_millis(150), ..Default::default() });
+    for id in &ids {
+        let ended = app.wait_until_ended(id, Duration::from_secs(30)).await;
+        assert_eq!(ended["membership_outcome"], "removed");
+    }
+    let max = graph.state().max_in_flight;
+    assert!(max <= 4, "graph.max_concurrency = 4, yet {max} calls ran at once");
+    assert!(max >= 2, "the removals did run side by side ({max})");
+}
