@@ -290,13 +290,7 @@ fn certificate(dir: &std::path::Path, name: &str) -> (std::path::PathBuf, String
 #[tokio::test]
 async fn a_certificate_credential_signs_a_client_assertion_entra_accepts() {
     let graph = GraphServer::start().await;
-    for u in USERS {
-        graph.add_user(u);
-    }
-    for (g, members) in GROUPS {
-        let ids: Vec<String> = members.iter().map(|m| graph.user_id(m)).collect();
-        graph.add_group(g, &ids.iter().map(String::as_str).collect::<Vec<_>>());
-    }
+    seed_graph(&graph);
     let dir = tempfile::tempdir().unwrap();
     let (registered, thumbprint, public_key) = certificate(dir.path(), "registered");
     graph.trust_certificate(&thumbprint, &public_key);

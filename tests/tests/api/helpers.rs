@@ -103,7 +103,8 @@ fn local_directory() -> String {
     format!("[directory]\nkind = \"local\"\nusers = [{}]\ngroups = [{}]\n", users.join(", "), groups.join(", "))
 }
 
-fn graph_directory(graph: &GraphServer) -> String {
+/// Gives the Graph test server the users and groups every test starts with.
+pub fn seed_graph(graph: &GraphServer) {
     for u in USERS {
         graph.add_user(u);
     }
@@ -111,6 +112,10 @@ fn graph_directory(graph: &GraphServer) -> String {
         let ids: Vec<String> = members.iter().map(|m| graph.user_id(m)).collect();
         graph.add_group(g, &ids.iter().map(String::as_str).collect::<Vec<_>>());
     }
+}
+
+fn graph_directory(graph: &GraphServer) -> String {
+    seed_graph(graph);
     format!(
         r#"[directory]
 kind = "graph"
