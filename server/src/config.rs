@@ -17,7 +17,7 @@ use serde::Deserialize;
 use crate::domain::HumanDuration;
 
 /// Top-level sections; environment variables outside them are reported, not applied.
-const SECTIONS: [&str; 8] = ["server", "database", "policy", "auth", "directory", "graph", "worker", "log"];
+const SECTIONS: [&str; 9] = ["server", "database", "policy", "auth", "directory", "graph", "aws", "worker", "log"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -44,6 +44,8 @@ pub struct Settings {
     pub directory: DirectorySettings,
     /// Microsoft Graph, for `directory.kind = "graph"`.
     pub graph: Option<GraphSettings>,
+    /// AWS IAM: mapping checks, discovery and revocation of live role sessions.
+    pub aws: Option<AwsSettings>,
     #[serde(default)]
     pub worker: WorkerSettings,
     #[serde(default)]
@@ -326,6 +328,48 @@ impl GraphSettings {
     }
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsSettings {
+    #[serde(default = "default_aws_region")]
+    pub region: String,
+    /// What the SAML `RoleSessionName` carries: the user's `upn` (the Entra AWS app's
+    /// default) or `mail`.
+    #[serde(default)]
+    pub session_name: SessionNameClaim,
+    /// How often revocation statements that can no longer match a live session are pruned.
+    #[serde(default = "default_prune_interval")]
+    pub prune_interval: HumanDuration,
+    pub accounts: Vec<AwsAccount>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionNameClaim {
+    #[default]
+    Upn,
+    Mail,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsAccount {
+    pub account_id: String,
+    /// The Entra ID SAML identity provider in IAM.
+    pub saml_provider_arn: String,
+    /// A role to assume in this account (cross-account), from the standard credential chain.
+    pub assume_role_arn: Option<String>,
+    /// Another IAM endpoint (a test server, or a VPC endpoint).
+    pub endpoint_url: Option<String>,
+}
+
+fn default_aws_region() -> String {
+    "us-east-1".into()
+}
+fn default_prune_interval() -> HumanDuration {
+    HumanDuration::from_secs(3600)
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorkerSettings {
@@ -493,6 +537,25 @@ impl Settings {
                 return Err(ConfigError::Key { key: "graph.max_concurrency", reason: "must be at least 1".into() });
             }
         }
+        if let Some(aws) = &self.aws {
+            if aws.accounts.is_empty() {
+                return Err(ConfigError::Key { key: "aws.accounts", reason: "lists no account".into() });
+            }
+            for a in &aws.accounts {
+                if a.account_id.len() != 12 || !a.account_id.chars().all(|c| c.is_ascii_digit()) {
+                    return Err(ConfigError::Key {
+                        key: "aws.accounts.account_id",
+                        reason: format!("{:?} is not a 12-digit account id", a.account_id),
+                    });
+                }
+                if !a.saml_provider_arn.starts_with("arn:aws") || !a.saml_provider_arn.contains(":saml-provider/") {
+                    return Err(ConfigError::Key {
+                        key: "aws.accounts.saml_provider_arn",
+                        reason: format!("{:?} is not a SAML provider ARN", a.saml_provider_arn),
+                    });
+                }
+            }
+        }
         if self.worker.concurrency == 0 {
             return Err(ConfigError::Key { key: "worker.concurrency", reason: "must be at least 1".into() });
         }
@@ -505,7 +568,7 @@ impl Settings {
 
 /// `ELEVATE_*` variables that are not configuration (they choose the config file or belong
 /// to the test suite).
-const IGNORED_ENV: [&str; 3] = ["CONFIG", "TEST_POSTGRES_URL", "BIN"];
+const IGNORED_ENV: [&str; 5] = ["CONFIG", "TEST_POSTGRES_URL", "TEST_DB", "TEST_MOTO_SERVER", "BIN"];
 
 #[cfg(test)]
 mod tests {

@@ -1,6 +1,7 @@
 //! Elevate: a self-hosted just-in-time privileged access broker. See DESIGN.md for the
 //! layers: http/cli → workflows → store and jobs → providers.
 pub mod auth;
+pub mod aws_report;
 pub mod config;
 pub mod demo;
 pub mod directory_check;

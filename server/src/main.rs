@@ -5,6 +5,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use elevate::{
     auth::TokenAuthority,
+    aws_report,
     config::Settings,
     demo, directory_check,
     domain::{HumanDuration, Role, Upn},
@@ -56,6 +57,11 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// AWS IAM commands.
+    Aws {
+        #[command(subcommand)]
+        command: AwsCommand,
+    },
     /// Directory commands.
     Directory {
         #[command(subcommand)]
@@ -76,7 +82,22 @@ enum DirectoryCommand {
 #[derive(Subcommand)]
 enum PolicyCommand {
     /// Validate a policy file (default: the configured one).
-    Check { path: Option<PathBuf> },
+    Check {
+        path: Option<PathBuf>,
+        /// Also check every mapped AWS role against IAM (needs [aws]).
+        #[arg(long)]
+        aws: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AwsCommand {
+    /// List the roles the configured SAML provider federates into, with policies and risk.
+    Discover {
+        /// `table` (default) or `toml` (profile stanzas to paste into the policy).
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -156,14 +177,49 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             startup::open_store(&settings).await?;
             println!("migrations applied to {}", settings.database.redacted_url());
         }
-        Command::Policy { command: PolicyCommand::Check { path } } => {
-            let path = match path {
-                Some(p) => p,
-                None => load(cli.config.as_deref())?.policy.path,
+        Command::Policy { command: PolicyCommand::Check { path, aws } } => {
+            let settings = if aws || path.is_none() { Some(load(cli.config.as_deref())?) } else { None };
+            let path = match (path, &settings) {
+                (Some(p), _) => p,
+                (None, Some(s)) => s.policy.path.clone(),
+                (None, None) => bail!("no policy path"),
             };
             let policy = Policy::load(&path)?;
             let keys: Vec<_> = policy.profiles().map(|p| p.key.to_string()).collect();
             println!("{}: OK, {} profile(s): {}", path.display(), keys.len(), keys.join(", "));
+            if aws {
+                let Some(aws_settings) = settings.as_ref().and_then(|s| s.aws.as_ref()) else {
+                    bail!("--aws needs an [aws] section in the configuration");
+                };
+                let iam = elevate::providers::aws::AwsIam::new(aws_settings).await;
+                let report = elevate::workflows::aws_mapping::check(&iam, &policy).await;
+                for (profile, risk) in &report.risk {
+                    println!("aws: profile {profile}: role found, risk {}", risk.as_str());
+                }
+                for w in &report.warnings {
+                    println!("aws: warning: {w}");
+                }
+                for e in &report.errors {
+                    println!("aws: error: {e}");
+                }
+                if !report.errors.is_empty() {
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+        }
+        Command::Aws { command: AwsCommand::Discover { format } } => {
+            let settings = load(cli.config.as_deref())?;
+            let Some(aws_settings) = settings.aws.as_ref() else {
+                bail!("elevate aws needs an [aws] section in the configuration")
+            };
+            if format != "table" && format != "toml" {
+                bail!("--format {format:?}: expected table or toml");
+            }
+            let iam = elevate::providers::aws::AwsIam::new(aws_settings).await;
+            for account in iam.accounts() {
+                let roles = account.discover().await?;
+                print!("{}", aws_report::discovered(&account.settings, &roles, &format));
+            }
         }
         Command::Token { command: TokenCommand::Issue { subject, roles, scopes, ttl } } => {
             let settings = load(cli.config.as_deref())?;

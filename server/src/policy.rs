@@ -94,6 +94,9 @@ pub struct Profile {
     pub reconcile: ReconcileMode,
     /// Members of `group` who belong there without a grant (never drift).
     pub permanent_members: Vec<Upn>,
+    /// Deny the user's live AWS sessions of the role when a grant ends. `None`: decided by
+    /// the role's risk tier (on for high risk) once AWS has been asked.
+    pub revoke_sessions: Option<bool>,
 }
 
 /// Drift handling for a profile's group: a member without an active grant who is not a
@@ -197,6 +200,7 @@ struct RawProfile {
     reconcile: ReconcileMode,
     #[serde(default)]
     permanent_members: Vec<Spanned<String>>,
+    revoke_sessions: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -366,6 +370,16 @@ impl RawProfile {
             };
             ApprovalRule::Approvers { first, second }
         };
+        if let Some(revoke) = &self.revoke_sessions
+            && *revoke.get_ref()
+            && self.aws_role_arn.is_none()
+        {
+            return field_err(
+                revoke.span(),
+                ".revoke_sessions",
+                "needs aws_role_arn: the role whose sessions to revoke",
+            );
+        }
         if let Some(account) = &self.aws_account {
             let ok = account.get_ref().len() == 12 && account.get_ref().chars().all(|c| c.is_ascii_digit());
             if !ok {
@@ -392,6 +406,7 @@ impl RawProfile {
             require_ticket: self.require_ticket,
             require_mfa: self.require_mfa,
             reconcile: self.reconcile,
+            revoke_sessions: self.revoke_sessions.map(Spanned::into_inner),
             permanent_members: self
                 .permanent_members
                 .iter()

@@ -4,17 +4,20 @@ use std::{net::TcpListener, sync::Arc, time::Duration};
 
 use actix_web::{App, HttpServer, web};
 use tokio::sync::{Notify, watch};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::{
     auth::TokenAuthority,
-    config::{ConfigError, DirectoryKind, Settings},
+    config::{AwsSettings, ConfigError, DirectoryKind, Settings},
     http::{self, AppState},
     jobs::{sweeps, worker::Worker},
     policy::{Policy, PolicyError},
-    providers::directory::{DirectoryProvider, graph, local},
+    providers::{
+        aws::AwsIam,
+        directory::{DirectoryProvider, graph, local},
+    },
     store::{Store, StoreError},
-    workflows::Broker,
+    workflows::{Broker, aws_mapping::AwsMapping},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +46,8 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    #[error("AWS mapping check failed: {0}")]
+    AwsMapping(String),
     #[error("metrics: {0}")]
     Metrics(String),
     #[error("Microsoft Graph")]
@@ -62,6 +67,7 @@ pub async fn open_store(settings: &Settings) -> Result<Store, StartError> {
 
 /// The store, the policy and the directory wired together.
 pub async fn broker(settings: &Settings, policy: Policy) -> Result<Broker, StartError> {
+    let policy_for_aws = policy.clone();
     let store = open_store(settings).await?;
     let directory: Arc<dyn DirectoryProvider> = match settings.directory.kind {
         DirectoryKind::Local => {
@@ -78,7 +84,24 @@ pub async fn broker(settings: &Settings, policy: Policy) -> Result<Broker, Start
         wake: Arc::new(Notify::new()),
         reported_drift: Default::default(),
         metrics,
+        aws: match &settings.aws {
+            Some(aws) => Some(Arc::new(aws_mapping(aws, &policy_for_aws).await?)),
+            None => None,
+        },
     })
+}
+
+/// The AWS side, with every mapped role checked: a missing or untrusting role stops start-up.
+pub async fn aws_mapping(settings: &AwsSettings, policy: &Policy) -> Result<AwsMapping, StartError> {
+    let iam = AwsIam::new(settings).await;
+    let report = crate::workflows::aws_mapping::check(&iam, policy).await;
+    for warning in &report.warnings {
+        warn!("{warning}");
+    }
+    if !report.errors.is_empty() {
+        return Err(StartError::AwsMapping(report.errors.join("; ")));
+    }
+    Ok(AwsMapping { iam, session_name: settings.session_name, risk: report.risk })
 }
 
 /// The Graph directory, with its credentials proven (a token fetched) before anything starts.
@@ -112,6 +135,7 @@ impl Application {
 
         let sweep_schedule = settings.worker.sweep_schedule.clone();
         let reconcile_every = settings.worker.reconcile_interval.get();
+        let prune_every = settings.aws.as_ref().map(|a| a.prune_interval.get());
         let worker = Worker::new(broker.clone(), Arc::new(settings.worker));
         let overdue = worker.drain().await.map_err(StartError::Recovery)?;
         if overdue > 0 {
@@ -119,7 +143,7 @@ impl Application {
         }
         let (stop_worker, stopped) = watch::channel(false);
         let worker = tokio::spawn(worker.run(stopped));
-        let scheduler = sweeps::start(broker.clone(), &sweep_schedule, reconcile_every)
+        let scheduler = sweeps::start(broker.clone(), &sweep_schedule, reconcile_every, prune_every)
             .await
             .map_err(|e| StartError::Scheduler(e.to_string()))?;
 

@@ -19,7 +19,7 @@ pub async fn profiles(state: web::Data<AppState>, caller: Caller) -> Result<Http
     let mut views = Vec::new();
     for p in state.broker.policy.profiles() {
         if state.broker.is_among(&caller.upn, &p.eligible).await? {
-            views.push(ProfileView::from(p));
+            views.push(ProfileView::new(p, state.broker.aws.as_deref()));
         }
     }
     Ok(HttpResponse::Ok().json(views))

@@ -5,7 +5,7 @@ use utoipa::ToSchema;
 use crate::{
     domain::{RequestStatus, format_millis},
     policy::{ApprovalRule, Profile},
-    workflows::queries::RequestDetails,
+    workflows::{aws_mapping::AwsMapping, queries::RequestDetails},
 };
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -139,10 +139,14 @@ pub struct ProfileView {
     pub auto_approve: bool,
     /// Approvals needed in each stage (empty when approved automatically).
     pub approvals_required: Vec<u32>,
+    /// Risk of the AWS role (`low`, `medium`, `high`), when `[aws]` is configured.
+    pub risk_tier: Option<String>,
+    /// Whether ending a grant also ends the user's live AWS sessions of the role.
+    pub revoke_sessions: bool,
 }
 
-impl From<&Profile> for ProfileView {
-    fn from(p: &Profile) -> Self {
+impl ProfileView {
+    pub fn new(p: &Profile, aws: Option<&AwsMapping>) -> Self {
         let approvals_required = match &p.approval {
             ApprovalRule::Automatic => vec![],
             ApprovalRule::Approvers { first, second } => {
@@ -163,6 +167,8 @@ impl From<&Profile> for ProfileView {
             require_mfa: p.require_mfa,
             auto_approve: p.approval == ApprovalRule::Automatic,
             approvals_required,
+            risk_tier: aws.and_then(|a| a.risk.get(p.key.as_str())).map(|r| r.as_str().to_owned()),
+            revoke_sessions: aws.is_some_and(|a| a.revokes_sessions(p)),
         }
     }
 }

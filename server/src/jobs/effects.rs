@@ -5,7 +5,7 @@ use std::time::Duration;
 use sea_orm::DatabaseTransaction;
 use serde_json::json;
 
-use super::grant;
+use super::{aws_jobs, grant};
 use crate::{
     domain::{GroupId, RequestEvent, RequestStatus, now},
     providers::directory::DirectoryError,
@@ -195,6 +195,9 @@ pub async fn remove(broker: &Broker, job: &Job) -> Result<(), EffectError> {
     requests::set_ended(&tx, &g.request_id, at).await?;
     if outcome == "removed" && broker.directory.provisions_on_demand() {
         grant::provision(&tx, &g).await?;
+    }
+    if outcome == "removed" {
+        aws_jobs::schedule_revocation(broker, &tx, &g, at).await?;
     }
     let (action, why) = match outcome {
         "removed" => ("membership.removed", "the grant ended"),

@@ -1,5 +1,6 @@
 //! The outbox's jobs: what each kind does (`effects`), how grants schedule them (`grant`),
 //! the worker that runs them, and the periodic sweeps.
+pub mod aws_jobs;
 pub mod effects;
 pub mod grant;
 pub mod sweeps;
@@ -13,6 +14,10 @@ pub const EXPIRE: &str = "expire_grant";
 pub const REMOVE: &str = "remove_membership";
 /// Push a membership change to the provisioned app (IAM Identity Center) now.
 pub const PROVISION: &str = "provision_now";
+/// Deny the user's live AWS sessions of the profile's role issued before the grant ended.
+pub const REVOKE_SESSIONS: &str = "revoke_aws_sessions";
+/// Drop revocation statements that can no longer match a live session.
+pub const PRUNE_REVOCATIONS: &str = "prune_aws_revocations";
 /// Put back the membership of an active grant that someone removed by hand.
 pub const RESTORE: &str = "restore_membership";
 /// Remove a member that no grant and no `permanent_members` entry accounts for.

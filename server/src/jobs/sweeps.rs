@@ -5,14 +5,16 @@ use tracing::error;
 
 use crate::workflows::{Broker, reconcile, timeout};
 
-/// Starts the decision-timeout sweep on `schedule` (cron with seconds) and drift
-/// reconciliation every `reconcile_every`.
+/// Starts the decision-timeout sweep on `schedule` (cron with seconds), drift
+/// reconciliation every `reconcile_every`, and (with `[aws]`) the pruning of revocations.
 pub async fn start(
     broker: Broker,
     schedule: &str,
     reconcile_every: std::time::Duration,
+    prune_every: Option<std::time::Duration>,
 ) -> Result<JobScheduler, JobSchedulerError> {
     let scheduler = JobScheduler::new().await?;
+    let pruning = broker.clone();
     let sweeper = broker.clone();
     let job = Job::new_async(schedule, move |_id, _scheduler| {
         let broker = sweeper.clone();
@@ -36,6 +38,17 @@ pub async fn start(
         })
     })?;
     scheduler.add(reconciler).await?;
+    if let Some(every) = prune_every {
+        let pruner = Job::new_repeated_async(every, move |_id, _scheduler| {
+            let broker = pruning.clone();
+            Box::pin(async move {
+                if let Err(e) = super::aws_jobs::schedule_prunes(&broker).await {
+                    error!(error = %e, "scheduling the pruning of AWS revocations failed");
+                }
+            })
+        })?;
+        scheduler.add(pruner).await?;
+    }
     scheduler.start().await?;
     Ok(scheduler)
 }

@@ -112,6 +112,8 @@ impl Worker {
             super::REMOVE => effects::remove(&self.broker, &job).await,
             super::RESTORE => effects::restore(&self.broker, &job).await,
             super::PROVISION => effects::provision(&self.broker, &job).await,
+            super::REVOKE_SESSIONS => super::aws_jobs::revoke_sessions(&self.broker, &job).await,
+            super::PRUNE_REVOCATIONS => super::aws_jobs::prune(&self.broker, &job).await,
             super::REMOVE_DRIFT => effects::remove_drift(&self.broker, &job).await,
             other => Err(EffectError::Permanent(format!("unknown job kind {other:?}"))),
         };

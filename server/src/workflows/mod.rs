@@ -1,6 +1,7 @@
 //! Use cases: one file each. A workflow checks who may do what, changes state through the
 //! domain's state machine, and writes the change, its outbox jobs and its audit event in one
 //! transaction.
+pub mod aws_mapping;
 pub mod cancel;
 pub mod decide;
 pub mod extend;
@@ -37,6 +38,8 @@ pub struct Broker {
     /// day rather than on every pass.
     pub reported_drift: Arc<Mutex<HashMap<String, Instant>>>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// AWS IAM, when `[aws]` is configured.
+    pub aws: Option<Arc<aws_mapping::AwsMapping>>,
 }
 
 #[derive(Debug, thiserror::Error)]

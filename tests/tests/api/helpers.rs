@@ -16,6 +16,14 @@ use tokio::{
     process::{Child, Command},
 };
 
+/// Credentials for moto, through the standard AWS chain (environment variables).
+pub const AWS_TEST_ENV: [(&str, &str); 4] = [
+    ("AWS_ACCESS_KEY_ID", "testing"),
+    ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ("AWS_EC2_METADATA_DISABLED", "true"),
+    ("AWS_REGION", "us-east-1"),
+];
+
 pub const SECRET: &str = "test-secret-0123456789abcdef0123456789abcdef";
 pub const ADMINS_GROUP: &str = "AWS-Account1-Administrators";
 pub const DEVELOPERS_GROUP: &str = "AWS-Account1-Developers";
@@ -212,6 +220,11 @@ impl TestApp {
         Self::try_spawn(Some(GraphServer::start().await), "", "").await.expect("the app should start")
     }
 
+    /// The app with its local directory and extra configuration at the end (e.g. `[aws]`).
+    pub async fn spawn_with(extra: &str) -> Self {
+        Self::try_spawn(None, "", extra).await.expect("the app should start")
+    }
+
     /// The app against a Graph test server the test has prepared.
     pub async fn spawn_on(graph: GraphServer) -> Self {
         Self::try_spawn(Some(graph), "", "").await.expect("the app should start")
@@ -229,7 +242,7 @@ impl TestApp {
         std::fs::write(&policy, POLICY)?;
         let db_url = fresh_database(dir.path()).await?;
         let config_path = dir.path().join("elevate.toml");
-        let directory = graph.as_ref().map_or_else(local_directory, |g| graph_directory(g) + graph_extra);
+        let directory = graph.as_ref().map_or_else(local_directory, graph_directory) + graph_extra;
         let worker = if worker.contains("reconcile_interval") {
             worker.to_owned()
         } else {
@@ -248,10 +261,16 @@ impl TestApp {
 
     /// A CLI invocation of the binary with this app's configuration.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        self.cli_with_env(args, &[])
+    }
+
+    pub fn cli_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
         std::process::Command::new(binary())
             .arg("--config")
             .arg(&self.config_path)
             .args(args)
+            .envs(env.iter().copied())
+            .envs(AWS_TEST_ENV)
             .env_remove("ELEVATE_TEST_POSTGRES_URL")
             .current_dir(self.dir.path())
             .output()
@@ -264,6 +283,7 @@ impl TestApp {
             .arg("--config")
             .arg(&self.config_path)
             .arg("serve")
+            .envs(AWS_TEST_ENV)
             .env_remove("ELEVATE_TEST_POSTGRES_URL")
             .current_dir(self.dir.path())
             .stdout(Stdio::piped())

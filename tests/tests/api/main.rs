@@ -3,6 +3,7 @@ mod helpers;
 
 mod audit;
 mod auth;
+mod aws;
 mod cli;
 mod grants;
 mod graph;

@@ -1,0 +1,130 @@
+//! AWS effects as outbox jobs: revoking a user's live role sessions when their grant ends,
+//! and pruning revocations that can no longer match a session. Jobs on one role share a lock
+//! key, so the read-modify-write of its inline policy never races.
+use chrono::{DateTime, Utc};
+use sea_orm::ConnectionTrait;
+use serde_json::json;
+
+use super::effects::EffectError;
+use crate::{
+    config::SessionNameClaim,
+    domain::now,
+    providers::aws::AwsError,
+    store::{
+        StoreError,
+        audit::{self, NewEvent},
+        grants::Grant,
+        jobs::{self, Job, NewJob},
+        requests, users,
+    },
+    workflows::Broker,
+};
+
+impl From<AwsError> for EffectError {
+    fn from(e: AwsError) -> Self {
+        match e {
+            AwsError::Transient { .. } => EffectError::Retry { message: e.to_string(), after: None },
+            other => EffectError::Permanent(other.to_string()),
+        }
+    }
+}
+
+fn role_key(arn: &str) -> String {
+    format!("aws-role:{arn}")
+}
+
+/// After a grant's membership was removed: when the profile revokes sessions, schedule the
+/// deny of the user's sessions issued before `ended_at`.
+pub async fn schedule_revocation(
+    broker: &Broker,
+    c: &impl ConnectionTrait,
+    g: &Grant,
+    ended_at: i64,
+) -> Result<(), StoreError> {
+    let Some(aws) = &broker.aws else { return Ok(()) };
+    let Some(request) = requests::get(c, &g.request_id).await? else { return Ok(()) };
+    let Some(profile) = broker.policy.find(&request.profile) else { return Ok(()) };
+    let (Some(role_arn), true) = (&profile.aws_role_arn, aws.revokes_sessions(profile)) else { return Ok(()) };
+    let session_name = match aws.session_name {
+        SessionNameClaim::Upn => g.upn.clone(),
+        SessionNameClaim::Mail => {
+            users::by_upn_or_id(c, &g.user_id).await?.and_then(|u| u.mail).unwrap_or_else(|| g.upn.clone())
+        }
+    };
+    let payload =
+        json!({ "role_arn": role_arn, "session_name": session_name, "before": ended_at, "request": g.request_id });
+    let job = NewJob {
+        kind: super::REVOKE_SESSIONS,
+        grant_id: Some(g.id.clone()),
+        lock_key: Some(role_key(role_arn)),
+        payload,
+        due_at: now(),
+    };
+    jobs::enqueue(c, job).await
+}
+
+fn field<'a>(payload: &'a serde_json::Value, key: &str) -> Result<&'a str, EffectError> {
+    payload[key].as_str().ok_or_else(|| EffectError::Permanent(format!("payload without {key}")))
+}
+
+pub async fn revoke_sessions(broker: &Broker, job: &Job) -> Result<(), EffectError> {
+    let Some(aws) = &broker.aws else { return Err(EffectError::Permanent("[aws] is no longer configured".into())) };
+    let payload: serde_json::Value =
+        serde_json::from_str(&job.payload).map_err(|e| EffectError::Permanent(e.to_string()))?;
+    let (role_arn, session_name) = (field(&payload, "role_arn")?, field(&payload, "session_name")?);
+    let before_ms = payload["before"].as_i64().unwrap_or_else(now);
+    let before = DateTime::<Utc>::from_timestamp_millis(before_ms).unwrap_or_else(Utc::now);
+    let (outcome, statements) = match aws.iam.revoke_sessions(role_arn, session_name, before).await {
+        Ok(n) => ("denied", n),
+        // No role, no session to end.
+        Err(AwsError::NotFound(_)) => ("role_missing", 0),
+        Err(e) => return Err(e.into()),
+    };
+    let tx = broker.store.begin().await?;
+    let details = json!({
+        "role": role_arn, "session_name": session_name, "issued_before": crate::domain::format_millis(before_ms),
+        "outcome": outcome, "statements": statements,
+    });
+    let subject = format!("request:{}", field(&payload, "request")?);
+    audit::append(&tx, NewEvent::new("system", "aws.sessions_revoked", subject, details)).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Schedules a prune of every role whose sessions Elevate revokes (one job per role).
+pub async fn schedule_prunes(broker: &Broker) -> Result<usize, StoreError> {
+    let Some(aws) = &broker.aws else { return Ok(0) };
+    let tx = broker.store.begin().await?;
+    let mut scheduled = 0;
+    let mut roles: Vec<&String> =
+        broker.policy.profiles().filter(|p| aws.revokes_sessions(p)).filter_map(|p| p.aws_role_arn.as_ref()).collect();
+    roles.sort();
+    roles.dedup();
+    for arn in roles {
+        if jobs::in_flight(&tx, &role_key(arn), 0).await? {
+            continue;
+        }
+        let job = NewJob {
+            kind: super::PRUNE_REVOCATIONS,
+            grant_id: None,
+            lock_key: Some(role_key(arn)),
+            payload: json!({ "role_arn": arn }),
+            due_at: now(),
+        };
+        jobs::enqueue(&tx, job).await?;
+        scheduled += 1;
+    }
+    tx.commit().await?;
+    broker.wake_worker();
+    Ok(scheduled)
+}
+
+pub async fn prune(broker: &Broker, job: &Job) -> Result<(), EffectError> {
+    let Some(aws) = &broker.aws else { return Ok(()) };
+    let payload: serde_json::Value =
+        serde_json::from_str(&job.payload).map_err(|e| EffectError::Permanent(e.to_string()))?;
+    match aws.iam.prune(field(&payload, "role_arn")?).await {
+        Ok(_) | Err(AwsError::NotFound(_)) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,274 @@
+//! AWS IAM against moto in server mode: discovery and risk tiers, the mapping check, and
+//! revocation of live role sessions when a grant ends (merged per user, pruned later).
+use std::time::Duration;
+
+use aws_sdk_iam::Client;
+use serde_json::{Value, json};
+use tokio::process::{Child, Command};
+
+use crate::helpers::*;
+
+const ACCOUNT: &str = "123456789012";
+const SAML: &str = "arn:aws:iam::123456789012:saml-provider/AzureAD";
+const REVOCATIONS: &str = "ElevateSessionRevocations";
+
+/// moto's IAM in server mode, one per test (started from the venv `scripts/test` makes).
+pub struct Moto {
+    pub url: String,
+    _child: Child,
+}
+
+impl Moto {
+    pub async fn start() -> Self {
+        let bin = std::env::var("ELEVATE_TEST_MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{bin} does not start ({e}): scripts/test installs moto"));
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while reqwest::get(format!("{url}/moto-api/")).await.is_err() {
+            assert!(tokio::time::Instant::now() < deadline, "moto did not come up");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Self { url, _child: child }
+    }
+
+    pub async fn iam(&self) -> Client {
+        let creds = aws_sdk_iam::config::Credentials::new("testing", "testing", None, None, "tests");
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(&self.url)
+            .credentials_provider(creds)
+            .load()
+            .await;
+        Client::new(&config)
+    }
+
+    /// The `[aws]` section pointing Elevate at this moto.
+    pub fn config(&self, prune_interval: &str) -> String {
+        format!(
+            "\n[aws]\nregion = \"us-east-1\"\nprune_interval = \"{prune_interval}\"\n[[aws.accounts]]\naccount_id = \"{ACCOUNT}\"\n\
+             saml_provider_arn = \"{SAML}\"\nendpoint_url = \"{}\"\n",
+            self.url
+        )
+    }
+}
+
+fn trust(federated: bool) -> String {
+    let statement = if federated {
+        json!({ "Effect": "Allow", "Principal": { "Federated": SAML }, "Action": "sts:AssumeRoleWithSAML",
+                "Condition": { "StringEquals": { "SAML:aud": "https://signin.aws.amazon.com/saml" } } })
+    } else {
+        json!({ "Effect": "Allow", "Principal": { "Service": "ec2.amazonaws.com" }, "Action": "sts:AssumeRole" })
+    };
+    json!({ "Version": "2012-10-17", "Statement": [statement] }).to_string()
+}
+
+async fn role(iam: &Client, name: &str, federated: bool, managed: &[&str]) -> String {
+    let out = iam
+        .create_role()
+        .role_name(name)
+        .assume_role_policy_document(trust(federated))
+        .max_session_duration(3600)
+        .send()
+        .await
+        .unwrap();
+    for policy in managed {
+        iam.attach_role_policy()
+            .role_name(name)
+            .policy_arn(format!("arn:aws:iam::aws:policy/{policy}"))
+            .send()
+            .await
+            .unwrap();
+    }
+    out.role().unwrap().role_id().to_owned()
+}
+
+/// The SAML provider and the two federated roles of the reference deployment.
+async fn reference_account(iam: &Client) -> String {
+    let metadata = format!(
+        "<EntityDescriptor xmlns=\"urn:oasis:names:tc:SAML:2.0:metadata\" entityID=\"https://sts.windows.net/tenant/\">{}</EntityDescriptor>",
+        "<!-- padding -->".repeat(80)
+    );
+    iam.create_saml_provider().name("AzureAD").saml_metadata_document(metadata).send().await.unwrap();
+    role(iam, "AzureAD-Developers", true, &["ReadOnlyAccess"]).await;
+    role(iam, "AzureAD-Admins", true, &["AdministratorAccess"]).await
+}
+
+async fn revocations(iam: &Client) -> Vec<Value> {
+    match iam.get_role_policy().role_name("AzureAD-Admins").policy_name(REVOCATIONS).send().await {
+        Ok(out) => {
+            let text = percent_decode(out.policy_document());
+            serde_json::from_str::<Value>(&text).unwrap()["Statement"].as_array().cloned().unwrap_or_default()
+        }
+        Err(_) => vec![],
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
+}
+
+#[tokio::test]
+async fn discover_lists_the_federated_roles_with_their_policies_and_risk() {
+    let moto = Moto::start().await;
+    let iam = moto.iam().await;
+    reference_account(&iam).await;
+    role(&iam, "AzureAD-S3", true, &["AmazonS3FullAccess"]).await;
+    role(&iam, "AzureAD-Inline", true, &[]).await;
+    let star = json!({ "Version": "2012-10-17", "Statement": [{ "Effect": "Allow", "Action": "*", "Resource": "*" }] });
+    iam.put_role_policy()
+        .role_name("AzureAD-Inline")
+        .policy_name("everything")
+        .policy_document(star.to_string())
+        .send()
+        .await
+        .unwrap();
+    role(&iam, "ec2-service-role", false, &["AdministratorAccess"]).await;
+
+    let app = TestApp::spawn_with(&moto.config("1h")).await;
+    let out = app.cli(&["aws", "discover"]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{table}{}", String::from_utf8_lossy(&out.stderr));
+    let row = |name: &str| {
+        table.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} missing:\n{table}")).to_owned()
+    };
+    assert!(
+        row("AzureAD-Admins ").contains("high") && row("AzureAD-Admins ").contains("AdministratorAccess"),
+        "{table}"
+    );
+    assert!(row("AzureAD-Developers").contains("low"), "{table}");
+    assert!(row("AzureAD-S3").contains("medium"), "{table}");
+    assert!(row("AzureAD-Inline").contains("high") && row("AzureAD-Inline").contains("everything"), "{table}");
+    assert!(!table.contains("ec2-service-role"), "a role the SAML provider does not federate is not listed:\n{table}");
+
+    let out = app.cli(&["aws", "discover", "--format", "toml"]);
+    let stanzas = String::from_utf8_lossy(&out.stdout);
+    assert!(stanzas.contains("[profiles.AzureAD-Admins]") && stanzas.contains("revoke_sessions = true"), "{stanzas}");
+    assert!(
+        stanzas.contains(&format!("aws_role_arn = \"arn:aws:iam::{ACCOUNT}:role/AzureAD-Developers\"")),
+        "{stanzas}"
+    );
+
+    let (_, profiles) = app.engineer().get("/api/v1/profiles").await;
+    let admins = profiles.as_array().unwrap().iter().find(|p| p["key"] == "AzureAD-Admins").unwrap().clone();
+    assert_eq!((admins["risk_tier"].as_str(), admins["revoke_sessions"].as_bool()), (Some("high"), Some(true)));
+}
+
+#[tokio::test]
+async fn the_mapping_check_names_missing_and_untrusting_roles() {
+    let moto = Moto::start().await;
+    let iam = moto.iam().await;
+    reference_account(&iam).await;
+    role(&iam, "Not-Federated", false, &[]).await;
+    let app = TestApp::spawn_with(&moto.config("1h")).await;
+    let bad = app.dir.path().join("bad-policy.toml");
+    let text = POLICY.replace("role/AzureAD-Admins", "role/Does-Not-Exist").replace(
+        "title = \"Account 1 developers\"",
+        "title = \"Account 1 developers\"\naws_role_arn = \"arn:aws:iam::123456789012:role/Not-Federated\"",
+    );
+    std::fs::write(&bad, text).unwrap();
+    let out = app.cli(&["policy", "check", "--aws", bad.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("profile AzureAD-Admins: role arn:aws:iam::123456789012:role/Does-Not-Exist does not exist"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "profile AzureAD-Developers: role arn:aws:iam::123456789012:role/Not-Federated does not trust {SAML}"
+        )),
+        "{text}"
+    );
+
+    let out = app.cli_with_env(
+        &["serve"],
+        &[("ELEVATE_POLICY__PATH", bad.to_str().unwrap()), ("ELEVATE_SERVER__BIND", "127.0.0.1:0")],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("AWS mapping check failed") && err.contains("Does-Not-Exist"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn ending_a_grant_denies_exactly_that_users_older_sessions_merged_per_role_and_pruned_later() {
+    let moto = Moto::start().await;
+    let iam = moto.iam().await;
+    let role_id = reference_account(&iam).await;
+    let app = TestApp::spawn_with(&moto.config("2s")).await;
+
+    let alice = app.engineer().request("AzureAD-Admins", 1).await;
+    app.approver(BOB).approve(&alice).await;
+    let ended = app.wait_until_ended(&alice, Duration::from_secs(10)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while revocations(&iam).await.is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "no revocation written");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let statements = revocations(&iam).await;
+    assert_eq!(statements.len(), 1, "{statements:?}");
+    let s = &statements[0];
+    assert_eq!(
+        (s["Effect"].as_str(), s["Action"].as_str(), s["Resource"].as_str()),
+        (Some("Deny"), Some("*"), Some("*"))
+    );
+    assert_eq!(s["Condition"]["StringLike"]["aws:userid"], format!("{role_id}:{ALICE}"));
+    let issued_before = millis(&s["Condition"]["DateLessThan"]["aws:TokenIssueTime"]);
+    let end = millis(&ended["ended_at"]);
+    assert!(
+        issued_before >= end && issued_before - end <= 1000,
+        "deny sessions issued before the end ({end}), got {issued_before}"
+    );
+    let actions = app.audit_actions(&format!("request:{alice}")).await;
+    assert!(actions.contains(&"aws.sessions_revoked".to_owned()), "{actions:?}");
+
+    // A second user of the same role: merged into the same policy, one statement each.
+    let bob = app.approver(BOB).request("AzureAD-Admins", 1).await;
+    app.approver(CAROL).approve(&bob).await;
+    app.wait_until_ended(&bob, Duration::from_secs(10)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while revocations(&iam).await.len() < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the second revocation was not merged: {:?}",
+            revocations(&iam).await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let users: Vec<Value> =
+        revocations(&iam).await.iter().map(|s| s["Condition"]["StringLike"]["aws:userid"].clone()).collect();
+    assert_eq!(users, [json!(format!("{role_id}:{ALICE}")), json!(format!("{role_id}:{BOB}"))]);
+
+    // A statement older than the role's MaxSessionDuration can match no live session: pruned.
+    let mut doc = json!({ "Version": "2012-10-17", "Statement": revocations(&iam).await });
+    doc["Statement"].as_array_mut().unwrap().push(json!({
+        "Sid": "ElevateRevokeOld", "Effect": "Deny", "Action": "*", "Resource": "*",
+        "Condition": { "StringLike": { "aws:userid": format!("{role_id}:old@example.com") },
+                       "DateLessThan": { "aws:TokenIssueTime": "2020-01-01T00:00:00Z" } },
+    }));
+    iam.put_role_policy()
+        .role_name("AzureAD-Admins")
+        .policy_name(REVOCATIONS)
+        .policy_document(doc.to_string())
+        .send()
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while revocations(&iam).await.len() != 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the old statement was not pruned: {:?}",
+            revocations(&iam).await
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
