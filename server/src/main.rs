@@ -98,6 +98,17 @@ enum AwsCommand {
         #[arg(long, default_value = "table")]
         format: String,
     },
+    /// Read-only review of IAM users, groups, roles, policies and SAML providers, with findings.
+    Inventory {
+        /// `table` (default) or `json`.
+        #[arg(long, default_value = "table")]
+        format: String,
+        /// Access keys older than this are a finding.
+        #[arg(long, default_value = "90d")]
+        max_key_age: String,
+    },
+    /// Print the trust policy and the role-listing user's policy to paste into AWS.
+    SetupGuide,
 }
 
 #[derive(Subcommand)]
@@ -205,6 +216,34 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 if !report.errors.is_empty() {
                     return Ok(ExitCode::FAILURE);
                 }
+            }
+        }
+        Command::Aws { command: AwsCommand::Inventory { format, max_key_age } } => {
+            let settings = load(cli.config.as_deref())?;
+            let Some(aws_settings) = settings.aws.as_ref() else {
+                bail!("elevate aws needs an [aws] section in the configuration")
+            };
+            if format != "table" && format != "json" {
+                bail!("--format {format:?}: expected table or json");
+            }
+            let max_age = HumanDuration::parse("max_key_age", &max_key_age).context("--max-key-age")?;
+            let iam = elevate::providers::aws::AwsIam::new(aws_settings).await;
+            for account in iam.accounts() {
+                let inventory = account.inventory(max_age.as_secs()).await?;
+                if format == "json" {
+                    println!("{}", serde_json::to_string_pretty(&inventory)?);
+                } else {
+                    print!("{}", aws_report::inventory(&inventory));
+                }
+            }
+        }
+        Command::Aws { command: AwsCommand::SetupGuide } => {
+            let settings = load(cli.config.as_deref())?;
+            let Some(aws_settings) = settings.aws.as_ref() else {
+                bail!("elevate aws needs an [aws] section in the configuration")
+            };
+            for account in &aws_settings.accounts {
+                print!("{}", aws_report::setup_guide(account));
             }
         }
         Command::Aws { command: AwsCommand::Discover { format } } => {

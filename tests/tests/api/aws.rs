@@ -272,3 +272,60 @@ async fn ending_a_grant_denies_exactly_that_users_older_sessions_merged_per_role
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
+
+#[tokio::test]
+async fn the_inventory_flags_admin_users_missing_mfa_old_keys_and_a_second_saml_provider() {
+    let moto = Moto::start().await;
+    let iam = moto.iam().await;
+    reference_account(&iam).await;
+    let admin = "arn:aws:iam::aws:policy/AdministratorAccess";
+    iam.create_user().user_name("legacy-admin").send().await.unwrap();
+    iam.attach_user_policy().user_name("legacy-admin").policy_arn(admin).send().await.unwrap();
+    iam.create_login_profile().user_name("legacy-admin").password("Passw0rd!Passw0rd!").send().await.unwrap();
+    iam.create_access_key().user_name("legacy-admin").send().await.unwrap();
+    iam.create_group().group_name("Ops").send().await.unwrap();
+    iam.attach_group_policy().group_name("Ops").policy_arn(admin).send().await.unwrap();
+    iam.add_user_to_group().group_name("Ops").user_name("legacy-admin").send().await.unwrap();
+    let doc = json!({ "Version": "2012-10-17", "Statement": [{ "Effect": "Allow", "Action": "s3:GetObject", "Resource": "*" }] });
+    let policy = iam.create_policy().policy_name("custom-s3").policy_document(doc.to_string()).send().await.unwrap();
+    let policy_arn = policy.policy().unwrap().arn().unwrap().to_owned();
+    iam.attach_role_policy().role_name("AzureAD-Developers").policy_arn(&policy_arn).send().await.unwrap();
+    let metadata = format!("<EntityDescriptor entityID=\"okta\">{}</EntityDescriptor>", "<!-- padding -->".repeat(80));
+    iam.create_saml_provider().name("Okta").saml_metadata_document(metadata).send().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    let app = TestApp::spawn_with(&moto.config("1h")).await;
+    let out = app.cli(&["aws", "inventory", "--format", "json", "--max-key-age", "0s"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let inv: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let findings: Vec<&str> = inv["findings"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    let has = |needle: &str| findings.iter().any(|f| f.contains(needle));
+    assert!(has("user legacy-admin: holds AdministratorAccess directly"), "{findings:?}");
+    assert!(has("user legacy-admin: no MFA device (has console access)"), "{findings:?}");
+    assert!(has("user legacy-admin: access key"), "{findings:?}");
+    assert!(has("group Ops: grants AdministratorAccess to legacy-admin"), "{findings:?}");
+    assert!(has("2 SAML providers"), "{findings:?}");
+    let user = &inv["users"][0];
+    assert_eq!(
+        (user["name"].as_str(), user["mfa"].as_bool(), user["password_age_days"].as_i64()),
+        (Some("legacy-admin"), Some(false), Some(0))
+    );
+    let custom =
+        inv["customer_policies"].as_array().unwrap().iter().find(|p| p["name"] == "custom-s3").unwrap().clone();
+    assert_eq!(custom["attached_to"], json!(["role AzureAD-Developers"]));
+    let custom_roles: Vec<&str> =
+        inv["custom_roles"].as_array().unwrap().iter().filter_map(|r| r["name"].as_str()).collect();
+    assert!(custom_roles.contains(&"AzureAD-Admins"), "{custom_roles:?}");
+
+    let out = app.cli(&["aws", "inventory"]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && table.contains("! user legacy-admin: no MFA device"), "{table}");
+    assert!(!table.contains("days old"), "a fresh key is no finding at the default 90 days:\n{table}");
+
+    let out = app.cli(&["aws", "setup-guide"]);
+    let guide = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && guide.contains(SAML) && guide.contains("sts:AssumeRoleWithSAML"), "{guide}");
+    assert!(guide.contains("\"iam:ListRoles\"") && guide.contains("\"iam:ListAccountAliases\""), "{guide}");
+    let after = iam.list_roles().send().await.unwrap().roles().len();
+    assert_eq!(after, 2, "the guide changed nothing in AWS");
+}

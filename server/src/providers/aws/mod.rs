@@ -2,6 +2,7 @@
 //! sessions when a grant ends. One IAM client per configured account (cross-account through
 //! `assume_role_arn`); credentials from the standard chain.
 mod discovery;
+mod inventory;
 pub mod revocation;
 
 use std::collections::BTreeMap;
@@ -14,6 +15,7 @@ use serde_json::Value;
 
 use crate::config::{AwsAccount, AwsSettings};
 pub use discovery::{DiscoveredRole, RiskTier, trusts_saml_provider};
+pub use inventory::Inventory;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AwsError {
