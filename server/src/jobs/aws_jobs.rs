@@ -9,6 +9,7 @@ use super::effects::EffectError;
 use crate::{
     config::SessionNameClaim,
     domain::now,
+    policy::Profile,
     providers::aws::AwsError,
     store::{
         StoreError,
@@ -41,21 +42,61 @@ pub async fn schedule_revocation(
     g: &Grant,
     ended_at: i64,
 ) -> Result<(), StoreError> {
-    let Some(aws) = &broker.aws else { return Ok(()) };
     let Some(request) = requests::get(c, &g.request_id).await? else { return Ok(()) };
     let Some(profile) = broker.policy.find(&request.profile) else { return Ok(()) };
+    let user = Revoked {
+        user_id: &g.user_id,
+        upn: &g.upn,
+        grant_id: Some(&g.id),
+        subject: format!("request:{}", g.request_id),
+    };
+    revoke_for(broker, c, profile, user, ended_at).await
+}
+
+/// After drift was removed from `group`: the same, for every profile that maps the group.
+pub async fn schedule_drift_revocations(
+    broker: &Broker,
+    c: &impl ConnectionTrait,
+    group: &str,
+    user_id: &str,
+    upn: &str,
+    removed_at: i64,
+) -> Result<(), StoreError> {
+    for profile in broker.policy.profiles().filter(|p| p.group.as_str() == group) {
+        let user = Revoked { user_id, upn, grant_id: None, subject: format!("group:{group}") };
+        revoke_for(broker, c, profile, user, removed_at).await?;
+    }
+    Ok(())
+}
+
+/// Whose sessions to revoke, and what the audit event will be about.
+struct Revoked<'a> {
+    user_id: &'a str,
+    upn: &'a str,
+    grant_id: Option<&'a str>,
+    subject: String,
+}
+
+async fn revoke_for(
+    broker: &Broker,
+    c: &impl ConnectionTrait,
+    profile: &Profile,
+    user: Revoked<'_>,
+    before: i64,
+) -> Result<(), StoreError> {
+    let Some(aws) = &broker.aws else { return Ok(()) };
     let (Some(role_arn), true) = (&profile.aws_role_arn, aws.revokes_sessions(profile)) else { return Ok(()) };
     let session_name = match aws.session_name {
-        SessionNameClaim::Upn => g.upn.clone(),
+        SessionNameClaim::Upn => user.upn.to_owned(),
         SessionNameClaim::Mail => {
-            users::by_upn_or_id(c, &g.user_id).await?.and_then(|u| u.mail).unwrap_or_else(|| g.upn.clone())
+            users::by_upn_or_id(c, user.user_id).await?.and_then(|u| u.mail).unwrap_or_else(|| user.upn.to_owned())
         }
     };
     let payload =
-        json!({ "role_arn": role_arn, "session_name": session_name, "before": ended_at, "request": g.request_id });
+        json!({ "role_arn": role_arn, "session_name": session_name, "before": before, "subject": user.subject });
     let job = NewJob {
         kind: super::REVOKE_SESSIONS,
-        grant_id: Some(g.id.clone()),
+        grant_id: user.grant_id.map(str::to_owned),
         lock_key: Some(role_key(role_arn)),
         payload,
         due_at: now(),
@@ -85,8 +126,7 @@ pub async fn revoke_sessions(broker: &Broker, job: &Job) -> Result<(), EffectErr
         "role": role_arn, "session_name": session_name, "issued_before": crate::domain::format_millis(before_ms),
         "outcome": outcome, "statements": statements,
     });
-    let subject = format!("request:{}", field(&payload, "request")?);
-    audit::append(&tx, NewEvent::new("system", "aws.sessions_revoked", subject, details)).await?;
+    audit::append(&tx, NewEvent::new("system", "aws.sessions_revoked", field(&payload, "subject")?, details)).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -280,6 +280,9 @@ pub async fn remove_drift(broker: &Broker, job: &Job) -> Result<(), EffectError>
     let tx = broker.store.begin().await?;
     let details = json!({ "group": group_id, "user": upn, "outcome": outcome });
     audit::append(&tx, NewEvent::new("system", "drift.removed", format!("group:{group_id}"), details)).await?;
+    if outcome == "removed" {
+        aws_jobs::schedule_drift_revocations(broker, &tx, &group_id, &user_id, &upn, now()).await?;
+    }
     tx.commit().await?;
     Ok(())
 }

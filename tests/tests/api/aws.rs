@@ -329,3 +329,49 @@ async fn the_inventory_flags_admin_users_missing_mfa_old_keys_and_a_second_saml_
     let after = iam.list_roles().send().await.unwrap().roles().len();
     assert_eq!(after, 2, "the guide changed nothing in AWS");
 }
+
+#[tokio::test]
+async fn a_revocation_during_an_aws_outage_is_retried_until_aws_is_back() {
+    let moto = Moto::start().await;
+    let iam = moto.iam().await;
+    reference_account(&iam).await;
+    let proxy = elevate_tests::tcp_proxy::Proxy::start(moto.url.trim_start_matches("http://")).await;
+    let through_proxy = Moto { url: proxy.url.clone(), ..moto };
+    let app = TestApp::spawn_with(&through_proxy.config("1h")).await;
+
+    let id = app.engineer().request("AzureAD-Admins", 2).await;
+    app.approver(BOB).approve(&id).await;
+    app.wait_for_status(&id, "active", Duration::from_secs(5)).await;
+    proxy.cut();
+    app.wait_until_ended(&id, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert!(revocations(&iam).await.is_empty(), "nothing reached IAM during the outage");
+    let restored_at = chrono::Utc::now().timestamp_millis();
+    proxy.restore();
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while revocations(&iam).await.is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "the revocation was not retried after the outage");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let events = app.audit_events(&format!("request:{id}")).await;
+    let revoked = events.iter().find(|e| e["action"] == "aws.sessions_revoked").expect("audited");
+    let lag = millis(&revoked["at"]) - restored_at;
+    assert!(lag < 5000, "revoked {lag} ms after AWS came back");
+    let grant = {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        let db = app.db().await;
+        entity::grants::Entity::find()
+            .filter(entity::grants::Column::RequestId.eq(id.as_str()))
+            .one(&db)
+            .await
+            .unwrap()
+            .unwrap()
+            .id
+    };
+    let failures = app.audit_events(&format!("grant:{grant}")).await;
+    assert!(
+        failures.iter().any(|e| e["details"]["kind"] == "revoke_aws_sessions"),
+        "failed attempts are audited: {failures:?}"
+    );
+}
