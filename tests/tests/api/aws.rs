@@ -132,7 +132,7 @@ async fn discover_lists_the_federated_roles_with_their_policies_and_risk() {
         .unwrap();
     role(&iam, "ec2-service-role", false, &["AdministratorAccess"]).await;
 
-    let app = TestApp::spawn_with(&moto.config("1h")).await;
+    let app = TestApp::spawn_with("", &moto.config("1h")).await;
     let out = app.cli(&["aws", "discover"]);
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{table}{}", String::from_utf8_lossy(&out.stderr));
@@ -167,12 +167,11 @@ async fn the_mapping_check_names_missing_and_untrusting_roles() {
     let iam = moto.iam().await;
     reference_account(&iam).await;
     role(&iam, "Not-Federated", false, &[]).await;
-    let app = TestApp::spawn_with(&moto.config("1h")).await;
+    let app = TestApp::spawn_with("", &moto.config("1h")).await;
     let bad = app.dir.path().join("bad-policy.toml");
-    let text = POLICY.replace("role/AzureAD-Admins", "role/Does-Not-Exist").replace(
-        "title = \"Account 1 developers\"",
-        "title = \"Account 1 developers\"\naws_role_arn = \"arn:aws:iam::123456789012:role/Not-Federated\"",
-    );
+    let text = POLICY
+        .replace("role/AzureAD-Admins", "role/Does-Not-Exist")
+        .replace("role/AzureAD-Developers", "role/Not-Federated");
     std::fs::write(&bad, text).unwrap();
     let out = app.cli(&["policy", "check", "--aws", bad.to_str().unwrap()]);
     let text = String::from_utf8_lossy(&out.stdout);
@@ -204,7 +203,7 @@ async fn ending_a_grant_denies_exactly_that_users_older_sessions_merged_per_role
     let moto = Moto::start().await;
     let iam = moto.iam().await;
     let role_id = reference_account(&iam).await;
-    let app = TestApp::spawn_with(&moto.config("2s")).await;
+    let app = TestApp::spawn_with("", &moto.config("2s")).await;
 
     let alice = app.engineer().request("AzureAD-Admins", 1).await;
     app.approver(BOB).approve(&alice).await;
@@ -294,7 +293,7 @@ async fn the_inventory_flags_admin_users_missing_mfa_old_keys_and_a_second_saml_
     iam.create_saml_provider().name("Okta").saml_metadata_document(metadata).send().await.unwrap();
     tokio::time::sleep(Duration::from_millis(1100)).await;
 
-    let app = TestApp::spawn_with(&moto.config("1h")).await;
+    let app = TestApp::spawn_with("", &moto.config("1h")).await;
     let out = app.cli(&["aws", "inventory", "--format", "json", "--max-key-age", "0s"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let inv: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -337,7 +336,7 @@ async fn a_revocation_during_an_aws_outage_is_retried_until_aws_is_back() {
     reference_account(&iam).await;
     let proxy = elevate_tests::tcp_proxy::Proxy::start(moto.url.trim_start_matches("http://")).await;
     let through_proxy = Moto { url: proxy.url.clone(), ..moto };
-    let app = TestApp::spawn_with(&through_proxy.config("1h")).await;
+    let app = TestApp::spawn_with("", &through_proxy.config("1h")).await;
 
     let id = app.engineer().request("AzureAD-Admins", 2).await;
     app.approver(BOB).approve(&id).await;
@@ -373,5 +372,46 @@ async fn a_revocation_during_an_aws_outage_is_retried_until_aws_is_back() {
     assert!(
         failures.iter().any(|e| e["details"]["kind"] == "revoke_aws_sessions"),
         "failed attempts are audited: {failures:?}"
+    );
+}
+
+#[tokio::test]
+async fn drift_removed_by_reconciliation_also_loses_its_live_sessions() {
+    let moto = Moto::start().await;
+    let iam = moto.iam().await;
+    reference_account(&iam).await;
+    let app = TestApp::spawn_with("reconcile_interval = \"1s\"", &moto.config("1h")).await;
+    // Mallory was added to the developers' group by hand: no grant, and the profile enforces.
+    {
+        use sea_orm::{ActiveValue::Set, EntityTrait};
+        let db = app.db().await;
+        let row = entity::local_group_members::ActiveModel {
+            group_id: Set(DEVELOPERS_GROUP.into()),
+            user_id: Set(MALLORY.into()),
+            added_at: Set(chrono::Utc::now().timestamp_millis()),
+        };
+        entity::local_group_members::Entity::insert(row).exec(&db).await.unwrap();
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let developers_revocations = || async {
+        match iam.get_role_policy().role_name("AzureAD-Developers").policy_name(REVOCATIONS).send().await {
+            Ok(out) => {
+                serde_json::from_str::<Value>(&percent_decode(out.policy_document())).unwrap()["Statement"].clone()
+            }
+            Err(_) => Value::Null,
+        }
+    };
+    while developers_revocations().await.is_null() {
+        assert!(tokio::time::Instant::now() < deadline, "no revocation after the drift removal");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(!app.is_member(DEVELOPERS_GROUP, MALLORY).await);
+    let statements = developers_revocations().await;
+    let userid = statements[0]["Condition"]["StringLike"]["aws:userid"].as_str().unwrap().to_owned();
+    assert!(userid.ends_with(&format!(":{MALLORY}")), "{statements}");
+    let events = app.audit_actions(&format!("group:{DEVELOPERS_GROUP}")).await;
+    assert!(
+        events.contains(&"drift.removed".to_owned()) && events.contains(&"aws.sessions_revoked".to_owned()),
+        "{events:?}"
     );
 }

@@ -52,6 +52,8 @@ permanent_members = ["carol@example.com"]
 
 [profiles.AzureAD-Developers]
 title = "Account 1 developers"
+aws_role_arn = "arn:aws:iam::123456789012:role/AzureAD-Developers"
+revoke_sessions = true
 group = "AWS-Account1-Developers"
 min_duration = "1s"
 default_duration = "2s"
@@ -220,9 +222,10 @@ impl TestApp {
         Self::try_spawn(Some(GraphServer::start().await), "", "").await.expect("the app should start")
     }
 
-    /// The app with its local directory and extra configuration at the end (e.g. `[aws]`).
-    pub async fn spawn_with(extra: &str) -> Self {
-        Self::try_spawn(None, "", extra).await.expect("the app should start")
+    /// The app with its local directory, extra `[worker]` settings, and extra configuration
+    /// at the end (e.g. `[aws]`).
+    pub async fn spawn_with(worker: &str, extra: &str) -> Self {
+        Self::try_spawn(None, worker, extra).await.expect("the app should start")
     }
 
     /// The app against a Graph test server the test has prepared.
