@@ -22,6 +22,8 @@ pub struct Model {
     pub ended_at: Option<i64>,
     /// What ending the grant did to the membership: `removed`, `kept_standing`, `kept_overlap`.
     pub end_outcome: Option<String>,
+    /// When the Identity Center membership was confirmed removed (Identity Center profiles).
+    pub ic_ended_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

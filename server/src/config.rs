@@ -341,6 +341,16 @@ pub struct AwsSettings {
     #[serde(default = "default_prune_interval")]
     pub prune_interval: HumanDuration,
     pub accounts: Vec<AwsAccount>,
+    /// Another Identity Store endpoint (a test server) for Identity Center profiles.
+    pub identity_center_endpoint_url: Option<String>,
+    /// How long after a grant's Entra membership Elevate waits for SCIM (and its own
+    /// provisioning push) before adding the Identity Center membership itself.
+    #[serde(default = "default_identity_center_wait")]
+    pub identity_center_wait: HumanDuration,
+}
+
+fn default_identity_center_wait() -> HumanDuration {
+    HumanDuration::from_secs(30)
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]

@@ -97,6 +97,18 @@ pub struct Profile {
     /// Deny the user's live AWS sessions of the role when a grant ends. `None`: decided by
     /// the role's risk tier (on for high risk) once AWS has been asked.
     pub revoke_sessions: Option<bool>,
+    /// IAM Identity Center: the group that mirrors `group` there (`aws_target = "identity_center"`).
+    pub identity_center: Option<IdentityCenterTarget>,
+}
+
+/// Where an Identity Center profile's membership also lives.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityCenterTarget {
+    pub identity_store_id: String,
+    /// The Identity Center group's id or display name.
+    pub group: String,
+    pub region: Option<String>,
 }
 
 /// Drift handling for a profile's group: a member without an active grant who is not a
@@ -201,6 +213,8 @@ struct RawProfile {
     #[serde(default)]
     permanent_members: Vec<Spanned<String>>,
     revoke_sessions: Option<Spanned<bool>>,
+    aws_target: Option<Spanned<String>>,
+    identity_center: Option<Spanned<IdentityCenterTarget>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -370,6 +384,26 @@ impl RawProfile {
             };
             ApprovalRule::Approvers { first, second }
         };
+        match (self.aws_target.as_ref().map(|t| (t.get_ref().as_str(), t.span())), &self.identity_center) {
+            (None | Some(("iam_role", _)), None) | (None | Some(("identity_center", _)), Some(_)) => {}
+            (Some(("identity_center", span)), None) => {
+                return field_err(
+                    span,
+                    ".identity_center",
+                    "aws_target = \"identity_center\" needs identity_center = { identity_store_id, group }",
+                );
+            }
+            (Some(("iam_role", span)), Some(_)) => {
+                return field_err(span, ".aws_target", "is \"iam_role\" but an identity_center table is given");
+            }
+            (Some((other, span)), _) => {
+                return field_err(
+                    span,
+                    ".aws_target",
+                    format!("{other:?} is neither \"iam_role\" nor \"identity_center\""),
+                );
+            }
+        }
         if let Some(revoke) = &self.revoke_sessions
             && *revoke.get_ref()
             && self.aws_role_arn.is_none()
@@ -407,6 +441,7 @@ impl RawProfile {
             require_mfa: self.require_mfa,
             reconcile: self.reconcile,
             revoke_sessions: self.revoke_sessions.map(Spanned::into_inner),
+            identity_center: self.identity_center.map(Spanned::into_inner),
             permanent_members: self
                 .permanent_members
                 .iter()

@@ -13,7 +13,7 @@ use crate::{
     jobs::{sweeps, worker::Worker},
     policy::{Policy, PolicyError},
     providers::{
-        aws::AwsIam,
+        aws::{AwsIam, identity_center::IdentityCenter},
         directory::{DirectoryProvider, graph, local},
     },
     store::{Store, StoreError},
@@ -68,6 +68,14 @@ pub async fn open_store(settings: &Settings) -> Result<Store, StartError> {
 /// The store, the policy and the directory wired together.
 pub async fn broker(settings: &Settings, policy: Policy) -> Result<Broker, StartError> {
     let policy_for_aws = policy.clone();
+    if settings.aws.is_none()
+        && let Some(p) = policy.profiles().find(|p| p.identity_center.is_some())
+    {
+        return Err(StartError::AwsMapping(format!(
+            "profile {} targets IAM Identity Center, which needs an [aws] section to remove memberships there",
+            p.key
+        )));
+    }
     let store = open_store(settings).await?;
     let directory: Arc<dyn DirectoryProvider> = match settings.directory.kind {
         DirectoryKind::Local => {
@@ -101,7 +109,16 @@ pub async fn aws_mapping(settings: &AwsSettings, policy: &Policy) -> Result<AwsM
     if !report.errors.is_empty() {
         return Err(StartError::AwsMapping(report.errors.join("; ")));
     }
-    Ok(AwsMapping { iam, session_name: settings.session_name, risk: report.risk })
+    let targets: Vec<_> = policy.profiles().filter_map(|p| p.identity_center.as_ref()).collect();
+    let identity_center =
+        if targets.is_empty() { None } else { Some(IdentityCenter::new(settings, targets.into_iter()).await) };
+    Ok(AwsMapping {
+        iam,
+        identity_center,
+        identity_center_wait_ms: settings.identity_center_wait.as_millis(),
+        session_name: settings.session_name,
+        risk: report.risk,
+    })
 }
 
 /// The Graph directory, with its credentials proven (a token fetched) before anything starts.

@@ -74,6 +74,8 @@ pub struct RequestView {
     /// What ending the grant did: `removed`, `kept_standing`, `kept_overlap`, `not_added`,
     /// `group_missing`.
     pub membership_outcome: Option<String>,
+    /// When the Identity Center membership was confirmed removed (Identity Center profiles).
+    pub identity_center_ended_at: Option<String>,
     pub decisions: Vec<DecisionView>,
 }
 
@@ -89,6 +91,7 @@ impl From<RequestDetails> for RequestView {
             expires_at: r.expires_at.map(format_millis),
             ended_at: r.ended_at.map(format_millis),
             standing_membership: d.grant.as_ref().and_then(|g| g.standing),
+            identity_center_ended_at: d.grant.as_ref().and_then(|g| g.ic_ended_at).map(format_millis),
             membership_outcome: d.grant.and_then(|g| g.end_outcome),
             decisions: d
                 .decisions

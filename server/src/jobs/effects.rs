@@ -115,6 +115,7 @@ pub async fn activate(broker: &Broker, job: &Job) -> Result<(), EffectError> {
     if broker.directory.provisions_on_demand() {
         grant::provision(&tx, &g).await?;
     }
+    super::identity_center_jobs::schedule(broker, &tx, &g, &request.profile, super::IC_ENSURE).await?;
     let details = json!({
         "group": g.group_id, "user": g.upn, "grant": g.id, "standing": g.standing,
         "expires_at": crate::domain::format_millis(expires_at),
@@ -198,6 +199,10 @@ pub async fn remove(broker: &Broker, job: &Job) -> Result<(), EffectError> {
     }
     if outcome == "removed" {
         aws_jobs::schedule_revocation(broker, &tx, &g, at).await?;
+        if let Some(request) = requests::get(&tx, &g.request_id).await? {
+            super::identity_center_jobs::schedule(broker, &tx, &g, &request.profile, super::IC_REMOVE).await?;
+            broker.metrics.observe_revocation_lag("entra", request.expires_at, at);
+        }
     }
     let (action, why) = match outcome {
         "removed" => ("membership.removed", "the grant ended"),

@@ -44,6 +44,7 @@ pub async fn start(c: &impl ConnectionTrait, request: &Request) -> Result<Grant,
         expires_at: None,
         ended_at: None,
         end_outcome: None,
+        ic_ended_at: None,
     };
     grants::insert(c, grant.clone()).await?;
     jobs::enqueue(c, job_for(super::ACTIVATE, &grant, crate::domain::now())).await?;
@@ -57,6 +58,7 @@ pub async fn end(c: &impl ConnectionTrait, mut grant: Grant) -> Result<Grant, St
     let grant = grants::save(c, grant).await?;
     jobs::cancel_pending(c, &grant.id, super::EXPIRE).await?;
     jobs::cancel_pending(c, &grant.id, super::ACTIVATE).await?;
+    jobs::cancel_pending(c, &grant.id, super::IC_ENSURE).await?;
     jobs::enqueue(c, job_for(super::REMOVE, &grant, crate::domain::now())).await?;
     Ok(grant)
 }

@@ -3,6 +3,7 @@
 pub mod aws_jobs;
 pub mod effects;
 pub mod grant;
+pub mod identity_center_jobs;
 pub mod sweeps;
 pub mod worker;
 
@@ -18,6 +19,12 @@ pub const PROVISION: &str = "provision_now";
 pub const REVOKE_SESSIONS: &str = "revoke_aws_sessions";
 /// Drop revocation statements that can no longer match a live session.
 pub const PRUNE_REVOCATIONS: &str = "prune_aws_revocations";
+/// Add the Identity Center membership if SCIM has not brought it yet.
+pub const IC_ENSURE: &str = "identity_center_ensure";
+/// Remove the Identity Center membership directly, without waiting for SCIM.
+pub const IC_REMOVE: &str = "identity_center_remove";
+/// Remove an Identity Center member that no grant accounts for.
+pub const IC_REMOVE_DRIFT: &str = "identity_center_remove_drift";
 /// Put back the membership of an active grant that someone removed by hand.
 pub const RESTORE: &str = "restore_membership";
 /// Remove a member that no grant and no `permanent_members` entry accounts for.

@@ -28,6 +28,9 @@ pub async fn start(
     let reconciler = Job::new_repeated_async(reconcile_every, move |_id, _scheduler| {
         let broker = broker.clone();
         Box::pin(async move {
+            if let Err(e) = super::identity_center_jobs::reconcile(&broker).await {
+                error!(error = %e, "Identity Center reconciliation failed");
+            }
             match reconcile::reconcile_all(&broker).await {
                 Ok(r) if r.drift + r.restored > 0 => {
                     tracing::warn!(drift = r.drift, restored = r.restored, "reconciliation found drift")

@@ -114,6 +114,9 @@ impl Worker {
             super::PROVISION => effects::provision(&self.broker, &job).await,
             super::REVOKE_SESSIONS => super::aws_jobs::revoke_sessions(&self.broker, &job).await,
             super::PRUNE_REVOCATIONS => super::aws_jobs::prune(&self.broker, &job).await,
+            super::IC_ENSURE => super::identity_center_jobs::ensure(&self.broker, &job).await,
+            super::IC_REMOVE => super::identity_center_jobs::remove(&self.broker, &job).await,
+            super::IC_REMOVE_DRIFT => super::identity_center_jobs::remove_drift(&self.broker, &job).await,
             super::REMOVE_DRIFT => effects::remove_drift(&self.broker, &job).await,
             other => Err(EffectError::Permanent(format!("unknown job kind {other:?}"))),
         };
@@ -136,7 +139,7 @@ impl Worker {
         warn!(attempt = job.attempts, error = %message, "job attempt failed");
         // Only an activation or a provisioning push may be given up; an expiry or removal is
         // retried for ever: revocation is never abandoned.
-        let give_up = [super::ACTIVATE, super::PROVISION].contains(&job.kind.as_str())
+        let give_up = [super::ACTIVATE, super::PROVISION, super::IC_ENSURE].contains(&job.kind.as_str())
             && (matches!(error, EffectError::Permanent(_)) || job.attempts >= self.settings.max_attempts);
         let tx = self.broker.store.begin().await?;
         let subject =

@@ -6,12 +6,16 @@ use crate::{
     config::SessionNameClaim,
     domain::HumanDuration,
     policy::{Policy, Profile},
-    providers::aws::{AwsError, AwsIam, RiskTier, trusts_saml_provider},
+    providers::aws::{AwsError, AwsIam, RiskTier, identity_center::IdentityCenter, trusts_saml_provider},
 };
 
 /// What start-up (and `elevate policy check --aws`) learned about the mapped roles.
 pub struct AwsMapping {
     pub iam: AwsIam,
+    /// The identity store, when a profile targets IAM Identity Center.
+    pub identity_center: Option<IdentityCenter>,
+    /// How long to wait for SCIM before adding an Identity Center membership directly.
+    pub identity_center_wait_ms: i64,
     pub session_name: SessionNameClaim,
     /// Risk tier of each profile's role, by profile key.
     pub risk: HashMap<String, RiskTier>,

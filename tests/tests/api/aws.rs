@@ -91,7 +91,7 @@ async fn role(iam: &Client, name: &str, federated: bool, managed: &[&str]) -> St
 }
 
 /// The SAML provider and the two federated roles of the reference deployment.
-async fn reference_account(iam: &Client) -> String {
+pub async fn reference_account(iam: &Client) -> String {
     let metadata = format!(
         "<EntityDescriptor xmlns=\"urn:oasis:names:tc:SAML:2.0:metadata\" entityID=\"https://sts.windows.net/tenant/\">{}</EntityDescriptor>",
         "<!-- padding -->".repeat(80)
@@ -111,7 +111,7 @@ async fn revocations(iam: &Client) -> Vec<Value> {
     }
 }
 
-fn percent_decode(s: &str) -> String {
+pub fn percent_decode(s: &str) -> String {
     percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
 }
 

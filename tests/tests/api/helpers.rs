@@ -214,35 +214,48 @@ pub struct TestApp {
 impl TestApp {
     /// The app with its built-in (local) directory.
     pub async fn spawn() -> Self {
-        Self::try_spawn(None, "", "").await.expect("the app should start")
+        Self::try_spawn(POLICY, None, "", "").await.expect("the app should start")
     }
 
     /// The app with `directory.kind = "graph"`, against a fresh Graph test server.
     pub async fn spawn_with_graph() -> Self {
-        Self::try_spawn(Some(GraphServer::start().await), "", "").await.expect("the app should start")
+        Self::try_spawn(POLICY, Some(GraphServer::start().await), "", "").await.expect("the app should start")
     }
 
     /// The app with its local directory, extra `[worker]` settings, and extra configuration
     /// at the end (e.g. `[aws]`).
     pub async fn spawn_with(worker: &str, extra: &str) -> Self {
-        Self::try_spawn(None, worker, extra).await.expect("the app should start")
+        Self::try_spawn(POLICY, None, worker, extra).await.expect("the app should start")
     }
 
     /// The app against a Graph test server the test has prepared.
     pub async fn spawn_on(graph: GraphServer) -> Self {
-        Self::try_spawn(Some(graph), "", "").await.expect("the app should start")
+        Self::try_spawn(POLICY, Some(graph), "", "").await.expect("the app should start")
     }
 
     /// Like `spawn_with_graph`, with extra `[worker]` settings and extra configuration at the
     /// end of `[graph]` (TOML lines).
     pub async fn spawn_with_graph_and(worker: &str, graph_extra: &str) -> Self {
-        Self::try_spawn(Some(GraphServer::start().await), worker, graph_extra).await.expect("the app should start")
+        Self::try_spawn(POLICY, Some(GraphServer::start().await), worker, graph_extra)
+            .await
+            .expect("the app should start")
     }
 
-    async fn try_spawn(graph: Option<GraphServer>, worker: &str, graph_extra: &str) -> anyhow::Result<Self> {
+    /// Everything chosen by the test: the policy, the Graph test server (or the local
+    /// directory), extra `[worker]` settings and extra configuration at the end.
+    pub async fn spawn_custom(policy: &str, graph: Option<GraphServer>, worker: &str, extra: &str) -> Self {
+        Self::try_spawn(policy, graph, worker, extra).await.expect("the app should start")
+    }
+
+    async fn try_spawn(
+        policy_text: &str,
+        graph: Option<GraphServer>,
+        worker: &str,
+        graph_extra: &str,
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let policy = dir.path().join("policy.toml");
-        std::fs::write(&policy, POLICY)?;
+        std::fs::write(&policy, policy_text)?;
         let db_url = fresh_database(dir.path()).await?;
         let config_path = dir.path().join("elevate.toml");
         let directory = graph.as_ref().map_or_else(local_directory, graph_directory) + graph_extra;

@@ -7,5 +7,6 @@ mod aws;
 mod cli;
 mod grants;
 mod graph;
+mod identity_center;
 mod input;
 mod lifecycle;

@@ -2,6 +2,7 @@
 //! sessions when a grant ends. One IAM client per configured account (cross-account through
 //! `assume_role_arn`); credentials from the standard chain.
 mod discovery;
+pub mod identity_center;
 mod inventory;
 pub mod revocation;
 
