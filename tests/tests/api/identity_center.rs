@@ -118,7 +118,12 @@ async fn an_identity_center_grant_ends_in_identity_center_within_a_second_of_exp
     // No SCIM cycle here: after the grace period Elevate adds the Identity Center membership.
     ic.wait_ic("the Identity Center membership", async |s| s.ic_members().await.contains(&alice)).await;
 
-    let ended = ic.app.wait_for(&id, Duration::from_secs(15), |b| b["identity_center_ended_at"].is_string()).await;
+    let ended = ic
+        .app
+        .wait_for(&id, Duration::from_secs(15), |b| {
+            b["identity_center_ended_at"].is_string() && b["ended_at"].is_string()
+        })
+        .await;
     let expires = millis(&ended["expires_at"]);
     let ic_lag = millis(&ended["identity_center_ended_at"]) - expires;
     let entra_lag = millis(&ended["ended_at"]) - expires;
@@ -178,7 +183,13 @@ async fn a_member_of_the_identity_center_group_without_a_grant_is_drift() {
         .await
         .unwrap();
     ic.wait_ic("the drift removal", async |s| !s.ic_members().await.contains(&mallory)).await;
-    let events = ic.app.audit_events(&format!("identity-center:{}", ic.group_id)).await;
+    let subject = format!("identity-center:{}", ic.group_id);
+    // The removal is audited right after Identity Center confirms it.
+    ic.wait_ic("the audit of the removal", async |s| {
+        s.app.audit_actions(&subject).await.contains(&"drift.removed".to_owned())
+    })
+    .await;
+    let events = ic.app.audit_events(&subject).await;
     let actions: Vec<&str> = events.iter().filter_map(|e| e["action"].as_str()).collect();
     assert!(actions.contains(&"drift.found") && actions.contains(&"drift.removed"), "{events:?}");
     assert!(events.iter().all(|e| e["details"]["user_id"] == Value::String(mallory.clone())));
