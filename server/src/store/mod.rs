@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    AccessMode, ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction,
+    DbErr, IsolationLevel, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use secrecy::ExposeSecret;
 
@@ -55,6 +55,16 @@ impl Store {
 
     pub fn conn(&self) -> &DatabaseConnection {
         &self.db
+    }
+
+    /// A read-only transaction that sees one consistent snapshot (repeatable read on
+    /// PostgreSQL; an SQLite read transaction is one).
+    pub async fn snapshot(&self) -> Result<DatabaseTransaction, StoreError> {
+        if is_postgres(&self.db) {
+            Ok(self.db.begin_with_config(Some(IsolationLevel::RepeatableRead), Some(AccessMode::ReadOnly)).await?)
+        } else {
+            Ok(self.db.begin().await?)
+        }
     }
 
     /// A write transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`), so

@@ -37,12 +37,15 @@ async fn may_see(broker: &Broker, caller: &Caller, request: &Request) -> Result<
 }
 
 pub async fn details(broker: &Broker, request: Request) -> Result<RequestDetails, WorkflowError> {
-    let conn = broker.store.conn();
-    Ok(RequestDetails {
-        decisions: decisions::for_request(conn, &request.id).await?,
-        grant: grants::for_request(conn, &request.id).await?,
-        request,
-    })
+    // One snapshot for the request, its grant and its decisions, so that the answer never
+    // mixes two moments (say, the grant's Identity Center removal without the request's
+    // `ended_at` that was committed before it).
+    let snapshot = broker.store.snapshot().await?;
+    let grant = grants::for_request(&snapshot, &request.id).await?;
+    let decisions = decisions::for_request(&snapshot, &request.id).await?;
+    let request = requests::get(&snapshot, &request.id).await?.unwrap_or(request);
+    snapshot.commit().await?;
+    Ok(RequestDetails { decisions, grant, request })
 }
 
 pub async fn get_request(broker: &Broker, caller: &Caller, id: &str) -> Result<RequestDetails, WorkflowError> {

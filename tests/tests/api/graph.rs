@@ -251,6 +251,8 @@ async fn reconciliation_reports_or_removes_drift_and_restores_a_missing_grant() 
         metrics.contains(&format!("elevate_drift_found_total{{group=\"{DEVELOPERS_GROUP}\",mode=\"enforce\"}}")),
         "{metrics}"
     );
+    app.wait_for_audit(&format!("group:{DEVELOPERS_GROUP}"), "drift.removed", 1).await;
+    app.wait_for_audit(&format!("request:{id}"), "membership.restored", 1).await;
     let developers = app.audit_actions(&format!("group:{DEVELOPERS_GROUP}")).await;
     assert!(
         developers.contains(&"drift.found".to_owned()) && developers.contains(&"drift.removed".to_owned()),
@@ -345,8 +347,7 @@ async fn membership_changes_are_provisioned_on_demand_without_waiting_for_the_cy
         [(ADMINS_GROUP.to_owned(), alice.clone()), (ADMINS_GROUP.to_owned(), alice)],
         "after the add and after the removal"
     );
-    let actions = app.audit_actions(&format!("request:{id}")).await;
-    assert_eq!(actions.iter().filter(|a| *a == "membership.provisioned").count(), 2, "{actions:?}");
+    app.wait_for_audit(&format!("request:{id}"), "membership.provisioned", 2).await;
 }
 
 #[tokio::test]

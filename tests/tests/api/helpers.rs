@@ -416,6 +416,20 @@ impl TestApp {
         body["items"].as_array().into_iter().flatten().filter(|e| e["subject"] == subject).cloned().collect()
     }
 
+    /// Waits until the audit log has `count` events `action` about `subject` (an effect is
+    /// audited just after the outside system confirmed it); returns all events about it.
+    pub async fn wait_for_audit(&self, subject: &str, action: &str, count: usize) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let events = self.audit_events(subject).await;
+            if events.iter().filter(|e| e["action"] == action).count() >= count {
+                return events;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no {count} × {action} about {subject}: {events:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// The actions of the audit events about `subject`, oldest first.
     pub async fn audit_actions(&self, subject: &str) -> Vec<String> {
         self.audit_events(subject).await.iter().map(|e| e["action"].as_str().unwrap_or_default().to_owned()).collect()

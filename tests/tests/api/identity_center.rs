@@ -184,12 +184,7 @@ async fn a_member_of_the_identity_center_group_without_a_grant_is_drift() {
         .unwrap();
     ic.wait_ic("the drift removal", async |s| !s.ic_members().await.contains(&mallory)).await;
     let subject = format!("identity-center:{}", ic.group_id);
-    // The removal is audited right after Identity Center confirms it.
-    ic.wait_ic("the audit of the removal", async |s| {
-        s.app.audit_actions(&subject).await.contains(&"drift.removed".to_owned())
-    })
-    .await;
-    let events = ic.app.audit_events(&subject).await;
+    let events = ic.app.wait_for_audit(&subject, "drift.removed", 1).await;
     let actions: Vec<&str> = events.iter().filter_map(|e| e["action"].as_str()).collect();
     assert!(actions.contains(&"drift.found") && actions.contains(&"drift.removed"), "{events:?}");
     assert!(events.iter().all(|e| e["details"]["user_id"] == Value::String(mallory.clone())));
