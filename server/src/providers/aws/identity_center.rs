@@ -5,37 +5,12 @@ use std::collections::BTreeMap;
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_identitystore::{
     Client,
-    error::{ProvideErrorMetadata, SdkError},
     types::{AlternateIdentifier, MemberId, UniqueAttribute},
 };
 use aws_smithy_types::Document;
 
-use super::AwsError;
+use super::{AwsError, classify};
 use crate::{config::AwsSettings, policy::IdentityCenterTarget};
-
-fn classify<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
-    operation: &'static str,
-    err: SdkError<E, R>,
-) -> AwsError {
-    match &err {
-        SdkError::ServiceError(service) => {
-            let e = service.err();
-            let code = e.code().unwrap_or("Unknown").to_owned();
-            let message = e.message().unwrap_or_default().to_owned();
-            match code.as_str() {
-                "ResourceNotFoundException" => AwsError::NotFound(message),
-                "ThrottlingException" | "InternalServerException" => {
-                    AwsError::Transient { operation, message: format!("{code}: {message}") }
-                }
-                _ => AwsError::Permanent { operation, code, message },
-            }
-        }
-        _ => AwsError::Transient {
-            operation,
-            message: aws_sdk_identitystore::error::DisplayErrorContext(&err).to_string(),
-        },
-    }
-}
 
 fn unique(path: &str, value: &str) -> Result<AlternateIdentifier, AwsError> {
     let attribute = UniqueAttribute::builder()
@@ -88,7 +63,7 @@ impl IdentityCenter {
             .await
         {
             Ok(out) => Ok(out.group_id().to_owned()),
-            Err(e) => match classify("GetGroupId", e) {
+            Err(e) => match classify("GetGroupId", "identity store entry", e) {
                 AwsError::NotFound(_) => Ok(t.group.clone()),
                 other => Err(other),
             },
@@ -106,7 +81,7 @@ impl IdentityCenter {
             .await
         {
             Ok(out) => Ok(Some(out.user_id().to_owned())),
-            Err(e) => match classify("GetUserId", e) {
+            Err(e) => match classify("GetUserId", "identity store entry", e) {
                 AwsError::NotFound(_) => Ok(None),
                 other => Err(other),
             },
@@ -129,7 +104,7 @@ impl IdentityCenter {
             .await;
         match out {
             Ok(out) => Ok(Some(out.membership_id().to_owned())),
-            Err(e) => match classify("GetGroupMembershipId", e) {
+            Err(e) => match classify("GetGroupMembershipId", "identity store entry", e) {
                 AwsError::NotFound(_) => Ok(None),
                 other => Err(other),
             },
@@ -151,7 +126,7 @@ impl IdentityCenter {
             .await;
         match out {
             Ok(_) => Ok(true),
-            Err(e) => match classify("CreateGroupMembership", e) {
+            Err(e) => match classify("CreateGroupMembership", "identity store entry", e) {
                 AwsError::Permanent { code, .. } if code == "ConflictException" => Ok(false),
                 other => Err(other),
             },
@@ -170,7 +145,7 @@ impl IdentityCenter {
             .await;
         match out {
             Ok(_) => Ok(true),
-            Err(e) => match classify("DeleteGroupMembership", e) {
+            Err(e) => match classify("DeleteGroupMembership", "identity store entry", e) {
                 AwsError::NotFound(_) => Ok(false),
                 other => Err(other),
             },
@@ -189,7 +164,7 @@ impl IdentityCenter {
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await
-            .map_err(|e| classify("ListGroupMemberships", e))?;
+            .map_err(|e| classify("ListGroupMemberships", "identity store entry", e))?;
         Ok(memberships
             .iter()
             .filter_map(|m| match m.member_id() {

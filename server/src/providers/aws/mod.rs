@@ -33,6 +33,8 @@ pub enum AwsError {
     Permanent { operation: &'static str, code: String, message: String },
 }
 
+/// One classification for every AWS SDK error (IAM and the identity store share the SDK's
+/// error type): what does not exist, what is worth retrying, what is refused for good.
 fn classify<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
     operation: &'static str,
     what: &str,
@@ -44,10 +46,12 @@ fn classify<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::
             let code = e.code().unwrap_or("Unknown").to_owned();
             let message = e.message().unwrap_or_default().to_owned();
             match code.as_str() {
-                "NoSuchEntity" => AwsError::NotFound(what.to_owned()),
-                "Throttling" | "ThrottlingException" | "ServiceFailure" | "RequestExpired" => {
-                    AwsError::Transient { operation, message: format!("{code}: {message}") }
-                }
+                "NoSuchEntity" | "ResourceNotFoundException" => AwsError::NotFound(what.to_owned()),
+                "Throttling"
+                | "ThrottlingException"
+                | "ServiceFailure"
+                | "InternalServerException"
+                | "RequestExpired" => AwsError::Transient { operation, message: format!("{code}: {message}") },
                 _ => AwsError::Permanent { operation, code, message },
             }
         }
