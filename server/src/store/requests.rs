@@ -1,8 +1,8 @@
 //! Access requests.
 use entity::requests;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    QuerySelect, sea_query::Expr,
 };
 
 use super::{StoreError, is_postgres};
@@ -101,13 +101,14 @@ pub async fn pending_extensions_of(c: &impl ConnectionTrait, id: &str) -> Result
 
 /// Marks the request's access as over (membership removed or, for standing or overlapping
 /// membership, the grant's end handled). Not a state transition: the status already says why.
+/// The version still moves on, so that no write from an older copy can undo it.
 pub async fn set_ended(c: &impl ConnectionTrait, id: &str, at: i64) -> Result<(), StoreError> {
-    let row = requests::ActiveModel {
-        id: Set(id.to_owned()),
-        ended_at: Set(Some(at)),
-        updated_at: Set(now()),
-        ..Default::default()
-    };
-    row.update(c).await?;
+    requests::Entity::update_many()
+        .col_expr(requests::Column::EndedAt, Expr::value(at))
+        .col_expr(requests::Column::UpdatedAt, Expr::value(now()))
+        .col_expr(requests::Column::Version, Expr::col(requests::Column::Version).add(1))
+        .filter(requests::Column::Id.eq(id))
+        .exec(c)
+        .await?;
     Ok(())
 }
