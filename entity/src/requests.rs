@@ -36,6 +36,12 @@ pub struct Model {
     pub expires_at: Option<i64>,
     pub ended_at: Option<i64>,
     pub status_reason: Option<String>,
+    /// When the current approval stage began (`None`: at `created_at`).
+    pub stage_started_at: Option<i64>,
+    /// When the current stage's approvers were reminded.
+    pub reminded_at: Option<i64>,
+    /// When the profile's escalation approvers were called in.
+    pub escalated_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -3,12 +3,17 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261129_000001_create_tables;
 mod m20261129_000002_identity_center;
+mod m20261129_000003_approval_reminders;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261129_000001_create_tables::Migration), Box::new(m20261129_000002_identity_center::Migration)]
+        vec![
+            Box::new(m20261129_000001_create_tables::Migration),
+            Box::new(m20261129_000002_identity_center::Migration),
+            Box::new(m20261129_000003_approval_reminders::Migration),
+        ]
     }
 }

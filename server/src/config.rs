@@ -16,8 +16,12 @@ use serde::Deserialize;
 
 use crate::domain::HumanDuration;
 
+mod notify;
+pub use notify::{LinkSettings, NotifySettings, SmtpSecurity, SmtpSettings, WebhookFormat, WebhookSettings};
+
 /// Top-level sections; environment variables outside them are reported, not applied.
-const SECTIONS: [&str; 9] = ["server", "database", "policy", "auth", "directory", "graph", "aws", "worker", "log"];
+const SECTIONS: [&str; 12] =
+    ["server", "database", "policy", "auth", "directory", "graph", "aws", "worker", "log", "smtp", "links", "notify"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -50,6 +54,12 @@ pub struct Settings {
     pub worker: WorkerSettings,
     #[serde(default)]
     pub log: LogSettings,
+    /// Mail to approvers and requesters.
+    pub smtp: Option<SmtpSettings>,
+    #[serde(default)]
+    pub links: LinkSettings,
+    #[serde(default)]
+    pub notify: NotifySettings,
 }
 
 #[derive(Debug, Deserialize)]
@@ -57,6 +67,9 @@ pub struct Settings {
 pub struct ServerSettings {
     #[serde(default = "default_bind")]
     pub bind: SocketAddr,
+    /// The address people reach Elevate at (links in mail and chat), e.g.
+    /// `https://elevate.example.com`. Defaults to `http://` + the bound address.
+    pub public_url: Option<String>,
 }
 
 fn default_bind() -> SocketAddr {
@@ -65,7 +78,7 @@ fn default_bind() -> SocketAddr {
 
 impl Default for ServerSettings {
     fn default() -> Self {
-        Self { bind: default_bind() }
+        Self { bind: default_bind(), public_url: None }
     }
 }
 
@@ -148,6 +161,10 @@ pub struct AuthSettings {
     pub issuer: String,
     #[serde(default = "default_audience")]
     pub audience: String,
+    /// A sign-in page that lets anyone pick a user of the local directory: for the demo and
+    /// tests only, refused unless Elevate listens on loopback.
+    #[serde(default)]
+    pub demo_sign_in: bool,
 }
 
 fn default_issuer() -> String {
@@ -160,7 +177,13 @@ fn default_audience() -> String {
 
 impl Default for AuthSettings {
     fn default() -> Self {
-        Self { token_secret: None, token_secret_file: None, issuer: default_issuer(), audience: default_audience() }
+        Self {
+            token_secret: None,
+            token_secret_file: None,
+            issuer: default_issuer(),
+            audience: default_audience(),
+            demo_sign_in: false,
+        }
     }
 }
 
@@ -566,6 +589,15 @@ impl Settings {
                 }
             }
         }
+        notify::check(self.smtp.as_ref(), &self.notify, self.server.public_url.as_deref())?;
+        if self.auth.demo_sign_in
+            && (!self.server.bind.ip().is_loopback() || self.directory.kind != DirectoryKind::Local)
+        {
+            return Err(ConfigError::Key {
+                key: "auth.demo_sign_in",
+                reason: "lets anyone sign in as anyone: only with the local directory on a loopback address".into(),
+            });
+        }
         if self.worker.concurrency == 0 {
             return Err(ConfigError::Key { key: "worker.concurrency", reason: "must be at least 1".into() });
         }
@@ -578,7 +610,7 @@ impl Settings {
 
 /// `ELEVATE_*` variables that are not configuration (they choose the config file or belong
 /// to the test suite).
-const IGNORED_ENV: [&str; 5] = ["CONFIG", "TEST_POSTGRES_URL", "TEST_DB", "TEST_MOTO_SERVER", "BIN"];
+const IGNORED_ENV: [&str; 6] = ["CONFIG", "TEST_POSTGRES_URL", "TEST_DB", "TEST_MOTO_SERVER", "TEST_PYTHON", "BIN"];
 
 #[cfg(test)]
 mod tests {

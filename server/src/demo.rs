@@ -70,6 +70,9 @@ pub fn prepare(dir: &Path, bind: SocketAddr) -> Result<Settings, DemoError> {
     settings.policy.path = policy;
     settings.database.url = SecretString::from(format!("sqlite://{}?mode=rwc", dir.join("elevate-demo.db").display()));
     settings.auth.token_secret_file = Some(secret_file);
+    // Approvers' mail lands in a folder as .eml files; its links sign in on the demo page.
+    settings.auth.demo_sign_in = true;
+    settings.notify.mail_folder = Some(dir.join("mail"));
     let user = |upn: &str, name: &str| LocalUserSeed { upn: upn.into(), display_name: Some(name.into()), mail: None };
     settings.directory.users = vec![
         user(ENGINEER, "Alice (engineer)"),
@@ -116,8 +119,9 @@ pub fn tokens(authority: &TokenAuthority) -> Result<Vec<DemoToken>, jsonwebtoken
 }
 
 /// What the newcomer reads: who is who, their tokens, and curl lines to paste.
-pub fn instructions(base: &str, tokens: &[DemoToken]) -> String {
+pub fn instructions(base: &str, tokens: &[DemoToken], mail: &Path) -> String {
     let mut out = format!("\nElevate demo running at {base}\n\nDemo users and their API tokens (valid 24h):\n");
+    let mail = mail.display();
     for t in tokens {
         let roles: Vec<_> = t.roles.iter().map(|r| r.as_str()).collect();
         out.push_str(&format!("  {:<20} {:<22} export {}={}\n", t.upn, roles.join(","), var(t.upn), t.token));
@@ -135,6 +139,10 @@ Try it (paste the export lines above first):
   curl -s {base}/api/v1/requests/ID -H "Authorization: Bearer $ALICE"
   # Dave reads the audit log
   curl -s {base}/api/v1/audit -H "Authorization: Bearer $DAVE"
+
+Mail to approvers and to the requester is written to {mail}/ as .eml files: open the newest
+one for Bob, and its Approve link shows the confirmation page. Sign in as a demo user at
+{base}/signin.
 "#
     ));
     out

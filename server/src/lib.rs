@@ -9,6 +9,7 @@ pub mod domain;
 pub mod http;
 pub mod jobs;
 pub mod metrics;
+pub mod notify;
 pub mod policy;
 pub mod providers;
 pub mod startup;

@@ -173,7 +173,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let app = Application::build(settings).await?;
             let base = format!("http://{}:{}", bind.ip(), app.port());
             println!("listening on {base}");
-            println!("{}", demo::instructions(&base, &tokens));
+            println!("{}", demo::instructions(&base, &tokens, &dir.join("mail")));
             if !no_walkthrough {
                 tokio::spawn(async move {
                     if let Err(e) = demo::walkthrough(&base, &tokens).await {
@@ -303,7 +303,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Directory { command: DirectoryCommand::Check { user } } => {
             let settings = load(cli.config.as_deref())?;
             let policy = Policy::load(&settings.policy.path)?;
-            let broker = startup::broker(&settings, policy).await?;
+            let broker = startup::broker(&settings, policy, "http://localhost").await?;
             println!("credentials: ok ({:?} directory)", settings.directory.kind);
             let mut failures = 0;
             for (group, role) in directory_check::groups_named(&broker.policy) {

@@ -99,6 +99,11 @@ pub struct Profile {
     pub revoke_sessions: Option<bool>,
     /// IAM Identity Center: the group that mirrors `group` there (`aws_target = "identity_center"`).
     pub identity_center: Option<IdentityCenterTarget>,
+    /// Approvers called in (and allowed to decide) when a stage stays undecided for
+    /// `notify.escalate_after`.
+    pub escalation: Option<Principals>,
+    /// Overrides `links.require_sign_in` for this profile's emailed links.
+    pub require_sign_in_for_links: Option<bool>,
 }
 
 /// Where an Identity Center profile's membership also lives.
@@ -215,6 +220,8 @@ struct RawProfile {
     revoke_sessions: Option<Spanned<bool>>,
     aws_target: Option<Spanned<String>>,
     identity_center: Option<Spanned<IdentityCenterTarget>>,
+    escalation: Option<Spanned<RawPrincipals>>,
+    require_sign_in_for_links: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -425,8 +432,25 @@ impl RawProfile {
         {
             return field_err(arn.span(), ".aws_role_arn", "must be an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)");
         }
+        let escalation = match self.escalation {
+            Some(raw) => {
+                let span = raw.span();
+                let raw = raw.into_inner();
+                let escalation = principals(".escalation", &raw.groups, &raw.users)?;
+                if escalation.is_empty() {
+                    return field_err(span, ".escalation", "names nobody: list escalation groups or users");
+                }
+                if approval == ApprovalRule::Automatic {
+                    return field_err(span, ".escalation", "makes no sense with auto_approve");
+                }
+                Some(escalation)
+            }
+            None => None,
+        };
         Ok(Profile {
             key,
+            escalation,
+            require_sign_in_for_links: self.require_sign_in_for_links,
             title: self.title,
             description: self.description,
             aws_account: self.aws_account.map(Spanned::into_inner),

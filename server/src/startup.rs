@@ -7,7 +7,7 @@ use tokio::sync::{Notify, watch};
 use tracing::{error, info, warn};
 
 use crate::{
-    auth::TokenAuthority,
+    auth::{Sessions, TokenAuthority},
     config::{AwsSettings, ConfigError, DirectoryKind, Settings},
     http::{self, AppState},
     jobs::{sweeps, worker::Worker},
@@ -65,8 +65,10 @@ pub async fn open_store(settings: &Settings) -> Result<Store, StartError> {
     Ok(store)
 }
 
-/// The store, the policy and the directory wired together.
-pub async fn broker(settings: &Settings, policy: Policy) -> Result<Broker, StartError> {
+/// The store, the policy, the directory and the notification channels wired together.
+/// `public_url`: where people reach this Elevate (links in mail and chat).
+pub async fn broker(settings: &Settings, policy: Policy, public_url: &str) -> Result<Broker, StartError> {
+    let notifier = Arc::new(crate::notify::Notifier::new(settings, public_url)?);
     let policy_for_aws = policy.clone();
     if settings.aws.is_none()
         && let Some(p) = policy.profiles().find(|p| p.identity_center.is_some())
@@ -92,6 +94,7 @@ pub async fn broker(settings: &Settings, policy: Policy) -> Result<Broker, Start
         wake: Arc::new(Notify::new()),
         reported_drift: Default::default(),
         metrics,
+        notifier,
         aws: match &settings.aws {
             Some(aws) => Some(Arc::new(aws_mapping(aws, &policy_for_aws).await?)),
             None => None,
@@ -145,10 +148,29 @@ impl Application {
     /// the first request served already sees them revoked.
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
         let policy = Policy::load(&settings.policy.path)?;
+        let sign_in_needed =
+            settings.links.require_sign_in || policy.profiles().any(|p| p.require_sign_in_for_links == Some(true));
+        if sign_in_needed && !settings.auth.demo_sign_in {
+            return Err(ConfigError::Key {
+                key: "links.require_sign_in",
+                reason: "needs a browser sign-in and none is configured (OIDC sign-in comes with the web UI; \
+                         auth.demo_sign_in serves the demo)"
+                    .into(),
+            }
+            .into());
+        }
         let secret = settings.auth.token_secret()?;
         let tokens =
             TokenAuthority::new(&secret, &settings.auth.issuer, &settings.auth.audience).map_err(StartError::Token)?;
-        let broker = broker(&settings, policy).await?;
+        // Bound first: links in mail name the address, and with port 0 only the bound
+        // listener knows it. Connections wait in the backlog until serving starts.
+        let listener = TcpListener::bind(settings.server.bind)
+            .map_err(|source| StartError::Bind { addr: settings.server.bind.to_string(), source })?;
+        let bound = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind { addr: settings.server.bind.to_string(), source })?;
+        let public_url = settings.server.public_url.clone().unwrap_or_else(|| format!("http://{bound}"));
+        let broker = broker(&settings, policy, &public_url).await?;
 
         let sweep_schedule = settings.worker.sweep_schedule.clone();
         let reconcile_every = settings.worker.reconcile_interval.get();
@@ -164,19 +186,19 @@ impl Application {
             .await
             .map_err(|e| StartError::Scheduler(e.to_string()))?;
 
-        let listener = TcpListener::bind(settings.server.bind)
-            .map_err(|source| StartError::Bind { addr: settings.server.bind.to_string(), source })?;
-        let port = listener
-            .local_addr()
-            .map_err(|source| StartError::Bind { addr: settings.server.bind.to_string(), source })?
-            .port();
-        let state = web::Data::new(AppState { broker, tokens });
+        let port = bound.port();
+        let secure_cookies = !(public_url.starts_with("http://127.")
+            || public_url.starts_with("http://localhost")
+            || public_url.starts_with("http://[::1]"));
+        let sessions =
+            Sessions::new(&secret, secure_cookies, Duration::from_secs(8 * 3600)).map_err(StartError::Token)?;
+        let state = web::Data::new(AppState { broker, tokens, sessions, demo_sign_in: settings.auth.demo_sign_in });
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
                 .wrap(http::security_headers())
                 // A span per request with a request id; every log line inside carries it.
-                .wrap(tracing_actix_web::TracingLogger::default())
+                .wrap(tracing_actix_web::TracingLogger::<crate::telemetry::RequestSpan>::new())
                 .configure(http::configure)
         })
         .listen(listener)

@@ -13,3 +13,31 @@ pub fn init(settings: &LogSettings) {
         LogFormat::Text => builder.try_init(),
     };
 }
+
+/// The span of each HTTP request: method, path (never the query, which can carry an emailed
+/// link's token), request id and status. Every log line inside it carries these.
+pub struct RequestSpan;
+
+impl tracing_actix_web::RootSpanBuilder for RequestSpan {
+    fn on_request_start(request: &actix_web::dev::ServiceRequest) -> tracing::Span {
+        use actix_web::HttpMessage;
+        let request_id = request.extensions().get::<tracing_actix_web::RequestId>().copied();
+        tracing::info_span!(
+            "http",
+            method = %request.method(),
+            path = %request.path(),
+            request_id = %request_id.map(|id| id.to_string()).unwrap_or_default(),
+            http.status_code = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+            exception.message = tracing::field::Empty,
+            exception.details = tracing::field::Empty,
+        )
+    }
+
+    fn on_request_end<B: actix_web::body::MessageBody>(
+        span: tracing::Span,
+        outcome: &Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>,
+    ) {
+        tracing_actix_web::DefaultRootSpanBuilder::on_request_end(span, outcome);
+    }
+}

@@ -1,4 +1,26 @@
-//! Authentication: Elevate's own bearer tokens (HS256 JWTs signed with `auth.token_secret`).
+//! Authentication: Elevate's own bearer tokens, the signed one-time action links of emailed
+//! decisions, and the browser session cookie. All three are HS256 JWTs, each with its own key
+//! derived from `auth.token_secret` and its own audience, so none can stand in for another.
+mod link;
+mod session;
 mod token;
 
+use hmac::{Hmac, KeyInit, Mac};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::Sha256;
+
+pub use link::{LinkAction, LinkClaims, LinkError, LinkSigner, LinkTarget};
+pub use session::{SESSION_COOKIE, SessionClaims, Sessions};
 pub use token::{AuthError, IssuedToken, TokenAuthority};
+
+/// A key for one purpose, derived from the configured secret (HMAC-SHA256 of the purpose).
+fn derive_key(secret: &SecretString, purpose: &str) -> Vec<u8> {
+    match Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes()) {
+        Ok(mut mac) => {
+            mac.update(purpose.as_bytes());
+            mac.finalize().into_bytes().to_vec()
+        }
+        // HMAC accepts keys of every length.
+        Err(_) => secret.expose_secret().as_bytes().to_vec(),
+    }
+}

@@ -1,19 +1,27 @@
 //! The REST API under `/api/v1`: routes, extractors and the one error mapping.
 mod extract;
 mod meta;
+mod pages;
 pub mod problem;
 mod requests;
 mod views;
 
 use actix_web::{HttpRequest, HttpResponse, middleware::DefaultHeaders, web};
 
-use crate::{auth::TokenAuthority, workflows::Broker};
+use crate::{
+    auth::{Sessions, TokenAuthority},
+    workflows::Broker,
+};
 
 pub use meta::ApiDoc;
 
 pub struct AppState {
     pub broker: Broker,
     pub tokens: TokenAuthority,
+    /// Browser sessions (signed cookies).
+    pub sessions: Sessions,
+    /// The demo sign-in page (`auth.demo_sign_in`, loopback only).
+    pub demo_sign_in: bool,
 }
 
 /// Registers every route; shared by `serve` and `demo`.
@@ -28,6 +36,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(meta::healthz)
         .service(meta::readyz)
         .service(meta::metrics)
+        .configure(pages::configure)
         .service(
             web::scope("/api/v1")
                 .service(meta::openapi_document)
@@ -53,6 +62,12 @@ pub fn security_headers() -> DefaultHeaders {
         .add(("X-Content-Type-Options", "nosniff"))
         .add(("X-Frame-Options", "DENY"))
         .add(("Referrer-Policy", "no-referrer"))
+        // Pages load their stylesheet from here and nothing else: no script, no inline style.
+        .add((
+            "Content-Security-Policy",
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; \
+             base-uri 'none'",
+        ))
 }
 
 async fn not_found(req: HttpRequest) -> Result<HttpResponse, problem::ApiError> {

@@ -49,9 +49,12 @@ impl ApiError {
             Self::Workflow(WorkflowError::Invalid(_)) | Self::BadRequest { .. } => ("invalid-input", "Invalid input"),
             Self::Workflow(WorkflowError::NotFound(_)) | Self::NotFound(_) => ("not-found", "Not found"),
             Self::Workflow(WorkflowError::Forbidden(_)) => ("forbidden", "Not allowed"),
-            Self::Workflow(WorkflowError::Conflict(_) | WorkflowError::Transition(_)) => {
-                ("conflict", "Conflict with the current state")
-            }
+            Self::Workflow(
+                WorkflowError::Conflict(_)
+                | WorkflowError::Transition(_)
+                | WorkflowError::LinkUsed
+                | WorkflowError::LinkOutdated,
+            ) => ("conflict", "Conflict with the current state"),
             Self::Workflow(WorkflowError::Directory(_)) => ("directory-unavailable", "Directory unavailable"),
             Self::Workflow(WorkflowError::Store(_)) => ("internal", "Internal error"),
             Self::Auth(_) => ("unauthenticated", "Authentication required"),
@@ -88,7 +91,12 @@ impl ResponseError for ApiError {
             Self::Workflow(WorkflowError::Invalid(_)) | Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Workflow(WorkflowError::NotFound(_)) | Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Workflow(WorkflowError::Forbidden(_)) => StatusCode::FORBIDDEN,
-            Self::Workflow(WorkflowError::Conflict(_) | WorkflowError::Transition(_)) => StatusCode::CONFLICT,
+            Self::Workflow(
+                WorkflowError::Conflict(_)
+                | WorkflowError::Transition(_)
+                | WorkflowError::LinkUsed
+                | WorkflowError::LinkOutdated,
+            ) => StatusCode::CONFLICT,
             Self::Workflow(WorkflowError::Directory(DirectoryError::Transient { .. })) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }

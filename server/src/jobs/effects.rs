@@ -8,6 +8,7 @@ use serde_json::json;
 use super::{aws_jobs, grant};
 use crate::{
     domain::{GroupId, RequestEvent, RequestStatus, now},
+    notify::Notice,
     providers::directory::DirectoryError,
     store::{
         StoreError, audit,
@@ -106,7 +107,12 @@ pub async fn activate(broker: &Broker, job: &Job) -> Result<(), EffectError> {
     active.activated_at = Some(at);
     active.expires_at = Some(expires_at);
     active.coverage_start = Some(request.coverage_start.unwrap_or(at));
-    requests::update(&tx, &request, active).await?;
+    let active = requests::update(&tx, &request, active).await?;
+    super::notifications::notify(broker, &tx, &active, Notice::Activated { expires_at }, at).await?;
+    let warn_at = expires_at - broker.notifier.expiry_warning_ms;
+    if warn_at > at {
+        super::notifications::notify(broker, &tx, &active, Notice::ExpiringSoon { expires_at }, warn_at).await?;
+    }
     g.state = ACTIVE.to_owned();
     g.activated_at = Some(at);
     g.expires_at = Some(expires_at);
@@ -149,7 +155,9 @@ pub async fn expire(broker: &Broker, job: &Job) -> Result<(), EffectError> {
         .map_err(|e| EffectError::Permanent(e.to_string()))?
         .as_str()
         .to_owned();
-    requests::update(&tx, &request, expired).await?;
+    let expired = requests::update(&tx, &request, expired).await?;
+    let ended = super::notifications::ended(RequestStatus::Expired);
+    super::notifications::notify(broker, &tx, &expired, ended, now()).await?;
     let g = grant::end(&tx, g).await?;
     let details = json!({ "group": g.group_id, "user": g.upn, "grant": g.id, "expires_at": crate::domain::format_millis(expires_at) });
     audit::append(&tx, NewEvent::new("system", "grant.expired", format!("request:{}", g.request_id), details)).await?;
@@ -221,7 +229,12 @@ pub async fn remove(broker: &Broker, job: &Job) -> Result<(), EffectError> {
 
 /// The activation will not succeed: the request fails and anything that may have landed is
 /// taken back. Runs in the transaction that marks the job failed.
-pub async fn fail_activation(tx: &DatabaseTransaction, job: &Job, error: &str) -> Result<(), EffectError> {
+pub async fn fail_activation(
+    broker: &Broker,
+    tx: &DatabaseTransaction,
+    job: &Job,
+    error: &str,
+) -> Result<(), EffectError> {
     let Some(grant_id) = &job.grant_id else { return Ok(()) };
     let Some(g) = grants::get(tx, grant_id).await? else { return Ok(()) };
     let Some(request) = requests::get_for_update(tx, &g.request_id).await? else { return Ok(()) };
@@ -235,7 +248,9 @@ pub async fn fail_activation(tx: &DatabaseTransaction, job: &Job, error: &str) -
         .as_str()
         .to_owned();
     failed.status_reason = Some(format!("the directory refused the membership: {error}"));
-    requests::update(tx, &request, failed).await?;
+    let failed = requests::update(tx, &request, failed).await?;
+    let ended = super::notifications::ended(RequestStatus::Failed);
+    super::notifications::notify(broker, tx, &failed, ended, crate::domain::now()).await?;
     let g = grant::end(tx, g).await?;
     let details =
         json!({ "group": g.group_id, "user": g.upn, "grant": g.id, "error": error, "attempts": job.attempts });

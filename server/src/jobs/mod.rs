@@ -4,6 +4,7 @@ pub mod aws_jobs;
 pub mod effects;
 pub mod grant;
 pub mod identity_center_jobs;
+pub mod notifications;
 pub mod sweeps;
 pub mod worker;
 
@@ -29,3 +30,9 @@ pub const IC_REMOVE_DRIFT: &str = "identity_center_remove_drift";
 pub const RESTORE: &str = "restore_membership";
 /// Remove a member that no grant and no `permanent_members` entry accounts for.
 pub const REMOVE_DRIFT: &str = "remove_drift";
+/// Find a notice's recipients and write one delivery job each.
+pub const NOTIFY: &str = "notify";
+/// Send one mail to one person.
+pub const SEND_MAIL: &str = "send_mail";
+/// Post one chat message to one webhook.
+pub const CALL_WEBHOOK: &str = "call_webhook";

@@ -1,9 +1,10 @@
-//! Periodic sweeps driven by tokio-cron-scheduler. The database says what is due; the
+//! Periodic sweeps driven by tokio-cron-scheduler (decision timeouts, reminders and
+//! escalation on `worker.sweep_schedule`; reconciliation; pruning). The database says what is due; the
 //! scheduler only says when to look.
 use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 use tracing::error;
 
-use crate::workflows::{Broker, reconcile, timeout};
+use crate::workflows::{Broker, reconcile, remind, timeout};
 
 /// Starts the decision-timeout sweep on `schedule` (cron with seconds), drift
 /// reconciliation every `reconcile_every`, and (with `[aws]`) the pruning of revocations.
@@ -22,12 +23,18 @@ pub async fn start(
             if let Err(e) = timeout::time_out_undecided(&broker).await {
                 error!(error = %e, "decision-timeout sweep failed");
             }
+            if let Err(e) = remind::remind_and_escalate(&broker).await {
+                error!(error = %e, "reminder and escalation sweep failed");
+            }
         })
     })?;
     scheduler.add(job).await?;
     let reconciler = Job::new_repeated_async(reconcile_every, move |_id, _scheduler| {
         let broker = broker.clone();
         Box::pin(async move {
+            if let Err(e) = crate::store::link_tokens::forget_expired(broker.store.conn()).await {
+                error!(error = %e, "forgetting expired link tokens failed");
+            }
             if let Err(e) = super::identity_center_jobs::reconcile(&broker).await {
                 error!(error = %e, "Identity Center reconciliation failed");
             }

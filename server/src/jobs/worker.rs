@@ -118,6 +118,9 @@ impl Worker {
             super::IC_REMOVE => super::identity_center_jobs::remove(&self.broker, &job).await,
             super::IC_REMOVE_DRIFT => super::identity_center_jobs::remove_drift(&self.broker, &job).await,
             super::REMOVE_DRIFT => effects::remove_drift(&self.broker, &job).await,
+            super::NOTIFY => super::notifications::fan_out(&self.broker, &job).await,
+            super::SEND_MAIL => super::notifications::send_mail(&self.broker, &job).await,
+            super::CALL_WEBHOOK => super::notifications::call_webhook(&self.broker, &job).await,
             other => Err(EffectError::Permanent(format!("unknown job kind {other:?}"))),
         };
         if let Err(e) = self.record(&job, result).await {
@@ -137,10 +140,20 @@ impl Worker {
         };
         let message = error.to_string();
         warn!(attempt = job.attempts, error = %message, "job attempt failed");
-        // Only an activation or a provisioning push may be given up; an expiry or removal is
-        // retried for ever: revocation is never abandoned.
-        let give_up = [super::ACTIVATE, super::PROVISION, super::IC_ENSURE].contains(&job.kind.as_str())
-            && (matches!(error, EffectError::Permanent(_)) || job.attempts >= self.settings.max_attempts);
+        // Only an activation, a provisioning push or a notification may be given up; an expiry
+        // or removal is retried for ever: revocation is never abandoned. A delivery (written
+        // when due) is retried for `notify.give_up_after`, however many attempts that takes.
+        let permanent = matches!(error, EffectError::Permanent(_));
+        let give_up = match job.kind.as_str() {
+            super::ACTIVATE | super::PROVISION | super::IC_ENSURE => {
+                permanent || job.attempts >= self.settings.max_attempts
+            }
+            super::SEND_MAIL | super::CALL_WEBHOOK => {
+                permanent || now() - job.created_at > self.broker.notifier.give_up_after_ms
+            }
+            super::NOTIFY => permanent,
+            _ => false,
+        };
         let tx = self.broker.store.begin().await?;
         let subject =
             job.grant_id.as_deref().map(|g| format!("grant:{g}")).unwrap_or_else(|| format!("job:{}", job.id));
@@ -153,7 +166,7 @@ impl Worker {
         if settled
             && give_up
             && job.kind == super::ACTIVATE
-            && let Err(e) = effects::fail_activation(&tx, job, &message).await
+            && let Err(e) = effects::fail_activation(&self.broker, &tx, job, &message).await
         {
             // Rolled back whole: the lease runs out and the activation is tried again.
             error!(error = %e, "could not mark the activation failed");

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod decisions;
 pub mod grants;
 pub mod jobs;
+pub mod link_tokens;
 pub mod local_directory;
 pub mod requests;
 pub mod users;

@@ -112,3 +112,25 @@ pub async fn set_ended(c: &impl ConnectionTrait, id: &str, at: i64) -> Result<()
         .await?;
     Ok(())
 }
+
+/// What a reminder sweep records about a pending request.
+#[derive(Debug, Clone, Copy)]
+pub enum Nudge {
+    Reminded,
+    Escalated,
+}
+
+/// Records that the approvers were reminded, or the escalation approvers called in. Not a
+/// change of the request: its version stays, so the links already sent stay good.
+pub async fn record_nudge(c: &impl ConnectionTrait, id: &str, nudge: Nudge, at: i64) -> Result<(), StoreError> {
+    let column = match nudge {
+        Nudge::Reminded => requests::Column::RemindedAt,
+        Nudge::Escalated => requests::Column::EscalatedAt,
+    };
+    requests::Entity::update_many()
+        .col_expr(column, Expr::value(at))
+        .filter(requests::Column::Id.eq(id))
+        .exec(c)
+        .await?;
+    Ok(())
+}

@@ -39,3 +39,9 @@ pub async fn by_upn_or_id(c: &impl ConnectionTrait, key: &str) -> Result<Option<
 pub async fn by_ids(c: &impl ConnectionTrait, ids: Vec<String>) -> Result<Vec<users::Model>, StoreError> {
     Ok(users::Entity::find().filter(users::Column::Id.is_in(ids)).all(c).await?)
 }
+
+/// Every known user, by UPN (the demo sign-in page lists them).
+pub async fn all(c: &impl ConnectionTrait) -> Result<Vec<users::Model>, StoreError> {
+    use sea_orm::QueryOrder;
+    Ok(users::Entity::find().order_by_asc(users::Column::Upn).all(c).await?)
+}

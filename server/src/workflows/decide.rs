@@ -1,12 +1,15 @@
-//! Approving and denying. Only approvers the profile names for the current stage may decide,
-//! never the requester, once each; a quorum completes a stage, then the second stage if any.
+//! Approving and denying. Only approvers the profile names for the current stage (or its
+//! escalation approvers, once called in) may decide, never the requester, once each; a quorum
+//! completes a stage, then the second stage if any.
 use serde_json::json;
 
 use super::{Broker, WorkflowError, apply, is_requester, load_for_update};
 use crate::{
-    domain::{Caller, Comment, RequestEvent, RequestId, RequestStatus, Role},
-    jobs::grant,
-    store::{audit, audit::NewEvent, decisions, decisions::NewDecision, requests, requests::Request},
+    auth::LinkClaims,
+    domain::{Caller, Comment, RequestEvent, RequestId, RequestStatus, Role, now},
+    jobs::{grant, notifications},
+    notify::Notice,
+    store::{audit, audit::NewEvent, decisions, decisions::NewDecision, link_tokens, requests, requests::Request},
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,13 +33,18 @@ pub async fn may_decide(broker: &Broker, caller: &Caller, request: &Request) -> 
             profile.key, request.stage
         )));
     };
-    if !broker.is_among(&caller.upn, &stage.approvers).await? {
-        return Err(WorkflowError::Forbidden(format!(
-            "{} is not an approver of stage {} of profile {}",
-            caller.upn, request.stage, profile.key
-        )));
+    if broker.is_among(&caller.upn, &stage.approvers).await? {
+        return Ok(());
     }
-    Ok(())
+    if let (Some(_), Some(escalation)) = (request.escalated_at, &profile.escalation)
+        && broker.is_among(&caller.upn, escalation).await?
+    {
+        return Ok(());
+    }
+    Err(WorkflowError::Forbidden(format!(
+        "{} is not an approver of stage {} of profile {}",
+        caller.upn, request.stage, profile.key
+    )))
 }
 
 pub async fn decide(
@@ -45,6 +53,20 @@ pub async fn decide(
     id: &str,
     decision: Decision,
     comment: Option<&str>,
+) -> Result<Request, WorkflowError> {
+    record(broker, caller, id, decision, comment, None).await
+}
+
+/// Records a decision. With `link`, the decision comes from an emailed link: it must still
+/// be for the stage and version it was made for, and its token is spent in the same
+/// transaction, so a link decides at most once.
+pub(super) async fn record(
+    broker: &Broker,
+    caller: &Caller,
+    id: &str,
+    decision: Decision,
+    comment: Option<&str>,
+    link: Option<&LinkClaims>,
 ) -> Result<Request, WorkflowError> {
     let comment = Comment::parse(comment)?;
     let event = match decision {
@@ -69,6 +91,14 @@ pub async fn decide(
     if request.stage != seen.stage {
         return Err(WorkflowError::Conflict("the request moved to another approval stage meanwhile; try again".into()));
     }
+    if let Some(link) = link {
+        if (link.stg, link.ver) != (request.stage, request.version) {
+            return Err(WorkflowError::LinkOutdated);
+        }
+        if !link_tokens::spend(&tx, &link.jti, link.exp * 1000).await? {
+            return Err(WorkflowError::LinkUsed);
+        }
+    }
     if decisions::has_decided(&tx, &request.id, caller.upn.as_str()).await? {
         return Err(WorkflowError::Conflict(format!("{} has already decided this request", caller.upn)));
     }
@@ -84,32 +114,52 @@ pub async fn decide(
     )
     .await?;
     let subject = format!("request:{}", request.id);
-    let details = json!({ "stage": request.stage, "comment": comment.as_deref() });
+    let via = if link.is_some() { "email_link" } else { "api" };
+    let details = json!({ "stage": request.stage, "comment": comment.as_deref(), "via": via });
+    let at = now();
     let updated = match decision {
         Decision::Deny => {
             audit::append(&tx, NewEvent::new(caller.upn.as_str(), "request.denied", &subject, details)).await?;
             let denied = apply(&request, RequestEvent::Deny)?;
-            requests::update(&tx, &request, denied).await?
+            let denied = requests::update(&tx, &request, denied).await?;
+            let notice =
+                Notice::Denied { approver: caller.upn.to_string(), comment: comment.as_deref().map(str::to_owned) };
+            notifications::notify(broker, &tx, &denied, notice, at).await?;
+            denied
         }
         Decision::Approve => {
             audit::append(&tx, NewEvent::new(caller.upn.as_str(), "request.approval_given", &subject, details)).await?;
             let profile = broker.profile_of(&request)?;
             let required = profile.approval.stage(request.stage).map_or(1, |s| s.required);
             let given = decisions::approvals_at_stage(&tx, &request.id, request.stage).await?;
+            let progress = Notice::ApprovalGiven { approver: caller.upn.to_string(), stage: request.stage };
             if given < u64::from(required) {
-                // Still short of the quorum: the version bump invalidates links for the old state.
-                requests::update(&tx, &request, request.clone()).await?
+                // Still short of the quorum. The request itself does not change, so the
+                // other approvers' links stay good.
+                notifications::notify(broker, &tx, &request, progress, at).await?;
+                request
             } else if profile.approval.stage(request.stage + 1).is_some() {
-                let next = Request { stage: request.stage + 1, ..request.clone() };
+                let next = Request {
+                    stage: request.stage + 1,
+                    stage_started_at: Some(at),
+                    reminded_at: None,
+                    escalated_at: None,
+                    ..request.clone()
+                };
                 let details = json!({ "stage": next.stage });
                 audit::append(&tx, NewEvent::new("system", "request.stage_advanced", &subject, details)).await?;
-                requests::update(&tx, &request, next).await?
+                let next = requests::update(&tx, &request, next).await?;
+                notifications::notify(broker, &tx, &next, progress, at).await?;
+                let ask = Notice::ApprovalNeeded { stage: next.stage, version: next.version };
+                notifications::notify(broker, &tx, &next, ask, at).await?;
+                next
             } else {
                 let approved = apply(&request, RequestEvent::Approve)?;
                 let approved = requests::update(&tx, &request, approved).await?;
                 grant::start(&tx, &approved).await?;
                 let details = json!({ "stage": request.stage, "approvals": given });
                 audit::append(&tx, NewEvent::new("system", "request.approved", &subject, details)).await?;
+                notifications::notify(broker, &tx, &approved, Notice::Approved, at).await?;
                 approved
             }
         }

@@ -5,8 +5,10 @@ pub mod aws_mapping;
 pub mod cancel;
 pub mod decide;
 pub mod extend;
+pub mod link_decision;
 pub mod queries;
 pub mod reconcile;
+pub mod remind;
 pub mod request_access;
 pub mod revoke;
 pub mod timeout;
@@ -22,7 +24,7 @@ use tokio::sync::Notify;
 use crate::{
     domain::{Caller, InvalidValue, RequestEvent, TransitionError, Upn},
     policy::{Policy, Principals, Profile},
-    providers::directory::{DirectoryError, DirectoryProvider},
+    providers::directory::{DirectoryError, DirectoryProvider, DirectoryUser},
     store::{Store, StoreError, requests::Request},
 };
 
@@ -40,6 +42,8 @@ pub struct Broker {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// AWS IAM, when `[aws]` is configured.
     pub aws: Option<Arc<aws_mapping::AwsMapping>>,
+    /// Mail, chat webhooks and the signed links of emailed decisions.
+    pub notifier: Arc<crate::notify::Notifier>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +58,12 @@ pub enum WorkflowError {
     Conflict(String),
     #[error(transparent)]
     Transition(#[from] TransitionError),
+    /// An emailed link that was spent already (by an earlier confirmation).
+    #[error("this link has already been used")]
+    LinkUsed,
+    /// An emailed link made for an earlier stage or version of the request.
+    #[error("the request changed since this link was sent; open it in Elevate to see where it stands")]
+    LinkOutdated,
     #[error("the directory could not be reached")]
     Directory(#[source] DirectoryError),
     #[error("storage failed")]
@@ -88,6 +98,34 @@ impl Broker {
         };
         let groups = self.directory.groups_of(&user.id).await.map_err(WorkflowError::Directory)?;
         Ok(principals.groups.iter().any(|g| groups.contains(g)))
+    }
+
+    /// Everyone `principals` names: the users, and the members of the groups (a group or
+    /// user the directory does not know is skipped). Each person once.
+    pub async fn people_among(&self, principals: &Principals) -> Result<Vec<DirectoryUser>, DirectoryError> {
+        let mut people: Vec<DirectoryUser> = Vec::new();
+        for upn in &principals.users {
+            match self.directory.resolve_user(upn.as_str()).await {
+                Ok(user) => people.push(user),
+                Err(DirectoryError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        for group in &principals.groups {
+            match self.directory.list_members(group).await {
+                Ok(members) => people.extend(members),
+                Err(DirectoryError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        people.sort_by(|a, b| a.upn.cmp(&b.upn));
+        people.dedup_by(|a, b| a.upn == b.upn);
+        Ok(people)
+    }
+
+    /// The risk tier of the profile's AWS role, once AWS has been asked.
+    pub fn risk_tier(&self, profile: &Profile) -> Option<String> {
+        self.aws.as_ref()?.risk.get(profile.key.as_str()).map(|r| r.as_str().to_owned())
     }
 
     /// True the first time in a day that drift on this membership is seen by this process.

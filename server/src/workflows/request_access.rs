@@ -5,7 +5,8 @@ use serde_json::json;
 use super::{Broker, WorkflowError};
 use crate::{
     domain::{Caller, InvalidValue, Justification, RequestEvent, RequestId, RequestStatus, Role, Ticket, Upn, now},
-    jobs::grant,
+    jobs::{grant, notifications},
+    notify::Notice,
     policy::{ApprovalRule, Profile},
     providers::directory::{DirectoryError, DirectoryUser},
     store::{audit, audit::NewEvent, requests, requests::Request, users},
@@ -107,17 +108,8 @@ pub(super) async fn resolve(broker: &Broker, upn: &Upn) -> Result<DirectoryUser,
 /// rather than leaving it to time out.
 async fn check_someone_can_approve(broker: &Broker, profile: &Profile, requester: &Upn) -> Result<(), WorkflowError> {
     let ApprovalRule::Approvers { first, .. } = &profile.approval else { return Ok(()) };
-    let mut approvers: Vec<Upn> = first.approvers.users.clone();
-    for group in &first.approvers.groups {
-        match broker.directory.list_members(group).await {
-            Ok(members) => approvers.extend(members.into_iter().map(|m| m.upn)),
-            Err(DirectoryError::NotFound(_)) => {}
-            Err(e) => return Err(WorkflowError::Directory(e)),
-        }
-    }
-    approvers.sort();
-    approvers.dedup();
-    approvers.retain(|a| a != requester);
+    let mut approvers = broker.people_among(&first.approvers).await.map_err(WorkflowError::Directory)?;
+    approvers.retain(|a| &a.upn != requester);
     if (approvers.len() as u64) < u64::from(first.required) {
         return Err(WorkflowError::Conflict(format!(
             "profile {} needs {} approval(s) but only {} approver(s) other than {requester} exist",
@@ -166,6 +158,9 @@ pub(super) async fn file(
         expires_at: None,
         ended_at: None,
         status_reason: None,
+        stage_started_at: Some(at),
+        reminded_at: None,
+        escalated_at: None,
     };
     let tx = broker.store.begin().await?;
     requests::insert(&tx, request.clone()).await?;
@@ -183,8 +178,11 @@ pub(super) async fn file(
         grant::start(&tx, &approved).await?;
         audit::append(&tx, NewEvent::new("system", "request.approved", &subject, json!({ "rule": "auto_approve" })))
             .await?;
+        notifications::notify(broker, &tx, &approved, Notice::Approved, at).await?;
         approved
     } else {
+        let ask = Notice::ApprovalNeeded { stage: request.stage, version: request.version };
+        notifications::notify(broker, &tx, &request, ask, at).await?;
         request
     };
     tx.commit().await?;

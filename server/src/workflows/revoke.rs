@@ -3,8 +3,8 @@ use serde_json::json;
 
 use super::{Broker, WorkflowError, apply, is_requester, load_for_update};
 use crate::{
-    domain::{Caller, Comment, RequestEvent, Role},
-    jobs::grant,
+    domain::{Caller, Comment, RequestEvent, RequestStatus, Role, now},
+    jobs::{grant, notifications},
     store::{StoreError, audit, audit::NewEvent, grants, requests, requests::Request},
 };
 
@@ -22,6 +22,7 @@ pub async fn revoke(
     }
     let revoked = apply(&request, RequestEvent::Revoke)?;
     let revoked = requests::update(&tx, &request, revoked).await?;
+    notifications::notify(broker, &tx, &revoked, notifications::ended(RequestStatus::Revoked), now()).await?;
     let g = grants::for_request(&tx, &request.id)
         .await?
         .ok_or_else(|| StoreError::Corrupt(format!("approved request {} has no grant", request.id)))?;

@@ -4,6 +4,8 @@ use serde_json::json;
 use super::{Broker, WorkflowError, apply};
 use crate::{
     domain::{RequestEvent, RequestStatus, now},
+    jobs::notifications,
+    notify::Notice,
     store::{audit, audit::NewEvent, requests},
 };
 
@@ -17,11 +19,15 @@ pub async fn time_out_undecided(broker: &Broker) -> Result<usize, WorkflowError>
             continue;
         }
         let timed_out = apply(&request, RequestEvent::Timeout)?;
-        requests::update(&tx, &request, timed_out).await?;
+        let timed_out = requests::update(&tx, &request, timed_out).await?;
+        notifications::notify(broker, &tx, &timed_out, Notice::TimedOut, now()).await?;
         let details = json!({ "decision_due_at": crate::domain::format_millis(request.decision_due_at) });
         audit::append(&tx, NewEvent::new("system", "request.timed_out", format!("request:{id}"), details)).await?;
         tx.commit().await?;
         count += 1;
+    }
+    if count > 0 {
+        broker.wake_worker();
     }
     Ok(count)
 }

@@ -143,7 +143,7 @@ timeout = "10s"
     )
 }
 
-fn config(db_url: &str, policy: &Path, directory: &str, worker: &str) -> String {
+fn config(db_url: &str, policy: &Path, directory: &str, worker: &str, auth: &str) -> String {
     format!(
         r#"
 [server]
@@ -155,6 +155,7 @@ max_connections = 5
 path = "{policy}"
 [auth]
 token_secret = "{SECRET}"
+{auth}
 [worker]
 sweep_schedule = "* * * * * *"
 backoff_base = "200ms"
@@ -264,7 +265,9 @@ impl TestApp {
         } else {
             format!("reconcile_interval = \"1h\"\n{worker}")
         };
-        std::fs::write(&config_path, config(&db_url, &policy, &directory, &worker))?;
+        // The demo sign-in (loopback, local directory only) lets tests sign in as anyone.
+        let auth = if graph.is_none() { "demo_sign_in = true" } else { "" };
+        std::fs::write(&config_path, config(&db_url, &policy, &directory, &worker, auth))?;
         let mut app =
             Self { address: String::new(), db_url, dir, config_path, graph, http: reqwest::Client::new(), child: None };
         app.start().await?;

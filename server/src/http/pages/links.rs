@@ -1,0 +1,134 @@
+//! `/act?token=…`: an emailed Approve or Deny link. `GET` shows what the link would do and
+//! one button; only the `POST` of that button decides.
+use actix_web::{HttpRequest, HttpResponse, ResponseError, get, http::StatusCode, post, web};
+use askama::Template;
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use serde::Deserialize;
+use tracing::error;
+
+use super::{AppState, from_own_page, message, render, signed_in};
+use crate::{
+    auth::{LinkAction, LinkError},
+    domain::Upn,
+    http::problem::ApiError,
+    notify::messages,
+    workflows::{
+        WorkflowError,
+        link_decision::{self, LinkRefusal},
+    },
+};
+
+#[derive(Deserialize)]
+struct LinkQuery {
+    token: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct LinkForm {
+    token: Option<String>,
+    comment: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "pages/confirm.html")]
+struct ConfirmPage<'a> {
+    approve: bool,
+    requester: &'a str,
+    facts: Vec<(&'static str, String)>,
+    token: &'a str,
+    approver: &'a str,
+    signed_in: Option<&'a Upn>,
+}
+
+#[derive(Template)]
+#[template(path = "pages/refused.html")]
+struct RefusedPage<'a> {
+    reason: String,
+    sign_in_url: Option<String>,
+    signed_in: Option<&'a Upn>,
+}
+
+#[get("/act")]
+pub(super) async fn show(state: web::Data<AppState>, req: HttpRequest, query: web::Query<LinkQuery>) -> HttpResponse {
+    let user = signed_in(&state, &req);
+    let token = query.into_inner().token.unwrap_or_default();
+    let broker = &state.broker;
+    match link_decision::inspect(broker, &token, user.as_ref()).await {
+        Ok(link) => {
+            let facts = match broker.profile_of(&link.request) {
+                Ok(profile) => messages::facts(&link.request, profile, broker.risk_tier(profile).as_deref()),
+                Err(_) => Vec::new(),
+            };
+            render(
+                StatusCode::OK,
+                &ConfirmPage {
+                    approve: link.claims.act == LinkAction::Approve,
+                    requester: &link.request.requester,
+                    facts,
+                    token: &token,
+                    approver: link.approver.upn.as_str(),
+                    signed_in: user.as_ref(),
+                },
+            )
+        }
+        Err(refusal) => refused(refusal, &token, user.as_ref()),
+    }
+}
+
+#[post("/act")]
+pub(super) async fn confirm(state: web::Data<AppState>, req: HttpRequest, form: web::Form<LinkForm>) -> HttpResponse {
+    let user = signed_in(&state, &req);
+    if !from_own_page(&state, &req) {
+        return message(StatusCode::FORBIDDEN, "Not allowed", "This form was sent from another site.", user.as_ref());
+    }
+    let LinkForm { token, comment } = form.into_inner();
+    let token = token.unwrap_or_default();
+    let comment = comment.filter(|c| !c.trim().is_empty());
+    match link_decision::decide_by_link(&state.broker, &token, user.as_ref(), comment.as_deref()).await {
+        Ok(request) => {
+            let text = match request.status.as_str() {
+                "approved" => {
+                    format!("You approved the request of {}. Elevate is granting the access now.", request.requester)
+                }
+                "denied" => format!("You denied the request of {}. They have been told.", request.requester),
+                _ => format!(
+                    "Your approval of {}'s request is recorded; it waits for more approvals (stage {}).",
+                    request.requester, request.stage
+                ),
+            };
+            message(StatusCode::OK, "Decision recorded", &text, user.as_ref())
+        }
+        Err(refusal) => refused(refusal, &token, user.as_ref()),
+    }
+}
+
+/// The page that says why a link cannot be used, with the matching status code.
+fn refused(refusal: LinkRefusal, token: &str, user: Option<&Upn>) -> HttpResponse {
+    let sign_in_url =
+        matches!(refusal, LinkRefusal::SignInRequired(_) | LinkRefusal::OtherApprover { .. }).then(|| {
+            let back = format!("/act?token={token}");
+            format!("/signin?next={}", utf8_percent_encode(&back, NON_ALPHANUMERIC))
+        });
+    let reason = refusal.to_string();
+    let status = match refusal {
+        LinkRefusal::Token(LinkError::Expired) => StatusCode::GONE,
+        LinkRefusal::Token(LinkError::Invalid) => StatusCode::BAD_REQUEST,
+        LinkRefusal::Used | LinkRefusal::Decided(_) | LinkRefusal::Changed => StatusCode::CONFLICT,
+        LinkRefusal::OtherApprover { .. } | LinkRefusal::OwnRequest => StatusCode::FORBIDDEN,
+        LinkRefusal::SignInRequired(_) => StatusCode::UNAUTHORIZED,
+        LinkRefusal::Workflow(e) => {
+            // The same status as the API would give; internal detail stays in the log.
+            let api = ApiError::Workflow(e);
+            if let ApiError::Workflow(WorkflowError::Store(e)) = &api {
+                error!(error = ?e, "deciding by link failed");
+                let reason = "something went wrong on our side; it has been logged".to_owned();
+                return render(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &RefusedPage { reason, sign_in_url, signed_in: user },
+                );
+            }
+            api.status_code()
+        }
+    };
+    render(status, &RefusedPage { reason, sign_in_url, signed_in: user })
+}

@@ -1,0 +1,83 @@
+//! Server-rendered pages (templates in `web/templates/pages/`): the confirmation pages of
+//! emailed links and sign-in. They work without JavaScript; the stylesheet is the only asset.
+mod links;
+mod signin;
+
+use actix_web::{HttpRequest, HttpResponse, get, http::StatusCode, web};
+use askama::Template;
+use tracing::error;
+
+use super::AppState;
+use crate::domain::Upn;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(stylesheet)
+        .service(links::show)
+        .service(links::confirm)
+        .service(signin::page)
+        .service(signin::demo_sign_in)
+        .service(signin::sign_out);
+}
+
+const STYLESHEET: &str = include_str!("../../../../web/static/elevate.css");
+
+#[get("/static/elevate.css")]
+async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/css; charset=utf-8").body(STYLESHEET)
+}
+
+/// A page, or a plain error page when its template fails (logged; never a bare 500 text).
+fn render(status: StatusCode, page: &impl Template) -> HttpResponse {
+    match page.render() {
+        Ok(html) => HttpResponse::build(status).content_type("text/html; charset=utf-8").body(html),
+        Err(e) => {
+            error!(error = %e, "page template failed");
+            HttpResponse::InternalServerError().content_type("text/plain; charset=utf-8").body("page failed to render")
+        }
+    }
+}
+
+/// The user of this browser's session, when signed in.
+fn signed_in(state: &AppState, req: &HttpRequest) -> Option<Upn> {
+    let cookie = req.cookie(crate::auth::SESSION_COOKIE)?;
+    let claims = state.sessions.verify(cookie.value())?;
+    Upn::parse(&claims.sub).ok()
+}
+
+/// A form may only be posted from Elevate's own pages: browsers send `Origin` with every
+/// POST, and a different one means another site is submitting it.
+fn from_own_page(state: &AppState, req: &HttpRequest) -> bool {
+    match req.headers().get("Origin").and_then(|v| v.to_str().ok()) {
+        None => true,
+        Some(origin) => origin == origin_of(&state.broker.notifier.public_url),
+    }
+}
+
+fn origin_of(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    match url[after_scheme..].find('/') {
+        Some(i) => &url[..after_scheme + i],
+        None => url,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "pages/message.html")]
+struct MessagePage<'a> {
+    title: &'a str,
+    message: &'a str,
+    signed_in: Option<&'a Upn>,
+}
+
+fn message(status: StatusCode, title: &str, message: &str, signed_in: Option<&Upn>) -> HttpResponse {
+    render(status, &MessagePage { title, message, signed_in })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn origin_is_scheme_host_and_port() {
+        assert_eq!(super::origin_of("https://elevate.example.com/base"), "https://elevate.example.com");
+        assert_eq!(super::origin_of("http://127.0.0.1:8080"), "http://127.0.0.1:8080");
+    }
+}

@@ -1,0 +1,207 @@
+//! Notification jobs. A notice is written as one `notify` job in the transaction of the change
+//! it reports; that job finds the recipients (through the directory) and fans out into one
+//! `send_mail` job per recipient and one `call_webhook` job per webhook, in one transaction
+//! that also settles it. Each delivery is retried on its own, so a mail outage delays mail
+//! but never blocks or loses a decision, and nobody gets a message twice because of someone
+//! else's failure.
+use sea_orm::ConnectionTrait;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::effects::EffectError;
+use crate::{
+    domain::{RequestStatus, Upn, now},
+    notify::{Audience, Notice, messages},
+    providers::{
+        directory::DirectoryUser,
+        mail::{MailError, mailbox},
+        webhook::WebhookError,
+    },
+    store::{
+        StoreError, audit,
+        audit::NewEvent,
+        decisions,
+        jobs::{self, DONE, Job, NewJob},
+        requests::{self, Request},
+    },
+    workflows::Broker,
+};
+
+#[derive(Serialize, Deserialize)]
+struct NotifyPayload {
+    request: String,
+    notice: Notice,
+}
+
+#[derive(Serialize, Deserialize)]
+struct MailPayload {
+    request: String,
+    notice: Notice,
+    to: String,
+    name: String,
+    address: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WebhookPayload {
+    request: String,
+    notice: Notice,
+    /// Index into `notify.webhook`.
+    hook: usize,
+}
+
+/// Writes `notice` about `request` to go out at `due_at` (now, or later for a warning).
+/// Without mail or webhooks configured nothing is written.
+pub async fn notify(
+    broker: &Broker,
+    c: &impl ConnectionTrait,
+    request: &Request,
+    notice: Notice,
+    due_at: i64,
+) -> Result<(), StoreError> {
+    if !broker.notifier.is_enabled() {
+        return Ok(());
+    }
+    let payload = serde_json::to_value(NotifyPayload { request: request.id.clone(), notice })
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    jobs::enqueue(c, NewJob { kind: super::NOTIFY, grant_id: None, lock_key: None, payload, due_at }).await
+}
+
+fn payload<T: serde::de::DeserializeOwned>(job: &Job) -> Result<T, EffectError> {
+    serde_json::from_str(&job.payload).map_err(|e| EffectError::Permanent(format!("job {}: bad payload: {e}", job.id)))
+}
+
+async fn request_of(broker: &Broker, id: &str) -> Result<Option<Request>, EffectError> {
+    Ok(requests::get(broker.store.conn(), id).await?)
+}
+
+/// Finds the notice's recipients and writes one delivery job each; settles itself in the
+/// same transaction, so a crash never fans out twice.
+pub async fn fan_out(broker: &Broker, job: &Job) -> Result<(), EffectError> {
+    let NotifyPayload { request: id, notice } = payload(job)?;
+    let Some(request) = request_of(broker, &id).await? else { return Ok(()) };
+    if !notice.is_current(&request) {
+        return Ok(());
+    }
+    let recipients = match notice.audience() {
+        Audience::Requester => vec![broker.directory.resolve_user(&request.requester_id).await?],
+        audience => deciders(broker, &request, audience).await?,
+    };
+    let tx = broker.store.begin().await?;
+    let at = now();
+    let delivery =
+        |kind, payload: serde_json::Value| NewJob { kind, grant_id: None, lock_key: None, payload, due_at: at };
+    let mut mailed = Vec::new();
+    if broker.notifier.mailer.is_some() {
+        for user in recipients {
+            let address = user.mail.clone().unwrap_or_else(|| user.upn.to_string());
+            mailed.push(address.clone());
+            let p = MailPayload {
+                request: id.clone(),
+                notice: notice.clone(),
+                to: user.upn.to_string(),
+                name: user.display_name.clone(),
+                address,
+            };
+            jobs::enqueue(&tx, delivery(super::SEND_MAIL, json!(p))).await?;
+        }
+    }
+    for hook in 0..broker.notifier.webhooks.len() {
+        let p = WebhookPayload { request: id.clone(), notice: notice.clone(), hook };
+        jobs::enqueue(&tx, delivery(super::CALL_WEBHOOK, json!(p))).await?;
+    }
+    let details = json!({ "event": notice.event(), "mail_to": mailed, "webhooks": broker.notifier.webhooks.len() });
+    audit::append(&tx, NewEvent::new("system", "notification.routed", format!("request:{id}"), details)).await?;
+    let owner = job.lease_owner.clone().unwrap_or_default();
+    if !jobs::settle(&tx, job, &owner, DONE, job.due_at, None).await? {
+        // Another worker took the job over; it will fan out instead.
+        return Ok(());
+    }
+    tx.commit().await?;
+    broker.wake_worker();
+    Ok(())
+}
+
+/// The people who may decide the request now and have not: the stage's approvers (or the
+/// escalation approvers), never the requester.
+async fn deciders(broker: &Broker, request: &Request, audience: Audience) -> Result<Vec<DirectoryUser>, EffectError> {
+    let profile = broker.profile_of(request).map_err(|e| EffectError::Permanent(e.to_string()))?;
+    let principals = match audience {
+        Audience::StageApprovers(stage) => profile.approval.stage(stage).map(|s| &s.approvers),
+        Audience::Escalation => profile.escalation.as_ref(),
+        Audience::Requester => None,
+    };
+    let Some(principals) = principals else { return Ok(Vec::new()) };
+    let decided: Vec<String> =
+        decisions::for_request(broker.store.conn(), &request.id).await?.into_iter().map(|d| d.approver).collect();
+    let requester = Upn::parse(&request.requester).map_err(|e| EffectError::Permanent(e.to_string()))?;
+    let mut people = broker.people_among(principals).await?;
+    people.retain(|u| u.upn != requester && !decided.iter().any(|d| d == u.upn.as_str()));
+    Ok(people)
+}
+
+/// Renders and sends one mail; asks for a decision only while the request still waits for it.
+pub async fn send_mail(broker: &Broker, job: &Job) -> Result<(), EffectError> {
+    let p: MailPayload = payload(job)?;
+    let Some(mailer) = &broker.notifier.mailer else { return Ok(()) };
+    let Some(request) = request_of(broker, &p.request).await? else { return Ok(()) };
+    if !p.notice.is_current(&request) {
+        return Ok(());
+    }
+    let profile = broker.profile_of(&request).map_err(|e| EffectError::Permanent(e.to_string()))?;
+    let risk = broker.risk_tier(profile);
+    let mut content =
+        messages::content(&p.notice, &request, profile, risk.as_deref(), broker.notifier.request_url(&request.id));
+    if let Some((stage, version)) = p.notice.asks_decision() {
+        let approver = Upn::parse(&p.to).map_err(|e| EffectError::Permanent(e.to_string()))?;
+        let [approve, deny] = crate::workflows::link_decision::mint_links(broker, &request, &approver, stage, version)
+            .map_err(|e| EffectError::Permanent(e.to_string()))?;
+        content = content.with_links(approve, deny, broker.notifier.requires_sign_in(profile));
+    }
+    let to = mailbox(&p.name, &p.address).map_err(mail_error)?;
+    mailer.send(content.mail(to).map_err(mail_error)?).await.map_err(mail_error)?;
+    let tx = broker.store.begin().await?;
+    let details = json!({ "event": p.notice.event(), "to": p.address });
+    audit::append(&tx, NewEvent::new("system", "notification.mailed", format!("request:{}", request.id), details))
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Posts one chat message to one webhook.
+pub async fn call_webhook(broker: &Broker, job: &Job) -> Result<(), EffectError> {
+    let p: WebhookPayload = payload(job)?;
+    let Some(hook) = broker.notifier.webhooks.get(p.hook) else {
+        return Err(EffectError::Permanent(format!("webhook #{} is no longer configured", p.hook)));
+    };
+    let Some(request) = request_of(broker, &p.request).await? else { return Ok(()) };
+    if !p.notice.is_current(&request) {
+        return Ok(());
+    }
+    let profile = broker.profile_of(&request).map_err(|e| EffectError::Permanent(e.to_string()))?;
+    let risk = broker.risk_tier(profile);
+    let content =
+        messages::content(&p.notice, &request, profile, risk.as_deref(), broker.notifier.request_url(&request.id));
+    hook.post(&content.chat(&p.notice, &request)).await.map_err(|e| match e {
+        WebhookError::Transient { message, retry_after } => EffectError::Retry { message, after: retry_after },
+        WebhookError::Permanent(message) => EffectError::Permanent(message),
+    })?;
+    let tx = broker.store.begin().await?;
+    let details = json!({ "event": p.notice.event(), "webhook": hook.host() });
+    audit::append(&tx, NewEvent::new("system", "notification.posted", format!("request:{}", request.id), details))
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+fn mail_error(e: MailError) -> EffectError {
+    match e {
+        MailError::Transient(message) => EffectError::Retry { message, after: None },
+        MailError::Permanent(message) => EffectError::Permanent(message),
+    }
+}
+
+/// The notice that tells the requester how their access ended.
+pub fn ended(status: RequestStatus) -> Notice {
+    Notice::Ended { status: status.as_str().to_owned() }
+}
