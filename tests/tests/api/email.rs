@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{ALICE, BOB, CAROL, DAVE, POLICY, SECRET, TestApp},
+    helpers::{ALICE, BOB, CAROL, DAVE, MALLORY, POLICY, SECRET, TestApp},
     notify_peers::{Mail, SmtpSink},
 };
 
@@ -170,6 +170,15 @@ async fn an_approver_approves_from_the_mail_and_no_get_changes_anything() {
     sink.wait_for(1, to_with_subject(ALICE, "Approved")).await;
     let active = sink.wait_for(1, to_with_subject(ALICE, "Active")).await;
     assert!(active[0].text.contains("until"), "{}", active[0].text);
+
+    // The mail's page link shows the request to those who may see it, once signed in.
+    let page = bob_mail.links().into_iter().find(|l| l.contains("/requests/")).unwrap();
+    assert_eq!(open(&page, None).await.0, 303);
+    let (status, html) = open(&page, Some(&sign_in(&app, BOB).await)).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Request: active") && html.contains("INC-42") && html.contains(BOB), "{html}");
+    let (status, html) = open(&page, Some(&sign_in(&app, MALLORY).await)).await;
+    assert_eq!(status, 404, "{html}");
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! Server-rendered pages (templates in `web/templates/pages/`): the confirmation pages of
-//! emailed links and sign-in. They work without JavaScript; the stylesheet is the only asset.
+//! emailed links, a request's page and sign-in. They work without JavaScript; the stylesheet is the only asset.
 mod links;
+mod request_page;
 mod signin;
 
 use actix_web::{HttpRequest, HttpResponse, get, http::StatusCode, web};
@@ -14,6 +15,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(stylesheet)
         .service(links::show)
         .service(links::confirm)
+        .service(request_page::show)
         .service(signin::page)
         .service(signin::demo_sign_in)
         .service(signin::sign_out);
