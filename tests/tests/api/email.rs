@@ -333,3 +333,23 @@ fn forge_link(request: &str, approver: &str, action: &str, stage: i32, version: 
     let key = jsonwebtoken::EncodingKey::from_secret(&key).unwrap();
     jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256), &claims, &key).unwrap()
 }
+
+#[tokio::test]
+async fn the_requester_hears_of_activation_the_coming_end_and_the_end() {
+    let sink = SmtpSink::start().await;
+    let app = spawn(&sink, "[notify]\nexpiry_warning = \"2s\"\n").await;
+    // Developers are approved automatically.
+    let id = app.engineer().request("AzureAD-Developers", 4).await;
+    let approved = sink.wait_for(1, to_with_subject(ALICE, "Approved")).await.remove(0);
+    assert!(approved.text.contains(&id));
+    let active = sink.wait_for(1, to_with_subject(ALICE, "Active")).await.remove(0);
+    let soon = sink.wait_for(1, to_with_subject(ALICE, "Ending soon")).await.remove(0);
+    assert!(soon.text.contains("Ask for an extension"), "{}", soon.text);
+    let ended = sink.wait_for(1, to_with_subject(ALICE, "Ended")).await.remove(0);
+    assert!(ended.subject.contains("expired"), "{}", ended.subject);
+    let subjects: Vec<_> = sink.messages().into_iter().map(|m| m.subject).collect();
+    let position = |m: &Mail| subjects.iter().position(|s| *s == m.subject).unwrap();
+    assert!(position(&active) < position(&soon) && position(&soon) < position(&ended), "{subjects:?}");
+    // Nobody was asked to approve an automatically approved request.
+    assert!(!subjects.iter().any(|s| s.starts_with("Approval needed")), "{subjects:?}");
+}
