@@ -213,6 +213,11 @@ impl AuthSettings {
     }
 }
 
+/// A plain-http URL on this machine (test servers, the demo): the only place without TLS.
+pub fn is_loopback_http(url: &str) -> bool {
+    ["http://127.", "http://localhost", "http://[::1]"].iter().any(|p| url.starts_with(p))
+}
+
 fn read_secret_file(key: &'static str, path: &Path) -> Result<SecretString, ConfigError> {
     std::fs::read_to_string(path)
         .map(|s| SecretString::from(s.trim_end_matches(['\r', '\n']).to_owned()))
@@ -556,10 +561,7 @@ impl Settings {
             };
             graph.credential()?;
             for (key, url) in [("graph.authority_url", &graph.authority_url), ("graph.base_url", &graph.base_url)] {
-                if !(url.starts_with("https://")
-                    || url.starts_with("http://127.0.0.1")
-                    || url.starts_with("http://localhost"))
-                {
+                if !(url.starts_with("https://") || is_loopback_http(url)) {
                     return Err(ConfigError::Key {
                         key,
                         reason: format!("{url} must be an https:// URL (plain http only on loopback)"),

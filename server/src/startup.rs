@@ -187,9 +187,7 @@ impl Application {
             .map_err(|e| StartError::Scheduler(e.to_string()))?;
 
         let port = bound.port();
-        let secure_cookies = !(public_url.starts_with("http://127.")
-            || public_url.starts_with("http://localhost")
-            || public_url.starts_with("http://[::1]"));
+        let secure_cookies = !crate::config::is_loopback_http(&public_url);
         let sessions =
             Sessions::new(&secret, secure_cookies, Duration::from_secs(8 * 3600)).map_err(StartError::Token)?;
         let state = web::Data::new(AppState { broker, tokens, sessions, demo_sign_in: settings.auth.demo_sign_in });

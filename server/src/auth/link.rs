@@ -73,13 +73,8 @@ pub struct LinkTarget<'a> {
 impl LinkSigner {
     pub fn new(secret: &SecretString) -> Result<Self, jsonwebtoken::errors::Error> {
         let key = super::derive_key(secret, "elevate action links v1");
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_issuer(&[ISSUER]);
-        validation.set_audience(&[AUDIENCE]);
-        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
-        validation.validate_nbf = true;
         // An expired link is expired: no grace period on a one-time capability.
-        validation.leeway = 0;
+        let validation = super::hs256_validation(ISSUER, AUDIENCE, &["exp", "nbf", "iss", "aud", "sub"], 0);
         Ok(Self { encoding: EncodingKey::from_secret(&key)?, decoding: DecodingKey::from_secret(&key)?, validation })
     }
 

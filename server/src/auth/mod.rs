@@ -24,3 +24,15 @@ fn derive_key(secret: &SecretString, purpose: &str) -> Vec<u8> {
         Err(_) => secret.expose_secret().as_bytes().to_vec(),
     }
 }
+
+/// HS256 only (never what the token's header asks for), with `iss`, `aud` and the `required`
+/// claims checked; `nbf` checked when required.
+fn hs256_validation(issuer: &str, audience: &str, required: &[&str], leeway: u64) -> jsonwebtoken::Validation {
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    validation.set_issuer(&[issuer]);
+    validation.set_audience(&[audience]);
+    validation.set_required_spec_claims(required);
+    validation.validate_nbf = required.contains(&"nbf");
+    validation.leeway = leeway;
+    validation
+}

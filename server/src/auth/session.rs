@@ -38,11 +38,7 @@ impl Sessions {
     /// `secure`: mark the cookie `Secure` (everywhere but plain-http loopback).
     pub fn new(secret: &SecretString, secure: bool, ttl: Duration) -> Result<Self, jsonwebtoken::errors::Error> {
         let key = super::derive_key(secret, "elevate browser sessions v1");
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_issuer(&[ISSUER]);
-        validation.set_audience(&[AUDIENCE]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = 0;
+        let validation = super::hs256_validation(ISSUER, AUDIENCE, &["exp", "iss", "aud", "sub"], 0);
         Ok(Self {
             encoding: EncodingKey::from_secret(&key)?,
             decoding: DecodingKey::from_secret(&key)?,

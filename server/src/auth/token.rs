@@ -52,12 +52,7 @@ pub struct TokenAuthority {
 impl TokenAuthority {
     pub fn new(secret: &SecretString, issuer: &str, audience: &str) -> Result<Self, jsonwebtoken::errors::Error> {
         let key = secret.expose_secret().as_bytes();
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_issuer(&[issuer]);
-        validation.set_audience(&[audience]);
-        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
-        validation.validate_nbf = true;
-        validation.leeway = 30;
+        let validation = super::hs256_validation(issuer, audience, &["exp", "nbf", "iss", "aud", "sub"], 30);
         Ok(Self {
             encoding: EncodingKey::from_secret(key)?,
             decoding: DecodingKey::from_secret(key)?,

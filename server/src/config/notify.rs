@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::{ConfigError, read_secret_file};
+use super::{ConfigError, is_loopback_http, read_secret_file};
 use crate::domain::HumanDuration;
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -244,8 +244,4 @@ pub(super) fn check(
         });
     }
     Ok(())
-}
-
-fn is_loopback_http(url: &str) -> bool {
-    url.starts_with("http://127.0.0.1") || url.starts_with("http://localhost") || url.starts_with("http://[::1]")
 }

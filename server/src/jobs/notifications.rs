@@ -140,32 +140,38 @@ async fn deciders(broker: &Broker, request: &Request, audience: Audience) -> Res
     Ok(people)
 }
 
+/// The request and what the notice says about it, while the notice is still worth sending.
+async fn current_content(
+    broker: &Broker,
+    request_id: &str,
+    notice: &Notice,
+) -> Result<Option<(Request, messages::Content)>, EffectError> {
+    let Some(request) = request_of(broker, request_id).await? else { return Ok(None) };
+    if !notice.is_current(&request) {
+        return Ok(None);
+    }
+    let profile = broker.profile_of(&request).map_err(|e| EffectError::Permanent(e.to_string()))?;
+    let risk = broker.risk_tier(profile);
+    let content =
+        messages::content(notice, &request, profile, risk.as_deref(), broker.notifier.request_url(&request.id));
+    Ok(Some((request, content)))
+}
+
 /// Renders and sends one mail; asks for a decision only while the request still waits for it.
 pub async fn send_mail(broker: &Broker, job: &Job) -> Result<(), EffectError> {
     let p: MailPayload = payload(job)?;
     let Some(mailer) = &broker.notifier.mailer else { return Ok(()) };
-    let Some(request) = request_of(broker, &p.request).await? else { return Ok(()) };
-    if !p.notice.is_current(&request) {
-        return Ok(());
-    }
-    let profile = broker.profile_of(&request).map_err(|e| EffectError::Permanent(e.to_string()))?;
-    let risk = broker.risk_tier(profile);
-    let mut content =
-        messages::content(&p.notice, &request, profile, risk.as_deref(), broker.notifier.request_url(&request.id));
+    let Some((request, mut content)) = current_content(broker, &p.request, &p.notice).await? else { return Ok(()) };
     if let Some((stage, version)) = p.notice.asks_decision() {
         let approver = Upn::parse(&p.to).map_err(|e| EffectError::Permanent(e.to_string()))?;
         let [approve, deny] = crate::workflows::link_decision::mint_links(broker, &request, &approver, stage, version)
             .map_err(|e| EffectError::Permanent(e.to_string()))?;
+        let profile = broker.profile_of(&request).map_err(|e| EffectError::Permanent(e.to_string()))?;
         content = content.with_links(approve, deny, broker.notifier.requires_sign_in(profile));
     }
     let to = mailbox(&p.name, &p.address).map_err(mail_error)?;
     mailer.send(content.mail(to).map_err(mail_error)?).await.map_err(mail_error)?;
-    let tx = broker.store.begin().await?;
-    let details = json!({ "event": p.notice.event(), "to": p.address });
-    audit::append(&tx, NewEvent::new("system", "notification.mailed", format!("request:{}", request.id), details))
-        .await?;
-    tx.commit().await?;
-    Ok(())
+    audit_delivery(broker, &request, "notification.mailed", json!({ "event": p.notice.event(), "to": p.address })).await
 }
 
 /// Posts one chat message to one webhook.
@@ -174,22 +180,28 @@ pub async fn call_webhook(broker: &Broker, job: &Job) -> Result<(), EffectError>
     let Some(hook) = broker.notifier.webhooks.get(p.hook) else {
         return Err(EffectError::Permanent(format!("webhook #{} is no longer configured", p.hook)));
     };
-    let Some(request) = request_of(broker, &p.request).await? else { return Ok(()) };
-    if !p.notice.is_current(&request) {
-        return Ok(());
-    }
-    let profile = broker.profile_of(&request).map_err(|e| EffectError::Permanent(e.to_string()))?;
-    let risk = broker.risk_tier(profile);
-    let content =
-        messages::content(&p.notice, &request, profile, risk.as_deref(), broker.notifier.request_url(&request.id));
+    let Some((request, content)) = current_content(broker, &p.request, &p.notice).await? else { return Ok(()) };
     hook.post(&content.chat(&p.notice, &request)).await.map_err(|e| match e {
         WebhookError::Transient { message, retry_after } => EffectError::Retry { message, after: retry_after },
         WebhookError::Permanent(message) => EffectError::Permanent(message),
     })?;
+    audit_delivery(
+        broker,
+        &request,
+        "notification.posted",
+        json!({ "event": p.notice.event(), "webhook": hook.host() }),
+    )
+    .await
+}
+
+async fn audit_delivery(
+    broker: &Broker,
+    request: &Request,
+    action: &'static str,
+    details: serde_json::Value,
+) -> Result<(), EffectError> {
     let tx = broker.store.begin().await?;
-    let details = json!({ "event": p.notice.event(), "webhook": hook.host() });
-    audit::append(&tx, NewEvent::new("system", "notification.posted", format!("request:{}", request.id), details))
-        .await?;
+    audit::append(&tx, NewEvent::new("system", action, format!("request:{}", request.id), details)).await?;
     tx.commit().await?;
     Ok(())
 }

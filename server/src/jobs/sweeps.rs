@@ -1,6 +1,6 @@
 //! Periodic sweeps driven by tokio-cron-scheduler (decision timeouts, reminders and
-//! escalation on `worker.sweep_schedule`; reconciliation; pruning). The database says what is due; the
-//! scheduler only says when to look.
+//! escalation on `worker.sweep_schedule`; reconciliation; pruning). The database says what
+//! is due; the scheduler only says when to look.
 use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 use tracing::error;
 
