@@ -434,6 +434,14 @@ pub struct WorkerSettings {
     /// How often the groups that profiles map are compared with the grants (drift).
     #[serde(default = "default_reconcile_interval")]
     pub reconcile_interval: HumanDuration,
+    /// On SIGTERM, how long running jobs may take to finish before they are stopped and their
+    /// leases given back.
+    #[serde(default = "default_shutdown_grace")]
+    pub shutdown_grace: HumanDuration,
+}
+
+fn default_shutdown_grace() -> HumanDuration {
+    HumanDuration::from_secs(10)
 }
 
 fn default_concurrency() -> usize {
@@ -472,6 +480,7 @@ impl Default for WorkerSettings {
             backoff_max: default_backoff_max(),
             sweep_schedule: default_sweep_schedule(),
             reconcile_interval: default_reconcile_interval(),
+            shutdown_grace: default_shutdown_grace(),
         }
     }
 }

@@ -141,6 +141,8 @@ pub struct Application {
     worker: tokio::task::JoinHandle<()>,
     stop_worker: watch::Sender<bool>,
     scheduler: tokio_cron_scheduler::JobScheduler,
+    /// How long the worker may take to stop (its grace for running jobs, and a margin).
+    worker_stop_bound: Duration,
 }
 
 impl Application {
@@ -175,6 +177,7 @@ impl Application {
         let sweep_schedule = settings.worker.sweep_schedule.clone();
         let reconcile_every = settings.worker.reconcile_interval.get();
         let prune_every = settings.aws.as_ref().map(|a| a.prune_interval.get());
+        let worker_stop_bound = settings.worker.shutdown_grace.get() + Duration::from_secs(5);
         let worker = Worker::new(broker.clone(), Arc::new(settings.worker));
         let overdue = worker.drain().await.map_err(StartError::Recovery)?;
         if overdue > 0 {
@@ -202,26 +205,64 @@ impl Application {
         .listen(listener)
         .map_err(|source| StartError::Bind { addr: settings.server.bind.to_string(), source })?
         .shutdown_timeout(10)
+        // Signals are ours (run_until_stopped): the worker must hear of them at once too.
+        .disable_signals()
         .run();
-        Ok(Self { server, port, worker, stop_worker, scheduler })
+        Ok(Self { server, port, worker, stop_worker, scheduler, worker_stop_bound })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    /// Serves until SIGINT/SIGTERM, then stops taking requests, lets the worker finish its
-    /// batch and give back its leases, and stops the sweeps.
+    /// Serves until SIGINT/SIGTERM, then at once stops taking requests (finishing those in
+    /// progress) and stops the worker (running jobs get `worker.shutdown_grace`, then their
+    /// leases are given back), and stops the sweeps.
     pub async fn run_until_stopped(mut self) -> std::io::Result<()> {
-        let served = self.server.await;
+        let handle = self.server.handle();
+        let mut server = tokio::spawn(self.server);
+        let served = tokio::select! {
+            served = &mut server => Some(served),
+            () = stop_signal() => None,
+        };
+        info!("stopping: no new requests; running jobs finish or are given back");
         let _ = self.stop_worker.send(true);
-        if tokio::time::timeout(Duration::from_secs(20), self.worker).await.is_err() {
-            error!("the worker did not stop within 20s; its leases will expire");
+        let (_, worker) = tokio::join!(handle.stop(true), tokio::time::timeout(self.worker_stop_bound, self.worker));
+        if worker.is_err() {
+            error!(bound = ?self.worker_stop_bound, "the worker did not stop in time; its leases will expire");
         }
         if let Err(e) = self.scheduler.shutdown().await {
             error!(error = %e, "stopping the scheduler failed");
         }
+        let served = match served {
+            Some(served) => served,
+            None => server.await,
+        };
         info!("stopped");
-        served
+        served.unwrap_or_else(|e| Err(std::io::Error::other(e)))
+    }
+}
+
+/// SIGINT or SIGTERM.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(e) => {
+                error!(error = %e, "cannot listen for SIGTERM; stopping on SIGINT only");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -52,6 +52,8 @@ pub struct Call {
 
 #[derive(Debug, Default)]
 pub struct State {
+    /// Every membership that a call actually changed: (group, member id, added).
+    pub changes: Vec<(String, String, bool)>,
     pub users: BTreeMap<String, User>,
     /// Group id → member ids (users or groups: groups nest).
     pub groups: BTreeMap<String, (String, BTreeSet<String>)>,
@@ -195,6 +197,14 @@ impl GraphServer {
     /// Forgets every issued token, as a revoked or rotated credential would.
     pub fn revoke_tokens(&self) {
         self.state().tokens.clear();
+    }
+
+    /// How many calls really added and really removed `user_id` in `group` (a duplicate add or
+    /// the removal of a non-member changes nothing and is not counted).
+    pub fn membership_changes(&self, group: &str, user_id: &str) -> (usize, usize) {
+        let s = self.state();
+        let of = |added: bool| s.changes.iter().filter(|(g, u, a)| g == group && u == user_id && *a == added).count();
+        (of(true), of(false))
     }
 
     pub fn count_status(&self, status: u16) -> usize {
@@ -521,7 +531,8 @@ async fn add_member(
         let r = error(StatusCode::BAD_REQUEST, "Request_BadRequest", "Invalid object identifier ''.");
         return done(&state, &req, r);
     };
-    let mut s = lock(&state);
+    let mut guard = lock(&state);
+    let s = &mut *guard;
     let response = if !s.users.contains_key(&member) {
         not_found(&member)
     } else {
@@ -533,12 +544,13 @@ async fn add_member(
                 "One or more added object references already exist for the following modified properties: 'members'.",
             ),
             Some((_, members)) => {
-                members.insert(member);
+                members.insert(member.clone());
+                s.changes.push((group.clone(), member, true));
                 HttpResponse::NoContent().finish()
             }
         }
     };
-    drop(s);
+    drop(guard);
     done(&state, &req, response)
 }
 
@@ -550,11 +562,13 @@ async fn remove_member(state: Shared, req: HttpRequest, path: web::Path<(String,
     if reference != "$ref" {
         return done(&state, &req, error(StatusCode::BAD_REQUEST, "BadRequest", "Unsupported segment type."));
     }
-    let mut s = lock(&state);
+    let mut guard = lock(&state);
+    let s = &mut *guard;
     let response = match s.groups.get_mut(&group) {
         None => not_found(&group),
         Some((_, members)) => {
             if members.remove(&member) {
+                s.changes.push((group.clone(), member.clone(), false));
                 HttpResponse::NoContent().finish()
             } else {
                 // Graph answers a non-member with 404 naming the member.
@@ -562,7 +576,7 @@ async fn remove_member(state: Shared, req: HttpRequest, path: web::Path<(String,
             }
         }
     };
-    drop(s);
+    drop(guard);
     done(&state, &req, response)
 }
 

@@ -53,8 +53,9 @@ pub async fn audit(
 
 /// Prometheus metrics.
 #[get("/metrics")]
-pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.broker.metrics.render())
+pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let live = queries::live_counts(&state.broker).await?;
+    Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.broker.metrics.render(&live)))
 }
 
 /// The process is up.

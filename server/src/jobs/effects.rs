@@ -129,6 +129,8 @@ pub async fn activate(broker: &Broker, job: &Job) -> Result<(), EffectError> {
     audit::append(&tx, NewEvent::new("system", "grant.activated", format!("request:{}", g.request_id), details))
         .await?;
     tx.commit().await?;
+    // The activation job was written in the transaction of the final approval.
+    broker.metrics.observe_grant_lag(job.created_at, at);
     broker.wake_worker();
     Ok(())
 }

@@ -46,6 +46,13 @@ impl Worker {
 
     /// Claims one batch and runs it to the end; returns how many jobs ran.
     pub async fn run_once(&self) -> Result<usize, StoreError> {
+        self.run_batch(None).await
+    }
+
+    /// Claims one batch and runs it. Once `shutdown` turns true, the jobs still running get
+    /// `worker.shutdown_grace` to finish; then they are stopped (every job is idempotent, and
+    /// its lease is given back, so another replica or the next start runs it again).
+    async fn run_batch(&self, mut shutdown: Option<&mut watch::Receiver<bool>>) -> Result<usize, StoreError> {
         let limit = u64::try_from(self.settings.concurrency).unwrap_or(1);
         let batch = jobs::claim(&self.broker.store, &self.owner, limit, self.settings.lease.as_millis()).await?;
         let count = batch.len();
@@ -57,9 +64,36 @@ impl Worker {
                 info_span!("job", job_id = job.id, kind = %job.kind, grant = job.grant_id.as_deref().unwrap_or(""));
             running.spawn(async move { worker.execute(job).await }.instrument(span));
         }
-        while let Some(res) = running.join_next().await {
-            if let Err(e) = res {
-                error!(error = %e, "job task panicked");
+        let mut deadline = None;
+        loop {
+            if deadline.is_none() && shutdown.as_ref().is_some_and(|rx| *rx.borrow()) {
+                deadline = Some(tokio::time::Instant::now() + self.settings.shutdown_grace.get());
+            }
+            let joined = match (deadline, shutdown.as_deref_mut()) {
+                (Some(deadline), _) => tokio::select! {
+                    joined = running.join_next() => joined,
+                    _ = tokio::time::sleep_until(deadline) => {
+                        warn!(jobs = running.len(), "stopping jobs still running at shutdown; their leases are given back");
+                        running.abort_all();
+                        while running.join_next().await.is_some() {}
+                        None
+                    }
+                },
+                (None, Some(rx)) => tokio::select! {
+                    joined = running.join_next() => joined,
+                    changed = rx.changed() => {
+                        if changed.is_err() {
+                            deadline = Some(tokio::time::Instant::now() + self.settings.shutdown_grace.get());
+                        }
+                        continue;
+                    }
+                },
+                (None, None) => running.join_next().await,
+            };
+            match joined {
+                None => break,
+                Some(Err(e)) if e.is_panic() => error!(error = %e, "job task panicked"),
+                Some(_) => {}
             }
         }
         Ok(count)
@@ -71,7 +105,7 @@ impl Worker {
             if *shutdown.borrow() {
                 break;
             }
-            match self.run_once().await {
+            match self.run_batch(Some(&mut shutdown)).await {
                 Ok(0) => {}
                 Ok(_) => continue,
                 Err(e) => error!(error = %e, "worker could not claim jobs"),
@@ -133,6 +167,7 @@ impl Worker {
         let conn = self.broker.store.conn();
         let error = match result {
             Ok(()) => {
+                self.broker.metrics.job_attempts.with_label_values(&[job.kind.as_str(), "done"]).inc();
                 jobs::settle(conn, job, &self.owner, DONE, job.due_at, None).await?;
                 return Ok(());
             }
@@ -154,6 +189,8 @@ impl Worker {
             super::NOTIFY => permanent,
             _ => false,
         };
+        let outcome = if give_up { "failed" } else { "retry" };
+        self.broker.metrics.job_attempts.with_label_values(&[job.kind.as_str(), outcome]).inc();
         let tx = self.broker.store.begin().await?;
         let subject =
             job.grant_id.as_deref().map(|g| format!("grant:{g}")).unwrap_or_else(|| format!("job:{}", job.id));

@@ -81,3 +81,9 @@ pub async fn holding(
     found.retain(|g| g.standing.is_some());
     Ok(found)
 }
+
+pub async fn count_active(c: &impl ConnectionTrait) -> Result<i64, StoreError> {
+    use sea_orm::PaginatorTrait;
+    let n = grants::Entity::find().filter(grants::Column::State.eq(ACTIVE)).count(c).await?;
+    Ok(i64::try_from(n).unwrap_or(i64::MAX))
+}

@@ -193,3 +193,19 @@ pub async fn in_flight(c: &impl ConnectionTrait, lock_key: &str, margin_ms: i64)
 pub async fn for_grant(c: &impl ConnectionTrait, grant_id: &str) -> Result<Vec<Job>, StoreError> {
     Ok(jobs::Entity::find().filter(jobs::Column::GrantId.eq(grant_id)).order_by_asc(jobs::Column::Id).all(c).await?)
 }
+
+/// Jobs due now (pending, due), running, and failed (given up).
+pub async fn counts(c: &impl ConnectionTrait) -> Result<Vec<(&'static str, i64)>, StoreError> {
+    use sea_orm::PaginatorTrait;
+    let count = |condition: Condition| async move {
+        jobs::Entity::find().filter(condition).count(c).await.map(|n| i64::try_from(n).unwrap_or(i64::MAX))
+    };
+    Ok(vec![
+        (
+            "due",
+            count(Condition::all().add(jobs::Column::Status.eq(PENDING)).add(jobs::Column::DueAt.lte(now()))).await?,
+        ),
+        ("running", count(Condition::all().add(jobs::Column::Status.eq(RUNNING))).await?),
+        ("failed", count(Condition::all().add(jobs::Column::Status.eq(FAILED))).await?),
+    ])
+}

@@ -134,3 +134,15 @@ pub async fn record_nudge(c: &impl ConnectionTrait, id: &str, nudge: Nudge, at: 
         .await?;
     Ok(())
 }
+
+/// How many requests are in each status.
+pub async fn count_by_status(c: &impl ConnectionTrait) -> Result<Vec<(String, i64)>, StoreError> {
+    Ok(requests::Entity::find()
+        .select_only()
+        .column(requests::Column::Status)
+        .column_as(requests::Column::Id.count(), "n")
+        .group_by(requests::Column::Status)
+        .into_tuple()
+        .all(c)
+        .await?)
+}

@@ -165,6 +165,8 @@ pub(super) async fn record(
         }
     };
     tx.commit().await?;
+    let label = if decision == Decision::Approve { "approve" } else { "deny" };
+    broker.metrics.decisions.with_label_values(&[label]).inc();
     broker.wake_worker();
     Ok(updated)
 }

@@ -143,3 +143,15 @@ pub async fn audit_log(
     }
     Ok(audit::list(broker.store.conn(), after, limit).await?)
 }
+
+/// What the metrics' gauges show, read in one snapshot.
+pub async fn live_counts(broker: &Broker) -> Result<crate::metrics::LiveCounts, WorkflowError> {
+    let snapshot = broker.store.snapshot().await?;
+    let counts = crate::metrics::LiveCounts {
+        requests_by_status: requests::count_by_status(&snapshot).await?,
+        grants_active: grants::count_active(&snapshot).await?,
+        jobs: crate::store::jobs::counts(&snapshot).await?,
+    };
+    snapshot.commit().await?;
+    Ok(counts)
+}

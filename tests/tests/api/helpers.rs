@@ -334,6 +334,18 @@ impl TestApp {
         }
     }
 
+    /// Sends SIGTERM and waits (up to `bound`) for the process to exit; returns how long it
+    /// took and whether it exited successfully.
+    pub async fn terminate(&mut self, bound: Duration) -> (Duration, bool) {
+        let mut child = self.child.take().expect("the app is running");
+        let pid = child.id().expect("a running child has a pid").to_string();
+        let started = std::time::Instant::now();
+        let sent = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
+        assert!(sent.success());
+        let status = tokio::time::timeout(bound, child.wait()).await.expect("the app exits in time").expect("wait");
+        (started.elapsed(), status.success())
+    }
+
     pub async fn restart(&mut self) {
         self.start().await.expect("the app should start again");
     }

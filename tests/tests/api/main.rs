@@ -12,4 +12,6 @@ mod identity_center;
 mod input;
 mod lifecycle;
 mod notify_peers;
+mod observability;
+mod reliability;
 mod webhooks;

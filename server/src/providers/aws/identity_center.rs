@@ -42,7 +42,10 @@ impl IdentityCenter {
             if let Some(url) = &settings.identity_center_endpoint_url {
                 loader = loader.endpoint_url(url);
             }
-            clients.insert(region, Client::new(&loader.load().await));
+            let config = aws_sdk_identitystore::config::Builder::from(&loader.load().await)
+                .interceptor(super::timing::CallTiming)
+                .build();
+            clients.insert(region, Client::from_conf(config));
         }
         Self { clients, default_region: settings.region.clone() }
     }

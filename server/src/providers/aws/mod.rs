@@ -5,6 +5,7 @@ mod discovery;
 pub mod identity_center;
 mod inventory;
 pub mod revocation;
+mod timing;
 
 use std::collections::BTreeMap;
 
@@ -115,7 +116,12 @@ impl AwsIam {
             }
             accounts.insert(
                 account.account_id.clone(),
-                AccountClient { settings: account.clone(), client: Client::new(&config) },
+                AccountClient {
+                    settings: account.clone(),
+                    client: Client::from_conf(
+                        aws_sdk_iam::config::Builder::from(&config).interceptor(timing::CallTiming).build(),
+                    ),
+                },
             );
         }
         Self { accounts }

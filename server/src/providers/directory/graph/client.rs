@@ -60,8 +60,21 @@ impl GraphClient {
         format!("{}{path}", self.base_url)
     }
 
-    /// One Graph call. `Ok(None)` for an answer without a body (204).
+    /// One Graph call. `Ok(None)` for an answer without a body (204). Timed, retries
+    /// included, for `elevate_provider_call_duration_seconds`.
     pub async fn call(&self, method: Method, url: &str, body: Option<&Value>) -> Result<Option<Value>, GraphError> {
+        let started = std::time::Instant::now();
+        let result = self.call_once_permitted(method.clone(), url, body).await;
+        crate::metrics::observe_call("graph", method.as_str(), result.is_ok(), started.elapsed());
+        result
+    }
+
+    async fn call_once_permitted(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&Value>,
+    ) -> Result<Option<Value>, GraphError> {
         let _permit = self.limit.acquire().await.map_err(|_| GraphError::Network("client shut down".into()))?;
         // Removals first when the tenant's write bucket runs short.
         let priority = if method == Method::DELETE { "high" } else { "normal" };
