@@ -172,16 +172,18 @@ level = "info"
 /// Which database the suite runs against (`ELEVATE_TEST_DB`).
 fn postgres_admin_url() -> Option<String> {
     match std::env::var("ELEVATE_TEST_DB").as_deref() {
-        Ok("postgres") => Some(
-            std::env::var("ELEVATE_TEST_POSTGRES_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into()),
-        ),
+        Ok("postgres") => Some(postgres_url()),
         _ => None,
     }
 }
 
-async fn fresh_database(dir: &Path) -> anyhow::Result<String> {
-    let Some(admin_url) = postgres_admin_url() else {
+fn postgres_url() -> String {
+    std::env::var("ELEVATE_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+async fn fresh_database(dir: &Path, on_postgres: bool) -> anyhow::Result<String> {
+    let admin_url = postgres_admin_url().or_else(|| on_postgres.then(postgres_url));
+    let Some(admin_url) = admin_url else {
         return Ok(format!("sqlite://{}?mode=rwc", dir.join("elevate.db").display()));
     };
     let name = format!("elevate_t_{}", uuid::Uuid::new_v4().simple());
@@ -215,29 +217,29 @@ pub struct TestApp {
 impl TestApp {
     /// The app with its built-in (local) directory.
     pub async fn spawn() -> Self {
-        Self::try_spawn(POLICY, None, "", "").await.expect("the app should start")
+        Self::try_spawn(POLICY, None, "", "", false).await.expect("the app should start")
     }
 
     /// The app with `directory.kind = "graph"`, against a fresh Graph test server.
     pub async fn spawn_with_graph() -> Self {
-        Self::try_spawn(POLICY, Some(GraphServer::start().await), "", "").await.expect("the app should start")
+        Self::try_spawn(POLICY, Some(GraphServer::start().await), "", "", false).await.expect("the app should start")
     }
 
     /// The app with its local directory, extra `[worker]` settings, and extra configuration
     /// at the end (e.g. `[aws]`).
     pub async fn spawn_with(worker: &str, extra: &str) -> Self {
-        Self::try_spawn(POLICY, None, worker, extra).await.expect("the app should start")
+        Self::try_spawn(POLICY, None, worker, extra, false).await.expect("the app should start")
     }
 
     /// The app against a Graph test server the test has prepared.
     pub async fn spawn_on(graph: GraphServer) -> Self {
-        Self::try_spawn(POLICY, Some(graph), "", "").await.expect("the app should start")
+        Self::try_spawn(POLICY, Some(graph), "", "", false).await.expect("the app should start")
     }
 
     /// Like `spawn_with_graph`, with extra `[worker]` settings and extra configuration at the
     /// end of `[graph]` (TOML lines).
     pub async fn spawn_with_graph_and(worker: &str, graph_extra: &str) -> Self {
-        Self::try_spawn(POLICY, Some(GraphServer::start().await), worker, graph_extra)
+        Self::try_spawn(POLICY, Some(GraphServer::start().await), worker, graph_extra, false)
             .await
             .expect("the app should start")
     }
@@ -245,7 +247,13 @@ impl TestApp {
     /// Everything chosen by the test: the policy, the Graph test server (or the local
     /// directory), extra `[worker]` settings and extra configuration at the end.
     pub async fn spawn_custom(policy: &str, graph: Option<GraphServer>, worker: &str, extra: &str) -> Self {
-        Self::try_spawn(policy, graph, worker, extra).await.expect("the app should start")
+        Self::try_spawn(policy, graph, worker, extra, false).await.expect("the app should start")
+    }
+
+    /// Like `spawn_custom`, always on PostgreSQL (several replicas share one database only
+    /// there), whatever `ELEVATE_TEST_DB` says.
+    pub async fn spawn_on_postgres(policy: &str, graph: GraphServer, worker: &str) -> Self {
+        Self::try_spawn(policy, Some(graph), worker, "", true).await.expect("the app should start on PostgreSQL")
     }
 
     async fn try_spawn(
@@ -253,11 +261,12 @@ impl TestApp {
         graph: Option<GraphServer>,
         worker: &str,
         graph_extra: &str,
+        on_postgres: bool,
     ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let policy = dir.path().join("policy.toml");
         std::fs::write(&policy, policy_text)?;
-        let db_url = fresh_database(dir.path()).await?;
+        let db_url = fresh_database(dir.path(), on_postgres).await?;
         let config_path = dir.path().join("elevate.toml");
         let directory = graph.as_ref().map_or_else(local_directory, graph_directory) + graph_extra;
         let worker = if worker.contains("reconcile_interval") {
@@ -297,34 +306,18 @@ impl TestApp {
     }
 
     async fn start(&mut self) -> anyhow::Result<()> {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("server.log"))?;
-        let mut child = Command::new(binary())
-            .arg("--config")
-            .arg(&self.config_path)
-            .arg("serve")
-            .envs(AWS_TEST_ENV)
-            .env_remove("ELEVATE_TEST_POSTGRES_URL")
-            .current_dir(self.dir.path())
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()?;
-        let stdout = child.stdout.take().context("no stdout")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let address = tokio::time::timeout(Duration::from_secs(60), async {
-            while let Some(line) = lines.next_line().await? {
-                if let Some(addr) = line.strip_prefix("listening on ") {
-                    return Ok(addr.trim().to_owned());
-                }
-            }
-            bail!("the server exited before listening; see {}", self.dir.path().join("server.log").display())
-        })
-        .await??;
-        // Keep draining stdout so the server never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let (address, child) = launch(&self.config_path, self.dir.path(), "server.log").await?;
         self.address = address;
         self.child = Some(child);
         Ok(())
+    }
+
+    /// Another `elevate serve` on the same configuration and database (its log in
+    /// `replica-N.log`).
+    pub async fn replica(&self, n: usize) -> Replica {
+        let (address, child) =
+            launch(&self.config_path, self.dir.path(), &format!("replica-{n}.log")).await.expect("the replica starts");
+        Replica { address, child: Some(child) }
     }
 
     /// Kills the server as a crash would (SIGKILL): no graceful anything.
@@ -448,6 +441,50 @@ impl TestApp {
     /// The actions of the audit events about `subject`, oldest first.
     pub async fn audit_actions(&self, subject: &str) -> Vec<String> {
         self.audit_events(subject).await.iter().map(|e| e["action"].as_str().unwrap_or_default().to_owned()).collect()
+    }
+}
+
+/// Starts `elevate serve` and waits until it listens; returns its address.
+async fn launch(config: &Path, dir: &Path, log_name: &str) -> anyhow::Result<(String, Child)> {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join(log_name))?;
+    let mut child = Command::new(binary())
+        .arg("--config")
+        .arg(config)
+        .arg("serve")
+        .envs(AWS_TEST_ENV)
+        .env_remove("ELEVATE_TEST_POSTGRES_URL")
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let address = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await? {
+            if let Some(addr) = line.strip_prefix("listening on ") {
+                return Ok(addr.trim().to_owned());
+            }
+        }
+        bail!("the server exited before listening; see {}", dir.join(log_name).display())
+    })
+    .await??;
+    // Keep draining stdout so the server never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok((address, child))
+}
+
+/// A second (third, …) `elevate serve` of a `TestApp`.
+pub struct Replica {
+    pub address: String,
+    child: Option<Child>,
+}
+
+impl Replica {
+    pub async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill().await;
+        }
     }
 }
 

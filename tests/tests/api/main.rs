@@ -14,4 +14,5 @@ mod lifecycle;
 mod notify_peers;
 mod observability;
 mod reliability;
+mod replicas;
 mod webhooks;
