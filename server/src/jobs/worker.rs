@@ -26,6 +26,15 @@ pub struct Worker {
     owner: String,
 }
 
+/// Logs a job task that panicked (its lease runs out and the job is tried again).
+fn report(joined: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = joined
+        && e.is_panic()
+    {
+        error!(error = %e, "job task panicked");
+    }
+}
+
 impl Worker {
     pub fn new(broker: Broker, settings: Arc<WorkerSettings>) -> Self {
         Self { broker, settings, owner: format!("worker-{}", uuid::Uuid::new_v4()) }
@@ -46,17 +55,19 @@ impl Worker {
 
     /// Claims one batch and runs it to the end; returns how many jobs ran.
     pub async fn run_once(&self) -> Result<usize, StoreError> {
-        self.run_batch(None).await
+        let mut running = JoinSet::new();
+        let count = self.claim_into(&mut running, self.settings.concurrency).await?;
+        while let Some(joined) = running.join_next().await {
+            report(joined);
+        }
+        Ok(count)
     }
 
-    /// Claims one batch and runs it. Once `shutdown` turns true, the jobs still running get
-    /// `worker.shutdown_grace` to finish; then they are stopped (every job is idempotent, and
-    /// its lease is given back, so another replica or the next start runs it again).
-    async fn run_batch(&self, mut shutdown: Option<&mut watch::Receiver<bool>>) -> Result<usize, StoreError> {
-        let limit = u64::try_from(self.settings.concurrency).unwrap_or(1);
+    /// Claims up to `free` due jobs and starts them; returns how many it started.
+    async fn claim_into(&self, running: &mut JoinSet<()>, free: usize) -> Result<usize, StoreError> {
+        let limit = u64::try_from(free).unwrap_or(1);
         let batch = jobs::claim(&self.broker.store, &self.owner, limit, self.settings.lease.as_millis()).await?;
         let count = batch.len();
-        let mut running = JoinSet::new();
         for job in batch {
             let worker =
                 Self { broker: self.broker.clone(), settings: self.settings.clone(), owner: self.owner.clone() };
@@ -64,57 +75,60 @@ impl Worker {
                 info_span!("job", job_id = job.id, kind = %job.kind, grant = job.grant_id.as_deref().unwrap_or(""));
             running.spawn(async move { worker.execute(job).await }.instrument(span));
         }
-        let mut deadline = None;
-        loop {
-            if deadline.is_none() && shutdown.as_ref().is_some_and(|rx| *rx.borrow()) {
-                deadline = Some(tokio::time::Instant::now() + self.settings.shutdown_grace.get());
-            }
-            let joined = match (deadline, shutdown.as_deref_mut()) {
-                (Some(deadline), _) => tokio::select! {
-                    joined = running.join_next() => joined,
-                    _ = tokio::time::sleep_until(deadline) => {
-                        warn!(jobs = running.len(), "stopping jobs still running at shutdown; their leases are given back");
-                        running.abort_all();
-                        while running.join_next().await.is_some() {}
-                        None
-                    }
-                },
-                (None, Some(rx)) => tokio::select! {
-                    joined = running.join_next() => joined,
-                    changed = rx.changed() => {
-                        if changed.is_err() {
-                            deadline = Some(tokio::time::Instant::now() + self.settings.shutdown_grace.get());
-                        }
-                        continue;
-                    }
-                },
-                (None, None) => running.join_next().await,
-            };
-            match joined {
-                None => break,
-                Some(Err(e)) if e.is_panic() => error!(error = %e, "job task panicked"),
-                Some(_) => {}
-            }
-        }
         Ok(count)
     }
 
-    /// Loops until `shutdown` turns true, then gives back any job it still holds.
+    /// Keeps up to `worker.concurrency` jobs running: whenever one finishes, the next due job
+    /// is claimed (no batch waits for its slowest job). When nothing is due it sleeps until the
+    /// next job is, or until woken. Once `shutdown` turns true, the jobs still running get
+    /// `worker.shutdown_grace` to finish; then they are stopped and their leases given back
+    /// (every job is idempotent: another replica or the next start runs it again).
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        loop {
-            if *shutdown.borrow() {
-                break;
-            }
-            match self.run_batch(Some(&mut shutdown)).await {
-                Ok(0) => {}
-                Ok(_) => continue,
-                Err(e) => error!(error = %e, "worker could not claim jobs"),
-            }
-            let sleep = self.until_next_due().await;
+        let mut running = JoinSet::new();
+        while !*shutdown.borrow() {
+            let free = self.settings.concurrency.saturating_sub(running.len());
+            // Claims come in batches (a quarter of the slots at least, or whatever is free
+            // when nothing runs): one claim transaction per finished job would cost more
+            // than the jobs themselves under a mass expiry.
+            let batch = (self.settings.concurrency / 4).max(1);
+            // `Some`: nothing more is due now; wait this long at most (or for a wake-up).
+            let idle = if free == 0 || (free < batch && !running.is_empty()) {
+                None
+            } else {
+                match self.claim_into(&mut running, free).await {
+                    Ok(started) if started == free => None,
+                    Ok(_) => Some(self.until_next_due().await),
+                    Err(e) => {
+                        error!(error = %e, "worker could not claim jobs");
+                        Some(self.settings.poll_interval.get())
+                    }
+                }
+            };
             tokio::select! {
-                _ = tokio::time::sleep(sleep) => {}
-                _ = self.broker.wake.notified() => {}
-                _ = shutdown.changed() => {}
+                Some(joined) = running.join_next(), if !running.is_empty() => {
+                    report(joined);
+                    while let Some(joined) = running.try_join_next() {
+                        report(joined);
+                    }
+                }
+                _ = tokio::time::sleep(idle.unwrap_or_default()), if idle.is_some() => {}
+                _ = self.broker.wake.notified(), if idle.is_some() => {}
+                changed = shutdown.changed() => {
+                    if changed.is_err() {
+                        break; // The application is gone: stop as on a signal.
+                    }
+                }
+            }
+        }
+        let deadline = tokio::time::Instant::now() + self.settings.shutdown_grace.get();
+        while !running.is_empty() {
+            tokio::select! {
+                Some(joined) = running.join_next() => report(joined),
+                _ = tokio::time::sleep_until(deadline) => {
+                    warn!(jobs = running.len(), "stopping jobs still running at shutdown; their leases are given back");
+                    running.abort_all();
+                    while running.join_next().await.is_some() {}
+                }
             }
         }
         match jobs::release_all(self.broker.store.conn(), &self.owner).await {

@@ -40,7 +40,15 @@ impl Store {
             .max_connections(settings.max_connections)
             .connect_timeout(Duration::from_secs(10))
             .acquire_timeout(Duration::from_secs(30))
-            .sqlx_logging(false);
+            .sqlx_logging(false)
+            // SQLite: write-ahead log (readers never wait for the writer; one sync per commit
+            // instead of several), still synced on every commit, so a commit survives a power
+            // loss; writers wait for each other instead of failing.
+            .map_sqlx_sqlite_opts(|o| {
+                o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                    .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Full)
+                    .busy_timeout(Duration::from_secs(30))
+            });
         Ok(Self { db: Database::connect(options).await? })
     }
 

@@ -1,0 +1,486 @@
+//! `scripts/bench`: starts Elevate (release build) against the Graph test server (each Graph
+//! call delayed by `--latency-ms`, 50 ms by default, to stand for the real Graph), on SQLite
+//! and on PostgreSQL, and measures API throughput and latency, grant lag, revocation lag for
+//! mass and steady expiries, start-up time and memory. Prints a Markdown report.
+//!
+//! The load generator is a few lines of tokio + reqwest rather than wrk or oha: the calls
+//! need per-call tokens, bodies and ids taken from earlier answers.
+use std::{
+    future::Future,
+    path::Path,
+    process::Stdio,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use elevate_tests::graph_server::{CLIENT_ID, CLIENT_SECRET, Faults, GraphServer, TENANT};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+use serde_json::{Value, json};
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
+
+const SECRET: &str = "bench-secret-0123456789abcdef0123456789abcdef";
+const APPROVER: &str = "approver@example.com";
+const POLICY: &str = r#"
+[profiles.Auto]
+title = "Approved automatically"
+group = "Bench-Auto"
+min_duration = "1s"
+max_duration = "8h"
+eligible = { groups = ["Crowd"] }
+approval = { auto_approve = true }
+
+[profiles.Manual]
+title = "Approved by the approver"
+group = "Bench-Manual"
+min_duration = "1s"
+max_duration = "8h"
+eligible = { groups = ["Crowd"] }
+approval = { users = ["approver@example.com"] }
+"#;
+
+struct Options {
+    backends: Vec<String>,
+    latency: Duration,
+    load_seconds: u64,
+    concurrency: usize,
+    mass: Vec<usize>,
+    graph_concurrency: usize,
+    postgres: String,
+}
+
+fn options() -> anyhow::Result<Options> {
+    let mut o = Options {
+        backends: vec!["sqlite".into(), "postgres".into()],
+        latency: Duration::from_millis(50),
+        load_seconds: 10,
+        concurrency: 32,
+        mass: vec![1000, 10000],
+        graph_concurrency: 64,
+        postgres: std::env::var("ELEVATE_BENCH_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into()),
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    for pair in args.chunks(2) {
+        let [name, value] = pair else { bail!("every option takes a value") };
+        match name.as_str() {
+            "--db" => o.backends = value.split(',').map(str::to_owned).collect(),
+            "--latency-ms" => o.latency = Duration::from_millis(value.parse()?),
+            "--load-seconds" => o.load_seconds = value.parse()?,
+            "--concurrency" => o.concurrency = value.parse()?,
+            "--mass" => o.mass = value.split(',').map(str::parse).collect::<Result<_, _>>()?,
+            "--graph-concurrency" => o.graph_concurrency = value.parse()?,
+            other => bail!(
+                "unknown option {other}; options: --db sqlite,postgres --latency-ms 50 --load-seconds 10 \
+                 --concurrency 32 --mass 1000,10000 --graph-concurrency 64"
+            ),
+        }
+    }
+    Ok(o)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let o = options()?;
+    let bin = std::env::var("ELEVATE_BIN").unwrap_or_else(|_| "target/release/elevate".into());
+    println!(
+        "Graph test server latency {} ms per call; Elevate's graph.max_concurrency {}; HTTP load {} s per call type \
+         at concurrency {}.\n",
+        o.latency.as_millis(),
+        o.graph_concurrency,
+        o.load_seconds,
+        o.concurrency
+    );
+    for backend in &o.backends {
+        run(&o, Path::new(&bin), backend).await?;
+    }
+    Ok(())
+}
+
+async fn run(o: &Options, bin: &Path, backend: &str) -> anyhow::Result<()> {
+    let users = o.mass.iter().copied().max().unwrap_or(0).max(1000);
+    let mut b = Bench::start(o, bin, backend, users).await?;
+    println!("### {backend}\n\n| measure | result |\n| --- | --- |");
+    println!("| start-up to ready (empty database) | {:.0} ms |", b.startup.as_secs_f64() * 1000.0);
+    println!("| idle RSS after start-up | {:.1} MB |", b.rss_kb("VmRSS") as f64 / 1024.0);
+
+    let api = b.api.clone();
+    let users = b.users.clone();
+    let filed = load(o.concurrency, Some(Duration::from_secs(o.load_seconds)), usize::MAX, move |i| {
+        api.clone().file("Manual", users[i % users.len()].clone(), 3600)
+    })
+    .await;
+    println!("{}", filed.row("POST /api/v1/requests (pending)"));
+    let ids = Arc::new(filed.ids.clone());
+    let (api, got_ids) = (b.api.clone(), ids.clone());
+    let got = load(o.concurrency, Some(Duration::from_secs(o.load_seconds)), usize::MAX, move |i| {
+        api.clone().get(got_ids[i % got_ids.len()].clone())
+    })
+    .await;
+    println!("{}", got.row("GET /api/v1/requests/{id}"));
+    let (api, approve_ids) = (b.api.clone(), ids.clone());
+    let approved = load(o.concurrency, None, ids.len(), move |i| api.clone().approve(approve_ids[i].clone())).await;
+    println!("{}", approved.row("POST /api/v1/requests/{id}/approve"));
+    b.wait_for_count("SELECT count(*) FROM requests WHERE status = 'approved'", 0, "activations").await?;
+    let lag = b.grant_lag().await?;
+    println!("| grant lag, final approval → membership confirmed ({} grants) | {} |", lag.len(), spread(&lag));
+
+    for &n in &o.mass {
+        let lag = b.expiries(n, Duration::ZERO).await?;
+        println!("| revocation lag, {n} grants expiring in the same second | {} |", spread(&lag));
+    }
+    let lag = b.expiries(600, Duration::from_millis(50)).await?;
+    println!("| revocation lag, steady stream (600 expiries, one every 50 ms) | {} |", spread(&lag));
+    println!("| peak RSS | {:.1} MB |\n", b.rss_kb("VmHWM") as f64 / 1024.0);
+    b.stop().await;
+    Ok(())
+}
+
+/// Elevate's API as the benchmark calls it.
+#[derive(Clone)]
+struct Api {
+    http: reqwest::Client,
+    address: String,
+    bot: String,
+    admin: String,
+    approver: String,
+}
+
+/// One call's outcome: success, and the id it returned (when it returns one).
+type Outcome = (bool, Option<String>);
+
+impl Api {
+    async fn file(self, profile: &'static str, user: String, seconds: i64) -> Outcome {
+        let body = json!({ "profile": profile, "duration_seconds": seconds, "requester": user });
+        let resp = self.http.post(format!("{}/api/v1/requests", self.address)).bearer_auth(&self.bot).json(&body);
+        match resp.send().await {
+            Ok(r) if r.status().as_u16() == 201 => {
+                let id = r.json::<Value>().await.ok().and_then(|v| v["id"].as_str().map(str::to_owned));
+                (id.is_some(), id)
+            }
+            _ => (false, None),
+        }
+    }
+
+    async fn get(self, id: String) -> Outcome {
+        let resp =
+            self.http.get(format!("{}/api/v1/requests/{id}", self.address)).bearer_auth(&self.admin).send().await;
+        (resp.is_ok_and(|r| r.status().is_success()), None)
+    }
+
+    async fn approve(self, id: String) -> Outcome {
+        let url = format!("{}/api/v1/requests/{id}/approve", self.address);
+        let resp = self.http.post(url).bearer_auth(&self.approver).json(&json!({})).send().await;
+        (resp.is_ok_and(|r| r.status().is_success()), None)
+    }
+}
+
+struct Load {
+    latencies: Vec<Duration>,
+    failed: usize,
+    elapsed: Duration,
+    ids: Vec<String>,
+}
+
+impl Load {
+    fn row(&self, name: &str) -> String {
+        let secs: Vec<f64> = self.latencies.iter().map(Duration::as_secs_f64).collect();
+        format!(
+            "| {name} | {:.0} calls/s · latency {} · {} failed |",
+            self.latencies.len() as f64 / self.elapsed.as_secs_f64(),
+            spread(&secs),
+            self.failed
+        )
+    }
+}
+
+/// Runs `op(0)`, `op(1)`, … on `concurrency` workers until `time` is up or `count` calls ran.
+async fn load<F, Fut>(concurrency: usize, time: Option<Duration>, count: usize, op: F) -> Load
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Outcome> + Send,
+{
+    let op = Arc::new(op);
+    let next = Arc::new(AtomicUsize::new(0));
+    let results = Arc::new(Mutex::new((Vec::new(), 0usize, Vec::new())));
+    let started = Instant::now();
+    let deadline = time.map(|t| started + t);
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (op, next, results) = (op.clone(), next.clone(), results.clone());
+            tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= count || deadline.is_some_and(|d| Instant::now() >= d) {
+                        return;
+                    }
+                    let call = Instant::now();
+                    let (ok, id) = op(i).await;
+                    let took = call.elapsed();
+                    let mut r = results.lock().unwrap_or_else(|e| e.into_inner());
+                    if ok {
+                        r.0.push(took);
+                    } else {
+                        r.1 += 1;
+                    }
+                    r.2.extend(id);
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        let _ = w.await;
+    }
+    let elapsed = started.elapsed();
+    let (latencies, failed, ids) = std::mem::take(&mut *results.lock().unwrap_or_else(|e| e.into_inner()));
+    Load { latencies, failed, elapsed, ids }
+}
+
+/// `p50 · p99 · max` of seconds, in milliseconds.
+fn spread(values: &[f64]) -> String {
+    if values.is_empty() {
+        return "no samples".into();
+    }
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize] * 1000.0;
+    format!("p50 {:.0} ms · p99 {:.0} ms · max {:.0} ms", at(0.5), at(0.99), at(1.0))
+}
+
+struct Bench {
+    graph: GraphServer,
+    latency: Duration,
+    users: Arc<Vec<String>>,
+    api: Api,
+    db: DatabaseConnection,
+    admin_db: Option<(String, String)>,
+    child: Child,
+    pid: u32,
+    startup: Duration,
+    _dir: tempfile::TempDir,
+}
+
+impl Bench {
+    async fn start(o: &Options, bin: &Path, backend: &str, users: usize) -> anyhow::Result<Self> {
+        let graph = GraphServer::start().await;
+        let names: Vec<String> = (0..users).map(|i| format!("user{i}@bench.example.com")).collect();
+        let ids: Vec<String> = names.iter().map(|u| graph.add_user(u)).collect();
+        graph.add_group("Crowd", &ids.iter().map(String::as_str).collect::<Vec<_>>());
+        graph.add_group("Bench-Auto", &[]);
+        graph.add_group("Bench-Manual", &[]);
+        graph.add_user(APPROVER);
+        let dir = tempfile::tempdir()?;
+        let policy = dir.path().join("policy.toml");
+        std::fs::write(&policy, POLICY)?;
+        let (db_url, admin_db) = match backend {
+            "sqlite" => (format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display()), None),
+            "postgres" => {
+                let name = format!("elevate_bench_{}", uuid::Uuid::new_v4().simple());
+                let admin = Database::connect(&o.postgres).await.context("connecting to PostgreSQL")?;
+                admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await?;
+                admin.close().await?;
+                let (base, _) = o.postgres.rsplit_once('/').context("PostgreSQL URL without a database")?;
+                (format!("{base}/{name}"), Some((o.postgres.clone(), name)))
+            }
+            other => bail!("--db: {other} is neither sqlite nor postgres"),
+        };
+        let config = dir.path().join("elevate.toml");
+        std::fs::write(
+            &config,
+            format!(
+                r#"
+[server]
+bind = "127.0.0.1:0"
+[database]
+url = "{db_url}"
+max_connections = 16
+[policy]
+path = "{policy}"
+[auth]
+token_secret = "{SECRET}"
+[directory]
+kind = "graph"
+[graph]
+tenant_id = "{TENANT}"
+client_id = "{CLIENT_ID}"
+client_secret = "{CLIENT_SECRET}"
+authority_url = "{authority}"
+base_url = "{base}"
+max_concurrency = {graph_concurrency}
+[worker]
+concurrency = {graph_concurrency}
+reconcile_interval = "1h"
+[log]
+level = "warn"
+"#,
+                policy = policy.display(),
+                authority = graph.authority_url,
+                base = graph.base_url,
+                graph_concurrency = o.graph_concurrency,
+            ),
+        )?;
+        graph.set_faults(Faults { latency: o.latency, ..Default::default() });
+        let started = Instant::now();
+        let mut child = Command::new(bin)
+            .arg("--config")
+            .arg(&config)
+            .arg("serve")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(dir.path().join("server.log"))?)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {} (run scripts/bench, which builds it)", bin.display()))?;
+        let pid = child.id().context("no pid")?;
+        let mut lines = BufReader::new(child.stdout.take().context("no stdout")?).lines();
+        let address = loop {
+            match lines.next_line().await? {
+                Some(line) if line.starts_with("listening on ") => {
+                    break line["listening on ".len()..].trim().to_owned();
+                }
+                Some(_) => {}
+                None => bail!("elevate exited; see {}", dir.path().join("server.log").display()),
+            }
+        };
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let http = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
+        while !http.get(format!("{address}/readyz")).send().await.is_ok_and(|r| r.status().is_success()) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let startup = started.elapsed();
+        let sign = |sub: &str, roles: &[&str], scope: Option<&str>| {
+            let now = chrono::Utc::now().timestamp();
+            let claims = json!({ "iss": "elevate", "aud": "elevate-api", "sub": sub, "iat": now, "nbf": now,
+                "exp": now + 86400, "jti": uuid::Uuid::new_v4().to_string(), "roles": roles, "scope": scope });
+            let key = jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()).context("key")?;
+            jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).context("token")
+        };
+        let api = Api {
+            http,
+            address,
+            bot: sign("bot@example.com", &["requester"], Some("delegate"))?,
+            admin: sign("admin@example.com", &["admin"], None)?,
+            approver: sign(APPROVER, &["approver"], None)?,
+        };
+        let db = Database::connect(&db_url).await?;
+        Ok(Self {
+            graph,
+            latency: o.latency,
+            users: Arc::new(names),
+            api,
+            db,
+            admin_db,
+            child,
+            pid,
+            startup,
+            _dir: dir,
+        })
+    }
+
+    fn rss_kb(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{field}:")))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    async fn numbers(&self, sql: &str) -> anyhow::Result<Vec<i64>> {
+        let rows = self.db.query_all_raw(Statement::from_string(self.db.get_database_backend(), sql)).await?;
+        rows.iter().map(|r| r.try_get_by_index::<i64>(0).map_err(Into::into)).collect()
+    }
+
+    async fn wait_for_count(&self, sql: &str, wanted: i64, what: &str) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(900);
+        while self.numbers(sql).await?.first().copied().unwrap_or(-1) != wanted {
+            if Instant::now() > deadline {
+                bail!("waited 15 minutes for {what}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+
+    /// Seconds from the final approval to the membership confirmed, per Manual grant.
+    async fn grant_lag(&self) -> anyhow::Result<Vec<f64>> {
+        let lags = self
+            .numbers(
+                "SELECT r.activated_at - (SELECT max(d.decided_at) FROM decisions d WHERE d.request_id = r.id) \
+                 FROM requests r WHERE r.profile = 'Manual' AND r.activated_at IS NOT NULL",
+            )
+            .await?;
+        Ok(lags.into_iter().map(|ms| ms as f64 / 1000.0).collect())
+    }
+
+    /// `n` active grants (set up with Graph at full speed) whose expiries are then moved to
+    /// one instant (`spacing` zero) or to a stream `spacing` apart; returns each grant's
+    /// revocation lag (expires_at → membership confirmed removed) in seconds.
+    async fn expiries(&mut self, n: usize, spacing: Duration) -> anyhow::Result<Vec<f64>> {
+        self.graph.set_faults(Faults::default());
+        let batch_start = chrono::Utc::now().timestamp_millis();
+        let (api, users) = (self.api.clone(), self.users.clone());
+        let filed = load(64, None, n, move |i| api.clone().file("Auto", users[i].clone(), 8 * 3600)).await;
+        if filed.failed > 0 {
+            bail!("{} of {n} grants could not be filed", filed.failed);
+        }
+        let batch = format!("profile = 'Auto' AND created_at >= {batch_start}");
+        self.wait_for_count(
+            &format!("SELECT count(*) FROM requests WHERE {batch} AND status <> 'active'"),
+            0,
+            "activations",
+        )
+        .await?;
+        self.graph.set_faults(Faults { latency: self.latency, ..Default::default() });
+        // Far enough ahead for the worker to have looked at the outbox again (poll 2s).
+        let at = (chrono::Utc::now().timestamp_millis() / 1000 + 6) * 1000;
+        let step = i64::try_from(spacing.as_millis())?;
+        let ids = self.strings(&format!("SELECT id FROM requests WHERE {batch} ORDER BY id")).await?;
+        let chunk = if step == 0 { ids.len().max(1) } else { 1 };
+        for (k, group) in ids.chunks(chunk).enumerate() {
+            let when = at + step * i64::try_from(k)?;
+            let list = group.iter().map(|id| format!("'{id}'")).collect::<Vec<_>>().join(",");
+            let grants = format!("SELECT id FROM grants WHERE request_id IN ({list})");
+            for sql in [
+                format!("UPDATE requests SET expires_at = {when} WHERE id IN ({list})"),
+                format!("UPDATE grants SET expires_at = {when} WHERE request_id IN ({list})"),
+                format!(
+                    "UPDATE jobs SET due_at = {when} WHERE kind = 'expire_grant' AND status = 'pending' AND grant_id IN ({grants})"
+                ),
+            ] {
+                self.db.execute_unprepared(&sql).await?;
+            }
+        }
+        if chrono::Utc::now().timestamp_millis() > at - 2500 {
+            bail!("moving {n} expiries took too long to measure from the instant chosen");
+        }
+        self.wait_for_count(
+            &format!("SELECT count(*) FROM requests WHERE {batch} AND ended_at IS NULL"),
+            0,
+            "revocations",
+        )
+        .await?;
+        let lags = self.numbers(&format!("SELECT ended_at - expires_at FROM requests WHERE {batch}")).await?;
+        Ok(lags.into_iter().map(|ms| ms as f64 / 1000.0).collect())
+    }
+
+    async fn strings(&self, sql: &str) -> anyhow::Result<Vec<String>> {
+        let rows = self.db.query_all_raw(Statement::from_string(self.db.get_database_backend(), sql)).await?;
+        rows.iter().map(|r| r.try_get_by_index::<String>(0).map_err(Into::into)).collect()
+    }
+
+    async fn stop(mut self) {
+        let _ = self.child.kill().await;
+        let _ = self.db.close().await;
+        if let Some((admin_url, name)) = self.admin_db.take()
+            && let Ok(admin) = Database::connect(&admin_url).await
+        {
+            let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}")).await;
+        }
+    }
+}
