@@ -4,6 +4,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261129_000001_create_tables;
 mod m20261129_000002_identity_center;
 mod m20261129_000003_approval_reminders;
+mod m20261129_000004_lookup_indexes;
 
 pub struct Migrator;
 
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000001_create_tables::Migration),
             Box::new(m20261129_000002_identity_center::Migration),
             Box::new(m20261129_000003_approval_reminders::Migration),
+            Box::new(m20261129_000004_lookup_indexes::Migration),
         ]
     }
 }
