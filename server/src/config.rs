@@ -20,8 +20,21 @@ mod notify;
 pub use notify::{LinkSettings, NotifySettings, SmtpSecurity, SmtpSettings, WebhookFormat, WebhookSettings};
 
 /// Top-level sections; environment variables outside them are reported, not applied.
-const SECTIONS: [&str; 12] =
-    ["server", "database", "policy", "auth", "directory", "graph", "aws", "worker", "log", "smtp", "links", "notify"];
+const SECTIONS: [&str; 13] = [
+    "server",
+    "database",
+    "policy",
+    "auth",
+    "directory",
+    "graph",
+    "aws",
+    "worker",
+    "log",
+    "smtp",
+    "links",
+    "notify",
+    "oidc",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -60,6 +73,34 @@ pub struct Settings {
     pub links: LinkSettings,
     #[serde(default)]
     pub notify: NotifySettings,
+    /// Browser sign-in with OpenID Connect (Entra ID).
+    pub oidc: Option<OidcSettings>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcSettings {
+    /// e.g. `https://login.microsoftonline.com/<tenant id>/v2.0`.
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: Option<SecretString>,
+    pub client_secret_file: Option<PathBuf>,
+    /// Defaults to `server.public_url` + `/signin/callback`.
+    pub redirect_url: Option<String>,
+}
+
+impl OidcSettings {
+    pub fn client_secret(&self) -> Result<Option<SecretString>, ConfigError> {
+        match (&self.client_secret, &self.client_secret_file) {
+            (Some(_), Some(_)) => Err(ConfigError::Key {
+                key: "oidc.client_secret",
+                reason: "set either oidc.client_secret or oidc.client_secret_file, not both".into(),
+            }),
+            (Some(s), None) => Ok(Some(s.clone())),
+            (None, Some(path)) => read_secret_file("oidc.client_secret_file", path).map(Some),
+            (None, None) => Ok(None),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -601,6 +642,15 @@ impl Settings {
             }
         }
         notify::check(self.smtp.as_ref(), &self.notify, self.server.public_url.as_deref())?;
+        if let Some(oidc) = &self.oidc {
+            oidc.client_secret()?;
+            if !(oidc.issuer.starts_with("https://") || is_loopback_http(&oidc.issuer)) {
+                return Err(ConfigError::Key {
+                    key: "oidc.issuer",
+                    reason: format!("{} must be an https:// URL (plain http only on loopback)", oidc.issuer),
+                });
+            }
+        }
         if self.auth.demo_sign_in
             && (!self.server.bind.ip().is_loopback() || self.directory.kind != DirectoryKind::Local)
         {

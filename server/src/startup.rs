@@ -152,12 +152,12 @@ impl Application {
         let policy = Policy::load(&settings.policy.path)?;
         let sign_in_needed =
             settings.links.require_sign_in || policy.profiles().any(|p| p.require_sign_in_for_links == Some(true));
-        if sign_in_needed && !settings.auth.demo_sign_in {
+        if sign_in_needed && !settings.auth.demo_sign_in && settings.oidc.is_none() {
             return Err(ConfigError::Key {
                 key: "links.require_sign_in",
-                reason: "needs a browser sign-in and none is configured (OIDC sign-in comes with the web UI; \
-                         auth.demo_sign_in serves the demo)"
-                    .into(),
+                reason:
+                    "needs a browser sign-in and none is configured: add [oidc] (or auth.demo_sign_in for the demo)"
+                        .into(),
             }
             .into());
         }
@@ -193,7 +193,17 @@ impl Application {
         let secure_cookies = !crate::config::is_loopback_http(&public_url);
         let sessions =
             Sessions::new(&secret, secure_cookies, Duration::from_secs(8 * 3600)).map_err(StartError::Token)?;
-        let state = web::Data::new(AppState { broker, tokens, sessions, demo_sign_in: settings.auth.demo_sign_in });
+        let oidc = match &settings.oidc {
+            Some(o) => Some(crate::auth::oidc::OidcProvider::new(
+                &o.issuer,
+                &o.client_id,
+                o.client_secret()?,
+                o.redirect_url.clone().unwrap_or_else(|| format!("{public_url}/signin/callback")),
+            )),
+            None => None,
+        };
+        let state =
+            web::Data::new(AppState { broker, tokens, sessions, demo_sign_in: settings.auth.demo_sign_in, oidc });
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())

@@ -2,6 +2,7 @@
 //! decisions, and the browser session cookie. All three are HS256 JWTs, each with its own key
 //! derived from `auth.token_secret` and its own audience, so none can stand in for another.
 mod link;
+pub mod oidc;
 mod session;
 mod token;
 
@@ -10,7 +11,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 
 pub use link::{LinkAction, LinkClaims, LinkError, LinkSigner, LinkTarget};
-pub use session::{SESSION_COOKIE, SessionClaims, Sessions};
+pub use session::{PENDING_COOKIE, SESSION_COOKIE, SessionClaims, Sessions};
 pub use token::{AuthError, IssuedToken, TokenAuthority};
 
 /// A key for one purpose, derived from the configured secret (HMAC-SHA256 of the purpose).

@@ -7,9 +7,13 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
+use super::oidc::PendingSignIn;
 use crate::domain::{Upn, now};
 
 pub const SESSION_COOKIE: &str = "elevate_session";
+/// A sign-in on its way through the identity provider (state, nonce, PKCE verifier).
+pub const PENDING_COOKIE: &str = "elevate_signin";
+const PENDING_AUDIENCE: &str = "elevate-pending-sign-in";
 const ISSUER: &str = "elevate";
 const AUDIENCE: &str = "elevate-session";
 
@@ -26,10 +30,19 @@ pub struct SessionClaims {
     pub exp: i64,
 }
 
+#[derive(Serialize, Deserialize)]
+struct PendingClaims {
+    iss: String,
+    aud: String,
+    exp: i64,
+    pending: PendingSignIn,
+}
+
 pub struct Sessions {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    pending_validation: Validation,
     secure: bool,
     ttl: Duration,
 }
@@ -39,10 +52,12 @@ impl Sessions {
     pub fn new(secret: &SecretString, secure: bool, ttl: Duration) -> Result<Self, jsonwebtoken::errors::Error> {
         let key = super::derive_key(secret, "elevate browser sessions v1");
         let validation = super::hs256_validation(ISSUER, AUDIENCE, &["exp", "iss", "aud", "sub"], 0);
+        let pending_validation = super::hs256_validation(ISSUER, PENDING_AUDIENCE, &["exp", "iss", "aud"], 0);
         Ok(Self {
             encoding: EncodingKey::from_secret(&key)?,
             decoding: DecodingKey::from_secret(&key)?,
             validation,
+            pending_validation,
             secure,
             ttl,
         })
@@ -73,8 +88,33 @@ impl Sessions {
         jsonwebtoken::decode::<SessionClaims>(value, &self.decoding, &self.validation).ok().map(|d| d.claims)
     }
 
+    /// The cookie that carries a sign-in through the identity provider (10 minutes).
+    pub fn seal_pending(&self, pending: PendingSignIn) -> Result<Cookie<'static>, jsonwebtoken::errors::Error> {
+        let ttl = Duration::from_secs(600);
+        let claims =
+            PendingClaims { iss: ISSUER.into(), aud: PENDING_AUDIENCE.into(), exp: now() / 1000 + 600, pending };
+        let value = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?;
+        Ok(self.named_cookie(PENDING_COOKIE, value, ttl))
+    }
+
+    /// The sign-in in progress, when its cookie is genuine and current.
+    pub fn open_pending(&self, value: &str) -> Option<PendingSignIn> {
+        jsonwebtoken::decode::<PendingClaims>(value, &self.decoding, &self.pending_validation)
+            .ok()
+            .map(|d| d.claims.pending)
+    }
+
+    /// Removes the sign-in-in-progress cookie.
+    pub fn clear_pending(&self) -> Cookie<'static> {
+        self.named_cookie(PENDING_COOKIE, String::new(), Duration::ZERO)
+    }
+
     fn cookie(&self, value: String, max_age: Duration) -> Cookie<'static> {
-        Cookie::build(SESSION_COOKIE, value)
+        self.named_cookie(SESSION_COOKIE, value, max_age)
+    }
+
+    fn named_cookie(&self, name: &'static str, value: String, max_age: Duration) -> Cookie<'static> {
+        Cookie::build(name, value)
             .path("/")
             .http_only(true)
             .secure(self.secure)

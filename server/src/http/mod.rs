@@ -22,6 +22,8 @@ pub struct AppState {
     pub sessions: Sessions,
     /// The demo sign-in page (`auth.demo_sign_in`, loopback only).
     pub demo_sign_in: bool,
+    /// Sign-in with OpenID Connect (`[oidc]`).
+    pub oidc: Option<crate::auth::oidc::OidcProvider>,
 }
 
 /// Registers every route; shared by `serve` and `demo`.

@@ -11,7 +11,7 @@ use crate::{
 };
 
 /// The test policy plus a profile that escalates and one whose links need a signed-in approver.
-fn policy() -> String {
+pub fn policy() -> String {
     format!(
         r#"{POLICY}
 [profiles.Escalating]

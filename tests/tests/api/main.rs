@@ -15,4 +15,5 @@ mod notify_peers;
 mod observability;
 mod reliability;
 mod replicas;
+mod signin;
 mod webhooks;

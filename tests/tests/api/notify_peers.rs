@@ -201,3 +201,37 @@ impl Drop for WebhookReceiver {
         tokio::spawn(async move { handle.stop(false).await });
     }
 }
+
+/// The OpenID Connect provider of the sign-in tests: oauth2-mock-server (npm), started with
+/// `tests/oidc/mock-oidc.mjs` (scripts/test runs `npm ci` there).
+pub struct OidcProvider {
+    pub issuer: String,
+    _child: Child,
+}
+
+impl OidcProvider {
+    pub async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("oidc/mock-oidc.mjs");
+        let mut child = Command::new("node")
+            .arg(script)
+            .arg(port.to_string())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node (scripts/test installs oauth2-mock-server into tests/oidc)");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let ready = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await;
+        let Ok(Ok(Some(line))) = ready else { panic!("the OpenID Connect provider did not start: {ready:?}") };
+        let issuer = line.strip_prefix("ready ").expect("ready <issuer>").trim().to_owned();
+        Self { issuer, _child: child }
+    }
+
+    /// The `[oidc]` section that signs in with this provider.
+    pub fn config(&self) -> String {
+        format!(
+            "[oidc]\nissuer = \"{}\"\nclient_id = \"elevate-web\"\nclient_secret = \"oidc-test-client-secret\"\n",
+            self.issuer
+        )
+    }
+}

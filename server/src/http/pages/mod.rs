@@ -17,6 +17,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(links::confirm)
         .service(request_page::show)
         .service(signin::page)
+        .service(signin::callback)
         .service(signin::demo_sign_in)
         .service(signin::sign_out);
 }

@@ -1,0 +1,26 @@
+// The OpenID Connect provider of the sign-in tests: oauth2-mock-server, which nobody here
+// wrote, with two hooks so that a test can choose who signs in (`login_hint`) and whether
+// with multi-factor authentication (`acr_values=mfa`). Usage: node mock-oidc.mjs PORT
+import { OAuth2Server } from 'oauth2-mock-server';
+
+const port = Number(process.argv[2]);
+const server = new OAuth2Server();
+await server.issuer.keys.generate('RS256');
+const sessions = new Map(); // authorization code -> { user, mfa }
+
+server.service.on('beforeAuthorizeRedirect', (redirect, req) => {
+  const code = redirect.url.searchParams.get('code');
+  const user = typeof req.query.login_hint === 'string' ? req.query.login_hint : 'alice@example.com';
+  const mfa = typeof req.query.acr_values === 'string' && req.query.acr_values.includes('mfa');
+  sessions.set(code, { user, mfa });
+});
+
+server.service.on('beforeTokenSigning', (token, req) => {
+  const session = sessions.get(req.body.code);
+  if (!session) return;
+  token.payload.preferred_username = session.user;
+  token.payload.amr = session.mfa ? ['pwd', 'mfa'] : ['pwd'];
+});
+
+await server.start(port, '127.0.0.1');
+console.log(`ready ${server.issuer.url}`);

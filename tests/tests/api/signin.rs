@@ -1,0 +1,106 @@
+//! Signing in to the web pages with OpenID Connect (authorization code + PKCE) against a real
+//! provider (oauth2-mock-server), and what a signed-in session is good for.
+use std::time::Duration;
+
+use crate::{
+    email::policy,
+    helpers::{ALICE, CAROL, TestApp},
+    notify_peers::{OidcProvider, SmtpSink},
+};
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+fn location(resp: &reqwest::Response) -> String {
+    resp.headers().get("location").expect("a redirect").to_str().unwrap().to_owned()
+}
+
+fn cookie(resp: &reqwest::Response, name: &str) -> Option<String> {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with(&format!("{name}=")) && !c.starts_with(&format!("{name}=;")))
+        .map(|c| c.split(';').next().unwrap().to_owned())
+}
+
+/// Signs in through the provider as `user`; returns the session cookie and where it led.
+async fn sign_in(app: &TestApp, user: &str, next: &str) -> (String, String) {
+    let http = http();
+    let start = http.get(format!("{}/signin?login_hint={user}&next={next}", app.address)).send().await.unwrap();
+    assert_eq!(start.status().as_u16(), 303);
+    let pending = cookie(&start, "elevate_signin").expect("the sign-in state cookie");
+    let authorize = location(&start);
+    assert!(authorize.contains("code_challenge=") && authorize.contains("code_challenge_method=S256"), "{authorize}");
+    assert!(authorize.contains("nonce=") && authorize.contains("state="), "{authorize}");
+    let back = http.get(&authorize).send().await.unwrap();
+    let callback = location(&back);
+    assert!(callback.starts_with(&format!("{}/signin/callback?", app.address)), "{callback}");
+    let done = http.get(&callback).header("Cookie", &pending).send().await.unwrap();
+    assert_eq!(done.status().as_u16(), 303, "{}", done.text().await.unwrap());
+    let session = cookie(&done, "elevate_session").expect("a session cookie");
+    (session, location(&done))
+}
+
+#[tokio::test]
+async fn an_approver_signs_in_with_openid_connect_and_confirms_a_link_that_demands_it() {
+    let idp = OidcProvider::start().await;
+    let sink = SmtpSink::start().await;
+    let app = TestApp::spawn_custom(&policy(), None, "", &format!("{}\n{}", sink.config(), idp.config())).await;
+    let id = app.engineer().request("SignedLinks", 600).await;
+    let mail = sink.wait_for(1, |m| m.to == CAROL && m.subject.starts_with("Approval needed")).await.remove(0);
+    let link = mail.link("Approve");
+    assert_eq!(http().get(&link).send().await.unwrap().status().as_u16(), 401, "not signed in yet");
+
+    let (session, next) = sign_in(&app, CAROL, &format!("/requests/{id}")).await;
+    assert_eq!(next, format!("/requests/{id}"));
+    let page = http().get(&link).header("Cookie", &session).send().await.unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    let token = link.split_once("token=").unwrap().1;
+    let confirmed = http()
+        .post(format!("{}/act", app.address))
+        .header("Cookie", &session)
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(confirmed.status().as_u16(), 200);
+    app.wait_for_status(&id, "active", Duration::from_secs(10)).await;
+
+    let signed_in = app.audit_events(&format!("user:{CAROL}")).await;
+    let event = signed_in.iter().find(|e| e["action"] == "user.signed_in").expect("the sign-in is audited");
+    assert_eq!(event["details"]["method"], "oidc");
+    assert_eq!(event["details"]["amr"][0], "pwd");
+}
+
+#[tokio::test]
+async fn a_callback_that_was_not_started_here_or_was_altered_is_refused() {
+    let idp = OidcProvider::start().await;
+    let app = TestApp::spawn_custom(&policy(), None, "", &idp.config()).await;
+    let http = http();
+    let start = http.get(format!("{}/signin?login_hint={ALICE}", app.address)).send().await.unwrap();
+    let pending = cookie(&start, "elevate_signin").unwrap();
+    let callback = location(&http.get(location(&start)).send().await.unwrap());
+
+    // Without the sign-in cookie (a callback link sent to someone else): refused.
+    let resp = http.get(&callback).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    assert!(cookie(&resp, "elevate_session").is_none());
+    // With another state: refused.
+    let forged = callback.replace("state=", "state=x");
+    let resp = http.get(&forged).header("Cookie", &pending).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    assert!(cookie(&resp, "elevate_session").is_none());
+    // A provider error is shown, not a session.
+    let resp = http
+        .get(format!("{}/signin/callback?error=access_denied&error_description=no", app.address))
+        .header("Cookie", &pending)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+    // The genuine callback, with its own cookie, signs in.
+    let resp = http.get(&callback).header("Cookie", &pending).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 303, "{}", resp.text().await.unwrap());
+}
