@@ -45,6 +45,7 @@ pub struct Sessions {
     pending_validation: Validation,
     secure: bool,
     ttl: Duration,
+    csrf_key: Vec<u8>,
 }
 
 impl Sessions {
@@ -60,6 +61,7 @@ impl Sessions {
             pending_validation,
             secure,
             ttl,
+            csrf_key: super::derive_key(secret, "elevate form tokens v1"),
         })
     }
 
@@ -86,6 +88,27 @@ impl Sessions {
     /// The signed-in user, when the cookie is present, genuine and current.
     pub fn verify(&self, value: &str) -> Option<SessionClaims> {
         jsonwebtoken::decode::<SessionClaims>(value, &self.decoding, &self.validation).ok().map(|d| d.claims)
+    }
+
+    /// The anti-forgery token of the forms of this session: an HMAC of the session cookie, so
+    /// another site can neither read nor make it, and it changes with every sign-in.
+    pub fn csrf_token(&self, session_cookie: &str) -> String {
+        use hmac::{KeyInit, Mac};
+        match hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.csrf_key) {
+            Ok(mut mac) => {
+                mac.update(session_cookie.as_bytes());
+                mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+            }
+            Err(_) => String::new(),
+        }
+    }
+
+    /// Does a submitted form carry this session's token? (Constant-time comparison.)
+    pub fn csrf_matches(&self, session_cookie: &str, submitted: &str) -> bool {
+        let expected = self.csrf_token(session_cookie);
+        !expected.is_empty()
+            && expected.len() == submitted.len()
+            && expected.bytes().zip(submitted.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
     }
 
     /// The cookie that carries a sign-in through the identity provider (10 minutes).

@@ -16,12 +16,8 @@ use crate::{domain::Caller, workflows::queries};
     responses((status = 200, body = Vec<ProfileView>), (status = 401, body = Problem)))]
 #[get("/profiles")]
 pub async fn profiles(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
-    let mut views = Vec::new();
-    for p in state.broker.policy.profiles() {
-        if state.broker.is_among(&caller.upn, &p.eligible).await? {
-            views.push(ProfileView::new(p, state.broker.aws.as_deref()));
-        }
-    }
+    let profiles = queries::requestable_profiles(&state.broker, &caller).await?;
+    let views: Vec<_> = profiles.into_iter().map(|p| ProfileView::new(p, state.broker.aws.as_deref())).collect();
     Ok(HttpResponse::Ok().json(views))
 }
 

@@ -5,6 +5,7 @@ use entity::{audit_events, decisions::Model as DecisionRow};
 use super::{Broker, WorkflowError, decide::may_decide, is_requester};
 use crate::{
     domain::{Caller, InvalidValue, RequestId, RequestStatus, Role, Upn},
+    policy::Profile,
     store::{audit, decisions, grants, grants::Grant, requests, requests::Request},
 };
 
@@ -59,6 +60,17 @@ pub async fn get_request(broker: &Broker, caller: &Caller, id: &str) -> Result<R
         Some(r) if may_see(broker, caller, &r).await? => details(broker, r).await,
         _ => Err(WorkflowError::NotFound(format!("request {id}"))),
     }
+}
+
+/// The profiles `caller` is eligible for.
+pub async fn requestable_profiles<'b>(broker: &'b Broker, caller: &Caller) -> Result<Vec<&'b Profile>, WorkflowError> {
+    let mut profiles = Vec::new();
+    for p in broker.policy.profiles() {
+        if broker.is_among(&caller.upn, &p.eligible).await? {
+            profiles.push(p);
+        }
+    }
+    Ok(profiles)
 }
 
 pub struct ListQuery {

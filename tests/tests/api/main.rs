@@ -13,6 +13,7 @@ mod input;
 mod lifecycle;
 mod notify_peers;
 mod observability;
+mod pages;
 mod reliability;
 mod replicas;
 mod signin;

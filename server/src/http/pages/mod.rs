@@ -1,6 +1,7 @@
 //! Server-rendered pages (templates in `web/templates/pages/`): the confirmation pages of
 //! emailed links, a request's page and sign-in. They work without JavaScript; the stylesheet is the only asset.
 mod links;
+mod request_form;
 mod request_page;
 mod signin;
 
@@ -15,6 +16,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(stylesheet)
         .service(links::show)
         .service(links::confirm)
+        // `/requests/new` before `/requests/{id}`.
+        .service(request_form::new_form)
+        .service(request_form::submit)
+        .service(request_form::mine)
         .service(request_page::show)
         .service(signin::page)
         .service(signin::callback)
@@ -42,9 +47,14 @@ fn render(status: StatusCode, page: &impl Template) -> HttpResponse {
 
 /// The user of this browser's session, when signed in.
 fn signed_in(state: &AppState, req: &HttpRequest) -> Option<Upn> {
+    session_of(state, req).map(|(user, _)| user)
+}
+
+/// The signed-in user and the session cookie's value (forms' tokens derive from it).
+fn session_of(state: &AppState, req: &HttpRequest) -> Option<(Upn, String)> {
     let cookie = req.cookie(crate::auth::SESSION_COOKIE)?;
     let claims = state.sessions.verify(cookie.value())?;
-    Upn::parse(&claims.sub).ok()
+    Upn::parse(&claims.sub).ok().map(|user| (user, cookie.value().to_owned()))
 }
 
 /// A form may only be posted from Elevate's own pages: browsers send `Origin` with every
