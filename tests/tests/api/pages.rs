@@ -1,7 +1,7 @@
 //! The web pages, driven over HTTP as a browser without JavaScript would: the request form
 //! (its errors next to the fields, the values kept, the anti-forgery token) and the list of
 //! one's own requests.
-use crate::helpers::{ALICE, MALLORY, TestApp};
+use crate::helpers::{ALICE, BOB, MALLORY, TestApp};
 
 fn http() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
@@ -109,4 +109,45 @@ async fn the_request_form_offers_only_what_one_may_request_and_keeps_values_on_e
     // Mallory's session cannot use Alice's token.
     let (status, _, _) = submit(&app, &mallory, &form).await;
     assert_eq!(status, 403);
+}
+
+#[tokio::test]
+async fn an_approver_decides_from_the_inbox_page() {
+    let app = TestApp::spawn().await;
+    let first = app.engineer().request("AzureAD-Admins", 600).await;
+    let second = app.engineer().request("AzureAD-Admins", 600).await;
+    let bob = demo_sign_in(&app, BOB).await;
+    let (status, html) = page(&app, "/approvals", &bob).await;
+    assert_eq!(status, 200);
+    assert!(html.contains(&first) && html.contains(&second) && html.contains(ALICE), "{html}");
+    let csrf = csrf_of(&html);
+    let decide = |id: String, decision: &'static str, token: String, cookie: String| {
+        let address = app.address.clone();
+        async move {
+            http()
+                .post(format!("{address}/requests/{id}/decide"))
+                .header("Cookie", cookie)
+                .form(&[("csrf", token.as_str()), ("decision", decision), ("comment", "ok from the inbox")])
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(decide(first.clone(), "approve", "forged".into(), bob.clone()).await, 403);
+    assert_eq!(decide(first.clone(), "approve", csrf.clone(), bob.clone()).await, 303);
+    assert_eq!(decide(second.clone(), "deny", csrf.clone(), bob.clone()).await, 303);
+    app.wait_for_status(&first, "active", std::time::Duration::from_secs(5)).await;
+    app.wait_for_status(&second, "denied", std::time::Duration::from_secs(1)).await;
+    let (_, html) = page(&app, "/approvals", &bob).await;
+    assert!(html.contains("Nothing waits for you"), "{html}");
+    // Alice cannot decide her own request from a page either.
+    let third = app.engineer().request("AzureAD-Admins", 600).await;
+    let alice = demo_sign_in(&app, ALICE).await;
+    let (_, html) = page(&app, "/approvals", &alice).await;
+    assert!(!html.contains(&third), "{html}");
+    let alice_csrf = csrf_of(&page(&app, "/requests/new?profile=AzureAD-Admins", &alice).await.1);
+    assert_eq!(decide(third.clone(), "approve", alice_csrf, alice).await, 403);
+    app.wait_for_status(&third, "pending", std::time::Duration::from_secs(1)).await;
 }

@@ -1,5 +1,6 @@
 //! Server-rendered pages (templates in `web/templates/pages/`): the confirmation pages of
 //! emailed links, a request's page and sign-in. They work without JavaScript; the stylesheet is the only asset.
+mod approvals;
 mod links;
 mod request_form;
 mod request_page;
@@ -20,6 +21,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(request_form::new_form)
         .service(request_form::submit)
         .service(request_form::mine)
+        .service(approvals::inbox)
+        .service(approvals::decide_form)
         .service(request_page::show)
         .service(signin::page)
         .service(signin::callback)
@@ -55,6 +58,19 @@ fn session_of(state: &AppState, req: &HttpRequest) -> Option<(Upn, String)> {
     let cookie = req.cookie(crate::auth::SESSION_COOKIE)?;
     let claims = state.sessions.verify(cookie.value())?;
     Upn::parse(&claims.sub).ok().map(|user| (user, cookie.value().to_owned()))
+}
+
+/// Signed out: to the sign-in page, and back here afterwards.
+fn sign_in_first(req: &HttpRequest) -> HttpResponse {
+    let back = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned();
+    let next = percent_encoding::utf8_percent_encode(&back, percent_encoding::NON_ALPHANUMERIC);
+    HttpResponse::SeeOther().insert_header((actix_web::http::header::LOCATION, format!("/signin?next={next}"))).finish()
+}
+
+/// A page that could not be served for a reason on our side (logged; no detail shown).
+fn unavailable(e: crate::workflows::WorkflowError, user: &Upn) -> HttpResponse {
+    tracing::error!(error = %e, "a page could not be served");
+    message(StatusCode::SERVICE_UNAVAILABLE, "Unavailable", "Try again shortly.", Some(user))
 }
 
 /// A form may only be posted from Elevate's own pages: browsers send `Origin` with every

@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, get, http::StatusCode, http::header, 
 use askama::Template;
 use serde::Deserialize;
 
-use super::{AppState, message, render, session_of};
+use super::{AppState, message, render, session_of, sign_in_first, unavailable};
 use crate::{
     domain::{Caller, Role, Upn, format_millis, now},
     policy::Profile,
@@ -69,12 +69,6 @@ struct MyRequestsPage<'a> {
 
 fn requester(upn: &Upn) -> Caller {
     Caller { upn: upn.clone(), roles: vec![Role::Requester], delegate: false }
-}
-
-fn sign_in_first(req: &HttpRequest) -> HttpResponse {
-    let back = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned();
-    let next = percent_encoding::utf8_percent_encode(&back, percent_encoding::NON_ALPHANUMERIC);
-    HttpResponse::SeeOther().insert_header((header::LOCATION, format!("/signin?next={next}"))).finish()
 }
 
 /// Durations worth offering between the profile's bounds, in seconds.
@@ -191,11 +185,6 @@ async fn form_again(
         Ok(page) => render(StatusCode::BAD_REQUEST, &NewRequestPage { signed_in: Some(user), ..page }),
         Err(e) => unavailable(e, user),
     }
-}
-
-fn unavailable(e: WorkflowError, user: &Upn) -> HttpResponse {
-    tracing::error!(error = %e, "a page could not be served");
-    message(StatusCode::SERVICE_UNAVAILABLE, "Unavailable", "Try again shortly.", Some(user))
 }
 
 #[get("/requests")]

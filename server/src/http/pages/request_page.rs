@@ -1,9 +1,8 @@
 //! `/requests/{id}`: where the links in mail and chat lead. A signed-in user sees the request
 //! if the API would show it to them (requester, filer, the profile's approvers); the full web
 //! UI builds on this page.
-use actix_web::{HttpRequest, HttpResponse, get, http::StatusCode, http::header, web};
+use actix_web::{HttpRequest, HttpResponse, get, http::StatusCode, web};
 use askama::Template;
-use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::{AppState, message, render, signed_in};
 use crate::{
@@ -23,10 +22,7 @@ struct RequestPage<'a> {
 
 #[get("/requests/{id}")]
 pub(super) async fn show(state: web::Data<AppState>, req: HttpRequest, id: web::Path<String>) -> HttpResponse {
-    let Some(user) = signed_in(&state, &req) else {
-        let next = utf8_percent_encode(req.path(), NON_ALPHANUMERIC).to_string();
-        return HttpResponse::SeeOther().insert_header((header::LOCATION, format!("/signin?next={next}"))).finish();
-    };
+    let Some(user) = signed_in(&state, &req) else { return super::sign_in_first(&req) };
     // Approver rights are still checked against the profile's approvers, request by request.
     let caller = Caller { upn: user.clone(), roles: vec![Role::Requester, Role::Approver], delegate: false };
     let broker = &state.broker;
