@@ -73,6 +73,12 @@ pub async fn requestable_profiles<'b>(broker: &'b Broker, caller: &Caller) -> Re
     Ok(profiles)
 }
 
+/// Every audit event about a request, oldest first: its timeline. Call after `get_request`,
+/// which decides whether the caller may see the request at all.
+pub async fn timeline(broker: &Broker, request_id: &str) -> Result<Vec<audit_events::Model>, WorkflowError> {
+    Ok(audit::for_subject(broker.store.conn(), &format!("request:{request_id}")).await?)
+}
+
 pub struct ListQuery {
     pub status: Option<String>,
     pub requester: Option<String>,

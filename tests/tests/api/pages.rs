@@ -151,3 +151,55 @@ async fn an_approver_decides_from_the_inbox_page() {
     assert_eq!(decide(third.clone(), "approve", alice_csrf, alice).await, 403);
     app.wait_for_status(&third, "pending", std::time::Duration::from_secs(1)).await;
 }
+
+#[tokio::test]
+async fn a_request_page_shows_its_timeline_and_lets_the_requester_cancel_or_give_back() {
+    let app = TestApp::spawn().await;
+    let alice = demo_sign_in(&app, ALICE).await;
+    let pending = app.engineer().request("AzureAD-Admins", 600).await;
+    let (status, html) = page(&app, &format!("/requests/{pending}"), &alice).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("request.created") && html.contains("Cancel this request"), "{html}");
+    let csrf = csrf_of(&html);
+    let post = |path: String, token: String| {
+        let (address, cookie) = (app.address.clone(), alice.clone());
+        async move {
+            let form = [("csrf", token.as_str())];
+            http()
+                .post(format!("{address}{path}"))
+                .header("Cookie", cookie)
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(post(format!("/requests/{pending}/cancel"), "forged".into()).await, 403);
+    assert_eq!(post(format!("/requests/{pending}/cancel"), csrf.clone()).await, 303);
+    app.wait_for_status(&pending, "cancelled", std::time::Duration::from_secs(1)).await;
+
+    // An active grant: "End my access now" revokes it, and the timeline shows every step.
+    let active = app.engineer().request("AzureAD-Admins", 600).await;
+    app.approver(BOB).approve(&active).await;
+    app.wait_for_status(&active, "active", std::time::Duration::from_secs(5)).await;
+    let (_, html) = page(&app, &format!("/requests/{active}"), &alice).await;
+    assert!(html.contains("End my access now") && !html.contains("Cancel this request"), "{html}");
+    assert_eq!(post(format!("/requests/{active}/revoke"), csrf.clone()).await, 303);
+    app.wait_until_ended(&active, std::time::Duration::from_secs(5)).await;
+    let (_, html) = page(&app, &format!("/requests/{active}"), &alice).await;
+    for step in [
+        "request.created",
+        "request.approval_given",
+        "request.approved",
+        "grant.activated",
+        "request.revoked",
+        "membership.removed",
+    ] {
+        assert!(html.contains(step), "{step} missing from the timeline: {html}");
+    }
+    // Someone else's request: neither shown nor changeable.
+    let mallory = demo_sign_in(&app, MALLORY).await;
+    assert_eq!(page(&app, &format!("/requests/{active}"), &mallory).await.0, 404);
+}

@@ -24,6 +24,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(approvals::inbox)
         .service(approvals::decide_form)
         .service(request_page::show)
+        .service(request_page::act)
         .service(signin::page)
         .service(signin::callback)
         .service(signin::demo_sign_in)
