@@ -64,11 +64,12 @@ pub fn security_headers() -> DefaultHeaders {
         .add(("X-Content-Type-Options", "nosniff"))
         .add(("X-Frame-Options", "DENY"))
         .add(("Referrer-Policy", "no-referrer"))
-        // Pages load their stylesheet from here and nothing else: no script, no inline style.
+        // Pages load their stylesheet and script from here and nothing else: no inline script
+        // or style.
         .add((
             "Content-Security-Policy",
-            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; \
-             base-uri 'none'",
+            "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
         ))
 }
 

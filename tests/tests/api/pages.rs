@@ -203,3 +203,26 @@ async fn a_request_page_shows_its_timeline_and_lets_the_requester_cancel_or_give
     let mallory = demo_sign_in(&app, MALLORY).await;
     assert_eq!(page(&app, &format!("/requests/{active}"), &mallory).await.0, 404);
 }
+
+#[tokio::test]
+async fn pages_load_only_their_own_stylesheet_and_script_and_refuse_framing() {
+    let app = TestApp::spawn().await;
+    let alice = demo_sign_in(&app, ALICE).await;
+    let resp = http().get(format!("{}/requests", app.address)).header("Cookie", &alice).send().await.unwrap();
+    let header = |name: &str| resp.headers().get(name).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    let csp = header("content-security-policy");
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert_eq!(header("x-frame-options"), "DENY");
+    assert!(!header("referrer-policy").is_empty());
+    let html = resp.text().await.unwrap();
+    assert!(
+        html.contains("src=\"/static/elevate.js\"") && !html.contains("<script>") && !html.contains("style=\""),
+        "{html}"
+    );
+    let script = http().get(format!("{}/static/elevate.js", app.address)).send().await.unwrap();
+    assert!(script.headers()["content-type"].to_str().unwrap().starts_with("text/javascript"));
+    assert!(script.text().await.unwrap().contains("toLocaleString"));
+}

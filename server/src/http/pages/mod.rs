@@ -15,6 +15,7 @@ use crate::domain::Upn;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(stylesheet)
+        .service(script)
         .service(links::show)
         .service(links::confirm)
         // `/requests/new` before `/requests/{id}`.
@@ -32,10 +33,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 const STYLESHEET: &str = include_str!("../../../../web/static/elevate.css");
+const SCRIPT: &str = include_str!("../../../../web/static/elevate.js");
 
 #[get("/static/elevate.css")]
 async fn stylesheet() -> HttpResponse {
     HttpResponse::Ok().content_type("text/css; charset=utf-8").body(STYLESHEET)
+}
+
+/// The one script: local times (the pages work without it).
+#[get("/static/elevate.js")]
+async fn script() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/javascript; charset=utf-8").body(SCRIPT)
 }
 
 /// A page, or a plain error page when its template fails (logged; never a bare 500 text).

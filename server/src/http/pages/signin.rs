@@ -47,7 +47,7 @@ struct SignInPage<'a> {
 fn safe_next(next: Option<&str>) -> &str {
     match next {
         Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") => n,
-        _ => "/signin",
+        _ => "/requests",
     }
 }
 
