@@ -226,3 +226,23 @@ async fn pages_load_only_their_own_stylesheet_and_script_and_refuse_framing() {
     assert!(script.headers()["content-type"].to_str().unwrap().starts_with("text/javascript"));
     assert!(script.text().await.unwrap().contains("toLocaleString"));
 }
+
+#[tokio::test]
+async fn the_catalog_shows_each_requestable_profile_with_its_rules() {
+    let app = TestApp::spawn().await;
+    let alice = demo_sign_in(&app, ALICE).await;
+    let (status, html) = page(&app, "/profiles", &alice).await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("Account 1 administrators") && html.contains("arn:aws:iam::123456789012:role/AzureAD-Admins"),
+        "{html}"
+    );
+    assert!(html.contains("1s to 8h (default 1h)") && html.contains("1 approval(s)"), "{html}");
+    assert!(
+        html.contains("2 approval(s), then 1 in a second stage") && html.contains("approved automatically"),
+        "{html}"
+    );
+    let mallory = demo_sign_in(&app, MALLORY).await;
+    let (_, html) = page(&app, "/profiles", &mallory).await;
+    assert!(!html.contains("Account 1 administrators"), "{html}");
+}

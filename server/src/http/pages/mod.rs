@@ -1,6 +1,7 @@
 //! Server-rendered pages (templates in `web/templates/pages/`): the confirmation pages of
 //! emailed links, a request's page and sign-in. They work without JavaScript; the stylesheet is the only asset.
 mod approvals;
+mod catalog;
 mod links;
 mod request_form;
 mod request_page;
@@ -23,6 +24,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(request_form::submit)
         .service(request_form::mine)
         .service(approvals::inbox)
+        .service(catalog::catalog)
         .service(approvals::decide_form)
         .service(request_page::show)
         .service(request_page::act)
