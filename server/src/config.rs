@@ -206,6 +206,38 @@ pub struct AuthSettings {
     /// tests only, refused unless Elevate listens on loopback.
     #[serde(default)]
     pub demo_sign_in: bool,
+    /// Who signs in to the web pages as an admin (revokes any grant, reads the audit log).
+    #[serde(default)]
+    pub admins: StaffSettings,
+    /// Who signs in to the web pages as an auditor (reads the audit log).
+    #[serde(default)]
+    pub auditors: StaffSettings,
+}
+
+/// Directory groups (ids or names, as the directory knows them) and users; read at sign-in.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaffSettings {
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default)]
+    pub users: Vec<String>,
+}
+
+impl StaffSettings {
+    /// The principals, or the key of the first entry that is not a group id or UPN.
+    pub fn principals(&self, key: &'static str) -> Result<crate::policy::Principals, ConfigError> {
+        let bad = |e: crate::domain::InvalidValue| ConfigError::Key { key, reason: e.reason };
+        Ok(crate::policy::Principals {
+            groups: self
+                .groups
+                .iter()
+                .map(|g| crate::domain::GroupId::parse(g))
+                .collect::<Result<_, _>>()
+                .map_err(bad)?,
+            users: self.users.iter().map(|u| crate::domain::Upn::parse(u)).collect::<Result<_, _>>().map_err(bad)?,
+        })
+    }
 }
 
 fn default_issuer() -> String {
@@ -224,6 +256,8 @@ impl Default for AuthSettings {
             issuer: default_issuer(),
             audience: default_audience(),
             demo_sign_in: false,
+            admins: StaffSettings::default(),
+            auditors: StaffSettings::default(),
         }
     }
 }
@@ -659,6 +693,8 @@ impl Settings {
                 reason: "lets anyone sign in as anyone: only with the local directory on a loopback address".into(),
             });
         }
+        self.auth.admins.principals("auth.admins")?;
+        self.auth.auditors.principals("auth.auditors")?;
         if self.worker.concurrency == 0 {
             return Err(ConfigError::Key { key: "worker.concurrency", reason: "must be at least 1".into() });
         }

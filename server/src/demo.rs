@@ -72,6 +72,8 @@ pub fn prepare(dir: &Path, bind: SocketAddr) -> Result<Settings, DemoError> {
     settings.auth.token_secret_file = Some(secret_file);
     // Approvers' mail lands in a folder as .eml files; its links sign in on the demo page.
     settings.auth.demo_sign_in = true;
+    settings.auth.admins.users = vec![ADMIN.into()];
+    settings.auth.auditors.users = vec![ADMIN.into()];
     settings.notify.mail_folder = Some(dir.join("mail"));
     let user = |upn: &str, name: &str| LocalUserSeed { upn: upn.into(), display_name: Some(name.into()), mail: None };
     settings.directory.users = vec![

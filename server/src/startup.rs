@@ -202,8 +202,18 @@ impl Application {
             )),
             None => None,
         };
-        let state =
-            web::Data::new(AppState { broker, tokens, sessions, demo_sign_in: settings.auth.demo_sign_in, oidc });
+        let staff = crate::workflows::sign_in::Staff {
+            admins: settings.auth.admins.principals("auth.admins")?,
+            auditors: settings.auth.auditors.principals("auth.auditors")?,
+        };
+        let state = web::Data::new(AppState {
+            broker,
+            tokens,
+            sessions,
+            demo_sign_in: settings.auth.demo_sign_in,
+            oidc,
+            staff,
+        });
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())

@@ -8,7 +8,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 use super::oidc::PendingSignIn;
-use crate::domain::{Upn, now};
+use crate::domain::{Role, Upn, now};
 
 pub const SESSION_COOKIE: &str = "elevate_session";
 /// A sign-in on its way through the identity provider (state, nonce, PKCE verifier).
@@ -26,6 +26,9 @@ pub struct SessionClaims {
     /// How the user authenticated (`pwd`, `mfa`, … from the ID token; `demo` for the demo).
     #[serde(default)]
     pub amr: Vec<String>,
+    /// The roles read at sign-in (`requester`, `approver`, `admin`, `auditor`).
+    #[serde(default)]
+    pub roles: Vec<Role>,
     pub iat: i64,
     pub exp: i64,
 }
@@ -66,13 +69,19 @@ impl Sessions {
     }
 
     /// The cookie that signs `user` in.
-    pub fn sign_in(&self, user: &Upn, amr: Vec<String>) -> Result<Cookie<'static>, jsonwebtoken::errors::Error> {
+    pub fn sign_in(
+        &self,
+        user: &Upn,
+        amr: Vec<String>,
+        roles: &[Role],
+    ) -> Result<Cookie<'static>, jsonwebtoken::errors::Error> {
         let iat = now() / 1000;
         let claims = SessionClaims {
             iss: ISSUER.into(),
             aud: AUDIENCE.into(),
             sub: user.to_string(),
             amr,
+            roles: roles.to_vec(),
             iat,
             exp: iat + i64::try_from(self.ttl.as_secs()).unwrap_or(3600),
         };

@@ -11,7 +11,7 @@ pub use duration::HumanDuration;
 pub use ids::{GroupId, ProfileKey, RequestId, Upn};
 pub use status::{RequestEvent, RequestStatus, TransitionError};
 pub use text::{Comment, Justification, Ticket};
-pub use time::{Millis, format_millis, now};
+pub use time::{Millis, format_millis, now, parse_instant};
 
 /// A value from outside that is not acceptable; `field` names what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -24,6 +24,8 @@ pub struct AppState {
     pub demo_sign_in: bool,
     /// Sign-in with OpenID Connect (`[oidc]`).
     pub oidc: Option<crate::auth::oidc::OidcProvider>,
+    /// Who signs in as an admin or auditor (`auth.admins`, `auth.auditors`).
+    pub staff: crate::workflows::sign_in::Staff,
 }
 
 /// Registers every route; shared by `serve` and `demo`.

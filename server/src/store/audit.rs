@@ -75,6 +75,78 @@ pub async fn list(c: &impl ConnectionTrait, after_seq: i64, limit: u64) -> Resul
         .await?)
 }
 
+/// Which events to read: every field narrows the search, `None` leaves it open.
+#[derive(Debug, Default, Clone)]
+pub struct Search {
+    /// Events by this user, about them (`user:`), or about requests for them.
+    pub user: Option<String>,
+    /// Events about requests for this profile.
+    pub profile: Option<String>,
+    /// This action (`request.approved`), or every action under a prefix (`request`).
+    pub action: Option<String>,
+    /// From this instant (ms, inclusive) …
+    pub from: Option<i64>,
+    /// … to this one (ms, exclusive).
+    pub to: Option<i64>,
+}
+
+/// Where a page of a search starts, and which way it reads.
+#[derive(Debug, Clone, Copy)]
+pub enum Page {
+    /// Oldest first, after this sequence number (0: from the start).
+    After(i64),
+    /// Newest first, before this sequence number (`None`: from the newest).
+    Before(Option<i64>),
+}
+
+pub async fn search(
+    c: &impl ConnectionTrait,
+    search: &Search,
+    page: Page,
+    limit: u64,
+) -> Result<Vec<events::Model>, StoreError> {
+    use sea_orm::{Condition, sea_query::Expr};
+    // Subjects of requests are `request:<id>`; the request table says whose and which profile.
+    let about_requests = |column: &str, value: &str| {
+        Expr::cust_with_values(
+            format!("subject IN (SELECT 'request:' || id FROM requests WHERE {column} = ?)"),
+            [value.to_owned()],
+        )
+    };
+    let mut filter = Condition::all();
+    if let Some(user) = &search.user {
+        filter = filter.add(
+            Condition::any()
+                .add(events::Column::Actor.eq(user.as_str()))
+                .add(events::Column::Subject.eq(format!("user:{user}")))
+                .add(about_requests("requester", user)),
+        );
+    }
+    if let Some(profile) = &search.profile {
+        filter = filter.add(about_requests("profile", profile));
+    }
+    if let Some(action) = &search.action {
+        filter = filter.add(
+            Condition::any()
+                .add(events::Column::Action.eq(action.as_str()))
+                .add(events::Column::Action.starts_with(format!("{action}."))),
+        );
+    }
+    if let Some(from) = search.from {
+        filter = filter.add(events::Column::At.gte(from));
+    }
+    if let Some(to) = search.to {
+        filter = filter.add(events::Column::At.lt(to));
+    }
+    let query = events::Entity::find().filter(filter);
+    let query = match page {
+        Page::After(seq) => query.filter(events::Column::Seq.gt(seq)).order_by_asc(events::Column::Seq),
+        Page::Before(Some(seq)) => query.filter(events::Column::Seq.lt(seq)).order_by_desc(events::Column::Seq),
+        Page::Before(None) => query.order_by_desc(events::Column::Seq),
+    };
+    Ok(query.limit(limit).all(c).await?)
+}
+
 pub async fn for_subject(c: &impl ConnectionTrait, subject: &str) -> Result<Vec<events::Model>, StoreError> {
     Ok(events::Entity::find()
         .filter(events::Column::Subject.eq(subject))

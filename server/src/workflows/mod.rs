@@ -11,6 +11,7 @@ pub mod reconcile;
 pub mod remind;
 pub mod request_access;
 pub mod revoke;
+pub mod sign_in;
 pub mod timeout;
 
 use std::{

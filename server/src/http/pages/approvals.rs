@@ -1,20 +1,19 @@
 //! `/approvals`: the requests the signed-in approver may decide now, each with Approve and
 //! Deny buttons (POST, with the session's form token).
-use actix_web::{HttpRequest, HttpResponse, get, http::StatusCode, http::header, post, web};
+use actix_web::{HttpResponse, get, http::StatusCode, post, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{AppState, message, render, session_of};
+use super::{AppState, Visitor, message, refused, render, see_other};
 use crate::{
-    domain::{Caller, Role, Upn},
     notify::messages,
-    workflows::{WorkflowError, decide, queries},
+    workflows::{decide, queries},
 };
 
 #[derive(Template)]
 #[template(path = "pages/approvals.html")]
 struct InboxPage<'a> {
-    signed_in: Option<&'a Upn>,
+    signed_in: Option<&'a Visitor>,
     csrf: String,
     /// (request id, facts)
     items: Vec<(String, Vec<(&'static str, String)>)>,
@@ -25,18 +24,15 @@ struct DecisionForm {
     csrf: Option<String>,
     decision: String,
     comment: Option<String>,
-}
-
-/// Approver rights are checked against the profile's approvers, request by request.
-fn approver(upn: &Upn) -> Caller {
-    Caller { upn: upn.clone(), roles: vec![Role::Requester, Role::Approver], delegate: false }
+    /// `request` when sent from the request's page.
+    back: Option<String>,
 }
 
 #[get("/approvals")]
-pub(super) async fn inbox(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    let Some((user, cookie)) = session_of(&state, &req) else { return super::sign_in_first(&req) };
+pub(super) async fn inbox(state: web::Data<AppState>, visitor: Visitor) -> HttpResponse {
     let broker = &state.broker;
-    match queries::approvals(broker, &approver(&user)).await {
+    // Approver rights are checked against the profile's approvers, request by request.
+    match queries::approvals(broker, &visitor.caller()).await {
         Ok(pending) => {
             let items = pending
                 .iter()
@@ -48,44 +44,34 @@ pub(super) async fn inbox(state: web::Data<AppState>, req: HttpRequest) -> HttpR
                     (r.id.clone(), facts)
                 })
                 .collect();
-            let csrf = state.sessions.csrf_token(&cookie);
-            render(StatusCode::OK, &InboxPage { signed_in: Some(&user), csrf, items })
+            let csrf = visitor.csrf(&state);
+            render(StatusCode::OK, &InboxPage { signed_in: Some(&visitor), csrf, items })
         }
-        Err(e) => super::unavailable(e, &user),
+        Err(e) => super::unavailable(e, &visitor),
     }
 }
 
 #[post("/requests/{id}/decide")]
 pub(super) async fn decide_form(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    visitor: Visitor,
     id: web::Path<String>,
     form: web::Form<DecisionForm>,
 ) -> HttpResponse {
-    let Some((user, cookie)) = session_of(&state, &req) else { return super::sign_in_first(&req) };
     let form = form.into_inner();
-    if !state.sessions.csrf_matches(&cookie, form.csrf.as_deref().unwrap_or_default()) {
-        return message(
-            StatusCode::FORBIDDEN,
-            "Not allowed",
-            "This form did not come from your session; reload it.",
-            Some(&user),
-        );
+    if let Some(refusal) = visitor.refuse_forged(&state, form.csrf.as_deref()) {
+        return refusal;
     }
     let decision = match form.decision.as_str() {
         "approve" => decide::Decision::Approve,
         "deny" => decide::Decision::Deny,
-        _ => return message(StatusCode::BAD_REQUEST, "Unknown decision", "Approve or deny.", Some(&user)),
+        _ => return message(StatusCode::BAD_REQUEST, "Unknown decision", "Approve or deny.", Some(&visitor)),
     };
     let comment = form.comment.filter(|c| !c.trim().is_empty());
-    match decide::decide(&state.broker, &approver(&user), &id, decision, comment.as_deref()).await {
-        Ok(_) => HttpResponse::SeeOther().insert_header((header::LOCATION, "/approvals")).finish(),
-        Err(e @ (WorkflowError::Forbidden(_) | WorkflowError::NotFound(_))) => {
-            message(StatusCode::FORBIDDEN, "Not allowed", &e.to_string(), Some(&user))
-        }
-        Err(e @ (WorkflowError::Conflict(_) | WorkflowError::Transition(_) | WorkflowError::Invalid(_))) => {
-            message(StatusCode::CONFLICT, "Not decided", &e.to_string(), Some(&user))
-        }
-        Err(e) => super::unavailable(e, &user),
+    match decide::decide(&state.broker, &visitor.caller(), &id, decision, comment.as_deref()).await {
+        // Back to where the button was: the inbox, or the request's own page.
+        Ok(_) if form.back.as_deref() == Some("request") => see_other(&format!("/requests/{id}")),
+        Ok(_) => see_other("/approvals"),
+        Err(e) => refused(e, "Not decided", &visitor),
     }
 }

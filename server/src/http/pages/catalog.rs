@@ -1,14 +1,10 @@
 //! `/profiles`: the catalog of what the signed-in user may request, with each profile's AWS
 //! role, risk tier, duration bounds and approval rule.
-use actix_web::{HttpRequest, HttpResponse, get, http::StatusCode, web};
+use actix_web::{HttpResponse, get, http::StatusCode, web};
 use askama::Template;
 
-use super::{AppState, render, session_of, sign_in_first, unavailable};
-use crate::{
-    domain::{Caller, Role, Upn},
-    policy::ApprovalRule,
-    workflows::queries,
-};
+use super::{AppState, Visitor, render, unavailable};
+use crate::{policy::ApprovalRule, workflows::queries};
 
 struct Entry {
     key: String,
@@ -23,18 +19,16 @@ struct Entry {
 #[derive(Template)]
 #[template(path = "pages/profiles.html")]
 struct CatalogPage<'a> {
-    signed_in: Option<&'a Upn>,
+    signed_in: Option<&'a Visitor>,
     entries: Vec<Entry>,
 }
 
 #[get("/profiles")]
-pub(super) async fn catalog(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    let Some((user, _)) = session_of(&state, &req) else { return sign_in_first(&req) };
-    let caller = Caller { upn: user.clone(), roles: vec![Role::Requester], delegate: false };
+pub(super) async fn catalog(state: web::Data<AppState>, visitor: Visitor) -> HttpResponse {
     let broker = &state.broker;
-    let profiles = match queries::requestable_profiles(broker, &caller).await {
+    let profiles = match queries::requestable_profiles(broker, &visitor.caller()).await {
         Ok(profiles) => profiles,
-        Err(e) => return unavailable(e, &user),
+        Err(e) => return unavailable(e, &visitor),
     };
     let entries = profiles
         .into_iter()
@@ -54,5 +48,5 @@ pub(super) async fn catalog(state: web::Data<AppState>, req: HttpRequest) -> Htt
             },
         })
         .collect();
-    render(StatusCode::OK, &CatalogPage { signed_in: Some(&user), entries })
+    render(StatusCode::OK, &CatalogPage { signed_in: Some(&visitor), entries })
 }

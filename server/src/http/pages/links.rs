@@ -6,10 +6,9 @@ use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 use tracing::error;
 
-use super::{AppState, from_own_page, message, render, signed_in};
+use super::{AppState, Visitor, from_own_page, message, render};
 use crate::{
     auth::{LinkAction, LinkError},
-    domain::Upn,
     http::problem::ApiError,
     notify::messages,
     workflows::{
@@ -37,7 +36,7 @@ struct ConfirmPage<'a> {
     facts: Vec<(&'static str, String)>,
     token: &'a str,
     approver: &'a str,
-    signed_in: Option<&'a Upn>,
+    signed_in: Option<&'a Visitor>,
 }
 
 #[derive(Template)]
@@ -45,15 +44,16 @@ struct ConfirmPage<'a> {
 struct RefusedPage<'a> {
     reason: String,
     sign_in_url: Option<String>,
-    signed_in: Option<&'a Upn>,
+    signed_in: Option<&'a Visitor>,
 }
 
 #[get("/act")]
 pub(super) async fn show(state: web::Data<AppState>, req: HttpRequest, query: web::Query<LinkQuery>) -> HttpResponse {
-    let user = signed_in(&state, &req);
+    let visitor = Visitor::of(&state, &req);
+    let user = visitor.as_ref().map(|v| &v.user);
     let token = query.into_inner().token.unwrap_or_default();
     let broker = &state.broker;
-    match link_decision::inspect(broker, &token, user.as_ref()).await {
+    match link_decision::inspect(broker, &token, user).await {
         Ok(link) => {
             let facts = match broker.profile_of(&link.request) {
                 Ok(profile) => messages::facts(&link.request, profile, broker.risk_tier(profile).as_deref()),
@@ -67,24 +67,31 @@ pub(super) async fn show(state: web::Data<AppState>, req: HttpRequest, query: we
                     facts,
                     token: &token,
                     approver: link.approver.upn.as_str(),
-                    signed_in: user.as_ref(),
+                    signed_in: visitor.as_ref(),
                 },
             )
         }
-        Err(refusal) => refused(refusal, &token, user.as_ref()),
+        Err(refusal) => refused(refusal, &token, visitor.as_ref()),
     }
 }
 
 #[post("/act")]
 pub(super) async fn confirm(state: web::Data<AppState>, req: HttpRequest, form: web::Form<LinkForm>) -> HttpResponse {
-    let user = signed_in(&state, &req);
+    let visitor = Visitor::of(&state, &req);
     if !from_own_page(&state, &req) {
-        return message(StatusCode::FORBIDDEN, "Not allowed", "This form was sent from another site.", user.as_ref());
+        return message(
+            StatusCode::FORBIDDEN,
+            "Not allowed",
+            "This form was sent from another site.",
+            visitor.as_ref(),
+        );
     }
     let LinkForm { token, comment } = form.into_inner();
     let token = token.unwrap_or_default();
     let comment = comment.filter(|c| !c.trim().is_empty());
-    match link_decision::decide_by_link(&state.broker, &token, user.as_ref(), comment.as_deref()).await {
+    match link_decision::decide_by_link(&state.broker, &token, visitor.as_ref().map(|v| &v.user), comment.as_deref())
+        .await
+    {
         Ok(request) => {
             let text = match request.status.as_str() {
                 "approved" => {
@@ -96,14 +103,14 @@ pub(super) async fn confirm(state: web::Data<AppState>, req: HttpRequest, form: 
                     request.requester, request.stage
                 ),
             };
-            message(StatusCode::OK, "Decision recorded", &text, user.as_ref())
+            message(StatusCode::OK, "Decision recorded", &text, visitor.as_ref())
         }
-        Err(refusal) => refused(refusal, &token, user.as_ref()),
+        Err(refusal) => refused(refusal, &token, visitor.as_ref()),
     }
 }
 
 /// The page that says why a link cannot be used, with the matching status code.
-fn refused(refusal: LinkRefusal, token: &str, user: Option<&Upn>) -> HttpResponse {
+fn refused(refusal: LinkRefusal, token: &str, user: Option<&Visitor>) -> HttpResponse {
     let sign_in_url =
         matches!(refusal, LinkRefusal::SignInRequired(_) | LinkRefusal::OtherApprover { .. }).then(|| {
             let back = format!("/act?token={token}");

@@ -1,18 +1,21 @@
 //! Server-rendered pages (templates in `web/templates/pages/`): the confirmation pages of
 //! emailed links, a request's page and sign-in. They work without JavaScript; the stylesheet is the only asset.
 mod approvals;
+mod audit;
 mod catalog;
+mod grants;
 mod links;
 mod request_form;
 mod request_page;
 mod signin;
+mod visitor;
 
 use actix_web::{HttpRequest, HttpResponse, get, http::StatusCode, web};
 use askama::Template;
 use tracing::error;
 
 use super::AppState;
-use crate::domain::Upn;
+use visitor::Visitor;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(stylesheet)
@@ -28,6 +31,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(approvals::decide_form)
         .service(request_page::show)
         .service(request_page::act)
+        .service(request_page::extend_grant)
+        .service(grants::active)
+        .service(audit::log)
+        .service(audit::export)
         .service(signin::page)
         .service(signin::callback)
         .service(signin::demo_sign_in)
@@ -59,29 +66,29 @@ fn render(status: StatusCode, page: &impl Template) -> HttpResponse {
     }
 }
 
-/// The user of this browser's session, when signed in.
-fn signed_in(state: &AppState, req: &HttpRequest) -> Option<Upn> {
-    session_of(state, req).map(|(user, _)| user)
-}
-
-/// The signed-in user and the session cookie's value (forms' tokens derive from it).
-fn session_of(state: &AppState, req: &HttpRequest) -> Option<(Upn, String)> {
-    let cookie = req.cookie(crate::auth::SESSION_COOKIE)?;
-    let claims = state.sessions.verify(cookie.value())?;
-    Upn::parse(&claims.sub).ok().map(|user| (user, cookie.value().to_owned()))
-}
-
-/// Signed out: to the sign-in page, and back here afterwards.
-fn sign_in_first(req: &HttpRequest) -> HttpResponse {
-    let back = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned();
-    let next = percent_encoding::utf8_percent_encode(&back, percent_encoding::NON_ALPHANUMERIC);
-    HttpResponse::SeeOther().insert_header((actix_web::http::header::LOCATION, format!("/signin?next={next}"))).finish()
-}
-
 /// A page that could not be served for a reason on our side (logged; no detail shown).
-fn unavailable(e: crate::workflows::WorkflowError, user: &Upn) -> HttpResponse {
+fn unavailable(e: crate::workflows::WorkflowError, visitor: &Visitor) -> HttpResponse {
     tracing::error!(error = %e, "a page could not be served");
-    message(StatusCode::SERVICE_UNAVAILABLE, "Unavailable", "Try again shortly.", Some(user))
+    message(StatusCode::SERVICE_UNAVAILABLE, "Unavailable", "Try again shortly.", Some(visitor))
+}
+
+/// A workflow's refusal as a page: not allowed (403), not possible now (409), or our fault.
+fn refused(e: crate::workflows::WorkflowError, title: &str, visitor: &Visitor) -> HttpResponse {
+    use crate::workflows::WorkflowError as E;
+    match e {
+        E::Forbidden(_) | E::NotFound(_) => {
+            message(StatusCode::FORBIDDEN, "Not allowed", &e.to_string(), Some(visitor))
+        }
+        E::Conflict(_) | E::Transition(_) | E::Invalid(_) => {
+            message(StatusCode::CONFLICT, title, &e.to_string(), Some(visitor))
+        }
+        e => unavailable(e, visitor),
+    }
+}
+
+/// After a form: to `location` (303, so a reload does not post again).
+fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther().insert_header((actix_web::http::header::LOCATION, location.to_owned())).finish()
 }
 
 /// A form may only be posted from Elevate's own pages: browsers send `Origin` with every
@@ -106,10 +113,10 @@ fn origin_of(url: &str) -> &str {
 struct MessagePage<'a> {
     title: &'a str,
     message: &'a str,
-    signed_in: Option<&'a Upn>,
+    signed_in: Option<&'a Visitor>,
 }
 
-fn message(status: StatusCode, title: &str, message: &str, signed_in: Option<&Upn>) -> HttpResponse {
+fn message(status: StatusCode, title: &str, message: &str, signed_in: Option<&Visitor>) -> HttpResponse {
     render(status, &MessagePage { title, message, signed_in })
 }
 

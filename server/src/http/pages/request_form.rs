@@ -1,13 +1,13 @@
 //! `/requests/new`: the request form (only the profiles the user may request; a duration
 //! picker bounded by the profile; justification and ticket where the profile asks for them;
 //! errors next to the field, values kept) and `/requests`: the user's own requests.
-use actix_web::{HttpRequest, HttpResponse, get, http::StatusCode, http::header, post, web};
+use actix_web::{HttpResponse, get, http::StatusCode, post, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{AppState, message, render, session_of, sign_in_first, unavailable};
+use super::{AppState, Visitor, message, render, see_other, unavailable};
 use crate::{
-    domain::{Caller, Role, Upn, format_millis, now},
+    domain::format_millis,
     policy::Profile,
     workflows::{
         WorkflowError, queries,
@@ -33,7 +33,7 @@ struct RequestForm {
 #[derive(Template)]
 #[template(path = "pages/request_new.html")]
 struct NewRequestPage<'a> {
-    signed_in: Option<&'a Upn>,
+    signed_in: Option<&'a Visitor>,
     csrf: String,
     /// (key, title, risk) of every profile the user may request, when none is chosen yet.
     choices: Vec<(String, String)>,
@@ -62,13 +62,35 @@ impl NewRequestPage<'_> {
 #[derive(Template)]
 #[template(path = "pages/requests.html")]
 struct MyRequestsPage<'a> {
-    signed_in: Option<&'a Upn>,
+    signed_in: Option<&'a Visitor>,
     /// (id, profile, status, filed, expires or "")
     rows: Vec<(String, String, String, String, String)>,
 }
 
-fn requester(upn: &Upn) -> Caller {
-    Caller { upn: upn.clone(), roles: vec![Role::Requester], delegate: false }
+/// A profile that requires MFA, asked for by a session signed in without it.
+#[derive(Template)]
+#[template(path = "pages/mfa.html")]
+struct MfaPage<'a> {
+    signed_in: Option<&'a Visitor>,
+    title: String,
+    sign_in_url: String,
+}
+
+/// The page that sends the visitor to sign in again with MFA and back to the profile's form.
+fn mfa_first(visitor: &Visitor, profile: &Profile) -> HttpResponse {
+    let back = format!("/requests/new?profile={}", profile.key);
+    let next = percent_encoding::utf8_percent_encode(&back, percent_encoding::NON_ALPHANUMERIC);
+    let page = MfaPage {
+        signed_in: Some(visitor),
+        title: profile.title.clone(),
+        sign_in_url: format!("/signin?mfa=1&login_hint={}&next={next}", visitor.user),
+    };
+    render(StatusCode::FORBIDDEN, &page)
+}
+
+/// The profile `key`, when the visitor may request it and has signed in as it requires.
+fn needs_mfa<'p>(visitor: &Visitor, profile: Option<&'p Profile>) -> Option<&'p Profile> {
+    profile.filter(|p| p.require_mfa && !visitor.used_mfa())
 }
 
 /// Durations worth offering between the profile's bounds, in seconds.
@@ -86,21 +108,20 @@ fn durations(p: &Profile) -> Vec<(i64, String)> {
         .collect()
 }
 
-async fn form_page(
+async fn form_page<'v>(
     state: &AppState,
-    user: &Upn,
-    cookie: &str,
+    visitor: &'v Visitor,
     chosen: Option<&str>,
     typed: Option<&RequestForm>,
     errors: Vec<(String, String)>,
-) -> Result<NewRequestPage<'static>, WorkflowError> {
-    let profiles = queries::requestable_profiles(&state.broker, &requester(user)).await?;
+) -> Result<NewRequestPage<'v>, WorkflowError> {
+    let profiles = queries::requestable_profiles(&state.broker, &visitor.caller()).await?;
     let profile = chosen.and_then(|key| profiles.iter().find(|p| p.key.as_str() == key)).copied();
     let choices = profiles.iter().map(|p| (p.key.to_string(), p.title.clone())).collect();
     let typed_duration = typed.and_then(|t| t.duration_seconds.as_deref()).and_then(|d| d.parse().ok());
     Ok(NewRequestPage {
-        signed_in: None,
-        csrf: state.sessions.csrf_token(cookie),
+        signed_in: Some(visitor),
+        csrf: visitor.csrf(state),
         choices,
         durations: profile.map(durations).unwrap_or_default(),
         duration: typed_duration.or(profile.map(|p| p.default_duration.as_secs())).unwrap_or(0),
@@ -119,36 +140,35 @@ async fn form_page(
 #[get("/requests/new")]
 pub(super) async fn new_form(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    visitor: Visitor,
     q: web::Query<ProfileQuery>,
 ) -> HttpResponse {
-    let Some((user, cookie)) = session_of(&state, &req) else { return sign_in_first(&req) };
-    match form_page(&state, &user, &cookie, q.profile.as_deref(), None, Vec::new()).await {
+    match form_page(&state, &visitor, q.profile.as_deref(), None, Vec::new()).await {
         Ok(page) if q.profile.is_some() && page.profile.is_none() => {
-            message(StatusCode::NOT_FOUND, "No such profile", "You may not request that profile.", Some(&user))
+            message(StatusCode::NOT_FOUND, "No such profile", "You may not request that profile.", Some(&visitor))
         }
-        Ok(page) => render(StatusCode::OK, &NewRequestPage { signed_in: Some(&user), ..page }),
-        Err(e) => unavailable(e, &user),
+        Ok(page) => match needs_mfa(&visitor, q.profile.as_deref().and_then(|k| state.broker.policy.find(k))) {
+            Some(profile) => mfa_first(&visitor, profile),
+            None => render(StatusCode::OK, &page),
+        },
+        Err(e) => unavailable(e, &visitor),
     }
 }
 
 #[post("/requests/new")]
-pub(super) async fn submit(state: web::Data<AppState>, req: HttpRequest, form: web::Form<RequestForm>) -> HttpResponse {
-    let Some((user, cookie)) = session_of(&state, &req) else { return sign_in_first(&req) };
+pub(super) async fn submit(state: web::Data<AppState>, visitor: Visitor, form: web::Form<RequestForm>) -> HttpResponse {
     let form = form.into_inner();
-    if !state.sessions.csrf_matches(&cookie, form.csrf.as_deref().unwrap_or_default()) {
-        return message(
-            StatusCode::FORBIDDEN,
-            "Not allowed",
-            "This form did not come from your session; reload it.",
-            Some(&user),
-        );
+    if let Some(refusal) = visitor.refuse_forged(&state, form.csrf.as_deref()) {
+        return refusal;
+    }
+    if let Some(profile) = needs_mfa(&visitor, state.broker.policy.find(&form.profile)) {
+        return mfa_first(&visitor, profile);
     }
     let duration = match form.duration_seconds.as_deref().map(str::parse::<i64>) {
         Some(Ok(d)) => Some(d),
         Some(Err(_)) => {
             let errors = vec![("duration_seconds".to_owned(), "pick one of the offered durations".to_owned())];
-            return form_again(&state, &user, &cookie, &form, errors).await;
+            return form_again(&state, &visitor, &form, errors).await;
         }
         None => None,
     };
@@ -159,56 +179,47 @@ pub(super) async fn submit(state: web::Data<AppState>, req: HttpRequest, form: w
         ticket: form.ticket.clone(),
         requester: None,
     };
-    match request_access::request_access(&state.broker, &requester(&user), input).await {
-        Ok(request) => {
-            HttpResponse::SeeOther().insert_header((header::LOCATION, format!("/requests/{}", request.id))).finish()
-        }
+    match request_access::request_access(&state.broker, &visitor.caller(), input).await {
+        Ok(request) => see_other(&format!("/requests/{}", request.id)),
         Err(WorkflowError::Invalid(v)) => {
-            form_again(&state, &user, &cookie, &form, vec![(v.field.to_owned(), v.reason)]).await
+            form_again(&state, &visitor, &form, vec![(v.field.to_owned(), v.reason)]).await
         }
         Err(e @ (WorkflowError::Forbidden(_) | WorkflowError::Conflict(_))) => {
-            form_again(&state, &user, &cookie, &form, vec![("form".to_owned(), e.to_string())]).await
+            form_again(&state, &visitor, &form, vec![("form".to_owned(), e.to_string())]).await
         }
-        Err(e) => unavailable(e, &user),
+        Err(e) => unavailable(e, &visitor),
     }
 }
 
 /// The form again, with the values as typed and the errors next to their fields (400).
 async fn form_again(
     state: &AppState,
-    user: &Upn,
-    cookie: &str,
+    visitor: &Visitor,
     form: &RequestForm,
     errors: Vec<(String, String)>,
 ) -> HttpResponse {
-    match form_page(state, user, cookie, Some(&form.profile), Some(form), errors).await {
-        Ok(page) => render(StatusCode::BAD_REQUEST, &NewRequestPage { signed_in: Some(user), ..page }),
-        Err(e) => unavailable(e, user),
+    match form_page(state, visitor, Some(&form.profile), Some(form), errors).await {
+        Ok(page) => render(StatusCode::BAD_REQUEST, &page),
+        Err(e) => unavailable(e, visitor),
     }
 }
 
 #[get("/requests")]
-pub(super) async fn mine(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    let Some((user, _)) = session_of(&state, &req) else { return sign_in_first(&req) };
-    let q = queries::ListQuery { status: None, requester: None, limit: Some(100), cursor: None };
-    match queries::list_requests(&state.broker, &requester(&user), q).await {
+pub(super) async fn mine(state: web::Data<AppState>, visitor: Visitor) -> HttpResponse {
+    // Only the visitor's own, even for admins (who see everyone's on the grants page).
+    let q =
+        queries::ListQuery { status: None, requester: Some(visitor.user.to_string()), limit: Some(100), cursor: None };
+    match queries::list_requests(&state.broker, &visitor.caller(), q).await {
         Ok(list) => {
-            let at = now();
             let rows = list
                 .into_iter()
                 .map(|r| {
-                    let ends = match r.expires_at {
-                        Some(e) if e > at && r.status == "active" => {
-                            format!("{} (in {} min)", format_millis(e), (e - at) / 60_000)
-                        }
-                        Some(e) => format_millis(e),
-                        None => String::new(),
-                    };
+                    let ends = r.ended_at.or(r.expires_at).map(format_millis).unwrap_or_default();
                     (r.id, r.profile, r.status, format_millis(r.created_at), ends)
                 })
                 .collect();
-            render(StatusCode::OK, &MyRequestsPage { signed_in: Some(&user), rows })
+            render(StatusCode::OK, &MyRequestsPage { signed_in: Some(&visitor), rows })
         }
-        Err(e) => unavailable(e, &user),
+        Err(e) => unavailable(e, &visitor),
     }
 }

@@ -1,15 +1,17 @@
-//! `/requests/{id}`: where the links in mail and chat lead. A signed-in user sees the request
-//! if the API would show it to them (requester, filer, the profile's approvers); the full web
-//! UI builds on this page.
-use actix_web::{HttpRequest, HttpResponse, get, http::StatusCode, http::header, post, web};
+//! `/requests/{id}`: a request's facts, decisions and timeline (every audit event about it),
+//! with the buttons the visitor may use: approve/deny (its approvers), cancel (the requester,
+//! while pending), give back or revoke (the requester or an admin), extend (the requester,
+//! while active). Every button goes through the same workflow, and checks, as the API.
+use actix_web::{HttpResponse, get, http::StatusCode, post, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{AppState, message, render, session_of};
+use super::{AppState, Visitor, message, refused, render, see_other, unavailable};
 use crate::{
-    domain::{Caller, Role, Upn, format_millis},
+    domain::{HumanDuration, format_millis, now},
     notify::messages,
-    workflows::{WorkflowError, cancel, queries, revoke},
+    store::requests::Request,
+    workflows::{WorkflowError, cancel, decide, extend, queries, revoke},
 };
 
 #[derive(Template)]
@@ -18,37 +20,51 @@ struct RequestPage<'a> {
     id: &'a str,
     status: &'a str,
     facts: Vec<(&'static str, String)>,
+    /// Milliseconds left while active (the page counts down), 0 otherwise.
+    ends_at: Option<String>,
     decisions: Vec<(String, String, String)>,
     /// (instant, who, what) of every audit event about the request.
     timeline: Vec<(String, String, String)>,
-    /// Which buttons the viewer gets: cancel (own, pending), revoke (own, approved or active).
+    can_decide: bool,
     can_cancel: bool,
-    can_revoke: bool,
+    /// "End my access now" for the requester, "Revoke" for an admin.
+    revoke_label: Option<&'static str>,
+    /// The extensions the profile still allows, (seconds, label); empty when none.
+    extensions: Vec<(i64, String)>,
     csrf: String,
-    signed_in: Option<&'a Upn>,
+    signed_in: Option<&'a Visitor>,
 }
 
 #[derive(Deserialize)]
 struct ActionForm {
     csrf: Option<String>,
     comment: Option<String>,
+    /// `grants` when sent from the active grants page.
+    back: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ExtendForm {
+    csrf: Option<String>,
+    duration_seconds: Option<String>,
+    justification: Option<String>,
 }
 
 #[get("/requests/{id}")]
-pub(super) async fn show(state: web::Data<AppState>, req: HttpRequest, id: web::Path<String>) -> HttpResponse {
-    let Some((user, cookie)) = session_of(&state, &req) else { return super::sign_in_first(&req) };
-    // Approver rights are still checked against the profile's approvers, request by request.
-    let caller = Caller { upn: user.clone(), roles: vec![Role::Requester, Role::Approver], delegate: false };
+pub(super) async fn show(state: web::Data<AppState>, visitor: Visitor, id: web::Path<String>) -> HttpResponse {
     let broker = &state.broker;
+    let caller = visitor.caller();
     let details = match queries::get_request(broker, &caller, &id).await {
         Ok(details) => details,
-        Err(WorkflowError::NotFound(_) | WorkflowError::Invalid(_)) => {
-            return message(StatusCode::NOT_FOUND, "Not found", "There is no such request you may see.", Some(&user));
+        Err(WorkflowError::NotFound(_) | WorkflowError::Invalid(_) | WorkflowError::Forbidden(_)) => {
+            return message(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "There is no such request you may see.",
+                Some(&visitor),
+            );
         }
-        Err(e) => {
-            tracing::error!(error = %e, "showing a request failed");
-            return message(StatusCode::SERVICE_UNAVAILABLE, "Unavailable", "Try again shortly.", Some(&user));
-        }
+        Err(e) => return unavailable(e, &visitor),
     };
     let request = &details.request;
     let mut facts = match broker.profile_of(request) {
@@ -56,9 +72,6 @@ pub(super) async fn show(state: web::Data<AppState>, req: HttpRequest, id: web::
         Err(_) => Vec::new(),
     };
     facts.push(("Filed", format_millis(request.created_at)));
-    if let Some(at) = request.expires_at {
-        facts.push(("Expires", format_millis(at)));
-    }
     if let Some(at) = request.ended_at {
         facts.push(("Ended", format_millis(at)));
     }
@@ -69,45 +82,70 @@ pub(super) async fn show(state: web::Data<AppState>, req: HttpRequest, id: web::
         .collect();
     let timeline = match queries::timeline(broker, &request.id).await {
         Ok(events) => events.into_iter().map(|e| (format_millis(e.at), e.actor, e.action)).collect(),
-        Err(e) => return super::unavailable(e, &user),
+        Err(e) => return unavailable(e, &visitor),
     };
-    let own = request.requester == user.as_str();
+    let own = request.requester == visitor.user.as_str();
+    let pending = request.status == "pending";
+    let live = request.status == "approved" || request.status == "active";
+    let can_decide = pending
+        && decide::may_decide(broker, &caller, request).await.is_ok()
+        && !details.decisions.iter().any(|d| d.approver == visitor.user.as_str() && d.stage == request.stage);
     render(
         StatusCode::OK,
         &RequestPage {
             id: &request.id,
             status: &request.status,
             facts,
+            ends_at: request.expires_at.map(format_millis),
             decisions,
             timeline,
-            can_cancel: own && request.status == "pending",
-            can_revoke: own && (request.status == "approved" || request.status == "active"),
-            csrf: state.sessions.csrf_token(&cookie),
-            signed_in: Some(&user),
+            can_decide,
+            can_cancel: own && pending,
+            revoke_label: match (live, own, visitor.is_admin()) {
+                (true, true, _) => Some("End my access now"),
+                (true, false, true) => Some("Revoke this grant"),
+                _ => None,
+            },
+            extensions: if own { extensions(&state, request) } else { Vec::new() },
+            csrf: visitor.csrf(&state),
+            signed_in: Some(&visitor),
         },
     )
 }
 
-/// Cancel (own pending request) or revoke (own grant) from the request's page.
+/// How much longer an active grant may be made: steps up to what the profile's maximum leaves.
+fn extensions(state: &AppState, request: &Request) -> Vec<(i64, String)> {
+    let (Some(expires_at), Some(start), Ok(profile)) =
+        (request.expires_at, request.coverage_start.or(request.activated_at), state.broker.profile_of(request))
+    else {
+        return Vec::new();
+    };
+    if request.status != "active" || expires_at <= now() {
+        return Vec::new();
+    }
+    let left = (profile.max_duration.as_millis() - (expires_at - start)) / 1000;
+    [300, 900, 1800, 3600, 7200, 14400]
+        .into_iter()
+        .filter(|s| *s <= left)
+        .chain((left > 0 && left < 300).then_some(left))
+        .map(|s| (s, HumanDuration::from_secs(u64::try_from(s).unwrap_or(0)).to_string()))
+        .collect()
+}
+
+/// Cancel (own pending request) or revoke (own grant, or any grant for an admin).
 #[post("/requests/{id}/{action:cancel|revoke}")]
 pub(super) async fn act(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    visitor: Visitor,
     path: web::Path<(String, String)>,
     form: web::Form<ActionForm>,
 ) -> HttpResponse {
-    let Some((user, cookie)) = session_of(&state, &req) else { return super::sign_in_first(&req) };
     let (id, action) = path.into_inner();
     let form = form.into_inner();
-    if !state.sessions.csrf_matches(&cookie, form.csrf.as_deref().unwrap_or_default()) {
-        return message(
-            StatusCode::FORBIDDEN,
-            "Not allowed",
-            "This form did not come from your session; reload it.",
-            Some(&user),
-        );
+    if let Some(refusal) = visitor.refuse_forged(&state, form.csrf.as_deref()) {
+        return refusal;
     }
-    let caller = Caller { upn: user.clone(), roles: vec![Role::Requester], delegate: false };
+    let caller = visitor.caller();
     let comment = form.comment.filter(|c| !c.trim().is_empty());
     let done = if action == "cancel" {
         cancel::cancel(&state.broker, &caller, &id, comment.as_deref()).await
@@ -115,13 +153,31 @@ pub(super) async fn act(
         revoke::revoke(&state.broker, &caller, &id, comment.as_deref()).await
     };
     match done {
-        Ok(_) => HttpResponse::SeeOther().insert_header((header::LOCATION, format!("/requests/{id}"))).finish(),
-        Err(e @ (WorkflowError::Forbidden(_) | WorkflowError::NotFound(_))) => {
-            message(StatusCode::FORBIDDEN, "Not allowed", &e.to_string(), Some(&user))
-        }
-        Err(e @ (WorkflowError::Conflict(_) | WorkflowError::Transition(_) | WorkflowError::Invalid(_))) => {
-            message(StatusCode::CONFLICT, "Not done", &e.to_string(), Some(&user))
-        }
-        Err(e) => super::unavailable(e, &user),
+        Ok(_) if form.back.as_deref() == Some("grants") => see_other("/grants"),
+        Ok(_) => see_other(&format!("/requests/{id}")),
+        Err(e) => refused(e, "Not done", &visitor),
+    }
+}
+
+/// Extend an active grant: files the extension (a request of its own) and shows it.
+#[post("/requests/{id}/extend")]
+pub(super) async fn extend_grant(
+    state: web::Data<AppState>,
+    visitor: Visitor,
+    id: web::Path<String>,
+    form: web::Form<ExtendForm>,
+) -> HttpResponse {
+    let form = form.into_inner();
+    if let Some(refusal) = visitor.refuse_forged(&state, form.csrf.as_deref()) {
+        return refusal;
+    }
+    let Some(seconds) = form.duration_seconds.as_deref().and_then(|d| d.parse::<i64>().ok()) else {
+        let text = "Pick one of the offered durations.";
+        return message(StatusCode::BAD_REQUEST, "Not extended", text, Some(&visitor));
+    };
+    let justification = form.justification.filter(|j| !j.trim().is_empty());
+    match extend::extend(&state.broker, &visitor.caller(), &id, seconds, justification.as_deref()).await {
+        Ok(extension) => see_other(&format!("/requests/{}", extension.id)),
+        Err(e) => refused(e, "Not extended", &visitor),
     }
 }

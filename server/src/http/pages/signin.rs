@@ -4,12 +4,12 @@
 use actix_web::{HttpRequest, HttpResponse, get, http::StatusCode, http::header, post, web};
 use askama::Template;
 use serde::Deserialize;
-use serde_json::json;
 
-use super::{AppState, from_own_page, message, render, signed_in};
+use super::{AppState, Visitor, from_own_page, message, render};
 use crate::{
     domain::Upn,
-    store::{audit, audit::NewEvent, users},
+    store::users,
+    workflows::sign_in::{self, Method},
 };
 
 #[derive(Deserialize)]
@@ -33,6 +33,8 @@ struct CallbackQuery {
 struct DemoForm {
     upn: String,
     next: Option<String>,
+    /// The demo's stand-in for a multi-factor sign-in (asked for by `require_mfa` profiles).
+    mfa: Option<String>,
 }
 
 #[derive(Template)]
@@ -40,7 +42,8 @@ struct DemoForm {
 struct SignInPage<'a> {
     users: Vec<(String, String)>,
     next: &'a str,
-    signed_in: Option<&'a Upn>,
+    mfa: bool,
+    signed_in: Option<&'a Visitor>,
 }
 
 /// Only a path on this site: never an absolute or scheme-relative URL (open redirect).
@@ -53,7 +56,8 @@ fn safe_next(next: Option<&str>) -> &str {
 
 #[get("/signin")]
 pub(super) async fn page(state: web::Data<AppState>, req: HttpRequest, query: web::Query<NextQuery>) -> HttpResponse {
-    let user = signed_in(&state, &req);
+    let visitor = Visitor::of(&state, &req);
+    let user = visitor.as_ref();
     let next = safe_next(query.next.as_deref());
     if let Some(oidc) = &state.oidc {
         let provider = match oidc.get().await {
@@ -61,7 +65,7 @@ pub(super) async fn page(state: web::Data<AppState>, req: HttpRequest, query: we
             Err(e) => {
                 tracing::error!(error = %e, "OpenID Connect discovery failed");
                 let text = "The identity provider cannot be reached right now; try again shortly.";
-                return message(StatusCode::BAD_GATEWAY, "Sign-in unavailable", text, user.as_ref());
+                return message(StatusCode::BAD_GATEWAY, "Sign-in unavailable", text, user);
             }
         };
         let hint = query.login_hint.as_deref().filter(|h| Upn::parse(h).is_ok());
@@ -70,7 +74,7 @@ pub(super) async fn page(state: web::Data<AppState>, req: HttpRequest, query: we
             Ok(cookie) => HttpResponse::SeeOther().cookie(cookie).insert_header((header::LOCATION, url)).finish(),
             Err(e) => {
                 tracing::error!(error = %e, "sealing the sign-in state failed");
-                message(StatusCode::INTERNAL_SERVER_ERROR, "Sign-in failed", "It has been logged.", user.as_ref())
+                message(StatusCode::INTERNAL_SERVER_ERROR, "Sign-in failed", "It has been logged.", user)
             }
         };
     }
@@ -79,7 +83,7 @@ pub(super) async fn page(state: web::Data<AppState>, req: HttpRequest, query: we
             StatusCode::NOT_FOUND,
             "Sign-in is not configured",
             "This Elevate has no browser sign-in configured yet; ask your administrator.",
-            user.as_ref(),
+            user,
         );
     }
     let users = match users::all(state.broker.store.conn()).await {
@@ -89,7 +93,7 @@ pub(super) async fn page(state: web::Data<AppState>, req: HttpRequest, query: we
             Vec::new()
         }
     };
-    render(StatusCode::OK, &SignInPage { users, next, signed_in: user.as_ref() })
+    render(StatusCode::OK, &SignInPage { users, next, mfa: query.mfa.is_some(), signed_in: user })
 }
 
 /// Where the identity provider sends the browser back: the code is exchanged (with the PKCE
@@ -133,36 +137,32 @@ pub(super) async fn callback(
             return refuse(StatusCode::UNAUTHORIZED, &e.to_string());
         }
     };
-    let details = json!({ "method": "oidc", "amr": user.amr });
-    let cookie = match state.sessions.sign_in(&user.upn, user.amr) {
-        Ok(cookie) => cookie,
-        Err(e) => {
-            tracing::error!(error = %e, "signing the session failed");
-            return refuse(StatusCode::INTERNAL_SERVER_ERROR, "It has been logged.");
-        }
-    };
-    audited_sign_in(&state, &user.upn, details, cookie, &pending.next).await
+    let method = Method::Oidc { amr: &user.amr };
+    start_session(&state, &user.upn, method, user.amr.clone(), &pending.next).await
 }
 
-/// Records the sign-in in the audit log, then sets the session and goes on to `next`.
-async fn audited_sign_in(
-    state: &AppState,
-    upn: &Upn,
-    details: serde_json::Value,
-    cookie: actix_web::cookie::Cookie<'static>,
-    next: &str,
-) -> HttpResponse {
-    if let Ok(tx) = state.broker.store.begin().await {
-        let event = NewEvent::new(upn.as_str(), "user.signed_in", format!("user:{upn}"), details);
-        if audit::append(&tx, event).await.is_ok() && tx.commit().await.is_ok() {
-            return HttpResponse::SeeOther()
-                .cookie(cookie)
-                .cookie(state.sessions.clear_pending())
-                .insert_header((header::LOCATION, safe_next(Some(next)).to_owned()))
-                .finish();
+/// Reads the user's roles and records the sign-in (the workflow), then sets the session
+/// cookie and goes on to `next`.
+async fn start_session(state: &AppState, upn: &Upn, method: Method<'_>, amr: Vec<String>, next: &str) -> HttpResponse {
+    let roles = match sign_in::sign_in(&state.broker, &state.staff, upn, method).await {
+        Ok(roles) => roles,
+        Err(e) => {
+            tracing::error!(error = %e, "a sign-in could not be recorded");
+            let text = "The sign-in could not be recorded; try again.";
+            return message(StatusCode::SERVICE_UNAVAILABLE, "Sign-in failed", text, None);
+        }
+    };
+    match state.sessions.sign_in(upn, amr, &roles) {
+        Ok(cookie) => HttpResponse::SeeOther()
+            .cookie(cookie)
+            .cookie(state.sessions.clear_pending())
+            .insert_header((header::LOCATION, safe_next(Some(next)).to_owned()))
+            .finish(),
+        Err(e) => {
+            tracing::error!(error = %e, "signing the session failed");
+            message(StatusCode::INTERNAL_SERVER_ERROR, "Sign-in failed", "It has been logged.", None)
         }
     }
-    message(StatusCode::SERVICE_UNAVAILABLE, "Sign-in failed", "The sign-in could not be recorded; try again.", None)
 }
 
 #[post("/signin/demo")]
@@ -182,16 +182,13 @@ pub(super) async fn demo_sign_in(
     let (Some(known), Ok(upn)) = (known, Upn::parse(&form.upn)) else {
         return message(StatusCode::BAD_REQUEST, "Unknown user", "Pick one of the listed users.", None);
     };
-    let cookie = match state.sessions.sign_in(&upn, vec!["demo".into()]) {
-        Ok(cookie) => cookie,
-        Err(e) => {
-            tracing::error!(error = %e, "signing the session failed");
-            return message(StatusCode::INTERNAL_SERVER_ERROR, "Sign-in failed", "It has been logged.", None);
-        }
-    };
     // The directory's spelling of the UPN, not the form's.
     let upn = Upn::parse(&known.upn).unwrap_or(upn);
-    audited_sign_in(&state, &upn, json!({ "method": "demo" }), cookie, safe_next(form.next.as_deref())).await
+    let mut amr = vec!["demo".to_owned()];
+    if form.mfa.is_some() {
+        amr.push("mfa".into());
+    }
+    start_session(&state, &upn, Method::Demo { amr: &amr }, amr.clone(), safe_next(form.next.as_deref())).await
 }
 
 #[post("/signout")]

@@ -1,0 +1,100 @@
+//! The signed-in visitor of a page: an extractor that reads the session cookie, and sends a
+//! visitor without a (current) session to sign in first, back to the page afterwards.
+use std::future::{Ready, ready};
+
+use actix_web::{
+    FromRequest, HttpRequest, HttpResponse, ResponseError, dev::Payload, http::StatusCode, http::header, web,
+};
+
+use super::{AppState, message};
+use crate::domain::{Caller, Role, Upn};
+
+pub(super) struct Visitor {
+    pub user: Upn,
+    /// The session cookie's value: the forms' anti-forgery token derives from it.
+    cookie: String,
+    roles: Vec<Role>,
+    amr: Vec<String>,
+}
+
+impl Visitor {
+    /// The visitor of `req`, when signed in.
+    pub fn of(state: &AppState, req: &HttpRequest) -> Option<Self> {
+        let cookie = req.cookie(crate::auth::SESSION_COOKIE)?;
+        let claims = state.sessions.verify(cookie.value())?;
+        let user = Upn::parse(&claims.sub).ok()?;
+        Some(Self { user, cookie: cookie.value().to_owned(), roles: claims.roles, amr: claims.amr })
+    }
+
+    /// The visitor as the workflows see a caller: the same checks as the API.
+    pub fn caller(&self) -> Caller {
+        Caller { upn: self.user.clone(), roles: self.roles.clone(), delegate: false }
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.roles.contains(&Role::Admin)
+    }
+
+    /// May read the audit log (auditors and admins).
+    pub fn reads_audit(&self) -> bool {
+        self.is_admin() || self.roles.contains(&Role::Auditor)
+    }
+
+    /// Signed in with multi-factor authentication (the ID token's `amr` says `mfa`).
+    pub fn used_mfa(&self) -> bool {
+        self.amr.iter().any(|m| m == "mfa")
+    }
+
+    /// The anti-forgery token for this session's forms.
+    pub fn csrf(&self, state: &AppState) -> String {
+        state.sessions.csrf_token(&self.cookie)
+    }
+
+    /// A submitted form must carry this session's token: the 403 page when it does not.
+    pub fn refuse_forged(&self, state: &AppState, submitted: Option<&str>) -> Option<HttpResponse> {
+        if state.sessions.csrf_matches(&self.cookie, submitted.unwrap_or_default()) {
+            None
+        } else {
+            Some(message(
+                StatusCode::FORBIDDEN,
+                "Not allowed",
+                "This form did not come from your session; reload it.",
+                Some(self),
+            ))
+        }
+    }
+}
+
+/// Not signed in: to the sign-in page, and back to `back` afterwards.
+#[derive(Debug, thiserror::Error)]
+#[error("sign in first")]
+pub(super) struct SignInFirst {
+    back: String,
+}
+
+impl ResponseError for SignInFirst {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::SEE_OTHER
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let next = percent_encoding::utf8_percent_encode(&self.back, percent_encoding::NON_ALPHANUMERIC);
+        HttpResponse::SeeOther().insert_header((header::LOCATION, format!("/signin?next={next}"))).finish()
+    }
+}
+
+impl FromRequest for Visitor {
+    type Error = SignInFirst;
+    type Future = Ready<Result<Self, SignInFirst>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let visitor = req.app_data::<web::Data<AppState>>().and_then(|state| Visitor::of(state, req));
+        // After a form's POST, come back to the page rather than replay the POST.
+        let back = if req.method() == actix_web::http::Method::GET {
+            req.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned()
+        } else {
+            "/requests".to_owned()
+        };
+        ready(visitor.ok_or(SignInFirst { back }))
+    }
+}
