@@ -67,6 +67,7 @@ title = "Production break-glass with two stages"
 group = "Prod-Admins"
 min_duration = "1s"
 max_duration = "1h"
+require_mfa = true
 eligible = { groups = ["Engineers"] }
 approval = { groups = ["Approvers"], approvals_required = 2, second_stage = { users = ["erin@example.com"] } }
 
@@ -155,6 +156,8 @@ max_connections = 5
 path = "{policy}"
 [auth]
 token_secret = "{SECRET}"
+admins = {{ users = ["{DAVE}"] }}
+auditors = {{ users = ["{DAVE}"] }}
 {auth}
 [worker]
 sweep_schedule = "* * * * * *"

@@ -111,11 +111,16 @@ pub(super) async fn confirm(state: web::Data<AppState>, req: HttpRequest, form: 
 
 /// The page that says why a link cannot be used, with the matching status code.
 fn refused(refusal: LinkRefusal, token: &str, user: Option<&Visitor>) -> HttpResponse {
-    let sign_in_url =
-        matches!(refusal, LinkRefusal::SignInRequired(_) | LinkRefusal::OtherApprover { .. }).then(|| {
-            let back = format!("/act?token={token}");
-            format!("/signin?next={}", utf8_percent_encode(&back, NON_ALPHANUMERIC))
-        });
+    // Sign in as the approver the link was sent to (the identity provider pre-fills them).
+    let sign_in_as = match &refusal {
+        LinkRefusal::SignInRequired(approver) | LinkRefusal::OtherApprover { sent_to: approver, .. } => Some(approver),
+        _ => None,
+    };
+    let sign_in_url = sign_in_as.map(|approver| {
+        let back = format!("/act?token={token}");
+        let hint = utf8_percent_encode(approver, NON_ALPHANUMERIC);
+        format!("/signin?login_hint={hint}&next={}", utf8_percent_encode(&back, NON_ALPHANUMERIC))
+    });
     let reason = refusal.to_string();
     let status = match refusal {
         LinkRefusal::Token(LinkError::Expired) => StatusCode::GONE,

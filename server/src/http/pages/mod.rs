@@ -38,7 +38,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(signin::page)
         .service(signin::callback)
         .service(signin::demo_sign_in)
-        .service(signin::sign_out);
+        .service(signin::sign_out)
+        .service(signin::signed_out);
 }
 
 const STYLESHEET: &str = include_str!("../../../../web/static/elevate.css");

@@ -196,5 +196,13 @@ pub(super) async fn sign_out(state: web::Data<AppState>, req: HttpRequest) -> Ht
     if !from_own_page(&state, &req) {
         return message(StatusCode::FORBIDDEN, "Not allowed", "This form was sent from another site.", None);
     }
-    HttpResponse::SeeOther().cookie(state.sessions.sign_out()).insert_header((header::LOCATION, "/signin")).finish()
+    // Not straight to `/signin`: with single sign-on the identity provider would sign the
+    // user in again at once.
+    HttpResponse::SeeOther().cookie(state.sessions.sign_out()).insert_header((header::LOCATION, "/signedout")).finish()
+}
+
+#[get("/signedout")]
+pub(super) async fn signed_out() -> HttpResponse {
+    let text = "You are signed out of Elevate. Access you were granted stays until it ends or is revoked.";
+    message(StatusCode::OK, "Signed out", text, None)
 }

@@ -1,0 +1,154 @@
+//! The web UI in a real browser (headless Chromium), signed in through a real OpenID Connect
+//! provider (oauth2-mock-server): the stories an engineer, an approver and an admin live
+//! through, with screenshots of the main pages.
+use std::time::Duration;
+
+use crate::{
+    browser::Browser,
+    email::policy,
+    helpers::{ADMINS_GROUP, ALICE, BOB, CAROL, DAVE, TestApp},
+    notify_peers::{OidcProvider, SmtpSink},
+};
+
+/// An Elevate with OpenID Connect sign-in (and mail, for the approvers' links).
+async fn spawn(idp: &OidcProvider, sink: &SmtpSink) -> TestApp {
+    TestApp::spawn_custom(&policy(), None, "", &format!("{}\n{}", sink.config(), idp.config())).await
+}
+
+/// Signs `user` in through the identity provider, as the browser would by following the
+/// sign-in redirects; lands on `next`.
+async fn sign_in(browser: &Browser, user: &str, next: &str) {
+    browser.open(&format!("/signin?login_hint={user}&next={next}")).await;
+    assert_eq!(browser.path().await, next, "{}", browser.text().await);
+    assert!(browser.text().await.contains(&format!("Signed in as {user}")));
+}
+
+async fn sign_out(browser: &Browser) {
+    browser.press("Sign out").await;
+    assert_eq!(browser.path().await, "/signedout");
+    assert!(!browser.text().await.contains("Signed in as"));
+}
+
+fn request_id(path: &str) -> String {
+    path.strip_prefix("/requests/").expect("on a request's page").to_owned()
+}
+
+#[tokio::test]
+async fn an_engineer_requests_an_approver_approves_from_the_inbox_and_the_engineer_gives_it_back() {
+    let (idp, sink) = (OidcProvider::start().await, SmtpSink::start().await);
+    let app = spawn(&idp, &sink).await;
+    let browser = Browser::start(&app.address).await;
+
+    // Alice files a request with the form.
+    sign_in(&browser, ALICE, "/requests/new").await;
+    browser.screenshot("request-form-choices").await;
+    browser.follow("Account 1 administrators").await;
+    browser.choose("duration", "1800").await;
+    browser.fill("justification", "Rotate the KMS key for INC-4711").await;
+    browser.screenshot("request-form").await;
+    browser.press("Request").await;
+    let id = request_id(&browser.path().await);
+    let text = browser.text().await;
+    assert!(text.contains("Request: pending") && text.contains("Rotate the KMS key for INC-4711"), "{text}");
+    // The script ran: times show in the viewer's zone, with the UTC instant on hover.
+    let title = browser.attr("ol.timeline time", "title").await.unwrap_or_default();
+    assert!(title.ends_with("(UTC)"), "{title}");
+    sign_out(&browser).await;
+
+    // Bob approves it from his inbox.
+    sign_in(&browser, BOB, "/approvals").await;
+    let inbox = browser.text().await;
+    assert!(inbox.contains(ALICE) && inbox.contains("Rotate the KMS key for INC-4711"), "{inbox}");
+    browser.screenshot("approvals-inbox").await;
+    browser.press("Approve").await;
+    assert_eq!(browser.path().await, "/approvals");
+    assert!(!browser.text().await.contains("Rotate the KMS key"), "decided requests leave the inbox");
+    sign_out(&browser).await;
+
+    // Alice sees it active, with the time left counting down, and she is in the group.
+    sign_in(&browser, ALICE, &format!("/requests/{id}")).await;
+    let text = browser.reload_until("Request: active", Duration::from_secs(20)).await;
+    assert!(text.contains("request.approved") && text.contains("grant.activated"), "{text}");
+    assert!(app.is_member(ADMINS_GROUP, ALICE).await);
+    let ends = browser.find("time[data-countdown]").await.text().await.unwrap();
+    assert!(ends.contains("min") && ends.ends_with("left)"), "{ends}");
+    browser.screenshot("request-active").await;
+    browser.open("/requests").await;
+    assert!(browser.text().await.contains("active"));
+    browser.screenshot("my-requests").await;
+    sign_out(&browser).await;
+
+    // Dave, an admin, sees every grant in force, and the audit log.
+    sign_in(&browser, DAVE, "/grants").await;
+    let grants = browser.text().await;
+    assert!(grants.contains(ALICE) && grants.contains("AzureAD-Admins") && grants.contains("Revoke"), "{grants}");
+    browser.screenshot("active-grants").await;
+    browser.open("/audit").await;
+    assert!(browser.text().await.contains("request.created"));
+    browser.screenshot("audit-log").await;
+    sign_out(&browser).await;
+
+    // Alice gives it back early; the membership goes.
+    sign_in(&browser, ALICE, &format!("/requests/{id}")).await;
+    browser.fill("comment", "done early").await;
+    browser.press("End my access now").await;
+    browser.reload_until("Request: revoked", Duration::from_secs(10)).await;
+    let ended = app.wait_until_ended(&id, Duration::from_secs(20)).await;
+    assert_eq!(ended["status"], "revoked");
+    assert!(!app.is_member(ADMINS_GROUP, ALICE).await);
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn a_form_with_bad_values_shows_each_error_next_to_its_field_and_keeps_what_was_typed() {
+    let (idp, sink) = (OidcProvider::start().await, SmtpSink::start().await);
+    let app = spawn(&idp, &sink).await;
+    let browser = Browser::start(&app.address).await;
+    sign_in(&browser, ALICE, "/requests/new?profile=Ticketed").await;
+
+    // No justification, and a ticket with markup in it.
+    browser.fill("ticket", "<b>T-1</b>").await;
+    browser.press("Request").await;
+    assert_eq!(browser.path().await, "/requests/new", "still on the form");
+    let error = browser.find("#justification-error").await.text().await.unwrap();
+    assert!(error.contains("required"), "{error}");
+    assert_eq!(browser.attr("#justification", "aria-invalid").await.as_deref(), Some("true"));
+    assert_eq!(browser.value("ticket").await, "<b>T-1</b>", "kept as typed, shown as text");
+    browser.screenshot("request-form-errors").await;
+
+    // Fixed: filed, and nothing was filed before.
+    browser.fill("justification", "Deploy hotfix").await;
+    browser.press("Request").await;
+    let id = request_id(&browser.path().await);
+    let (_, mine) = app.engineer().get("/api/v1/requests").await;
+    let ids: Vec<_> = mine["items"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [id.as_str()]);
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn an_approver_opens_the_emailed_link_signs_in_and_confirms() {
+    let (idp, sink) = (OidcProvider::start().await, SmtpSink::start().await);
+    let app = spawn(&idp, &sink).await;
+    let id = app.engineer().request("SignedLinks", 600).await;
+    let mail = sink.wait_for(1, |m| m.to == CAROL && m.subject.starts_with("Approval needed")).await.remove(0);
+    let browser = Browser::start(&app.address).await;
+
+    // The profile wants a signed-in approver: the link page says so and offers the sign-in.
+    browser.open(&mail.link("Approve")).await;
+    assert!(browser.text().await.contains("sign in"), "{}", browser.text().await);
+    browser.follow("Sign in").await;
+    // Back on the link's page, signed in as Carol, with one button that decides.
+    let text = browser.text().await;
+    assert!(text.contains(&format!("Signed in as {CAROL}")) && text.contains(ALICE), "{text}");
+    assert_eq!(
+        app.engineer().get(&format!("/api/v1/requests/{id}")).await.1["status"],
+        "pending",
+        "opening decides nothing"
+    );
+    browser.screenshot("emailed-link-confirm").await;
+    browser.press("Approve").await;
+    assert!(browser.text().await.contains("Decision recorded"), "{}", browser.text().await);
+    app.wait_for_status(&id, "active", Duration::from_secs(20)).await;
+    browser.close().await;
+}
