@@ -18,5 +18,6 @@ mod pages;
 mod reliability;
 mod replicas;
 mod signin;
+mod staff_pages;
 mod web_ui;
 mod webhooks;

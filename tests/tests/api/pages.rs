@@ -7,13 +7,13 @@ fn http() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
-async fn demo_sign_in(app: &TestApp, upn: &str) -> String {
+pub async fn demo_sign_in(app: &TestApp, upn: &str) -> String {
     let resp = http().post(format!("{}/signin/demo", app.address)).form(&[("upn", upn)]).send().await.unwrap();
     assert_eq!(resp.status().as_u16(), 303);
     resp.headers().get("set-cookie").unwrap().to_str().unwrap().split(';').next().unwrap().to_owned()
 }
 
-async fn page(app: &TestApp, path: &str, cookie: &str) -> (u16, String) {
+pub async fn page(app: &TestApp, path: &str, cookie: &str) -> (u16, String) {
     let resp = http().get(format!("{}{path}", app.address)).header("Cookie", cookie).send().await.unwrap();
     (resp.status().as_u16(), resp.text().await.unwrap())
 }
@@ -25,7 +25,14 @@ async fn submit(app: &TestApp, cookie: &str, form: &[(&str, &str)]) -> (u16, Str
     (resp.status().as_u16(), resp.text().await.unwrap(), location)
 }
 
-fn csrf_of(html: &str) -> String {
+/// Posts a page's form; the status and where it leads.
+pub async fn post_form(app: &TestApp, path: &str, cookie: &str, form: &[(&str, &str)]) -> (u16, Option<String>) {
+    let resp = http().post(format!("{}{path}", app.address)).header("Cookie", cookie).form(form).send().await.unwrap();
+    let location = resp.headers().get("location").map(|l| l.to_str().unwrap().to_owned());
+    (resp.status().as_u16(), location)
+}
+
+pub fn csrf_of(html: &str) -> String {
     let (_, rest) = html.split_once("name=\"csrf\" value=\"").expect("a csrf field");
     rest.split('"').next().unwrap().to_owned()
 }

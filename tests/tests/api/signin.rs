@@ -27,8 +27,13 @@ fn cookie(resp: &reqwest::Response, name: &str) -> Option<String> {
 
 /// Signs in through the provider as `user`; returns the session cookie and where it led.
 async fn sign_in(app: &TestApp, user: &str, next: &str) -> (String, String) {
+    sign_in_from(app, &format!("/signin?login_hint={user}&next={next}")).await
+}
+
+/// Follows a sign-in that starts at `start` (a `/signin?…` path) through the provider.
+async fn sign_in_from(app: &TestApp, start: &str) -> (String, String) {
     let http = http();
-    let start = http.get(format!("{}/signin?login_hint={user}&next={next}", app.address)).send().await.unwrap();
+    let start = http.get(format!("{}{start}", app.address)).send().await.unwrap();
     assert_eq!(start.status().as_u16(), 303);
     let pending = cookie(&start, "elevate_signin").expect("the sign-in state cookie");
     let authorize = location(&start);
@@ -103,4 +108,42 @@ async fn a_callback_that_was_not_started_here_or_was_altered_is_refused() {
     // The genuine callback, with its own cookie, signs in.
     let resp = http.get(&callback).header("Cookie", &pending).send().await.unwrap();
     assert_eq!(resp.status().as_u16(), 303, "{}", resp.text().await.unwrap());
+}
+
+#[tokio::test]
+async fn a_profile_that_requires_mfa_sends_a_password_only_session_back_to_sign_in_with_mfa() {
+    let idp = OidcProvider::start().await;
+    let app = TestApp::spawn_custom(&policy(), None, "", &idp.config()).await;
+    let (password_only, _) = sign_in(&app, ALICE, "/requests").await;
+    let form_page = |cookie: String| {
+        let address = app.address.clone();
+        async move {
+            let resp = http().get(format!("{address}/requests/new?profile=TwoStage")).header("Cookie", cookie);
+            let resp = resp.send().await.unwrap();
+            (resp.status().as_u16(), resp.text().await.unwrap())
+        }
+    };
+    let (status, html) = form_page(password_only.clone()).await;
+    assert_eq!(status, 403);
+    assert!(html.contains("Multi-factor sign-in needed") && html.contains("did not use it"), "{html}");
+    let (_, rest) = html.split_once("href=\"/signin?").expect("a link to sign in again");
+    let again = format!("/signin?{}", rest.split('"').next().unwrap().replace("&#38;", "&"));
+    assert!(again.contains("mfa=1"), "{again}");
+    // Posting the form anyway (a crafted POST) files nothing.
+    let csrf = crate::pages::csrf_of(
+        &crate::pages::page(&app, "/requests/new?profile=AzureAD-Admins", &password_only).await.1,
+    );
+    let form = [("csrf", csrf.as_str()), ("profile", "TwoStage"), ("duration_seconds", "600")];
+    let (status, _) = crate::pages::post_form(&app, "/requests/new", &password_only, &form).await;
+    assert_eq!(status, 403);
+    let (_, mine) = app.engineer().get("/api/v1/requests").await;
+    assert_eq!(mine["items"].as_array().unwrap().len(), 0);
+
+    // Signed in again: the provider is asked for MFA (acr_values), the ID token says so (amr),
+    // and the form opens, back where the user was.
+    let (with_mfa, next) = sign_in_from(&app, &again).await;
+    assert_eq!(next, "/requests/new?profile=TwoStage");
+    assert_eq!(form_page(with_mfa.clone()).await.0, 200);
+    let signed_in = app.audit_events(&format!("user:{ALICE}")).await;
+    assert!(signed_in.iter().any(|e| e["details"]["amr"].as_array().is_some_and(|a| a.contains(&"mfa".into()))));
 }
