@@ -122,7 +122,12 @@ pub fn tokens(authority: &TokenAuthority) -> Result<Vec<DemoToken>, jsonwebtoken
 
 /// What the newcomer reads: who is who, their tokens, and curl lines to paste.
 pub fn instructions(base: &str, tokens: &[DemoToken], mail: &Path) -> String {
-    let mut out = format!("\nElevate demo running at {base}\n\nDemo users and their API tokens (valid 24h):\n");
+    let mut out = format!(
+        "\nElevate demo running at {base}\n\nIn a browser: open {base}/ and sign in as Alice (the engineer), request \
+         \"Account 1 administrators\"\nfor the default 30 seconds; sign out, sign in as Bob and approve it under Approvals; sign \
+         in as Alice again and\nwatch the request go active and, 30 seconds later, expired. Dave (admin, auditor) \
+         sees Active grants and the Audit log.\n\nDemo users and their API tokens (valid 24h):\n"
+    );
     let mail = mail.display();
     for t in tokens {
         let roles: Vec<_> = t.roles.iter().map(|r| r.as_str()).collect();

@@ -105,13 +105,19 @@ pub async fn search(
     page: Page,
     limit: u64,
 ) -> Result<Vec<events::Model>, StoreError> {
-    use sea_orm::{Condition, sea_query::Expr};
+    use entity::requests;
+    use sea_orm::{
+        Condition,
+        sea_query::{Expr, Query},
+    };
     // Subjects of requests are `request:<id>`; the request table says whose and which profile.
-    let about_requests = |column: &str, value: &str| {
-        Expr::cust_with_values(
-            format!("subject IN (SELECT 'request:' || id FROM requests WHERE {column} = ?)"),
-            [value.to_owned()],
-        )
+    let about_requests = |column: requests::Column, value: &str| {
+        let subjects = Query::select()
+            .expr(Expr::cust("'request:' || id"))
+            .from(requests::Entity)
+            .and_where(column.eq(value))
+            .to_owned();
+        events::Column::Subject.in_subquery(subjects)
     };
     let mut filter = Condition::all();
     if let Some(user) = &search.user {
@@ -119,11 +125,11 @@ pub async fn search(
             Condition::any()
                 .add(events::Column::Actor.eq(user.as_str()))
                 .add(events::Column::Subject.eq(format!("user:{user}")))
-                .add(about_requests("requester", user)),
+                .add(about_requests(requests::Column::Requester, user)),
         );
     }
     if let Some(profile) = &search.profile {
-        filter = filter.add(about_requests("profile", profile));
+        filter = filter.add(about_requests(requests::Column::Profile, profile));
     }
     if let Some(action) = &search.action {
         filter = filter.add(

@@ -91,9 +91,9 @@ impl Browser {
         self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("no {css} on the page: {e}"))
     }
 
-    /// Clicks the button that reads `label` (the first, when several do).
+    /// Clicks the button whose text starts with `label` (the first, when several do).
     pub async fn press(&self, label: &str) {
-        let xpath = format!("//button[normalize-space()='{label}']");
+        let xpath = format!("//button[starts-with(normalize-space(), '{label}')]");
         let Ok(button) = self.client.find(Locator::XPath(&xpath)).await else {
             panic!("no button {label:?} on {}:\n{}", self.path().await, self.text().await)
         };

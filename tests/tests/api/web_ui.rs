@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::{
     browser::Browser,
     email::policy,
-    helpers::{ADMINS_GROUP, ALICE, BOB, CAROL, DAVE, TestApp},
+    helpers::{ADMINS_GROUP, ALICE, BOB, CAROL, DAVE, TestApp, binary},
     notify_peers::{OidcProvider, SmtpSink},
 };
 
@@ -150,5 +150,86 @@ async fn an_approver_opens_the_emailed_link_signs_in_and_confirms() {
     browser.press("Approve").await;
     assert!(browser.text().await.contains("Decision recorded"), "{}", browser.text().await);
     app.wait_for_status(&id, "active", Duration::from_secs(20)).await;
+    browser.close().await;
+}
+
+/// `elevate demo` on a free port, as the README starts it; its address.
+async fn start_demo(dir: &std::path::Path) -> (tokio::process::Child, String) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(binary())
+        .args(["demo", "--bind", "127.0.0.1:0", "--no-walkthrough", "--dir"])
+        .arg(dir.join("demo-data"))
+        .current_dir(dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let base = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(base) = line.strip_prefix("Elevate demo running at ") {
+                return base.trim().to_owned();
+            }
+        }
+        panic!("the demo ended without saying where it runs")
+    })
+    .await
+    .expect("the demo did not start");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, base)
+}
+
+/// The README's "demo in a browser", step by step, with the demo's own sign-in page.
+#[tokio::test]
+async fn the_readme_demo_walkthrough_works_in_a_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_demo, base) = start_demo(dir.path()).await;
+    let browser = Browser::start(&base).await;
+    let demo_sign_in = |who: &'static str| {
+        let browser = &browser;
+        async move {
+            browser.press(who).await;
+            assert!(browser.text().await.contains("Signed in as"), "{}", browser.text().await);
+        }
+    };
+
+    // 1. Open it, pick Alice. 2. Request 30 seconds of Account 1 administrators.
+    browser.open("/").await;
+    assert_eq!(browser.path().await, "/signin?next=%2Frequests");
+    demo_sign_in("Alice (engineer)").await;
+    browser.follow("Request access").await;
+    browser.follow("Account 1 administrators").await;
+    assert_eq!(browser.value("duration").await, "30");
+    browser.fill("justification", "demo").await;
+    browser.press("Request").await;
+    let id = request_id(&browser.path().await);
+    assert!(browser.text().await.contains("Request: pending"));
+    // 3. Bob approves it under Approvals.
+    browser.press("Sign out").await;
+    browser.follow("Sign in").await;
+    demo_sign_in("Bob (approver)").await;
+    browser.follow("Approvals").await;
+    assert!(browser.text().await.contains(&id) || browser.text().await.contains("demo"));
+    browser.press("Approve").await;
+    // 4. Alice sees it active with the time left; 5. then expired, the membership removed.
+    browser.press("Sign out").await;
+    browser.follow("Sign in").await;
+    demo_sign_in("Alice (engineer)").await;
+    browser.follow("My requests").await;
+    browser.follow("AzureAD-Admins").await;
+    let text = browser.reload_until("Request: active", Duration::from_secs(10)).await;
+    assert!(text.contains("left)") && text.contains("End my access now") && text.contains("Extend"), "{text}");
+    let text = browser.reload_until("Request: expired", Duration::from_secs(45)).await;
+    assert!(text.contains("grant.expired") && text.contains("membership.removed"), "{text}");
+    // 6. Dave sees no grant left in force, and the whole story in the audit log.
+    browser.press("Sign out").await;
+    browser.follow("Sign in").await;
+    demo_sign_in("Dave").await;
+    browser.follow("Active grants").await;
+    assert!(browser.text().await.contains("No access is in force"));
+    browser.follow("Audit log").await;
+    let audit = browser.text().await;
+    assert!(audit.contains("membership.removed") && audit.contains("request.approval_given"), "{audit}");
     browser.close().await;
 }

@@ -18,7 +18,8 @@ use super::AppState;
 use visitor::Visitor;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(stylesheet)
+    cfg.service(home)
+        .service(stylesheet)
         .service(script)
         .service(links::show)
         .service(links::confirm)
@@ -40,6 +41,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(signin::demo_sign_in)
         .service(signin::sign_out)
         .service(signin::signed_out);
+}
+
+/// The front door: one's requests (after signing in, when needed).
+#[get("/")]
+async fn home() -> HttpResponse {
+    see_other("/requests")
 }
 
 const STYLESHEET: &str = include_str!("../../../../web/static/elevate.css");
