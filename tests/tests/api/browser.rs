@@ -155,6 +155,20 @@ impl Browser {
         }
     }
 
+    /// Shows the page at a phone's width (390 px): nothing may stick out sideways. Goes back
+    /// to the desktop size afterwards.
+    pub async fn fits_a_phone(&self, screenshot: &str) -> bool {
+        self.client.set_window_size(390, 844).await.unwrap();
+        let overflow = self
+            .client
+            .execute("return document.documentElement.scrollWidth - document.documentElement.clientWidth;", vec![])
+            .await
+            .unwrap();
+        self.screenshot(screenshot).await;
+        self.client.set_window_size(1200, 1000).await.unwrap();
+        overflow.as_i64() == Some(0)
+    }
+
     /// Saves the page as `target/tmp/screenshots/<name>.png`.
     pub async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.unwrap();

@@ -229,6 +229,12 @@ async fn pages_load_only_their_own_stylesheet_and_script_and_refuse_framing() {
         html.contains("src=\"/static/elevate.js\"") && !html.contains("<script>") && !html.contains("style=\""),
         "{html}"
     );
+    // Signing out takes the session's form token too: another site cannot sign people out.
+    assert_eq!(post_form(&app, "/signout", &alice, &[]).await.0, 403);
+    assert_eq!(page(&app, "/requests", &alice).await.0, 200, "still signed in");
+    let csrf = csrf_of(&page(&app, "/requests", &alice).await.1);
+    let (status, location) = post_form(&app, "/signout", &alice, &[("csrf", csrf.as_str())]).await;
+    assert_eq!((status, location.as_deref()), (303, Some("/signedout")));
     let script = http().get(format!("{}/static/elevate.js", app.address)).send().await.unwrap();
     assert!(script.headers()["content-type"].to_str().unwrap().starts_with("text/javascript"));
     assert!(script.text().await.unwrap().contains("toLocaleString"));

@@ -46,6 +46,7 @@ async fn an_engineer_requests_an_approver_approves_from_the_inbox_and_the_engine
     browser.choose("duration", "1800").await;
     browser.fill("justification", "Rotate the KMS key for INC-4711").await;
     browser.screenshot("request-form").await;
+    assert!(browser.fits_a_phone("request-form-phone").await, "the form is wider than a phone");
     browser.press("Request").await;
     let id = request_id(&browser.path().await);
     let text = browser.text().await;
@@ -73,6 +74,7 @@ async fn an_engineer_requests_an_approver_approves_from_the_inbox_and_the_engine
     let ends = browser.find("time[data-countdown]").await.text().await.unwrap();
     assert!(ends.contains("min") && ends.ends_with("left)"), "{ends}");
     browser.screenshot("request-active").await;
+    assert!(browser.fits_a_phone("request-active-phone").await, "the request page is wider than a phone");
     browser.open("/requests").await;
     assert!(browser.text().await.contains("active"));
     browser.screenshot("my-requests").await;
@@ -83,6 +85,7 @@ async fn an_engineer_requests_an_approver_approves_from_the_inbox_and_the_engine
     let grants = browser.text().await;
     assert!(grants.contains(ALICE) && grants.contains("AzureAD-Admins") && grants.contains("Revoke"), "{grants}");
     browser.screenshot("active-grants").await;
+    assert!(browser.fits_a_phone("active-grants-phone").await, "the grants list is wider than a phone");
     browser.open("/audit").await;
     assert!(browser.text().await.contains("request.created"));
     browser.screenshot("audit-log").await;

@@ -44,7 +44,7 @@ pub(super) async fn inbox(state: web::Data<AppState>, visitor: Visitor) -> HttpR
                     (r.id.clone(), facts)
                 })
                 .collect();
-            let csrf = visitor.csrf(&state);
+            let csrf = visitor.csrf.clone();
             render(StatusCode::OK, &InboxPage { signed_in: Some(&visitor), csrf, items })
         }
         Err(e) => super::unavailable(e, &visitor),

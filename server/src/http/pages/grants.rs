@@ -54,5 +54,5 @@ pub(super) async fn active(state: web::Data<AppState>, visitor: Visitor) -> Http
         })
         .collect();
     let everyone = visitor.is_admin() || visitor.reads_audit();
-    render(StatusCode::OK, &GrantsPage { signed_in: Some(&visitor), everyone, rows, csrf: visitor.csrf(&state) })
+    render(StatusCode::OK, &GrantsPage { signed_in: Some(&visitor), everyone, rows, csrf: visitor.csrf.clone() })
 }

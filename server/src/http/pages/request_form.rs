@@ -121,7 +121,7 @@ async fn form_page<'v>(
     let typed_duration = typed.and_then(|t| t.duration_seconds.as_deref()).and_then(|d| d.parse().ok());
     Ok(NewRequestPage {
         signed_in: Some(visitor),
-        csrf: visitor.csrf(state),
+        csrf: visitor.csrf.clone(),
         choices,
         durations: profile.map(durations).unwrap_or_default(),
         duration: typed_duration.or(profile.map(|p| p.default_duration.as_secs())).unwrap_or(0),

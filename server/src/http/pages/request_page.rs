@@ -107,7 +107,7 @@ pub(super) async fn show(state: web::Data<AppState>, visitor: Visitor, id: web::
                 _ => None,
             },
             extensions: if own { extensions(&state, request) } else { Vec::new() },
-            csrf: visitor.csrf(&state),
+            csrf: visitor.csrf.clone(),
             signed_in: Some(&visitor),
         },
     )

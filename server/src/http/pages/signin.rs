@@ -191,10 +191,23 @@ pub(super) async fn demo_sign_in(
     start_session(&state, &upn, Method::Demo { amr: &amr }, amr.clone(), safe_next(form.next.as_deref())).await
 }
 
+#[derive(Deserialize)]
+struct SignOutForm {
+    csrf: Option<String>,
+}
+
+/// Ends the session. The form's token must be this session's: another site cannot sign
+/// people out (a session already gone just shows the signed-out page).
 #[post("/signout")]
-pub(super) async fn sign_out(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    if !from_own_page(&state, &req) {
-        return message(StatusCode::FORBIDDEN, "Not allowed", "This form was sent from another site.", None);
+pub(super) async fn sign_out(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<SignOutForm>,
+) -> HttpResponse {
+    if let Some(visitor) = Visitor::of(&state, &req)
+        && let Some(refusal) = visitor.refuse_forged(&state, form.csrf.as_deref())
+    {
+        return refusal;
     }
     // Not straight to `/signin`: with single sign-on the identity provider would sign the
     // user in again at once.

@@ -15,6 +15,8 @@ pub(super) struct Visitor {
     cookie: String,
     roles: Vec<Role>,
     amr: Vec<String>,
+    /// This session's anti-forgery token, for the forms of every page (sign-out included).
+    pub csrf: String,
 }
 
 impl Visitor {
@@ -23,7 +25,8 @@ impl Visitor {
         let cookie = req.cookie(crate::auth::SESSION_COOKIE)?;
         let claims = state.sessions.verify(cookie.value())?;
         let user = Upn::parse(&claims.sub).ok()?;
-        Some(Self { user, cookie: cookie.value().to_owned(), roles: claims.roles, amr: claims.amr })
+        let csrf = state.sessions.csrf_token(cookie.value());
+        Some(Self { user, cookie: cookie.value().to_owned(), roles: claims.roles, amr: claims.amr, csrf })
     }
 
     /// The visitor as the workflows see a caller: the same checks as the API.
@@ -43,11 +46,6 @@ impl Visitor {
     /// Signed in with multi-factor authentication (the ID token's `amr` says `mfa`).
     pub fn used_mfa(&self) -> bool {
         self.amr.iter().any(|m| m == "mfa")
-    }
-
-    /// The anti-forgery token for this session's forms.
-    pub fn csrf(&self, state: &AppState) -> String {
-        state.sessions.csrf_token(&self.cookie)
     }
 
     /// A submitted form must carry this session's token: the 403 page when it does not.
