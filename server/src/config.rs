@@ -20,7 +20,9 @@ mod notify;
 pub use notify::{LinkSettings, NotifySettings, SmtpSecurity, SmtpSettings, WebhookFormat, WebhookSettings};
 
 /// Top-level sections; environment variables outside them are reported, not applied.
-const SECTIONS: [&str; 13] = [
+const SECTIONS: [&str; 15] = [
+    "audit",
+    "limits",
     "server",
     "database",
     "policy",
@@ -75,6 +77,70 @@ pub struct Settings {
     pub notify: NotifySettings,
     /// Browser sign-in with OpenID Connect (Entra ID).
     pub oidc: Option<OidcSettings>,
+    #[serde(default)]
+    pub audit: AuditSettings,
+    #[serde(default)]
+    pub limits: LimitSettings,
+}
+
+/// Abuse limits. A rate of 0 turns that limit off (e.g. `per_ip_per_second` behind a proxy,
+/// where every request comes from the proxy's address).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitSettings {
+    /// Requests per second from one client address, sustained …
+    #[serde(default = "default_ip_rate")]
+    pub per_ip_per_second: u32,
+    /// … and in a burst.
+    #[serde(default = "default_ip_burst")]
+    pub per_ip_burst: u32,
+    /// API requests per second of one authenticated caller, sustained …
+    #[serde(default = "default_caller_rate")]
+    pub per_caller_per_second: u32,
+    /// … and in a burst.
+    #[serde(default = "default_caller_burst")]
+    pub per_caller_burst: u32,
+    /// Requests one user may have waiting for a decision at once (0: no cap).
+    #[serde(default = "default_max_pending")]
+    pub max_pending_per_user: u32,
+}
+
+fn default_ip_rate() -> u32 {
+    20
+}
+fn default_ip_burst() -> u32 {
+    100
+}
+fn default_caller_rate() -> u32 {
+    10
+}
+fn default_caller_burst() -> u32 {
+    50
+}
+fn default_max_pending() -> u32 {
+    5
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        Self {
+            per_ip_per_second: default_ip_rate(),
+            per_ip_burst: default_ip_burst(),
+            per_caller_per_second: default_caller_rate(),
+            per_caller_burst: default_caller_burst(),
+            max_pending_per_user: default_max_pending(),
+        }
+    }
+}
+
+/// Evidence kept outside the database: signed checkpoints of the audit chain.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// Ed25519 private key (PEM) that `elevate audit checkpoint` signs with.
+    pub checkpoint_key_file: Option<PathBuf>,
+    /// Its public key (PEM), for `elevate audit verify --from-checkpoint`.
+    pub checkpoint_public_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,5 +1,6 @@
 //! Elevate: a self-hosted just-in-time privileged access broker. See DESIGN.md for the
 //! layers: http/cli → workflows → store and jobs → providers.
+pub mod audit_checkpoint;
 pub mod auth;
 pub mod aws_report;
 pub mod config;

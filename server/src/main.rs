@@ -4,6 +4,7 @@ use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use elevate::{
+    audit_checkpoint::{self, Outcome},
     auth::TokenAuthority,
     aws_report,
     config::Settings,
@@ -133,7 +134,23 @@ enum TokenCommand {
 #[derive(Subcommand)]
 enum AuditCommand {
     /// Walk the hash chain; exit non-zero naming the first bad sequence number.
-    Verify,
+    Verify {
+        /// Also check a signed checkpoint: the chain must still hold the hash it vouches for.
+        #[arg(long, value_name = "FILE")]
+        from_checkpoint: Option<PathBuf>,
+        /// The Ed25519 public key (PEM) of the checkpoint (default: audit.checkpoint_public_key_file).
+        #[arg(long, value_name = "FILE")]
+        public_key: Option<PathBuf>,
+    },
+    /// Sign the chain's head with the Ed25519 key and print (or write) the checkpoint.
+    Checkpoint {
+        /// The Ed25519 private key (PEM) (default: audit.checkpoint_key_file).
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+        /// Write the checkpoint to this file instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
 }
 
 fn load(cli_config: Option<&std::path::Path>) -> anyhow::Result<Settings> {
@@ -328,7 +345,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         }
-        Command::Audit { command: AuditCommand::Verify } => {
+        Command::Audit { command: AuditCommand::Verify { from_checkpoint: None, .. } } => {
             let settings = load(cli.config.as_deref())?;
             let store = startup::open_store(&settings).await?;
             match audit::verify(store.conn()).await? {
@@ -337,6 +354,48 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     println!("audit chain broken at seq {seq}: {reason}");
                     return Ok(ExitCode::FAILURE);
                 }
+            }
+        }
+        Command::Audit { command: AuditCommand::Verify { from_checkpoint: Some(file), public_key } } => {
+            let settings = load(cli.config.as_deref())?;
+            let public_key = public_key
+                .or(settings.audit.checkpoint_public_key_file.clone())
+                .context("--public-key FILE (or audit.checkpoint_public_key_file) is needed to check a checkpoint")?;
+            let signed = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let store = startup::open_store(&settings).await?;
+            match audit_checkpoint::verify(&store, &signed, &public_key).await? {
+                Outcome::Matches { events, checkpoint } => println!(
+                    "audit chain intact: {events} event(s); checkpoint at seq {} matches (hash {})",
+                    checkpoint.seq, checkpoint.hash
+                ),
+                Outcome::Broken { seq, reason } => {
+                    println!("audit chain broken at seq {seq}: {reason}");
+                    return Ok(ExitCode::FAILURE);
+                }
+                Outcome::Differs { checkpoint, found } => {
+                    let found = found.map_or_else(|| "no such event".to_owned(), |h| format!("hash {h}"));
+                    println!(
+                        "audit chain does not match the checkpoint: seq {} was signed with hash {}, the database has {found}",
+                        checkpoint.seq, checkpoint.hash
+                    );
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+        }
+        Command::Audit { command: AuditCommand::Checkpoint { key, out } } => {
+            let settings = load(cli.config.as_deref())?;
+            let key = key
+                .or(settings.audit.checkpoint_key_file.clone())
+                .context("--key FILE (or audit.checkpoint_key_file) is needed to sign a checkpoint")?;
+            let store = startup::open_store(&settings).await?;
+            let (checkpoint, signed) = audit_checkpoint::make(&store, &key).await?;
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, format!("{signed}\n"))
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    eprintln!("checkpoint of seq {} written to {}", checkpoint.seq, path.display());
+                }
+                None => println!("{signed}"),
             }
         }
     }

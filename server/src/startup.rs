@@ -38,6 +38,8 @@ pub enum StartError {
     Seed(#[from] local::SeedError),
     #[error("revoking overdue grants failed")]
     Recovery(#[source] StoreError),
+    #[error("recording the configuration in the audit log failed")]
+    AuditConfig(#[source] StoreError),
     #[error("configuration key `worker.sweep_schedule`: {0}")]
     Scheduler(String),
     #[error("cannot listen on {addr}")]
@@ -95,6 +97,7 @@ pub async fn broker(settings: &Settings, policy: Policy, public_url: &str) -> Re
         reported_drift: Default::default(),
         metrics,
         notifier,
+        max_pending_per_user: settings.limits.max_pending_per_user,
         aws: match &settings.aws {
             Some(aws) => Some(Arc::new(aws_mapping(aws, &policy_for_aws).await?)),
             None => None,
@@ -150,6 +153,7 @@ impl Application {
     /// the first request served already sees them revoked.
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
         let policy = Policy::load(&settings.policy.path)?;
+        let fingerprints = Fingerprints::of(&settings);
         let sign_in_needed =
             settings.links.require_sign_in || policy.profiles().any(|p| p.require_sign_in_for_links == Some(true));
         if sign_in_needed && !settings.auth.demo_sign_in && settings.oidc.is_none() {
@@ -174,6 +178,7 @@ impl Application {
         let public_url = settings.server.public_url.clone().unwrap_or_else(|| format!("http://{bound}"));
         let broker = broker(&settings, policy, &public_url).await?;
 
+        fingerprints.record(&broker.store).await.map_err(StartError::AuditConfig)?;
         let sweep_schedule = settings.worker.sweep_schedule.clone();
         let reconcile_every = settings.worker.reconcile_interval.get();
         let prune_every = settings.aws.as_ref().map(|a| a.prune_interval.get());
@@ -213,10 +218,13 @@ impl Application {
             demo_sign_in: settings.auth.demo_sign_in,
             oidc,
             staff,
+            token_use: Default::default(),
+            limits: http::limits::Limits::new(&settings.limits),
         });
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .wrap(actix_web::middleware::from_fn(http::limits::per_address))
                 .wrap(http::security_headers())
                 // A span per request with a request id; every log line inside carries it.
                 .wrap(tracing_actix_web::TracingLogger::<crate::telemetry::RequestSpan>::new())
@@ -284,5 +292,48 @@ async fn stop_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// What configuration is in force, as SHA-256 fingerprints: of the effective settings (file
+/// and environment, with every secret redacted, so a secret never reaches the audit log) and
+/// of the policy file.
+struct Fingerprints {
+    settings: String,
+    policy: String,
+}
+
+impl Fingerprints {
+    fn of(settings: &Settings) -> Self {
+        use sha2::{Digest, Sha256};
+        let hex = |bytes: &[u8]| Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect::<String>();
+        let policy = std::fs::read(&settings.policy.path).unwrap_or_default();
+        Self { settings: hex(format!("{settings:?}").as_bytes()), policy: hex(&policy) }
+    }
+
+    /// Audits the configuration when it is not what the last start recorded: `config.loaded`
+    /// the first time, `config.changed` (naming what changed) afterwards.
+    async fn record(&self, store: &crate::store::Store) -> Result<(), crate::store::StoreError> {
+        use crate::store::{audit, audit::NewEvent};
+        let tx = store.begin().await?;
+        let last = audit::last_of(&tx, &["config.loaded", "config.changed"]).await?;
+        let seen: Option<serde_json::Value> = last.and_then(|e| serde_json::from_str(&e.details).ok());
+        let was = |key: &str| seen.as_ref().and_then(|d| d[key].as_str().map(str::to_owned));
+        let (settings_changed, policy_changed) = (
+            was("settings_sha256").as_deref() != Some(&self.settings),
+            was("policy_sha256").as_deref() != Some(&self.policy),
+        );
+        if settings_changed || policy_changed {
+            let action = if seen.is_some() { "config.changed" } else { "config.loaded" };
+            let details = serde_json::json!({
+                "settings_sha256": self.settings,
+                "policy_sha256": self.policy,
+                "settings_changed": settings_changed,
+                "policy_changed": policy_changed,
+            });
+            audit::append(&tx, NewEvent::new("system", action, "config", details)).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 }

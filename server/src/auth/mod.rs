@@ -5,6 +5,7 @@ mod link;
 pub mod oidc;
 mod session;
 mod token;
+mod token_use;
 
 use hmac::{Hmac, KeyInit, Mac};
 use secrecy::{ExposeSecret, SecretString};
@@ -13,6 +14,7 @@ use sha2::Sha256;
 pub use link::{LinkAction, LinkClaims, LinkError, LinkSigner, LinkTarget};
 pub use session::{PENDING_COOKIE, SESSION_COOKIE, SessionClaims, Sessions};
 pub use token::{AuthError, IssuedToken, TokenAuthority};
+pub use token_use::TokenUse;
 
 /// A key for one purpose, derived from the configured secret (HMAC-SHA256 of the purpose).
 fn derive_key(secret: &SecretString, purpose: &str) -> Vec<u8> {

@@ -88,6 +88,11 @@ impl TokenAuthority {
     }
 
     pub fn verify(&self, token: &str) -> Result<Caller, AuthError> {
+        self.verify_with_id(token).map(|(caller, _)| caller)
+    }
+
+    /// The caller, and the token's id (`jti`), for auditing its use.
+    pub fn verify_with_id(&self, token: &str) -> Result<(Caller, String), AuthError> {
         let data =
             jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => AuthError::Expired,
@@ -107,7 +112,7 @@ impl TokenAuthority {
             .map(|r| Role::parse(r).ok_or_else(|| AuthError::Invalid(format!("unknown role {r:?}"))))
             .collect::<Result<Vec<_>, _>>()?;
         let delegate = claims.scope.as_deref().is_some_and(|s| s.split(' ').any(|s| s == DELEGATE));
-        Ok(Caller { upn, roles, delegate })
+        Ok((Caller { upn, roles, delegate }, claims.jti))
     }
 }
 

@@ -6,7 +6,11 @@ use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
 use serde::de::DeserializeOwned;
 
 use super::{AppState, problem::ApiError};
-use crate::{auth::AuthError, domain::Caller};
+use crate::{
+    auth::AuthError,
+    domain::Caller,
+    store::{audit, audit::NewEvent},
+};
 
 /// Largest JSON body accepted.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -30,7 +34,26 @@ fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
         .strip_prefix("Bearer ")
         .or_else(|| value.strip_prefix("bearer "))
         .ok_or_else(|| AuthError::Invalid("expected the Bearer scheme".into()))?;
-    Ok(state.tokens.verify(token.trim())?)
+    let (caller, jti) = state.tokens.verify_with_id(token.trim())?;
+    state.limits.check_caller(caller.upn.as_str())?;
+    if state.token_use.worth_recording(&jti) {
+        let (store, actor) = (state.broker.store.clone(), caller.upn.to_string());
+        let roles: Vec<_> = caller.roles.iter().map(|r| r.as_str()).collect();
+        let details = serde_json::json!({ "jti": jti, "roles": roles, "delegate": caller.delegate });
+        // Off the request's path: the audit chain's lock must not slow every first call down.
+        tokio::spawn(async move {
+            let event = NewEvent::new(actor, "token.used", format!("token:{jti}"), details);
+            let recorded = async {
+                let tx = store.begin().await?;
+                audit::append(&tx, event).await?;
+                tx.commit().await.map_err(crate::store::StoreError::from)
+            };
+            if let Err(e) = recorded.await {
+                tracing::warn!(error = %e, "recording an API token's use failed");
+            }
+        });
+    }
+    Ok(caller)
 }
 
 /// A JSON body; a parse error names the field at fault (`duration_seconds`).

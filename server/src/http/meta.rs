@@ -47,6 +47,43 @@ pub async fn audit(
     Ok(HttpResponse::Ok().json(AuditPage { items, next_after_seq }))
 }
 
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ExportParams {
+    /// Only events at or after this instant (RFC 3339, e.g. `2026-11-29T00:00:00Z`).
+    since: Option<String>,
+    /// Only events after this sequence number (to resume an export).
+    after_seq: Option<String>,
+}
+
+/// The audit log as JSON lines (`application/x-ndjson`), oldest first, streamed: one event per
+/// line, in the shape of `GET /api/v1/audit` items (auditors and admins).
+#[utoipa::path(get, path = "/api/v1/audit/export", params(ExportParams), tag = "audit",
+    responses(
+        (status = 200, content_type = "application/x-ndjson", body = AuditEventView, description = "one event per line"),
+        (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+#[get("/audit/export")]
+pub async fn audit_export(
+    state: web::Data<AppState>,
+    caller: Caller,
+    params: web::Query<ExportParams>,
+) -> Result<HttpResponse, ApiError> {
+    let from = params.since.as_deref().map(|s| crate::domain::parse_instant("since", s)).transpose();
+    let search = crate::store::audit::Search {
+        from: from.map_err(crate::workflows::WorkflowError::from)?,
+        ..Default::default()
+    };
+    let after = number::<i64>("after_seq", params.after_seq.as_deref())?.unwrap_or(0);
+    let page = crate::store::audit::Page::After(after.max(0));
+    let first = queries::search_audit(&state.broker, &caller, &search, page, super::audit_export::BATCH).await?;
+    Ok(HttpResponse::Ok().content_type(super::audit_export::CONTENT_TYPE).streaming(super::audit_export::json_lines(
+        state.into_inner(),
+        caller,
+        search,
+        first,
+    )))
+}
+
 /// Prometheus metrics.
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -74,7 +111,7 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
 #[openapi(
     info(title = "Elevate", description = "Just-in-time privileged access to AWS roles through Entra ID groups."),
     paths(
-        profiles, audit,
+        profiles, audit, audit_export,
         super::requests::create, super::requests::list, super::requests::get_one,
         super::requests::approve, super::requests::deny, super::requests::cancel_one,
         super::requests::revoke_one, super::requests::extend_one, super::requests::approvals,

@@ -1,5 +1,7 @@
 //! The REST API under `/api/v1`: routes, extractors and the one error mapping.
+mod audit_export;
 mod extract;
+pub mod limits;
 mod meta;
 mod pages;
 pub mod problem;
@@ -26,6 +28,10 @@ pub struct AppState {
     pub oidc: Option<crate::auth::oidc::OidcProvider>,
     /// Who signs in as an admin or auditor (`auth.admins`, `auth.auditors`).
     pub staff: crate::workflows::sign_in::Staff,
+    /// Which API tokens were used lately (their use is audited now and then).
+    pub token_use: crate::auth::TokenUse,
+    /// Requests per client address and per API caller.
+    pub limits: limits::Limits,
 }
 
 /// Registers every route; shared by `serve` and `demo`.
@@ -45,6 +51,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::scope("/api/v1")
                 .service(meta::openapi_document)
                 .service(meta::profiles)
+                .service(meta::audit_export)
                 .service(meta::audit)
                 .service(requests::create)
                 .service(requests::list)

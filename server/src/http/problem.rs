@@ -37,6 +37,9 @@ pub enum ApiError {
     NotFound(String),
     #[error("the service is not ready: {0}")]
     Unavailable(String),
+    /// Over a rate limit (`limits`): retry after that many seconds.
+    #[error("too many requests {scope}: retry after {retry_after} second(s)")]
+    TooManyRequests { scope: &'static str, retry_after: u64 },
 }
 
 impl ApiError {
@@ -61,6 +64,7 @@ impl ApiError {
             Self::PayloadTooLarge(_) => ("payload-too-large", "Request body too large"),
             Self::UnsupportedMediaType(_) => ("unsupported-media-type", "Unsupported media type"),
             Self::Unavailable(_) => ("unavailable", "Service unavailable"),
+            Self::TooManyRequests { .. } => ("rate-limited", "Too many requests"),
         }
     }
 
@@ -106,6 +110,7 @@ impl ResponseError for ApiError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -131,6 +136,9 @@ impl ResponseError for ApiError {
                 "Bearer realm=\"elevate\", error=\"invalid_token\""
             };
             response.insert_header((header::WWW_AUTHENTICATE, code));
+        }
+        if let Self::TooManyRequests { retry_after, .. } = self {
+            response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
         }
         response.json(body)
     }

@@ -45,9 +45,8 @@ pub async fn append(c: &impl ConnectionTrait, event: NewEvent) -> Result<i64, St
     if is_postgres(c) {
         c.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({APPEND_LOCK})")).await?;
     }
-    let last = events::Entity::find().order_by_desc(events::Column::Seq).one(c).await?;
-    let (seq, prev_hash) = match last {
-        Some(last) => (last.seq + 1, last.hash),
+    let (seq, prev_hash) = match head(c).await? {
+        Some((seq, hash)) => (seq + 1, hash),
         None => (1, GENESIS.to_owned()),
     };
     let at = now();
@@ -151,6 +150,26 @@ pub async fn search(
         Page::Before(None) => query.order_by_desc(events::Column::Seq),
     };
     Ok(query.limit(limit).all(c).await?)
+}
+
+/// The newest event's sequence number and hash.
+pub async fn head(c: &impl ConnectionTrait) -> Result<Option<(i64, String)>, StoreError> {
+    let last = events::Entity::find().order_by_desc(events::Column::Seq).one(c).await?;
+    Ok(last.map(|e| (e.seq, e.hash)))
+}
+
+/// The newest event with one of `actions`.
+pub async fn last_of(c: &impl ConnectionTrait, actions: &[&str]) -> Result<Option<events::Model>, StoreError> {
+    Ok(events::Entity::find()
+        .filter(events::Column::Action.is_in(actions.iter().copied()))
+        .order_by_desc(events::Column::Seq)
+        .one(c)
+        .await?)
+}
+
+/// The hash of event `seq`, if there is one.
+pub async fn hash_at(c: &impl ConnectionTrait, seq: i64) -> Result<Option<String>, StoreError> {
+    Ok(events::Entity::find_by_id(seq).one(c).await?.map(|e| e.hash))
 }
 
 pub async fn for_subject(c: &impl ConnectionTrait, subject: &str) -> Result<Vec<events::Model>, StoreError> {

@@ -79,6 +79,16 @@ pub async fn pending(c: &impl ConnectionTrait) -> Result<Vec<Request>, StoreErro
         .await?)
 }
 
+/// How many requests for `requester` wait for a decision.
+pub async fn count_pending_of(c: &impl ConnectionTrait, requester: &str) -> Result<u64, StoreError> {
+    use sea_orm::PaginatorTrait;
+    Ok(requests::Entity::find()
+        .filter(requests::Column::Status.eq(RequestStatus::Pending.as_str()))
+        .filter(requests::Column::Requester.eq(requester))
+        .count(c)
+        .await?)
+}
+
 pub async fn ids_pending_past_due(c: &impl ConnectionTrait, at: i64) -> Result<Vec<String>, StoreError> {
     Ok(requests::Entity::find()
         .select_only()

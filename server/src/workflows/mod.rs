@@ -45,6 +45,8 @@ pub struct Broker {
     pub aws: Option<Arc<aws_mapping::AwsMapping>>,
     /// Mail, chat webhooks and the signed links of emailed decisions.
     pub notifier: Arc<crate::notify::Notifier>,
+    /// Requests one user may have waiting for a decision (`limits.max_pending_per_user`; 0: no cap).
+    pub max_pending_per_user: u32,
 }
 
 #[derive(Debug, thiserror::Error)]

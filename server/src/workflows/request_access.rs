@@ -163,6 +163,13 @@ pub(super) async fn file(
         escalated_at: None,
     };
     let tx = broker.store.begin().await?;
+    let cap = broker.max_pending_per_user;
+    if cap > 0 && requests::count_pending_of(&tx, &request.requester).await? >= u64::from(cap) {
+        return Err(WorkflowError::Conflict(format!(
+            "{} already has {cap} pending request(s), the most allowed: cancel one or wait for a decision",
+            request.requester
+        )));
+    }
     requests::insert(&tx, request.clone()).await?;
     let subject = format!("request:{}", request.id);
     let details = json!({

@@ -316,6 +316,11 @@ max_concurrency = {graph_concurrency}
 [worker]
 concurrency = {graph_concurrency}
 reconcile_interval = "1h"
+# The load comes from one address and a few users: measure throughput, not the abuse limits.
+[limits]
+per_ip_per_second = 0
+per_caller_per_second = 0
+max_pending_per_user = 0
 [log]
 level = "warn"
 "#,

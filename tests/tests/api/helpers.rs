@@ -279,6 +279,14 @@ impl TestApp {
         };
         // The demo sign-in (loopback, local directory only) lets tests sign in as anyone.
         let auth = if graph.is_none() { "demo_sign_in = true" } else { "" };
+        // Tests drive hundreds of requests from one address and user: no abuse limits, unless
+        // the test sets its own.
+        let limits = if graph_extra.contains("[limits]") {
+            ""
+        } else {
+            "[limits]\nper_ip_per_second = 0\nper_caller_per_second = 0\nmax_pending_per_user = 0\n"
+        };
+        let worker = format!("{worker}\n{limits}");
         std::fs::write(&config_path, config(&db_url, &policy, &directory, &worker, auth))?;
         let mut app =
             Self { address: String::new(), db_url, dir, config_path, graph, http: reqwest::Client::new(), child: None };

@@ -26,7 +26,7 @@ fn cookie(resp: &reqwest::Response, name: &str) -> Option<String> {
 }
 
 /// Signs in through the provider as `user`; returns the session cookie and where it led.
-async fn sign_in(app: &TestApp, user: &str, next: &str) -> (String, String) {
+pub async fn sign_in(app: &TestApp, user: &str, next: &str) -> (String, String) {
     sign_in_from(app, &format!("/signin?login_hint={user}&next={next}")).await
 }
 

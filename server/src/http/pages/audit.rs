@@ -1,6 +1,6 @@
 //! `/audit`: the audit log for auditors and admins, newest first, filtered by user, profile,
 //! action and time; `/audit/export.jsonl` downloads the same search as JSON lines, oldest
-//! first, streamed page by page (the API's event format, hashes included, so a download can
+//! first, streamed batch by batch (the API's event format, hashes included, so a download can
 //! be checked against the chain).
 use actix_web::{HttpResponse, get, http::StatusCode, web};
 use askama::Template;
@@ -9,13 +9,12 @@ use serde::Deserialize;
 use super::{AppState, Visitor, refused, render};
 use crate::{
     domain::format_millis,
-    http::views::AuditEventView,
-    store::audit::{Page, Search},
+    http::audit_export,
+    store::audit::Page,
     workflows::{WorkflowError, queries},
 };
 
 const PAGE: u64 = 100;
-const EXPORT_BATCH: u64 = 500;
 
 #[derive(Deserialize)]
 struct AuditQuery {
@@ -128,60 +127,13 @@ pub(super) async fn export(
     };
     // The first batch before the response starts: a refusal still gets its status.
     let caller = visitor.caller();
-    let first = match queries::search_audit(&state.broker, &caller, &search, Page::After(0), EXPORT_BATCH).await {
+    let first = match queries::search_audit(&state.broker, &caller, &search, Page::After(0), audit_export::BATCH).await
+    {
         Ok(first) => first,
         Err(e) => return refused(e, "Not exported", &visitor),
     };
     HttpResponse::Ok()
-        .content_type("application/x-ndjson")
         .insert_header(("Content-Disposition", "attachment; filename=\"elevate-audit.jsonl\""))
-        .streaming(json_lines(state.into_inner(), caller, search, first))
-}
-
-/// Where an export stands between two chunks.
-enum Export {
-    Batch(Vec<entity::audit_events::Model>),
-    /// Reading the next batch failed after some were sent.
-    Failed,
-}
-
-/// The events as JSON lines, one batch at a time. A failure mid-way is logged and aborts the
-/// transfer (the client sees an incomplete download, never a short one that looks whole).
-fn json_lines(
-    state: std::sync::Arc<AppState>,
-    caller: crate::domain::Caller,
-    search: Search,
-    first: Vec<entity::audit_events::Model>,
-) -> impl futures_util::Stream<Item = Result<web::Bytes, std::io::Error>> {
-    futures_util::stream::unfold(Some(Export::Batch(first)), move |step| {
-        let (state, caller, search) = (state.clone(), caller.clone(), search.clone());
-        async move {
-            let batch = match step? {
-                Export::Batch(batch) if batch.is_empty() => return None,
-                Export::Batch(batch) => batch,
-                Export::Failed => return Some((Err(std::io::Error::other("the audit export failed")), None)),
-            };
-            let full = batch.len() as u64 == EXPORT_BATCH;
-            let last = batch.last().map_or(0, |e| e.seq);
-            let mut out = Vec::new();
-            for event in batch {
-                if let Err(e) = serde_json::to_writer(&mut out, &AuditEventView::from(event)) {
-                    return Some((Err(std::io::Error::other(e)), None));
-                }
-                out.push(b'\n');
-            }
-            let next = if full {
-                match queries::search_audit(&state.broker, &caller, &search, Page::After(last), EXPORT_BATCH).await {
-                    Ok(next) => Export::Batch(next),
-                    Err(e) => {
-                        tracing::error!(error = %e, "an audit export failed part-way");
-                        Export::Failed
-                    }
-                }
-            } else {
-                Export::Batch(Vec::new())
-            };
-            Some((Ok(web::Bytes::from(out)), Some(next)))
-        }
-    })
+        .content_type(audit_export::CONTENT_TYPE)
+        .streaming(audit_export::json_lines(state.into_inner(), caller, search, first))
 }

@@ -1,0 +1,72 @@
+//! Abuse limits: a caller or an address over its rate gets 429 with `Retry-After` (others are
+//! not affected), and one user cannot pile up pending requests.
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::helpers::*;
+
+async fn get(app: &TestApp, path: &str, token: Option<&str>) -> (u16, Option<u64>, String) {
+    let mut req = reqwest::Client::new().get(format!("{}{path}", app.address));
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    let resp = req.send().await.unwrap();
+    let retry = resp.headers().get("retry-after").map(|v| v.to_str().unwrap().parse().expect("whole seconds"));
+    (resp.status().as_u16(), retry, resp.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_caller_over_its_rate_is_told_when_to_retry_and_others_carry_on() {
+    let limits = "[limits]\nper_ip_per_second = 0\nper_caller_per_second = 1\nper_caller_burst = 5\n";
+    let app = TestApp::spawn_with("", limits).await;
+    let bob = token(BOB, &["requester", "approver"], None, 3600, SECRET);
+    let alice = token(ALICE, &["requester"], None, 3600, SECRET);
+    for _ in 0..5 {
+        assert_eq!(get(&app, "/api/v1/approvals", Some(&bob)).await.0, 200);
+    }
+    let (status, retry, body) = get(&app, "/api/v1/approvals", Some(&bob)).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(retry.is_some_and(|s| (1..=2).contains(&s)), "{retry:?}");
+    let problem: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_problem(status, &problem, 429, None);
+    assert!(problem["detail"].as_str().unwrap().contains("caller"), "{problem}");
+    // Alice is not slowed down by Bob.
+    assert_eq!(get(&app, "/api/v1/requests", Some(&alice)).await.0, 200);
+    // After the wait Bob may go on.
+    tokio::time::sleep(Duration::from_secs(retry.unwrap())).await;
+    assert_eq!(get(&app, "/api/v1/approvals", Some(&bob)).await.0, 200);
+}
+
+#[tokio::test]
+async fn an_address_over_its_rate_is_refused_everywhere_but_health_checks() {
+    let limits = "[limits]\nper_ip_per_second = 1\nper_ip_burst = 3\nper_caller_per_second = 0\n";
+    let app = TestApp::spawn_with("", limits).await;
+    for _ in 0..3 {
+        assert_eq!(get(&app, "/api/v1/profiles", None).await.0, 401);
+    }
+    let (status, retry, _) = get(&app, "/api/v1/profiles", None).await;
+    assert_eq!((status, retry.is_some()), (429, true));
+    assert_eq!(get(&app, "/signin", None).await.0, 429, "pages are limited too");
+    for _ in 0..5 {
+        assert_eq!(get(&app, "/healthz", None).await.0, 200, "health checks never are");
+    }
+}
+
+#[tokio::test]
+async fn one_user_cannot_pile_up_pending_requests() {
+    let limits = "[limits]\nper_ip_per_second = 0\nper_caller_per_second = 0\nmax_pending_per_user = 2\n";
+    let app = TestApp::spawn_with("", limits).await;
+    let first = app.engineer().request("AzureAD-Admins", 600).await;
+    app.engineer().request("AzureAD-Admins", 600).await;
+    let (status, body) = app.engineer().try_request("AzureAD-Admins", 600, json!({ "justification": "third" })).await;
+    assert_problem(status, &body, 409, None);
+    assert!(body["detail"].as_str().unwrap().contains("2 pending request(s)"), "{body}");
+    // Bob is not affected by Alice's.
+    let (status, _) = app.approver(BOB).try_request("AzureAD-Admins", 600, json!({ "justification": "mine" })).await;
+    assert_eq!(status, 201);
+    // Once one is decided (or cancelled), Alice may ask again.
+    assert_eq!(app.engineer().act(&first, "cancel").await.0, 200);
+    let (status, _) = app.engineer().try_request("AzureAD-Admins", 600, json!({ "justification": "again" })).await;
+    assert_eq!(status, 201);
+}
