@@ -13,7 +13,7 @@ use crate::{domain::Caller, workflows::queries};
 
 /// The profiles the caller may request.
 #[utoipa::path(get, path = "/api/v1/profiles", tag = "profiles",
-    responses((status = 200, body = Vec<ProfileView>), (status = 401, body = Problem)))]
+    responses((status = 200, body = Vec<ProfileView>), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")))]
 #[get("/profiles")]
 pub async fn profiles(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let profiles = queries::requestable_profiles(&state.broker, &caller).await?;
@@ -32,7 +32,7 @@ pub struct AuditParams {
 
 /// The audit log, oldest first (auditors and admins).
 #[utoipa::path(get, path = "/api/v1/audit", params(AuditParams), tag = "audit",
-    responses((status = 200, body = AuditPage), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, body = AuditPage), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")))]
 #[get("/audit")]
 pub async fn audit(
     state: web::Data<AppState>,
@@ -61,7 +61,7 @@ pub struct ExportParams {
 #[utoipa::path(get, path = "/api/v1/audit/export", params(ExportParams), tag = "audit",
     responses(
         (status = 200, content_type = "application/x-ndjson", body = AuditEventView, description = "one event per line"),
-        (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+        (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")))]
 #[get("/audit/export")]
 pub async fn audit_export(
     state: web::Data<AppState>,

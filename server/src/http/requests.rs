@@ -25,7 +25,7 @@ async fn view(broker: &Broker, request: Request) -> Result<RequestView, ApiError
 
 /// File a request for access.
 #[utoipa::path(post, path = "/api/v1/requests", request_body = CreateRequest, tag = "requests",
-    responses((status = 201, body = RequestView), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem)))]
+    responses((status = 201, body = RequestView), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json"), (status = 413, body = Problem, content_type = "application/problem+json"), (status = 415, body = Problem, content_type = "application/problem+json")))]
 #[post("/requests")]
 pub async fn create(
     state: web::Data<AppState>,
@@ -58,7 +58,7 @@ pub struct ListParams {
 
 /// List requests, newest first.
 #[utoipa::path(get, path = "/api/v1/requests", params(ListParams), tag = "requests",
-    responses((status = 200, body = RequestPage), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, body = RequestPage), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")))]
 #[get("/requests")]
 pub async fn list(
     state: web::Data<AppState>,
@@ -79,8 +79,8 @@ pub async fn list(
 }
 
 /// One request, with its decisions.
-#[utoipa::path(get, path = "/api/v1/requests/{id}", tag = "requests",
-    responses((status = 200, body = RequestView), (status = 400, body = Problem), (status = 401, body = Problem), (status = 404, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/requests/{id}", params(("id" = String, Path, description = "The request's id")), tag = "requests",
+    responses((status = 200, body = RequestView), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")))]
 #[get("/requests/{id}")]
 pub async fn get_one(
     state: web::Data<AppState>,
@@ -102,8 +102,8 @@ fn comment(body: &web::Bytes) -> Result<DecisionBody, ApiError> {
 macro_rules! decision_route {
     ($name:ident, $path:literal, $doc:literal, |$broker:ident, $caller:ident, $id:ident, $comment:ident| $call:expr) => {
         #[doc = $doc]
-        #[utoipa::path(post, path = concat!("/api/v1", $path), request_body(content = DecisionBody, description = "optional"), tag = "requests",
-            responses((status = 200, body = RequestView), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+        #[utoipa::path(post, path = concat!("/api/v1", $path), params(("id" = String, Path, description = "The request's id")), request_body(content = DecisionBody, description = "optional"), tag = "requests",
+            responses((status = 200, body = RequestView), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json"), (status = 413, body = Problem, content_type = "application/problem+json"), (status = 415, body = Problem, content_type = "application/problem+json")))]
         #[post($path)]
         pub async fn $name(state: web::Data<AppState>, $caller: Caller, $id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
             let $comment = comment(&body)?.comment;
@@ -141,8 +141,8 @@ decision_route!(
 );
 
 /// Ask for more time on an active grant; creates a linked extension request.
-#[utoipa::path(post, path = "/api/v1/requests/{id}/extend", request_body = ExtendBody, tag = "requests",
-    responses((status = 201, body = RequestView), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/requests/{id}/extend", request_body = ExtendBody, params(("id" = String, Path, description = "The request's id")), tag = "requests",
+    responses((status = 201, body = RequestView), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json"), (status = 413, body = Problem, content_type = "application/problem+json"), (status = 415, body = Problem, content_type = "application/problem+json")))]
 #[post("/requests/{id}/extend")]
 pub async fn extend_one(
     state: web::Data<AppState>,
@@ -157,7 +157,7 @@ pub async fn extend_one(
 
 /// Requests the caller may decide now.
 #[utoipa::path(get, path = "/api/v1/approvals", tag = "requests",
-    responses((status = 200, body = RequestPage), (status = 401, body = Problem)))]
+    responses((status = 200, body = RequestPage), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")))]
 #[get("/approvals")]
 pub async fn approvals(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let mut items = Vec::new();
