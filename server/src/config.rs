@@ -278,6 +278,79 @@ pub struct AuthSettings {
     /// Who signs in to the web pages as an auditor (reads the audit log).
     #[serde(default)]
     pub auditors: StaffSettings,
+    /// Access tokens from Entra ID for the API (besides Elevate's own).
+    pub entra: Option<EntraSettings>,
+}
+
+/// Entra ID access tokens for Elevate's API app registration.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntraSettings {
+    /// The directory (tenant) id: sets the issuer and key URLs below.
+    pub tenant_id: Option<String>,
+    /// The tokens' `iss` (default `https://login.microsoftonline.com/<tenant_id>/v2.0`).
+    pub issuer: Option<String>,
+    /// The issuer's keys (default `https://login.microsoftonline.com/<tenant_id>/discovery/v2.0/keys`).
+    pub jwks_url: Option<String>,
+    /// The tokens' `aud`: the Application ID URI (or client id) of Elevate's API registration.
+    pub audience: String,
+    /// App role value → `requester`, `approver`, `admin`, `auditor` or `delegate` (default:
+    /// `Elevate.Requester`, `Elevate.Approver`, `Elevate.Admin`, `Elevate.Auditor`, `Elevate.Delegate`).
+    #[serde(default)]
+    pub roles: std::collections::BTreeMap<String, String>,
+    /// Client id → the identity (a UPN) that application's own tokens act as.
+    #[serde(default)]
+    pub apps: std::collections::BTreeMap<String, String>,
+}
+
+impl EntraSettings {
+    pub fn issuer(&self) -> String {
+        self.issuer.clone().unwrap_or_else(|| {
+            format!("https://login.microsoftonline.com/{}/v2.0", self.tenant_id.as_deref().unwrap_or_default())
+        })
+    }
+
+    pub fn jwks_url(&self) -> String {
+        self.jwks_url.clone().unwrap_or_else(|| {
+            format!(
+                "https://login.microsoftonline.com/{}/discovery/v2.0/keys",
+                self.tenant_id.as_deref().unwrap_or_default()
+            )
+        })
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.tenant_id.is_none() && (self.issuer.is_none() || self.jwks_url.is_none()) {
+            return Err(ConfigError::Key {
+                key: "auth.entra.tenant_id",
+                reason: "set the tenant id (or both auth.entra.issuer and auth.entra.jwks_url)".into(),
+            });
+        }
+        if !(self.jwks_url().starts_with("https://") || is_loopback_http(&self.jwks_url())) {
+            return Err(ConfigError::Key {
+                key: "auth.entra.jwks_url",
+                reason: format!("{} must be an https:// URL (plain http only on loopback)", self.jwks_url()),
+            });
+        }
+        if self.audience.trim().is_empty() {
+            return Err(ConfigError::Key { key: "auth.entra.audience", reason: "must not be empty".into() });
+        }
+        for (value, grant) in &self.roles {
+            if grant != "delegate" && crate::domain::Role::parse(grant).is_none() {
+                return Err(ConfigError::Key {
+                    key: "auth.entra.roles",
+                    reason: format!("{value:?} = {grant:?}: expected requester, approver, admin, auditor or delegate"),
+                });
+            }
+        }
+        for (app, identity) in &self.apps {
+            crate::domain::Upn::parse(identity).map_err(|e| ConfigError::Key {
+                key: "auth.entra.apps",
+                reason: format!("{app:?} = {identity:?}: {}", e.reason),
+            })?;
+        }
+        Ok(())
+    }
 }
 
 /// Directory groups (ids or names, as the directory knows them) and users; read at sign-in.
@@ -324,6 +397,7 @@ impl Default for AuthSettings {
             demo_sign_in: false,
             admins: StaffSettings::default(),
             auditors: StaffSettings::default(),
+            entra: None,
         }
     }
 }
@@ -758,6 +832,9 @@ impl Settings {
                 key: "auth.demo_sign_in",
                 reason: "lets anyone sign in as anyone: only with the local directory on a loopback address".into(),
             });
+        }
+        if let Some(entra) = &self.auth.entra {
+            entra.check()?;
         }
         self.auth.admins.principals("auth.admins")?;
         self.auth.auditors.principals("auth.auditors")?;

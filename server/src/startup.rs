@@ -220,6 +220,7 @@ impl Application {
             staff,
             token_use: Default::default(),
             limits: http::limits::Limits::new(&settings.limits),
+            entra: settings.auth.entra.as_ref().map(entra_tokens),
         });
         let server = HttpServer::new(move || {
             App::new()
@@ -293,6 +294,25 @@ async fn stop_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// The Entra ID token checker, with the role and application maps (checked at load).
+fn entra_tokens(settings: &crate::config::EntraSettings) -> crate::auth::entra::EntraTokens {
+    use crate::auth::entra::{self, Grant};
+    let roles = if settings.roles.is_empty() {
+        entra::default_roles()
+    } else {
+        let grant = |g: &str| {
+            if g == "delegate" { Some(Grant::Delegate) } else { crate::domain::Role::parse(g).map(Grant::Role) }
+        };
+        settings.roles.iter().filter_map(|(value, g)| Some((value.clone(), grant(g)?))).collect()
+    };
+    let apps = settings
+        .apps
+        .iter()
+        .filter_map(|(app, who)| Some((app.clone(), crate::domain::Upn::parse(who).ok()?)))
+        .collect();
+    entra::EntraTokens::new(settings, roles, apps)
 }
 
 /// What configuration is in force, as SHA-256 fingerprints: of the effective settings (file

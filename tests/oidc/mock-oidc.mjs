@@ -1,6 +1,8 @@
 // The OpenID Connect provider of the sign-in tests: oauth2-mock-server, which nobody here
-// wrote, with two hooks so that a test can choose who signs in (`login_hint`) and whether
-// with multi-factor authentication (`acr_values=mfa`). Usage: node mock-oidc.mjs PORT
+// wrote, with hooks so that a test can choose who signs in (`login_hint`) and whether with
+// multi-factor authentication (`acr_values=mfa`), and, standing in for Entra ID issuing access
+// tokens for Elevate's API, shape a client-credentials token's claims (a `claims` JSON form
+// field merged into the token, e.g. aud, upn, roles, exp). Usage: node mock-oidc.mjs PORT
 import { OAuth2Server } from 'oauth2-mock-server';
 
 const port = Number(process.argv[2]);
@@ -16,6 +18,10 @@ server.service.on('beforeAuthorizeRedirect', (redirect, req) => {
 });
 
 server.service.on('beforeTokenSigning', (token, req) => {
+  if (req.body.grant_type === 'client_credentials' && typeof req.body.claims === 'string') {
+    Object.assign(token.payload, JSON.parse(req.body.claims));
+    return;
+  }
   const session = sessions.get(req.body.code);
   if (!session) return;
   token.payload.preferred_username = session.user;

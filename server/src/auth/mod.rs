@@ -1,6 +1,7 @@
 //! Authentication: Elevate's own bearer tokens, the signed one-time action links of emailed
 //! decisions, and the browser session cookie. All three are HS256 JWTs, each with its own key
 //! derived from `auth.token_secret` and its own audience, so none can stand in for another.
+pub mod entra;
 mod link;
 pub mod oidc;
 mod session;

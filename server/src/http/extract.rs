@@ -17,14 +17,17 @@ pub const MAX_BODY: usize = 64 * 1024;
 
 impl FromRequest for Caller {
     type Error = ApiError;
-    type Future = std::future::Ready<Result<Self, ApiError>>;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        std::future::ready(authenticate(req))
+        let req = req.clone();
+        Box::pin(async move { authenticate(&req).await })
     }
 }
 
-fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
+/// Elevate's own tokens (HS256) or, with `[auth.entra]`, Entra ID's (RS256): the header's
+/// algorithm says which checker gets the token, and each accepts only its own algorithm.
+async fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::Unavailable("application state missing".into()))?;
@@ -33,8 +36,18 @@ fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
     let token = value
         .strip_prefix("Bearer ")
         .or_else(|| value.strip_prefix("bearer "))
-        .ok_or_else(|| AuthError::Invalid("expected the Bearer scheme".into()))?;
-    let (caller, jti) = state.tokens.verify_with_id(token.trim())?;
+        .ok_or_else(|| AuthError::Invalid("expected the Bearer scheme".into()))?
+        .trim();
+    let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Invalid("malformed token".into()))?;
+    let (caller, jti) = match (header.alg, &state.entra) {
+        (jsonwebtoken::Algorithm::RS256, Some(entra)) => entra.verify(token, &header).await?,
+        (jsonwebtoken::Algorithm::RS256, None) => {
+            return Err(
+                AuthError::Invalid("Entra ID tokens are not accepted here ([auth.entra] is not set)".into()).into()
+            );
+        }
+        _ => state.tokens.verify_with_id(token)?,
+    };
     state.limits.check_caller(caller.upn.as_str())?;
     if state.token_use.worth_recording(&jti) {
         let (store, actor) = (state.broker.store.clone(), caller.upn.to_string());

@@ -32,6 +32,8 @@ pub struct AppState {
     pub token_use: crate::auth::TokenUse,
     /// Requests per client address and per API caller.
     pub limits: limits::Limits,
+    /// Entra ID access tokens for the API (`[auth.entra]`).
+    pub entra: Option<crate::auth::entra::EntraTokens>,
 }
 
 /// Registers every route; shared by `serve` and `demo`.

@@ -7,6 +7,7 @@ mod aws;
 mod browser;
 mod cli;
 mod email;
+mod entra_tokens;
 mod evidence;
 mod grants;
 mod graph;

@@ -1,0 +1,164 @@
+//! Access tokens that Microsoft Entra ID issued for Elevate's API app registration (a chat-ops
+//! bot with client credentials, or a script on a user's behalf). The algorithm is pinned to
+//! RS256; the key must be one of the issuer's published keys (JWKS, fetched with reqwest,
+//! cached, fetched again when a token names a key not seen yet, at most once a minute); `iss`,
+//! `aud`, `exp` and `nbf` are checked with a minute of leeway. App roles (`roles`) become
+//! Elevate roles; a token without a user (an application's own) acts as the bot identity that
+//! configuration names for its client id, or not at all.
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
+
+use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation, errors::ErrorKind, jwk::JwkSet};
+use serde::Deserialize;
+use tokio::sync::RwLock;
+
+use super::AuthError;
+use crate::{
+    config::EntraSettings,
+    domain::{Caller, Role, Upn},
+};
+
+/// Clock skew tolerated on `exp` and `nbf`.
+const LEEWAY_SECS: u64 = 60;
+/// Fetching the keys again for an unknown key id: no more often than this.
+const REFRESH_AT_MOST_EVERY: Duration = Duration::from_secs(60);
+
+/// What an app role grants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grant {
+    Role(Role),
+    /// The `delegate` scope: file and manage requests for users.
+    Delegate,
+}
+
+#[derive(Debug, Deserialize)]
+struct Claims {
+    upn: Option<String>,
+    preferred_username: Option<String>,
+    /// The client id of the application the token was issued to (v2; `appid` in v1).
+    azp: Option<String>,
+    appid: Option<String>,
+    #[serde(default)]
+    roles: Vec<String>,
+    /// Entra's token identifier (`uti`), else `jti`: what the audit log names.
+    uti: Option<String>,
+    jti: Option<String>,
+}
+
+struct Keys {
+    by_id: HashMap<String, DecodingKey>,
+    fetched: Option<Instant>,
+}
+
+pub struct EntraTokens {
+    issuer: String,
+    audience: String,
+    jwks_url: String,
+    roles: HashMap<String, Grant>,
+    apps: HashMap<String, Upn>,
+    http: reqwest::Client,
+    keys: RwLock<Keys>,
+}
+
+/// The app role values Elevate's registration defines, unless configuration maps others.
+pub fn default_roles() -> HashMap<String, Grant> {
+    [
+        ("Elevate.Requester", Grant::Role(Role::Requester)),
+        ("Elevate.Approver", Grant::Role(Role::Approver)),
+        ("Elevate.Admin", Grant::Role(Role::Admin)),
+        ("Elevate.Auditor", Grant::Role(Role::Auditor)),
+        ("Elevate.Delegate", Grant::Delegate),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+impl EntraTokens {
+    pub fn new(settings: &EntraSettings, roles: HashMap<String, Grant>, apps: HashMap<String, Upn>) -> Self {
+        Self {
+            issuer: settings.issuer(),
+            audience: settings.audience.clone(),
+            jwks_url: settings.jwks_url(),
+            roles,
+            apps,
+            http: reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap_or_default(),
+            keys: RwLock::new(Keys { by_id: HashMap::new(), fetched: None }),
+        }
+    }
+
+    /// The caller a token stands for, and the token's id for the audit log.
+    pub async fn verify(&self, token: &str, header: &Header) -> Result<(Caller, String), AuthError> {
+        if header.alg != Algorithm::RS256 {
+            return Err(AuthError::Invalid("algorithm not accepted".into()));
+        }
+        let kid = header.kid.as_deref().ok_or_else(|| AuthError::Invalid("the token names no key (kid)".into()))?;
+        let key = self.key(kid).await?;
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+        validation.validate_nbf = true;
+        validation.leeway = LEEWAY_SECS;
+        let claims = jsonwebtoken::decode::<Claims>(token, &key, &validation)
+            .map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => AuthError::Expired,
+                ErrorKind::InvalidAudience => AuthError::Invalid("issued for another audience".into()),
+                ErrorKind::InvalidIssuer => AuthError::Invalid("issued by another tenant or issuer".into()),
+                ErrorKind::InvalidSignature => AuthError::Invalid("bad signature".into()),
+                ErrorKind::ImmatureSignature => AuthError::Invalid("not valid yet".into()),
+                ErrorKind::MissingRequiredClaim(c) => AuthError::Invalid(format!("claim `{c}` missing")),
+                _ => AuthError::Invalid("malformed token".into()),
+            })?
+            .claims;
+        let upn = match claims.upn.as_deref().or(claims.preferred_username.as_deref()) {
+            Some(name) => Upn::parse(name).map_err(|_| AuthError::Invalid("the token's user is not a UPN".into()))?,
+            None => {
+                let app = claims.azp.as_deref().or(claims.appid.as_deref()).unwrap_or_default();
+                self.apps.get(app).cloned().ok_or_else(|| {
+                    AuthError::Invalid(format!("application {app:?} is not one Elevate knows (auth.entra.apps)"))
+                })?
+            }
+        };
+        let grants: Vec<Grant> = claims.roles.iter().filter_map(|r| self.roles.get(r).copied()).collect();
+        let roles = grants.iter().filter_map(|g| if let Grant::Role(r) = g { Some(*r) } else { None }).collect();
+        let delegate = grants.contains(&Grant::Delegate);
+        // Without an identifier claim: a digest of the token (never the token itself).
+        let id = claims.uti.or(claims.jti).unwrap_or_else(|| {
+            use sha2::{Digest, Sha256};
+            let digest = Sha256::digest(token.as_bytes());
+            format!("sha256:{}", digest.iter().take(12).map(|b| format!("{b:02x}")).collect::<String>())
+        });
+        Ok((Caller { upn, roles, delegate }, id))
+    }
+
+    /// The key `kid`, fetching the issuer's keys again when it is not known yet.
+    async fn key(&self, kid: &str) -> Result<DecodingKey, AuthError> {
+        if let Some(key) = self.keys.read().await.by_id.get(kid) {
+            return Ok(key.clone());
+        }
+        let mut keys = self.keys.write().await;
+        let recently = keys.fetched.is_some_and(|at| at.elapsed() < REFRESH_AT_MOST_EVERY);
+        if !recently && !keys.by_id.contains_key(kid) {
+            match self.fetch().await {
+                Ok(fresh) => *keys = Keys { by_id: fresh, fetched: Some(Instant::now()) },
+                Err(e) => {
+                    tracing::warn!(error = %e, url = %self.jwks_url, "fetching Entra ID's signing keys failed");
+                    return Err(AuthError::Invalid("the issuer's keys cannot be fetched right now".into()));
+                }
+            }
+        }
+        keys.by_id.get(kid).cloned().ok_or_else(|| AuthError::Invalid("signed by an unknown key".into()))
+    }
+
+    async fn fetch(&self) -> Result<HashMap<String, DecodingKey>, reqwest::Error> {
+        let set: JwkSet = self.http.get(&self.jwks_url).send().await?.error_for_status()?.json().await?;
+        Ok(set
+            .keys
+            .iter()
+            .filter_map(|jwk| Some((jwk.common.key_id.clone()?, DecodingKey::from_jwk(jwk).ok()?)))
+            .collect())
+    }
+}

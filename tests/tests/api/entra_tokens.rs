@@ -1,0 +1,141 @@
+//! Entra ID access tokens for the API: a token that the identity provider (oauth2-mock-server,
+//! standing in for Entra ID) issued for Elevate's API registration is accepted with its app
+//! roles; every kind of forged, misdirected or stale token is refused.
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+
+use crate::{helpers::*, notify_peers::OidcProvider};
+
+const AUDIENCE: &str = "api://elevate-test";
+const BOT_APP: &str = "chatops-app-client-id";
+
+async fn spawn(idp: &OidcProvider) -> TestApp {
+    let entra = format!(
+        "[auth.entra]\nissuer = \"{0}\"\njwks_url = \"{0}/jwks\"\naudience = \"{AUDIENCE}\"\n[auth.entra.apps]\n\"{BOT_APP}\" = \"{BOT}\"\n",
+        idp.issuer
+    );
+    TestApp::spawn_with("", &entra).await
+}
+
+/// An access token the provider signs with its own key, with `claims` merged in.
+async fn issued(idp: &OidcProvider, claims: Value) -> String {
+    let form = [("grant_type", "client_credentials"), ("claims", &claims.to_string())];
+    let resp = reqwest::Client::new().post(format!("{}/token", idp.issuer)).form(&form).send().await.unwrap();
+    let body: Value = resp.json().await.unwrap();
+    body["access_token"].as_str().expect("an access token").to_owned()
+}
+
+async fn call(app: &TestApp, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+    let http = reqwest::Client::new();
+    let req = match method {
+        "POST" => http.post(format!("{}{path}", app.address)).json(&body.unwrap_or(json!({}))),
+        _ => http.get(format!("{}{path}", app.address)),
+    };
+    let resp = req.bearer_auth(token).send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+fn unsigned(header: Value, claims: Value) -> String {
+    format!("{}.{}.", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()))
+}
+
+#[tokio::test]
+async fn entra_tokens_act_with_their_app_roles_for_users_and_known_applications() {
+    let idp = OidcProvider::start().await;
+    let app = spawn(&idp).await;
+
+    // A script signed in as Alice, with the requester app role.
+    let alice = issued(&idp, json!({ "aud": AUDIENCE, "upn": ALICE, "roles": ["Elevate.Requester"] })).await;
+    let body = json!({ "profile": "AzureAD-Admins", "duration_seconds": 600, "justification": "via Entra" });
+    let (status, filed) = call(&app, "POST", "/api/v1/requests", &alice, Some(body)).await;
+    assert_eq!(status, 201, "{filed}");
+    assert_eq!(filed["requester"], ALICE);
+    assert_eq!(call(&app, "GET", "/api/v1/audit", &alice, None).await.0, 403, "no auditor role");
+
+    // The chat-ops bot's own token (no user): the identity configured for its client id, and
+    // the delegate role lets it file for Alice.
+    let bot =
+        issued(&idp, json!({ "aud": AUDIENCE, "azp": BOT_APP, "roles": ["Elevate.Requester", "Elevate.Delegate"] }))
+            .await;
+    let body = json!({ "profile": "AzureAD-Admins", "duration_seconds": 600, "justification": "for Alice", "requester": ALICE });
+    let (status, filed) = call(&app, "POST", "/api/v1/requests", &bot, Some(body)).await;
+    assert_eq!(status, 201, "{filed}");
+    assert_eq!((filed["requester"].as_str(), filed["filed_by"].as_str()), (Some(ALICE), Some(BOT)));
+
+    // An auditor's token reads the audit log, where the tokens' use is recorded.
+    let dave = issued(&idp, json!({ "aud": AUDIENCE, "preferred_username": DAVE, "roles": ["Elevate.Auditor"] })).await;
+    let (status, log) = call(&app, "GET", "/api/v1/audit?limit=1000", &dave, None).await;
+    assert_eq!(status, 200);
+    let used: Vec<&Value> = log["items"].as_array().unwrap().iter().filter(|e| e["action"] == "token.used").collect();
+    assert!(used.iter().any(|e| e["actor"] == ALICE) && used.iter().any(|e| e["actor"] == BOT), "{used:?}");
+
+    // An application Elevate does not know acts as nobody.
+    let stranger = issued(&idp, json!({ "aud": AUDIENCE, "azp": "some-other-app", "roles": ["Elevate.Admin"] })).await;
+    let (status, problem) = call(&app, "GET", "/api/v1/requests", &stranger, None).await;
+    assert_problem(status, &problem, 401, None);
+    assert!(problem["detail"].as_str().unwrap().contains("some-other-app"), "{problem}");
+}
+
+#[tokio::test]
+async fn forged_misdirected_expired_and_foreign_tokens_are_refused() {
+    let idp = OidcProvider::start().await;
+    let app = spawn(&idp).await;
+    let good = json!({ "aud": AUDIENCE, "upn": ALICE, "roles": ["Elevate.Admin"] });
+    let genuine = issued(&idp, good.clone()).await;
+    assert_eq!(call(&app, "GET", "/api/v1/requests", &genuine, None).await.0, 200, "the genuine token works");
+    let kid = jsonwebtoken::decode_header(&genuine).unwrap().kid.unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let claims = json!({ "iss": idp.issuer, "aud": AUDIENCE, "upn": ALICE, "roles": ["Elevate.Admin"], "iat": now, "nbf": now, "exp": now + 600 });
+
+    // `alg: none`, unsigned.
+    let none = unsigned(json!({ "alg": "none", "typ": "JWT", "kid": kid }), claims.clone());
+    // HS256 keyed with the provider's public key (the classic algorithm confusion).
+    let jwks: Value = reqwest::get(format!("{}/jwks", idp.issuer)).await.unwrap().json().await.unwrap();
+    let public = jwks["keys"][0].to_string();
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some(kid.clone());
+    let confused =
+        jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(public.as_bytes()).unwrap()).unwrap();
+    // Signed by a key the provider never published, claiming a key id of its own.
+    let dir = tempfile::tempdir().unwrap();
+    let rogue_pem = dir.path().join("rogue.pem");
+    let ok = std::process::Command::new("openssl").args(["genrsa", "-out"]).arg(&rogue_pem).arg("2048").status();
+    assert!(ok.unwrap().success());
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some("rogue-key".into());
+    let rogue_key = EncodingKey::from_rsa_pem(&std::fs::read(&rogue_pem).unwrap()).unwrap();
+    let rogue = jsonwebtoken::encode(&header, &claims, &rogue_key).unwrap();
+    // … or the genuine key id with the rogue key's signature.
+    header.kid = Some(kid.clone());
+    let resigned = jsonwebtoken::encode(&header, &claims, &rogue_key).unwrap();
+    // Genuinely signed, but for another tenant, another audience, or long expired.
+    let other_tenant = issued(&idp, json!({ "iss": "https://login.microsoftonline.com/another-tenant/v2.0", "aud": AUDIENCE, "upn": ALICE, "roles": ["Elevate.Admin"] })).await;
+    let other_audience =
+        issued(&idp, json!({ "aud": "api://some-other-api", "upn": ALICE, "roles": ["Elevate.Admin"] })).await;
+    let expired = issued(&idp, json!({ "aud": AUDIENCE, "upn": ALICE, "roles": ["Elevate.Admin"], "iat": now - 7200, "nbf": now - 7200, "exp": now - 3600 })).await;
+    let not_yet = issued(
+        &idp,
+        json!({ "aud": AUDIENCE, "upn": ALICE, "roles": ["Elevate.Admin"], "nbf": now + 3600, "exp": now + 7200 }),
+    )
+    .await;
+
+    for (what, token, says) in [
+        ("alg none", none, "malformed"),
+        ("HS256 with the public key", confused, "bad signature"),
+        ("an unknown key", rogue, "unknown key"),
+        ("a forged signature", resigned, "bad signature"),
+        ("another tenant", other_tenant, "another tenant"),
+        ("another audience", other_audience, "another audience"),
+        ("an expired token", expired, "expired"),
+        ("a token not valid yet", not_yet, "not valid yet"),
+    ] {
+        let (status, problem) = call(&app, "GET", "/api/v1/requests", &token, None).await;
+        assert_eq!(status, 401, "{what} must be refused: {problem}");
+        assert!(problem["detail"].as_str().unwrap_or_default().contains(says), "{what}: {problem}");
+    }
+    // Nothing was filed or changed by any of them.
+    let (_, mine) = call(&app, "GET", "/api/v1/requests", &genuine, None).await;
+    assert_eq!(mine["items"].as_array().unwrap().len(), 0);
+}
