@@ -1,7 +1,11 @@
 //! Extending an active grant. The extension is a request of its own, linked to the grant it
 //! extends and ending at a fixed instant: it needs approval exactly when the profile does,
 //! and while both are active the membership stays until the last one ends.
-use super::{Broker, WorkflowError, is_requester, request_access};
+use super::{
+    Broker, WorkflowError,
+    authz::{self, Action},
+    request_access,
+};
 use crate::{
     domain::{Caller, InvalidValue, RequestId, RequestStatus},
     store::{requests, requests::Request},
@@ -18,10 +22,7 @@ pub async fn extend(
     let target = requests::get(broker.store.conn(), &id.to_string())
         .await?
         .ok_or_else(|| WorkflowError::NotFound(format!("request {id}")))?;
-    let filed_it = caller.delegate && caller.upn.as_str() == target.filed_by;
-    if !is_requester(caller, &target) && !filed_it {
-        return Err(WorkflowError::Forbidden("only the requester can extend their grant".into()));
-    }
+    authz::check(broker, caller, Action::Extend, Some(&target)).await?;
     if target.status != RequestStatus::Active.as_str() {
         return Err(WorkflowError::Conflict(format!("a request that is {} cannot be extended", target.status)));
     }

@@ -2,9 +2,13 @@
 //! checks the same rules as the changes do.
 use entity::{audit_events, decisions::Model as DecisionRow};
 
-use super::{Broker, WorkflowError, decide::may_decide, is_requester};
+use super::{
+    Broker, WorkflowError,
+    authz::{self, Action},
+    decide::may_decide,
+};
 use crate::{
-    domain::{Caller, InvalidValue, RequestId, RequestStatus, Role, Upn},
+    domain::{Caller, InvalidValue, RequestId, RequestStatus, Upn},
     policy::Profile,
     store::{audit, decisions, grants, grants::Grant, requests, requests::Request},
 };
@@ -17,26 +21,10 @@ pub struct RequestDetails {
 }
 
 async fn may_see(broker: &Broker, caller: &Caller, request: &Request) -> Result<bool, WorkflowError> {
-    if is_requester(caller, request) || caller.upn.as_str() == request.filed_by {
-        return Ok(true);
-    }
-    if caller.has(Role::Admin) || caller.has(Role::Auditor) {
-        return Ok(true);
-    }
-    if !caller.has(Role::Approver) {
-        return Ok(false);
-    }
-    let profile = broker.profile_of(request)?;
-    for stage in [1, 2] {
-        if let Some(stage) = profile.approval.stage(stage)
-            && broker.is_among(&caller.upn, &stage.approvers).await?
-        {
-            return Ok(true);
-        }
-    }
-    match &profile.escalation {
-        Some(escalation) => broker.is_among(&caller.upn, escalation).await,
-        None => Ok(false),
+    match authz::check(broker, caller, Action::Read, Some(request)).await {
+        Ok(()) => Ok(true),
+        Err(WorkflowError::Forbidden(_)) => Ok(false),
+        Err(e) => Err(e),
     }
 }
 
@@ -110,7 +98,7 @@ pub async fn list_requests(broker: &Broker, caller: &Caller, q: ListQuery) -> Re
         .cursor
         .map(|c| RequestId::parse(&c).map_err(|_| InvalidValue::new("cursor", "is not a cursor from a previous page")))
         .transpose()?;
-    let sees_all = caller.has(Role::Admin) || caller.has(Role::Auditor);
+    let sees_all = authz::allows(caller, Action::ListAll);
     let requester = match requester {
         Some(r) if sees_all || r == caller.upn || caller.delegate => Some(r),
         Some(_) => return Err(WorkflowError::Forbidden("you may only list your own requests".into())),
@@ -161,11 +149,7 @@ pub async fn audit_log(
 }
 
 fn may_read_audit(caller: &Caller) -> Result<(), WorkflowError> {
-    if caller.has(Role::Auditor) || caller.has(Role::Admin) {
-        Ok(())
-    } else {
-        Err(WorkflowError::Forbidden("the auditor or admin role is needed to read the audit log".into()))
-    }
+    authz::require(caller, Action::ReadAudit)
 }
 
 /// An audit search as typed (in a form or a query string): each field is checked here and a

@@ -2,9 +2,12 @@
 //! justification rules), stored as pending, or approved at once when the profile says so.
 use serde_json::json;
 
-use super::{Broker, WorkflowError};
+use super::{
+    Broker, WorkflowError,
+    authz::{self, Action},
+};
 use crate::{
-    domain::{Caller, InvalidValue, Justification, RequestEvent, RequestId, RequestStatus, Role, Ticket, Upn, now},
+    domain::{Caller, InvalidValue, Justification, RequestEvent, RequestId, RequestStatus, Ticket, Upn, now},
     jobs::{grant, notifications},
     notify::Notice,
     policy::{ApprovalRule, Profile},
@@ -56,12 +59,8 @@ pub(super) fn requester_for(caller: &Caller, named: Option<&str>) -> Result<Upn,
         Some(upn) => Upn::parse(upn).map_err(|e| InvalidValue::new("requester", e.reason))?,
         None => caller.upn.clone(),
     };
-    if requester != caller.upn && !caller.delegate {
-        return Err(WorkflowError::Forbidden("only a token with the `delegate` scope may ask for someone else".into()));
-    }
-    if requester == caller.upn && !caller.has(Role::Requester) {
-        return Err(WorkflowError::Forbidden("the requester role is needed to ask for access".into()));
-    }
+    let action = if requester == caller.upn { Action::Ask } else { Action::AskFor };
+    authz::require(caller, action)?;
     Ok(requester)
 }
 

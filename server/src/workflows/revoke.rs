@@ -1,9 +1,13 @@
 //! Ending access early: the requester gives it back, or an admin takes it away.
 use serde_json::json;
 
-use super::{Broker, WorkflowError, apply, is_requester, load_for_update};
+use super::{
+    Broker, WorkflowError, apply,
+    authz::{self, Action},
+    is_requester, load_for_update,
+};
 use crate::{
-    domain::{Caller, Comment, RequestEvent, RequestStatus, Role, now},
+    domain::{Caller, Comment, RequestEvent, RequestStatus, now},
     jobs::{grant, notifications},
     store::{StoreError, audit, audit::NewEvent, grants, requests, requests::Request},
 };
@@ -17,9 +21,7 @@ pub async fn revoke(
     let comment = Comment::parse(comment)?;
     let tx = broker.store.begin().await?;
     let request = load_for_update(&tx, id).await?;
-    if !is_requester(caller, &request) && !caller.has(Role::Admin) {
-        return Err(WorkflowError::Forbidden("only the requester or an admin can revoke a grant".into()));
-    }
+    authz::check(broker, caller, Action::Revoke, Some(&request)).await?;
     let revoked = apply(&request, RequestEvent::Revoke)?;
     let revoked = requests::update(&tx, &request, revoked).await?;
     notifications::notify(broker, &tx, &revoked, notifications::ended(RequestStatus::Revoked), now()).await?;

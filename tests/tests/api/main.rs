@@ -15,6 +15,7 @@ mod identity_center;
 mod input;
 mod lifecycle;
 mod limits;
+mod matrix;
 mod notify_peers;
 mod observability;
 mod pages;
