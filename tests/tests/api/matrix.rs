@@ -11,8 +11,11 @@ use crate::{
     pages::{csrf_of, demo_sign_in, page, post_form},
 };
 
-/// The kinds of API caller: (name, UPN, roles, delegate scope). `None` is anonymous.
-const CALLERS: [(&str, Option<(&str, &[&str], bool)>); 9] = [
+/// A token's subject, roles and whether it has the `delegate` scope.
+type Credential = (&'static str, &'static [&'static str], bool);
+
+/// The kinds of API caller, by name; `None` is anonymous.
+const CALLERS: [(&str, Option<Credential>); 9] = [
     ("anonymous", None),
     ("requester (owner)", Some((ALICE, &["requester"], false))),
     ("another requester", Some((MALLORY, &["requester"], false))),
@@ -66,7 +69,7 @@ async fn prepare(app: &TestApp, needs: Needs) -> String {
     id
 }
 
-async fn call(app: &TestApp, route: &str, id: &str, caller: Option<(&str, &[&str], bool)>) -> u16 {
+async fn call(app: &TestApp, route: &str, id: &str, caller: Option<Credential>) -> u16 {
     let (method, rest) = route.split_once(' ').unwrap();
     let path = rest.split(" (").next().unwrap().replace("{id}", id);
     let http = reqwest::Client::new();
