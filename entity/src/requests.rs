@@ -42,6 +42,8 @@ pub struct Model {
     pub reminded_at: Option<i64>,
     /// When the profile's escalation approvers were called in.
     pub escalated_at: Option<i64>,
+    /// Activated without approval (break-glass): awaits an after-the-fact review.
+    pub break_glass: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -5,6 +5,7 @@ mod m20261129_000001_create_tables;
 mod m20261129_000002_identity_center;
 mod m20261129_000003_approval_reminders;
 mod m20261129_000004_lookup_indexes;
+mod m20261129_000005_break_glass;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000002_identity_center::Migration),
             Box::new(m20261129_000003_approval_reminders::Migration),
             Box::new(m20261129_000004_lookup_indexes::Migration),
+            Box::new(m20261129_000005_break_glass::Migration),
         ]
     }
 }

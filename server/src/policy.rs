@@ -104,6 +104,10 @@ pub struct Profile {
     pub escalation: Option<Principals>,
     /// Overrides `links.require_sign_in` for this profile's emailed links.
     pub require_sign_in_for_links: Option<bool>,
+    /// Break-glass (`break_glass = true`): these users may activate at once, without
+    /// approval, with a justification; every approver and admin is told, and the grant awaits
+    /// an after-the-fact review.
+    pub break_glass: Option<Vec<Upn>>,
 }
 
 /// Where an Identity Center profile's membership also lives.
@@ -222,6 +226,9 @@ struct RawProfile {
     identity_center: Option<Spanned<IdentityCenterTarget>>,
     escalation: Option<Spanned<RawPrincipals>>,
     require_sign_in_for_links: Option<bool>,
+    break_glass: Option<Spanned<bool>>,
+    #[serde(default)]
+    break_glass_users: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -447,9 +454,27 @@ impl RawProfile {
             }
             None => None,
         };
+        let break_glass = match &self.break_glass {
+            Some(flag) if *flag.get_ref() => {
+                if self.break_glass_users.is_empty() {
+                    return field_err(flag.span(), ".break_glass_users", "names nobody: list who may break the glass");
+                }
+                let users = self
+                    .break_glass_users
+                    .iter()
+                    .map(|u| parse_at(u, ".break_glass_users", Upn::parse))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Some(users)
+            }
+            _ => match self.break_glass_users.first() {
+                Some(user) => return field_err(user.span(), ".break_glass_users", "needs break_glass = true"),
+                None => None,
+            },
+        };
         Ok(Profile {
             key,
             escalation,
+            break_glass,
             require_sign_in_for_links: self.require_sign_in_for_links,
             title: self.title,
             description: self.description,

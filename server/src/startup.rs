@@ -98,6 +98,10 @@ pub async fn broker(settings: &Settings, policy: Policy, public_url: &str) -> Re
         metrics,
         notifier,
         max_pending_per_user: settings.limits.max_pending_per_user,
+        staff: Arc::new(crate::workflows::sign_in::Staff {
+            admins: settings.auth.admins.principals("auth.admins")?,
+            auditors: settings.auth.auditors.principals("auth.auditors")?,
+        }),
         aws: match &settings.aws {
             Some(aws) => Some(Arc::new(aws_mapping(aws, &policy_for_aws).await?)),
             None => None,
@@ -207,17 +211,12 @@ impl Application {
             )),
             None => None,
         };
-        let staff = crate::workflows::sign_in::Staff {
-            admins: settings.auth.admins.principals("auth.admins")?,
-            auditors: settings.auth.auditors.principals("auth.auditors")?,
-        };
         let state = web::Data::new(AppState {
             broker,
             tokens,
             sessions,
             demo_sign_in: settings.auth.demo_sign_in,
             oidc,
-            staff,
             token_use: Default::default(),
             limits: http::limits::Limits::new(&settings.limits),
             entra: settings.auth.entra.as_ref().map(entra_tokens),

@@ -26,8 +26,6 @@ pub struct AppState {
     pub demo_sign_in: bool,
     /// Sign-in with OpenID Connect (`[oidc]`).
     pub oidc: Option<crate::auth::oidc::OidcProvider>,
-    /// Who signs in as an admin or auditor (`auth.admins`, `auth.auditors`).
-    pub staff: crate::workflows::sign_in::Staff,
     /// Which API tokens were used lately (their use is audited now and then).
     pub token_use: crate::auth::TokenUse,
     /// Requests per client address and per API caller.
@@ -63,7 +61,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(requests::deny)
                 .service(requests::cancel_one)
                 .service(requests::revoke_one)
-                .service(requests::extend_one),
+                .service(requests::extend_one)
+                .service(requests::review_one)
+                .service(requests::reviews),
         )
         .default_service(web::to(not_found));
 }

@@ -1,4 +1,4 @@
-//! `/api/v1/requests` and `/api/v1/approvals`: extract, call one workflow, map.
+//! `/api/v1/requests`, `/api/v1/approvals` and `/api/v1/reviews`: extract, call one workflow, map.
 use actix_web::{HttpResponse, get, post, web};
 use serde::Deserialize;
 
@@ -6,7 +6,7 @@ use super::{
     AppState,
     extract::{JsonBody, number},
     problem::{ApiError, Problem},
-    views::{CreateRequest, DecisionBody, ExtendBody, RequestPage, RequestView},
+    views::{CreateRequest, DecisionBody, ExtendBody, RequestPage, RequestView, ReviewBody},
 };
 use crate::{
     domain::Caller,
@@ -15,7 +15,7 @@ use crate::{
         Broker, cancel, decide, extend,
         queries::{self, ListQuery},
         request_access::{self, NewRequest},
-        revoke,
+        review, revoke,
     },
 };
 
@@ -39,6 +39,7 @@ pub async fn create(
         justification: b.justification,
         ticket: b.ticket,
         requester: b.requester,
+        break_glass: b.break_glass,
     };
     let request = request_access::request_access(&state.broker, &caller, input).await?;
     Ok(HttpResponse::Created().json(view(&state.broker, request).await?))
@@ -162,6 +163,35 @@ pub async fn extend_one(
 pub async fn approvals(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let mut items = Vec::new();
     for r in queries::approvals(&state.broker, &caller).await? {
+        items.push(view(&state.broker, r).await?);
+    }
+    Ok(HttpResponse::Ok().json(RequestPage { items, next_cursor: None }))
+}
+
+/// Record the after-the-fact review of a break-glass request (its profile's approvers and
+/// admins, never its requester; once).
+#[utoipa::path(post, path = "/api/v1/requests/{id}/review", request_body = ReviewBody, params(("id" = String, Path, description = "The request's id")), tag = "requests",
+    responses((status = 200, body = RequestView), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json"), (status = 413, body = Problem, content_type = "application/problem+json"), (status = 415, body = Problem, content_type = "application/problem+json")))]
+#[post("/requests/{id}/review")]
+pub async fn review_one(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: JsonBody<ReviewBody>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.0;
+    review::review(&state.broker, &caller, &id, &b.outcome, b.comment.as_deref()).await?;
+    let details = queries::get_request(&state.broker, &caller, &id).await?;
+    Ok(HttpResponse::Ok().json(RequestView::from(details)))
+}
+
+/// Break-glass requests awaiting the caller's review.
+#[utoipa::path(get, path = "/api/v1/reviews", tag = "requests",
+    responses((status = 200, body = RequestPage), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")))]
+#[get("/reviews")]
+pub async fn reviews(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    let mut items = Vec::new();
+    for r in review::awaiting(&state.broker, &caller).await? {
         items.push(view(&state.broker, r).await?);
     }
     Ok(HttpResponse::Ok().json(RequestPage { items, next_cursor: None }))

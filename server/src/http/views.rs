@@ -19,6 +19,10 @@ pub struct CreateRequest {
     pub ticket: Option<String>,
     /// UPN of the user the request is for; only with the `delegate` scope.
     pub requester: Option<String>,
+    /// Break the glass: active at once without approval, for the users a `break_glass` profile
+    /// names; needs a justification; every approver and admin is told; reviewed afterwards.
+    #[serde(default)]
+    pub break_glass: bool,
 }
 
 #[derive(Debug, Deserialize, ToSchema, Default)]
@@ -77,6 +81,27 @@ pub struct RequestView {
     /// When the Identity Center membership was confirmed removed (Identity Center profiles).
     pub identity_center_ended_at: Option<String>,
     pub decisions: Vec<DecisionView>,
+    /// Activated without approval (break-glass).
+    pub break_glass: bool,
+    /// The after-the-fact review of a break-glass request, once given.
+    pub review: Option<ReviewView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReviewView {
+    /// `justified` or `unjustified`.
+    pub outcome: String,
+    pub reviewer: String,
+    pub comment: Option<String>,
+    pub reviewed_at: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewBody {
+    /// `justified` or `unjustified`.
+    pub outcome: String,
+    pub comment: Option<String>,
 }
 
 impl From<RequestDetails> for RequestView {
@@ -93,6 +118,13 @@ impl From<RequestDetails> for RequestView {
             standing_membership: d.grant.as_ref().and_then(|g| g.standing),
             identity_center_ended_at: d.grant.as_ref().and_then(|g| g.ic_ended_at).map(format_millis),
             membership_outcome: d.grant.and_then(|g| g.end_outcome),
+            break_glass: r.break_glass,
+            review: d.review.map(|v| ReviewView {
+                outcome: v.outcome,
+                reviewer: v.reviewer,
+                comment: v.comment,
+                reviewed_at: format_millis(v.reviewed_at),
+            }),
             decisions: d
                 .decisions
                 .into_iter()

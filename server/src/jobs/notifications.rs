@@ -130,6 +130,7 @@ async fn deciders(broker: &Broker, request: &Request, audience: Audience) -> Res
         Audience::StageApprovers(stage) => profile.approval.stage(stage).map(|s| &s.approvers),
         Audience::Escalation => profile.escalation.as_ref(),
         Audience::Requester => None,
+        Audience::ApproversAndAdmins => return everyone_to_tell(broker, request, profile).await,
     };
     let Some(principals) = principals else { return Ok(Vec::new()) };
     let decided: Vec<String> =
@@ -216,4 +217,26 @@ fn mail_error(e: MailError) -> EffectError {
 /// The notice that tells the requester how their access ended.
 pub fn ended(status: RequestStatus) -> Notice {
     Notice::Ended { status: status.as_str().to_owned() }
+}
+
+/// For a break-glass activation: every approver of every stage, the escalation approvers and
+/// the admins, each once, never the requester.
+async fn everyone_to_tell(
+    broker: &Broker,
+    request: &Request,
+    profile: &crate::policy::Profile,
+) -> Result<Vec<DirectoryUser>, EffectError> {
+    let stages = [profile.approval.stage(1), profile.approval.stage(2)];
+    let mut groups: Vec<&crate::policy::Principals> = stages.into_iter().flatten().map(|s| &s.approvers).collect();
+    groups.extend(profile.escalation.as_ref());
+    groups.push(&broker.staff.admins);
+    let mut people: Vec<DirectoryUser> = Vec::new();
+    for principals in groups {
+        for person in broker.people_among(principals).await? {
+            if person.upn.as_str() != request.requester && !people.iter().any(|p| p.upn == person.upn) {
+                people.push(person);
+            }
+        }
+    }
+    Ok(people)
 }

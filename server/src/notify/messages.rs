@@ -100,6 +100,14 @@ pub fn content(notice: &Notice, request: &Request, profile: &Profile, risk: Opti
             "Your access has ended".to_owned(),
             format!("Your access to {title} has ended: {status}."),
         ),
+        Notice::BreakGlass => (
+            format!("BREAK-GLASS: {who} took {title} without approval ({how_long})"),
+            "Break-glass access: review it".to_owned(),
+            format!(
+                "{who} broke the glass: {title} is active now, for {how_long}, without anyone's approval. As one of its \
+                 approvers or an admin, review it in Elevate: was it justified?"
+            ),
+        ),
         Notice::TimedOut => (
             format!("Timed out: your request for {title}"),
             "Your request timed out".to_owned(),

@@ -54,6 +54,8 @@ pub enum Notice {
         status: String,
     },
     TimedOut,
+    /// Activated without approval (break-glass): to every approver and admin at once.
+    BreakGlass,
 }
 
 /// Who hears of a notice.
@@ -64,6 +66,9 @@ pub enum Audience {
     /// The profile's escalation approvers, less the requester and those who already decided.
     Escalation,
     Requester,
+    /// Everyone who could have decided (every stage, the escalation approvers) and every
+    /// admin, less the requester.
+    ApproversAndAdmins,
 }
 
 impl Notice {
@@ -79,6 +84,7 @@ impl Notice {
             Self::ExpiringSoon { .. } => "expiring_soon",
             Self::Ended { .. } => "ended",
             Self::TimedOut => "timed_out",
+            Self::BreakGlass => "break_glass",
         }
     }
 
@@ -86,6 +92,7 @@ impl Notice {
         match self {
             Self::ApprovalNeeded { stage, .. } | Self::Reminder { stage, .. } => Audience::StageApprovers(*stage),
             Self::Escalated { .. } => Audience::Escalation,
+            Self::BreakGlass => Audience::ApproversAndAdmins,
             _ => Audience::Requester,
         }
     }

@@ -7,6 +7,7 @@ pub mod jobs;
 pub mod link_tokens;
 pub mod local_directory;
 pub mod requests;
+pub mod reviews;
 pub mod users;
 
 use std::time::Duration;

@@ -53,6 +53,6 @@ pub async fn extend(
     let requester = request_access::requester_for(caller, Some(&target.requester))?;
     let user = request_access::resolve(broker, &requester).await?;
     let extension = request_access::Extension { extends: target.id.clone(), until, coverage_start: start };
-    request_access::file(broker, caller, &user, &profile, duration_seconds, justification, ticket, Some(extension))
-        .await
+    let kind = request_access::Kind::Extend(extension);
+    request_access::file(broker, caller, &user, &profile, duration_seconds, justification, ticket, kind).await
 }

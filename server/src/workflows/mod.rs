@@ -11,6 +11,7 @@ pub mod queries;
 pub mod reconcile;
 pub mod remind;
 pub mod request_access;
+pub mod review;
 pub mod revoke;
 pub mod sign_in;
 pub mod timeout;
@@ -46,6 +47,9 @@ pub struct Broker {
     pub aws: Option<Arc<aws_mapping::AwsMapping>>,
     /// Mail, chat webhooks and the signed links of emailed decisions.
     pub notifier: Arc<crate::notify::Notifier>,
+    /// Who is an admin or auditor (`auth.admins`, `auth.auditors`): the web pages' roles, and
+    /// whom a break-glass activation is told to.
+    pub staff: Arc<sign_in::Staff>,
     /// Requests one user may have waiting for a decision (`limits.max_pending_per_user`; 0: no cap).
     pub max_pending_per_user: u32,
 }

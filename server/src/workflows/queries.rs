@@ -10,7 +10,7 @@ use super::{
 use crate::{
     domain::{Caller, InvalidValue, RequestId, RequestStatus, Upn},
     policy::Profile,
-    store::{audit, decisions, grants, grants::Grant, requests, requests::Request},
+    store::{audit, decisions, grants, grants::Grant, requests, requests::Request, reviews},
 };
 
 /// A request with what was decided about it and its grant.
@@ -18,6 +18,8 @@ pub struct RequestDetails {
     pub request: Request,
     pub decisions: Vec<DecisionRow>,
     pub grant: Option<Grant>,
+    /// The after-the-fact review, for a break-glass request that has one.
+    pub review: Option<reviews::Review>,
 }
 
 async fn may_see(broker: &Broker, caller: &Caller, request: &Request) -> Result<bool, WorkflowError> {
@@ -35,9 +37,10 @@ pub async fn details(broker: &Broker, request: Request) -> Result<RequestDetails
     let snapshot = broker.store.snapshot().await?;
     let grant = grants::for_request(&snapshot, &request.id).await?;
     let decisions = decisions::for_request(&snapshot, &request.id).await?;
+    let review = reviews::get(&snapshot, &request.id).await?;
     let request = requests::get(&snapshot, &request.id).await?.unwrap_or(request);
     snapshot.commit().await?;
-    Ok(RequestDetails { decisions, grant, request })
+    Ok(RequestDetails { decisions, grant, request, review })
 }
 
 pub async fn get_request(broker: &Broker, caller: &Caller, id: &str) -> Result<RequestDetails, WorkflowError> {

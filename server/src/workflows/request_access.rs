@@ -24,6 +24,8 @@ pub struct NewRequest {
     pub ticket: Option<String>,
     /// Only for bots with the `delegate` scope: the user the request is for.
     pub requester: Option<String>,
+    /// Activate at once, without approval (profiles with `break_glass`, named users only).
+    pub break_glass: bool,
 }
 
 /// When a request extends an active grant.
@@ -31,6 +33,16 @@ pub(super) struct Extension {
     pub extends: String,
     pub until: i64,
     pub coverage_start: i64,
+}
+
+/// How a request comes about.
+pub(super) enum Kind {
+    /// Asked for, decided by the profile's rule.
+    Ask,
+    /// More time on an active grant.
+    Extend(Extension),
+    /// Break-glass: active at once, told to everyone who could have decided, reviewed later.
+    BreakGlass,
 }
 
 pub async fn request_access(broker: &Broker, caller: &Caller, input: NewRequest) -> Result<Request, WorkflowError> {
@@ -46,11 +58,26 @@ pub async fn request_access(broker: &Broker, caller: &Caller, input: NewRequest)
     };
     check_duration(&profile, duration)?;
     let (justification, ticket) = check_texts(&profile, input.justification.as_deref(), input.ticket.as_deref())?;
+    if input.break_glass {
+        // Named people only, for themselves, and never without saying why.
+        let named = profile.break_glass.as_ref().is_some_and(|users| users.contains(&requester));
+        if !named || requester != caller.upn {
+            return Err(WorkflowError::Forbidden(format!(
+                "{requester} may not break the glass of profile {}: only the users its break_glass_users name, for themselves",
+                profile.key
+            )));
+        }
+        if justification.is_none() {
+            return Err(InvalidValue::new("justification", "is required to break the glass").into());
+        }
+        let user = resolve(broker, &requester).await?;
+        return file(broker, caller, &user, &profile, duration, justification, ticket, Kind::BreakGlass).await;
+    }
     let user = resolve(broker, &requester).await?;
     if !broker.is_among(&requester, &profile.eligible).await? {
         return Err(WorkflowError::Forbidden(format!("{requester} is not eligible for profile {}", profile.key)));
     }
-    file(broker, caller, &user, &profile, duration, justification, ticket, None).await
+    file(broker, caller, &user, &profile, duration, justification, ticket, Kind::Ask).await
 }
 
 /// The user the request is for: the caller, or (for a delegate bot) the named user.
@@ -130,8 +157,13 @@ pub(super) async fn file(
     duration: i64,
     justification: Option<Justification>,
     ticket: Option<Ticket>,
-    extension: Option<Extension>,
+    kind: Kind,
 ) -> Result<Request, WorkflowError> {
+    let extension = match &kind {
+        Kind::Extend(extension) => Some(extension),
+        Kind::Ask | Kind::BreakGlass => None,
+    };
+    let break_glass = matches!(kind, Kind::BreakGlass);
     check_someone_can_approve(broker, profile, &user.upn).await?;
     let at = now();
     let request = Request {
@@ -147,9 +179,9 @@ pub(super) async fn file(
         justification: justification.map(|j| j.as_str().to_owned()),
         ticket: ticket.map(|t| t.as_str().to_owned()),
         group_id: profile.group.to_string(),
-        extends: extension.as_ref().map(|e| e.extends.clone()),
-        extends_until: extension.as_ref().map(|e| e.until),
-        coverage_start: extension.as_ref().map(|e| e.coverage_start),
+        extends: extension.map(|e| e.extends.clone()),
+        extends_until: extension.map(|e| e.until),
+        coverage_start: extension.map(|e| e.coverage_start),
         created_at: at,
         updated_at: at,
         decision_due_at: at + profile.decision_timeout.as_millis(),
@@ -160,6 +192,7 @@ pub(super) async fn file(
         stage_started_at: Some(at),
         reminded_at: None,
         escalated_at: None,
+        break_glass,
     };
     let tx = broker.store.begin().await?;
     let cap = broker.max_pending_per_user;
@@ -178,7 +211,18 @@ pub(super) async fn file(
     });
     let action = if request.extends.is_some() { "request.extension_filed" } else { "request.created" };
     audit::append(&tx, NewEvent::new(caller.upn.as_str(), action, &subject, details)).await?;
-    let request = if profile.approval == ApprovalRule::Automatic {
+    let request = if break_glass {
+        let active = super::apply(&request, RequestEvent::Approve)?;
+        let active = requests::update(&tx, &request, active).await?;
+        grant::start(&tx, &active).await?;
+        let details = json!({
+            "justification": active.justification,
+            "review": "required: every approver and admin has been told",
+        });
+        audit::append(&tx, NewEvent::new(caller.upn.as_str(), "request.break_glass", &subject, details)).await?;
+        notifications::notify(broker, &tx, &active, Notice::BreakGlass, at).await?;
+        active
+    } else if profile.approval == ApprovalRule::Automatic {
         let approved = super::apply(&request, RequestEvent::Approve)?;
         let approved = requests::update(&tx, &request, approved).await?;
         grant::start(&tx, &approved).await?;

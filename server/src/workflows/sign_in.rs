@@ -27,12 +27,8 @@ pub enum Method<'a> {
 
 /// The roles of `user`'s session, recorded with the sign-in. Everyone may request and (where
 /// a profile names them) approve; admin and auditor come from `staff`.
-pub async fn sign_in(
-    broker: &Broker,
-    staff: &Staff,
-    user: &Upn,
-    method: Method<'_>,
-) -> Result<Vec<Role>, WorkflowError> {
+pub async fn sign_in(broker: &Broker, user: &Upn, method: Method<'_>) -> Result<Vec<Role>, WorkflowError> {
+    let staff = &broker.staff;
     let mut roles = vec![Role::Requester, Role::Approver];
     if broker.is_among(user, &staff.admins).await? {
         roles.push(Role::Admin);

@@ -4,6 +4,7 @@ mod helpers;
 mod audit;
 mod auth;
 mod aws;
+mod break_glass;
 mod browser;
 mod cli;
 mod email;

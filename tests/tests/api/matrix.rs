@@ -37,7 +37,8 @@ enum Needs {
 }
 
 /// (route, what it needs, expected status for each caller in `CALLERS` order)
-const API: [(&str, Needs, [u16; 9]); 14] = [
+/// (`POST …/review` needs a break-glass profile: tests/tests/api/break_glass.rs walks it.)
+const API: [(&str, Needs, [u16; 9]); 15] = [
     ("GET /api/v1/profiles", Needs::Nothing, [401, 200, 200, 200, 200, 200, 200, 200, 200]),
     ("GET /api/v1/requests", Needs::Nothing, [401, 200, 200, 200, 200, 200, 200, 200, 200]),
     ("GET /api/v1/requests?requester=alice@example.com", Needs::Nothing, [401, 200, 403, 403, 403, 200, 200, 403, 200]),
@@ -51,6 +52,7 @@ const API: [(&str, Needs, [u16; 9]); 14] = [
     ("POST /api/v1/requests/{id}/revoke", Needs::Active, [401, 200, 403, 403, 403, 200, 403, 403, 200]),
     ("POST /api/v1/requests/{id}/extend", Needs::Active, [401, 201, 403, 403, 403, 403, 403, 403, 201]),
     ("GET /api/v1/approvals", Needs::Nothing, [401, 200, 200, 200, 200, 200, 200, 200, 200]),
+    ("GET /api/v1/reviews", Needs::Nothing, [401, 200, 200, 200, 200, 200, 200, 200, 200]),
     ("GET /api/v1/audit", Needs::Nothing, [401, 403, 403, 403, 403, 200, 200, 403, 403]),
     ("GET /api/v1/audit/export", Needs::Nothing, [401, 403, 403, 403, 403, 200, 200, 403, 403]),
 ];

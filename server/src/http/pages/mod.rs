@@ -7,6 +7,7 @@ mod grants;
 mod links;
 mod request_form;
 mod request_page;
+mod reviews;
 mod signin;
 mod visitor;
 
@@ -34,6 +35,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(request_page::act)
         .service(request_page::extend_grant)
         .service(grants::active)
+        .service(reviews::awaiting)
+        .service(reviews::record)
         .service(audit::log)
         .service(audit::export)
         .service(signin::page)

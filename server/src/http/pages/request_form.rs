@@ -27,6 +27,8 @@ struct RequestForm {
     duration_seconds: Option<String>,
     justification: Option<String>,
     ticket: Option<String>,
+    /// The "break the glass" box (profiles with `break_glass`, for the users they name).
+    break_glass: Option<String>,
 }
 
 /// The form as shown: the profile, the values typed so far, and what was wrong with them.
@@ -50,6 +52,8 @@ struct FormProfile {
     title: String,
     require_justification: bool,
     require_ticket: bool,
+    /// The visitor is one of the profile's break-glass users.
+    may_break_glass: bool,
 }
 
 impl NewRequestPage<'_> {
@@ -132,6 +136,7 @@ async fn form_page<'v>(
             title: p.title.clone(),
             require_justification: p.require_justification,
             require_ticket: p.require_ticket,
+            may_break_glass: p.break_glass.as_ref().is_some_and(|users| users.contains(&visitor.user)),
         }),
         errors,
     })
@@ -178,6 +183,7 @@ pub(super) async fn submit(state: web::Data<AppState>, visitor: Visitor, form: w
         justification: form.justification.clone(),
         ticket: form.ticket.clone(),
         requester: None,
+        break_glass: form.break_glass.is_some(),
     };
     match request_access::request_access(&state.broker, &visitor.caller(), input).await {
         Ok(request) => see_other(&format!("/requests/{}", request.id)),

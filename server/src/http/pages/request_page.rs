@@ -20,8 +20,10 @@ struct RequestPage<'a> {
     id: &'a str,
     status: &'a str,
     facts: Vec<(&'static str, String)>,
-    /// Milliseconds left while active (the page counts down), 0 otherwise.
+    /// When the access ends (the page counts down).
     ends_at: Option<String>,
+    /// For a break-glass request: its review so far, in words.
+    break_glass: Option<String>,
     decisions: Vec<(String, String, String)>,
     /// (instant, who, what) of every audit event about the request.
     timeline: Vec<(String, String, String)>,
@@ -97,6 +99,10 @@ pub(super) async fn show(state: web::Data<AppState>, visitor: Visitor, id: web::
             status: &request.status,
             facts,
             ends_at: request.expires_at.map(format_millis),
+            break_glass: request.break_glass.then(|| match &details.review {
+                Some(r) => format!("reviewed by {} as {}", r.reviewer, r.outcome),
+                None => "awaiting review".to_owned(),
+            }),
             decisions,
             timeline,
             can_decide,

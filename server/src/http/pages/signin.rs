@@ -144,7 +144,7 @@ pub(super) async fn callback(
 /// Reads the user's roles and records the sign-in (the workflow), then sets the session
 /// cookie and goes on to `next`.
 async fn start_session(state: &AppState, upn: &Upn, method: Method<'_>, amr: Vec<String>, next: &str) -> HttpResponse {
-    let roles = match sign_in::sign_in(&state.broker, &state.staff, upn, method).await {
+    let roles = match sign_in::sign_in(&state.broker, upn, method).await {
         Ok(roles) => roles,
         Err(e) => {
             tracing::error!(error = %e, "a sign-in could not be recorded");

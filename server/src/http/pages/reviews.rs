@@ -1,0 +1,64 @@
+//! `/reviews`: break-glass activations awaiting the visitor's after-the-fact review (as one of
+//! the profile's approvers, or an admin), each with a form that records the outcome.
+use actix_web::{HttpResponse, get, http::StatusCode, post, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::{AppState, Visitor, refused, render, see_other, unavailable};
+use crate::{notify::messages, workflows::review};
+
+#[derive(Template)]
+#[template(path = "pages/reviews.html")]
+struct ReviewsPage<'a> {
+    signed_in: Option<&'a Visitor>,
+    csrf: String,
+    /// (request id, facts)
+    items: Vec<(String, Vec<(&'static str, String)>)>,
+}
+
+#[derive(Deserialize)]
+struct ReviewForm {
+    csrf: Option<String>,
+    outcome: Option<String>,
+    comment: Option<String>,
+}
+
+#[get("/reviews")]
+pub(super) async fn awaiting(state: web::Data<AppState>, visitor: Visitor) -> HttpResponse {
+    let broker = &state.broker;
+    match review::awaiting(broker, &visitor.caller()).await {
+        Ok(requests) => {
+            let items = requests
+                .iter()
+                .map(|r| {
+                    let facts = match broker.profile_of(r) {
+                        Ok(p) => messages::facts(r, p, broker.risk_tier(p).as_deref()),
+                        Err(_) => Vec::new(),
+                    };
+                    (r.id.clone(), facts)
+                })
+                .collect();
+            render(StatusCode::OK, &ReviewsPage { signed_in: Some(&visitor), csrf: visitor.csrf.clone(), items })
+        }
+        Err(e) => unavailable(e, &visitor),
+    }
+}
+
+#[post("/requests/{id}/review")]
+pub(super) async fn record(
+    state: web::Data<AppState>,
+    visitor: Visitor,
+    id: web::Path<String>,
+    form: web::Form<ReviewForm>,
+) -> HttpResponse {
+    let form = form.into_inner();
+    if let Some(refusal) = visitor.refuse_forged(&state, form.csrf.as_deref()) {
+        return refusal;
+    }
+    let comment = form.comment.filter(|c| !c.trim().is_empty());
+    let outcome = form.outcome.unwrap_or_default();
+    match review::review(&state.broker, &visitor.caller(), &id, &outcome, comment.as_deref()).await {
+        Ok(_) => see_other("/reviews"),
+        Err(e) => refused(e, "Not recorded", &visitor),
+    }
+}

@@ -1,0 +1,29 @@
+//! After-the-fact reviews of break-glass requests: one per request.
+use entity::{break_glass_reviews as reviews, requests as rows};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+
+use super::{StoreError, requests::Request};
+
+pub type Review = reviews::Model;
+
+pub async fn get(c: &impl ConnectionTrait, request_id: &str) -> Result<Option<Review>, StoreError> {
+    Ok(reviews::Entity::find_by_id(request_id).one(c).await?)
+}
+
+/// Records a review; `false` when the request already has one (the primary key refuses it).
+pub async fn insert(c: &impl ConnectionTrait, review: Review) -> Result<bool, StoreError> {
+    let row: reviews::ActiveModel = review.into();
+    let inserted = reviews::Entity::insert(row).on_conflict_do_nothing().exec_without_returning(c).await?;
+    Ok(matches!(inserted, sea_orm::TryInsertResult::Inserted(n) if n > 0))
+}
+
+/// Break-glass requests nobody has reviewed yet, oldest first.
+pub async fn unreviewed(c: &impl ConnectionTrait) -> Result<Vec<Request>, StoreError> {
+    let reviewed: Vec<String> = reviews::Entity::find().all(c).await?.into_iter().map(|r| r.request_id).collect();
+    Ok(rows::Entity::find()
+        .filter(rows::Column::BreakGlass.eq(true))
+        .filter(rows::Column::Id.is_not_in(reviewed))
+        .order_by_asc(rows::Column::CreatedAt)
+        .all(c)
+        .await?)
+}
