@@ -4,6 +4,7 @@
 //! both SQLite and PostgreSQL, where text timestamps would not.
 
 pub mod audit_events;
+pub mod audit_forwarding;
 pub mod break_glass_reviews;
 pub mod decisions;
 pub mod grants;

@@ -6,6 +6,7 @@ mod m20261129_000002_identity_center;
 mod m20261129_000003_approval_reminders;
 mod m20261129_000004_lookup_indexes;
 mod m20261129_000005_break_glass;
+mod m20261129_000006_audit_forwarding;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000003_approval_reminders::Migration),
             Box::new(m20261129_000004_lookup_indexes::Migration),
             Box::new(m20261129_000005_break_glass::Migration),
+            Box::new(m20261129_000006_audit_forwarding::Migration),
         ]
     }
 }

@@ -141,6 +141,27 @@ pub struct AuditSettings {
     pub checkpoint_key_file: Option<PathBuf>,
     /// Its public key (PEM), for `elevate audit verify --from-checkpoint`.
     pub checkpoint_public_key_file: Option<PathBuf>,
+    /// Forward every audit event, in order, to a syslog collector (CEF).
+    pub syslog: Option<SyslogSettings>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyslogSettings {
+    /// `host:port` of the collector, e.g. `siem.example.com:514`.
+    pub address: String,
+    #[serde(default)]
+    pub protocol: SyslogProtocol,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyslogProtocol {
+    /// Delivered in order, or retried (the default).
+    #[default]
+    Tcp,
+    /// Fire and forget: a lost datagram is not noticed.
+    Udp,
 }
 
 #[derive(Debug, Deserialize)]
@@ -831,6 +852,17 @@ impl Settings {
             return Err(ConfigError::Key {
                 key: "auth.demo_sign_in",
                 reason: "lets anyone sign in as anyone: only with the local directory on a loopback address".into(),
+            });
+        }
+        if let Some(syslog) = &self.audit.syslog
+            && syslog
+                .address
+                .rsplit_once(':')
+                .is_none_or(|(host, port)| host.is_empty() || port.parse::<u16>().is_err())
+        {
+            return Err(ConfigError::Key {
+                key: "audit.syslog.address",
+                reason: format!("{:?} is not host:port", syslog.address),
             });
         }
         if let Some(entra) = &self.auth.entra {

@@ -194,7 +194,8 @@ impl Application {
         }
         let (stop_worker, stopped) = watch::channel(false);
         let worker = tokio::spawn(worker.run(stopped));
-        let scheduler = sweeps::start(broker.clone(), &sweep_schedule, reconcile_every, prune_every)
+        let syslog = settings.audit.syslog.as_ref().map(|s| Arc::new(crate::providers::syslog::Syslog::new(s)));
+        let scheduler = sweeps::start(broker.clone(), &sweep_schedule, reconcile_every, prune_every, syslog)
             .await
             .map_err(|e| StartError::Scheduler(e.to_string()))?;
 

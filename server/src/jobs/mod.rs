@@ -1,5 +1,6 @@
 //! The outbox's jobs: what each kind does (`effects`), how grants schedule them (`grant`),
 //! the worker that runs them, and the periodic sweeps.
+pub mod audit_forwarder;
 pub mod aws_jobs;
 pub mod effects;
 pub mod grant;

@@ -13,8 +13,22 @@ pub async fn start(
     schedule: &str,
     reconcile_every: std::time::Duration,
     prune_every: Option<std::time::Duration>,
+    syslog: Option<std::sync::Arc<crate::providers::syslog::Syslog>>,
 ) -> Result<JobScheduler, JobSchedulerError> {
     let scheduler = JobScheduler::new().await?;
+    if let Some(syslog) = syslog {
+        // Every second: the audit log reaches the collector within about a second.
+        let forwarding = broker.clone();
+        let forwarder = Job::new_repeated_async(std::time::Duration::from_secs(1), move |_id, _scheduler| {
+            let (broker, syslog) = (forwarding.clone(), syslog.clone());
+            Box::pin(async move {
+                if let Err(e) = super::audit_forwarder::forward(&broker, &syslog).await {
+                    tracing::warn!(error = %e, "forwarding the audit log to syslog failed; retrying");
+                }
+            })
+        })?;
+        scheduler.add(forwarder).await?;
+    }
     let pruning = broker.clone();
     let sweeper = broker.clone();
     let job = Job::new_async(schedule, move |_id, _scheduler| {

@@ -2,4 +2,5 @@
 pub mod aws;
 pub mod directory;
 pub mod mail;
+pub mod syslog;
 pub mod webhook;

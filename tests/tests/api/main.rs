@@ -24,5 +24,6 @@ mod reliability;
 mod replicas;
 mod signin;
 mod staff_pages;
+mod syslog;
 mod web_ui;
 mod webhooks;
