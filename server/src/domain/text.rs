@@ -2,17 +2,20 @@
 use super::InvalidValue;
 
 /// Control characters (other than line breaks and tabs in long text) are refused, so that
-/// nothing a user types can forge log lines or terminal escapes.
+/// nothing a user types can forge log lines or terminal escapes; so are the bidirectional
+/// overrides and isolates, which would make a page or mail show text in another order than
+/// it was written (an approver must read what the requester typed).
 fn clean(field: &'static str, s: &str, max_chars: usize, multiline: bool) -> Result<String, InvalidValue> {
     let s = s.trim();
     if s.chars().count() > max_chars {
         return Err(InvalidValue::new(field, format!("must be at most {max_chars} characters")));
     }
-    let allowed = |c: char| !c.is_control() || (multiline && (c == '\n' || c == '\t'));
+    let bidi = |c: char| matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+    let allowed = |c: char| (!c.is_control() && !bidi(c)) || (multiline && (c == '\n' || c == '\t'));
     if let Some(c) = s.chars().find(|c| !allowed(*c)) {
         return Err(InvalidValue::new(
             field,
-            format!("must not contain control characters (found U+{:04X})", c as u32),
+            format!("must not contain control or text-direction characters (found U+{:04X})", c as u32),
         ));
     }
     Ok(s.to_owned())
@@ -79,6 +82,8 @@ mod tests {
         assert!(Justification::parse("   ").is_err());
         assert!(Justification::parse(&"x".repeat(1001)).is_err());
         assert!(Justification::parse("line\u{1b}[31m").is_err());
+        assert!(Justification::parse("approve \u{202E}reversed").is_err());
+        assert_eq!(Justification::parse("Zürich ✓ 东京").map(|j| j.0), Ok("Zürich ✓ 东京".into()));
         assert!(Ticket::parse("CHG 1").is_err());
         assert!(Ticket::parse("CHG-1\n").is_ok());
         assert_eq!(Comment::parse(Some("  ")), Ok(Comment(None)));
