@@ -62,8 +62,8 @@ fn read_key(path: &Path) -> Result<Vec<u8>, CheckpointError> {
 }
 
 /// Signs the current head with the Ed25519 private key at `key` (PEM, PKCS #8: `openssl
-/// genpkey -algorithm ed25519`) and records the checkpoint in the audit log itself.
-pub async fn make(store: &Store, key: &Path) -> Result<(Checkpoint, String), CheckpointError> {
+/// genpkey -algorithm ed25519`) and records the checkpoint in the audit log itself, as `actor`.
+pub async fn make(store: &Store, key: &Path, actor: &str) -> Result<(Checkpoint, String), CheckpointError> {
     let pem = read_key(key)?;
     let encoding = EncodingKey::from_ed_pem(&pem).map_err(|e| CheckpointError::Key {
         path: key.display().to_string(),
@@ -75,9 +75,31 @@ pub async fn make(store: &Store, key: &Path) -> Result<(Checkpoint, String), Che
         .map_err(|e| CheckpointError::Key { path: key.display().to_string(), reason: e.to_string() })?;
     let tx = store.begin().await?;
     let details = json!({ "seq": checkpoint.seq, "hash": checkpoint.hash });
-    audit::append(&tx, NewEvent::new("cli", "audit.checkpoint_signed", format!("audit:{seq}"), details)).await?;
+    audit::append(&tx, NewEvent::new(actor, "audit.checkpoint_signed", format!("audit:{seq}"), details)).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok((checkpoint, signed))
+}
+
+/// The periodic checkpoint (`audit.checkpoint_dir`): signs the head into
+/// `checkpoint-<seq>.jws` in `dir`, unless nothing happened since the last checkpoint (the
+/// head is that checkpoint's own event). The file's path, when one was written.
+pub async fn make_periodic(
+    store: &Store,
+    key: &Path,
+    dir: &Path,
+) -> Result<Option<std::path::PathBuf>, CheckpointError> {
+    let last = audit::last_of(store.conn(), &["audit.checkpoint_signed"]).await?;
+    let head = audit::head(store.conn()).await?;
+    if let (Some(last), Some((seq, _))) = (last, head)
+        && last.seq == seq
+    {
+        return Ok(None);
+    }
+    let (checkpoint, signed) = make(store, key, "system").await?;
+    let path = dir.join(format!("checkpoint-{:012}.jws", checkpoint.seq));
+    let written = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, format!("{signed}\n")));
+    written.map_err(|e| CheckpointError::Key { path: path.display().to_string(), reason: e.to_string() })?;
+    Ok(Some(path))
 }
 
 /// Checks the signature of `signed` with the Ed25519 public key at `public_key`, then the

@@ -134,15 +134,36 @@ impl Default for LimitSettings {
 }
 
 /// Evidence kept outside the database: signed checkpoints of the audit chain.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditSettings {
     /// Ed25519 private key (PEM) that `elevate audit checkpoint` signs with.
     pub checkpoint_key_file: Option<PathBuf>,
     /// Its public key (PEM), for `elevate audit verify --from-checkpoint`.
     pub checkpoint_public_key_file: Option<PathBuf>,
+    /// Where `serve` writes a signed checkpoint every `checkpoint_interval` (when the log
+    /// grew); keep the folder off the database host, or copy it away.
+    pub checkpoint_dir: Option<PathBuf>,
+    #[serde(default = "default_checkpoint_interval")]
+    pub checkpoint_interval: HumanDuration,
     /// Forward every audit event, in order, to a syslog collector (CEF).
     pub syslog: Option<SyslogSettings>,
+}
+
+fn default_checkpoint_interval() -> HumanDuration {
+    HumanDuration::from_secs(3600)
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self {
+            checkpoint_key_file: None,
+            checkpoint_public_key_file: None,
+            checkpoint_dir: None,
+            checkpoint_interval: default_checkpoint_interval(),
+            syslog: None,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -852,6 +873,12 @@ impl Settings {
             return Err(ConfigError::Key {
                 key: "auth.demo_sign_in",
                 reason: "lets anyone sign in as anyone: only with the local directory on a loopback address".into(),
+            });
+        }
+        if self.audit.checkpoint_dir.is_some() && self.audit.checkpoint_key_file.is_none() {
+            return Err(ConfigError::Key {
+                key: "audit.checkpoint_dir",
+                reason: "needs audit.checkpoint_key_file, the key that signs the checkpoints".into(),
             });
         }
         if let Some(syslog) = &self.audit.syslog

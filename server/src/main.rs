@@ -388,7 +388,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .or(settings.audit.checkpoint_key_file.clone())
                 .context("--key FILE (or audit.checkpoint_key_file) is needed to sign a checkpoint")?;
             let store = startup::open_store(&settings).await?;
-            let (checkpoint, signed) = audit_checkpoint::make(&store, &key).await?;
+            let (checkpoint, signed) = audit_checkpoint::make(&store, &key, "cli").await?;
             match out {
                 Some(path) => {
                     std::fs::write(&path, format!("{signed}\n"))

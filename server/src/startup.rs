@@ -195,9 +195,18 @@ impl Application {
         let (stop_worker, stopped) = watch::channel(false);
         let worker = tokio::spawn(worker.run(stopped));
         let syslog = settings.audit.syslog.as_ref().map(|s| Arc::new(crate::providers::syslog::Syslog::new(s)));
-        let scheduler = sweeps::start(broker.clone(), &sweep_schedule, reconcile_every, prune_every, syslog)
-            .await
-            .map_err(|e| StartError::Scheduler(e.to_string()))?;
+        let checkpoints = match (&settings.audit.checkpoint_dir, &settings.audit.checkpoint_key_file) {
+            (Some(dir), Some(key)) => Some(sweeps::Checkpoints {
+                key: key.clone(),
+                dir: dir.clone(),
+                every: settings.audit.checkpoint_interval.get(),
+            }),
+            _ => None,
+        };
+        let scheduler =
+            sweeps::start(broker.clone(), &sweep_schedule, reconcile_every, prune_every, syslog, checkpoints)
+                .await
+                .map_err(|e| StartError::Scheduler(e.to_string()))?;
 
         let port = bound.port();
         let secure_cookies = !crate::config::is_loopback_http(&public_url);

@@ -6,6 +6,13 @@ use tracing::error;
 
 use crate::workflows::{Broker, reconcile, remind, timeout};
 
+/// Periodic signed checkpoints of the audit chain (`audit.checkpoint_dir`).
+pub struct Checkpoints {
+    pub key: std::path::PathBuf,
+    pub dir: std::path::PathBuf,
+    pub every: std::time::Duration,
+}
+
 /// Starts the decision-timeout sweep on `schedule` (cron with seconds), drift
 /// reconciliation every `reconcile_every`, and (with `[aws]`) the pruning of revocations.
 pub async fn start(
@@ -14,8 +21,23 @@ pub async fn start(
     reconcile_every: std::time::Duration,
     prune_every: Option<std::time::Duration>,
     syslog: Option<std::sync::Arc<crate::providers::syslog::Syslog>>,
+    checkpoints: Option<Checkpoints>,
 ) -> Result<JobScheduler, JobSchedulerError> {
     let scheduler = JobScheduler::new().await?;
+    if let Some(Checkpoints { key, dir, every }) = checkpoints {
+        let store = broker.store.clone();
+        let checkpointer = Job::new_repeated_async(every, move |_id, _scheduler| {
+            let (store, key, dir) = (store.clone(), key.clone(), dir.clone());
+            Box::pin(async move {
+                match crate::audit_checkpoint::make_periodic(&store, &key, &dir).await {
+                    Ok(Some(path)) => tracing::info!(path = %path.display(), "audit checkpoint signed"),
+                    Ok(None) => {}
+                    Err(e) => error!(error = %e, "signing an audit checkpoint failed"),
+                }
+            })
+        })?;
+        scheduler.add(checkpointer).await?;
+    }
     if let Some(syslog) = syslog {
         // Every second: the audit log reaches the collector within about a second.
         let forwarding = broker.clone();

@@ -126,8 +126,13 @@ async fn every_page_answers_every_kind_of_user_as_the_table_says() {
     }
     // (route, needs, expected for: anonymous, Alice the requester, Bob the approver, Dave the
     // admin and auditor, Mallory who may request nothing)
-    let pages: [(&str, Needs, [u16; 5]); 9] = [
+    let pages: [(&str, Needs, [u16; 5]); 14] = [
         ("GET /requests", Needs::Nothing, [303, 200, 200, 200, 200]),
+        ("GET /profiles", Needs::Nothing, [303, 200, 200, 200, 200]),
+        ("GET /requests/new", Needs::Nothing, [303, 200, 200, 200, 200]),
+        ("GET /approvals", Needs::Nothing, [303, 200, 200, 200, 200]),
+        ("GET /reviews", Needs::Nothing, [303, 200, 200, 200, 200]),
+        ("GET /requests/new?profile=AzureAD-Admins", Needs::Nothing, [303, 200, 200, 404, 404]),
         ("GET /grants", Needs::Nothing, [303, 200, 200, 200, 200]),
         ("GET /audit", Needs::Nothing, [303, 403, 403, 200, 403]),
         ("GET /audit/export.jsonl", Needs::Nothing, [303, 403, 403, 200, 403]),
