@@ -25,8 +25,10 @@ pub async fn profiles(state: web::Data<AppState>, caller: Caller) -> Result<Http
 #[serde(deny_unknown_fields)]
 pub struct AuditParams {
     /// Only events after this sequence number.
+    #[param(pattern = "^[0-9]{1,18}$")]
     after_seq: Option<String>,
     /// 1 to 1000 (default 100).
+    #[param(pattern = "^[0-9]{1,4}$")]
     limit: Option<String>,
 }
 
@@ -51,8 +53,10 @@ pub async fn audit(
 #[serde(deny_unknown_fields)]
 pub struct ExportParams {
     /// Only events at or after this instant (RFC 3339, e.g. `2026-11-29T00:00:00Z`).
+    #[param(format = DateTime)]
     since: Option<String>,
     /// Only events after this sequence number (to resume an export).
+    #[param(pattern = "^[0-9]{1,18}$")]
     after_seq: Option<String>,
 }
 

@@ -49,11 +49,15 @@ pub async fn create(
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     /// pending, approved, active, denied, cancelled, timed_out, expired, revoked or failed
+    #[param(pattern = "^(pending|approved|active|denied|cancelled|timed_out|expired|revoked|failed)$")]
     status: Option<String>,
     /// UPN; defaults to the caller unless admin or auditor
     requester: Option<String>,
     /// 1 to 200 (default 50)
+    #[param(pattern = "^[0-9]{1,3}$")]
     limit: Option<String>,
+    /// `next_cursor` of the previous page
+    #[param(format = Uuid)]
     cursor: Option<String>,
 }
 
@@ -80,7 +84,7 @@ pub async fn list(
 }
 
 /// One request, with its decisions.
-#[utoipa::path(get, path = "/api/v1/requests/{id}", params(("id" = String, Path, description = "The request's id")), tag = "requests",
+#[utoipa::path(get, path = "/api/v1/requests/{id}", params(("id" = uuid::Uuid, Path, description = "The request's id")), tag = "requests",
     responses((status = 200, body = RequestView), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")))]
 #[get("/requests/{id}")]
 pub async fn get_one(
@@ -103,7 +107,7 @@ fn comment(body: &web::Bytes) -> Result<DecisionBody, ApiError> {
 macro_rules! decision_route {
     ($name:ident, $path:literal, $doc:literal, |$broker:ident, $caller:ident, $id:ident, $comment:ident| $call:expr) => {
         #[doc = $doc]
-        #[utoipa::path(post, path = concat!("/api/v1", $path), params(("id" = String, Path, description = "The request's id")), request_body(content = DecisionBody, description = "optional"), tag = "requests",
+        #[utoipa::path(post, path = concat!("/api/v1", $path), params(("id" = uuid::Uuid, Path, description = "The request's id")), request_body(content = DecisionBody, description = "optional"), tag = "requests",
             responses((status = 200, body = RequestView), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json"), (status = 413, body = Problem, content_type = "application/problem+json"), (status = 415, body = Problem, content_type = "application/problem+json")))]
         #[post($path)]
         pub async fn $name(state: web::Data<AppState>, $caller: Caller, $id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
@@ -142,7 +146,7 @@ decision_route!(
 );
 
 /// Ask for more time on an active grant; creates a linked extension request.
-#[utoipa::path(post, path = "/api/v1/requests/{id}/extend", request_body = ExtendBody, params(("id" = String, Path, description = "The request's id")), tag = "requests",
+#[utoipa::path(post, path = "/api/v1/requests/{id}/extend", request_body = ExtendBody, params(("id" = uuid::Uuid, Path, description = "The request's id")), tag = "requests",
     responses((status = 201, body = RequestView), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json"), (status = 413, body = Problem, content_type = "application/problem+json"), (status = 415, body = Problem, content_type = "application/problem+json")))]
 #[post("/requests/{id}/extend")]
 pub async fn extend_one(
@@ -170,7 +174,7 @@ pub async fn approvals(state: web::Data<AppState>, caller: Caller) -> Result<Htt
 
 /// Record the after-the-fact review of a break-glass request (its profile's approvers and
 /// admins, never its requester; once).
-#[utoipa::path(post, path = "/api/v1/requests/{id}/review", request_body = ReviewBody, params(("id" = String, Path, description = "The request's id")), tag = "requests",
+#[utoipa::path(post, path = "/api/v1/requests/{id}/review", request_body = ReviewBody, params(("id" = uuid::Uuid, Path, description = "The request's id")), tag = "requests",
     responses((status = 200, body = RequestView), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json"), (status = 413, body = Problem, content_type = "application/problem+json"), (status = 415, body = Problem, content_type = "application/problem+json")))]
 #[post("/requests/{id}/review")]
 pub async fn review_one(

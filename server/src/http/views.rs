@@ -12,10 +12,16 @@ use crate::{
 #[serde(deny_unknown_fields)]
 pub struct CreateRequest {
     /// Profile key, e.g. `AzureAD-Admins`.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$", example = "AzureAD-Admins")]
     pub profile: String,
     /// How long the access should last; the profile's default when absent.
+    #[schema(minimum = 1, example = 3600)]
     pub duration_seconds: Option<i64>,
+    /// Why the access is needed (no control characters).
+    #[schema(max_length = 1000)]
     pub justification: Option<String>,
+    /// A change or incident reference, e.g. `CHG-1234`.
+    #[schema(max_length = 64, pattern = "^[^\\s]+$")]
     pub ticket: Option<String>,
     /// UPN of the user the request is for; only with the `delegate` scope.
     pub requester: Option<String>,
@@ -28,6 +34,7 @@ pub struct CreateRequest {
 #[derive(Debug, Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct DecisionBody {
+    #[schema(max_length = 1000)]
     pub comment: Option<String>,
 }
 
@@ -35,7 +42,9 @@ pub struct DecisionBody {
 #[serde(deny_unknown_fields)]
 pub struct ExtendBody {
     /// How much longer the access should last.
+    #[schema(minimum = 1, example = 1800)]
     pub duration_seconds: i64,
+    #[schema(max_length = 1000)]
     pub justification: Option<String>,
 }
 
@@ -100,7 +109,9 @@ pub struct ReviewView {
 #[serde(deny_unknown_fields)]
 pub struct ReviewBody {
     /// `justified` or `unjustified`.
+    #[schema(pattern = "^(justified|unjustified)$", example = "justified")]
     pub outcome: String,
+    #[schema(max_length = 1000)]
     pub comment: Option<String>,
 }
 
