@@ -5,10 +5,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{AppState, Visitor, message, refused, render, see_other};
-use crate::{
-    notify::messages,
-    workflows::{decide, queries},
-};
+use crate::workflows::{decide, queries};
 
 #[derive(Template)]
 #[template(path = "pages/approvals.html")]
@@ -34,16 +31,7 @@ pub(super) async fn inbox(state: web::Data<AppState>, visitor: Visitor) -> HttpR
     // Approver rights are checked against the profile's approvers, request by request.
     match queries::approvals(broker, &visitor.caller()).await {
         Ok(pending) => {
-            let items = pending
-                .iter()
-                .map(|r| {
-                    let facts = match broker.profile_of(r) {
-                        Ok(p) => messages::facts(r, p, broker.risk_tier(p).as_deref()),
-                        Err(_) => Vec::new(),
-                    };
-                    (r.id.clone(), facts)
-                })
-                .collect();
+            let items = super::listed(broker, &pending);
             let csrf = visitor.csrf.clone();
             render(StatusCode::OK, &InboxPage { signed_in: Some(&visitor), csrf, items })
         }

@@ -10,7 +10,6 @@ use super::{AppState, Visitor, from_own_page, message, render};
 use crate::{
     auth::{LinkAction, LinkError},
     http::problem::ApiError,
-    notify::messages,
     workflows::{
         WorkflowError,
         link_decision::{self, LinkRefusal},
@@ -55,10 +54,7 @@ pub(super) async fn show(state: web::Data<AppState>, req: HttpRequest, query: we
     let broker = &state.broker;
     match link_decision::inspect(broker, &token, user).await {
         Ok(link) => {
-            let facts = match broker.profile_of(&link.request) {
-                Ok(profile) => messages::facts(&link.request, profile, broker.risk_tier(profile).as_deref()),
-                Err(_) => Vec::new(),
-            };
+            let facts = super::facts_of(broker, &link.request);
             render(
                 StatusCode::OK,
                 &ConfirmPage {

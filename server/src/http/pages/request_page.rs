@@ -9,7 +9,6 @@ use serde::Deserialize;
 use super::{AppState, Visitor, message, refused, render, see_other, unavailable};
 use crate::{
     domain::{HumanDuration, format_millis, now},
-    notify::messages,
     store::requests::Request,
     workflows::{WorkflowError, cancel, decide, extend, queries, revoke},
 };
@@ -69,10 +68,7 @@ pub(super) async fn show(state: web::Data<AppState>, visitor: Visitor, id: web::
         Err(e) => return unavailable(e, &visitor),
     };
     let request = &details.request;
-    let mut facts = match broker.profile_of(request) {
-        Ok(profile) => messages::facts(request, profile, broker.risk_tier(profile).as_deref()),
-        Err(_) => Vec::new(),
-    };
+    let mut facts = super::facts_of(broker, request);
     facts.push(("Filed", format_millis(request.created_at)));
     if let Some(at) = request.ended_at {
         facts.push(("Ended", format_millis(at)));

@@ -5,7 +5,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{AppState, Visitor, refused, render, see_other, unavailable};
-use crate::{notify::messages, workflows::review};
+use crate::workflows::review;
 
 #[derive(Template)]
 #[template(path = "pages/reviews.html")]
@@ -28,16 +28,7 @@ pub(super) async fn awaiting(state: web::Data<AppState>, visitor: Visitor) -> Ht
     let broker = &state.broker;
     match review::awaiting(broker, &visitor.caller()).await {
         Ok(requests) => {
-            let items = requests
-                .iter()
-                .map(|r| {
-                    let facts = match broker.profile_of(r) {
-                        Ok(p) => messages::facts(r, p, broker.risk_tier(p).as_deref()),
-                        Err(_) => Vec::new(),
-                    };
-                    (r.id.clone(), facts)
-                })
-                .collect();
+            let items = super::listed(broker, &requests);
             render(StatusCode::OK, &ReviewsPage { signed_in: Some(&visitor), csrf: visitor.csrf.clone(), items })
         }
         Err(e) => unavailable(e, &visitor),
