@@ -11,6 +11,8 @@ pub mod grants;
 pub mod jobs;
 pub mod local_group_members;
 pub mod local_groups;
+pub mod memberships;
+pub mod processes;
 pub mod requests;
 pub mod used_link_tokens;
 pub mod users;

@@ -7,6 +7,7 @@ mod m20261129_000003_approval_reminders;
 mod m20261129_000004_lookup_indexes;
 mod m20261129_000005_break_glass;
 mod m20261129_000006_audit_forwarding;
+mod m20261201_000007_membership_sync;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000004_lookup_indexes::Migration),
             Box::new(m20261129_000005_break_glass::Migration),
             Box::new(m20261129_000006_audit_forwarding::Migration),
+            Box::new(m20261201_000007_membership_sync::Migration),
         ]
     }
 }

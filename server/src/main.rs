@@ -302,7 +302,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let authority = TokenAuthority::new(&secret, &settings.auth.issuer, &settings.auth.audience)?;
             let issued = authority.issue(&subject, &parsed, delegate, ttl.get())?;
             // Issuing a credential is an admin action: it goes into the audit log.
-            let store = startup::open_store(&settings).await?;
+            let store = startup::open_current_store(&settings).await?;
             let tx = store.begin().await?;
             let details = serde_json::json!({
                 "jti": issued.jti, "roles": parsed.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
@@ -320,11 +320,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Directory { command: DirectoryCommand::Check { user } } => {
             let settings = load(cli.config.as_deref())?;
             let policy = Policy::load(&settings.policy.path)?;
-            let broker = startup::broker(&settings, policy, "http://localhost").await?;
+            let directory = startup::directory(&settings).await?;
             println!("credentials: ok ({:?} directory)", settings.directory.kind);
             let mut failures = 0;
-            for (group, role) in directory_check::groups_named(&broker.policy) {
-                match broker.directory.group_name(&group).await {
+            for (group, role) in directory_check::groups_named(&policy) {
+                match directory.group_name(&group).await {
                     Ok(name) => println!("group {group} ({name}), {role}: ok"),
                     Err(e) => {
                         failures += 1;
@@ -333,7 +333,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
             if let Some(user) = user {
-                match broker.directory.resolve_user(&user).await {
+                match directory.resolve_user(&user).await {
                     Ok(u) => println!("user {user}: ok ({}, id {})", u.display_name, u.id),
                     Err(e) => {
                         failures += 1;
@@ -347,7 +347,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Audit { command: AuditCommand::Verify { from_checkpoint: None, .. } } => {
             let settings = load(cli.config.as_deref())?;
-            let store = startup::open_store(&settings).await?;
+            let store = startup::open_current_store(&settings).await?;
             match audit::verify(store.conn()).await? {
                 Verification::Intact { events } => println!("audit chain intact: {events} event(s)"),
                 Verification::Broken { seq, reason } => {
@@ -362,7 +362,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .or(settings.audit.checkpoint_public_key_file.clone())
                 .context("--public-key FILE (or audit.checkpoint_public_key_file) is needed to check a checkpoint")?;
             let signed = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-            let store = startup::open_store(&settings).await?;
+            let store = startup::open_current_store(&settings).await?;
             match audit_checkpoint::verify(&store, &signed, &public_key).await? {
                 Outcome::Matches { events, checkpoint } => println!(
                     "audit chain intact: {events} event(s); checkpoint at seq {} matches (hash {})",
@@ -387,7 +387,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let key = key
                 .or(settings.audit.checkpoint_key_file.clone())
                 .context("--key FILE (or audit.checkpoint_key_file) is needed to sign a checkpoint")?;
-            let store = startup::open_store(&settings).await?;
+            let store = startup::open_current_store(&settings).await?;
             let (checkpoint, signed) = audit_checkpoint::make(&store, &key, "cli").await?;
             match out {
                 Some(path) => {

@@ -58,18 +58,34 @@ pub enum StartError {
     Token(#[source] jsonwebtoken::errors::Error),
 }
 
-/// Connects to the database and applies pending migrations.
+async fn connect(settings: &Settings) -> Result<Store, StartError> {
+    Store::connect(&settings.database)
+        .await
+        .map_err(|source| StartError::Database { url: settings.database.redacted_url(), source })
+}
+
+/// Connects to the database and applies pending migrations (`serve`, `migrate`, `demo`),
+/// one process at a time.
 pub async fn open_store(settings: &Settings) -> Result<Store, StartError> {
-    let store = Store::connect(&settings.database)
+    let store = connect(settings).await?;
+    store.migrate().await.map_err(StartError::Migrate)?;
+    Ok(store)
+}
+
+/// Connects to a database whose schema is current (every other command): waits while a
+/// process that started at the same moment migrates, and refuses if the schema stays behind.
+pub async fn open_current_store(settings: &Settings) -> Result<Store, StartError> {
+    let store = connect(settings).await?;
+    store
+        .require_current()
         .await
         .map_err(|source| StartError::Database { url: settings.database.redacted_url(), source })?;
-    store.migrate().await.map_err(StartError::Migrate)?;
     Ok(store)
 }
 
 /// The store, the policy, the directory and the notification channels wired together.
 /// `public_url`: where people reach this Elevate (links in mail and chat).
-pub async fn broker(settings: &Settings, policy: Policy, public_url: &str) -> Result<Broker, StartError> {
+pub async fn broker(settings: &Settings, policy: Policy, public_url: &str, store: Store) -> Result<Broker, StartError> {
     let notifier = Arc::new(crate::notify::Notifier::new(settings, public_url)?);
     let policy_for_aws = policy.clone();
     if settings.aws.is_none()
@@ -80,7 +96,6 @@ pub async fn broker(settings: &Settings, policy: Policy, public_url: &str) -> Re
             p.key
         )));
     }
-    let store = open_store(settings).await?;
     let directory: Arc<dyn DirectoryProvider> = match settings.directory.kind {
         DirectoryKind::Local => {
             local::seed(&store, &settings.directory).await?;
@@ -106,6 +121,19 @@ pub async fn broker(settings: &Settings, policy: Policy, public_url: &str) -> Re
             Some(aws) => Some(Arc::new(aws_mapping(aws, &policy_for_aws).await?)),
             None => None,
         },
+    })
+}
+
+/// The directory alone, for `elevate directory check`: Graph needs no database, the local
+/// directory one whose schema is current.
+pub async fn directory(settings: &Settings) -> Result<Arc<dyn DirectoryProvider>, StartError> {
+    Ok(match settings.directory.kind {
+        DirectoryKind::Local => {
+            let store = open_current_store(settings).await?;
+            local::seed(&store, &settings.directory).await?;
+            Arc::new(local::LocalDirectory::new(store))
+        }
+        DirectoryKind::Graph => Arc::new(graph_directory(settings).await?),
     })
 }
 
@@ -146,6 +174,7 @@ pub struct Application {
     server: actix_web::dev::Server,
     port: u16,
     worker: tokio::task::JoinHandle<()>,
+    heartbeat: crate::jobs::worker::Heartbeat,
     stop_worker: watch::Sender<bool>,
     scheduler: tokio_cron_scheduler::JobScheduler,
     /// How long the worker may take to stop (its grace for running jobs, and a margin).
@@ -180,14 +209,20 @@ impl Application {
             .local_addr()
             .map_err(|source| StartError::Bind { addr: settings.server.bind.to_string(), source })?;
         let public_url = settings.server.public_url.clone().unwrap_or_else(|| format!("http://{bound}"));
-        let broker = broker(&settings, policy, &public_url).await?;
+        let store = open_store(&settings).await?;
+        let broker = broker(&settings, policy, &public_url, store).await?;
 
         fingerprints.record(&broker.store).await.map_err(StartError::AuditConfig)?;
         let sweep_schedule = settings.worker.sweep_schedule.clone();
         let reconcile_every = settings.worker.reconcile_interval.get();
         let prune_every = settings.aws.as_ref().map(|a| a.prune_interval.get());
         let worker_stop_bound = settings.worker.shutdown_grace.get() + Duration::from_secs(5);
-        let worker = Worker::new(broker.clone(), Arc::new(settings.worker));
+        let worker = Worker::new(broker.clone(), Arc::new(settings.worker), node_name(&settings.server.bind));
+        let retaken = worker.register().await.map_err(StartError::Recovery)?;
+        if retaken > 0 {
+            info!(jobs = retaken, "took back jobs an earlier run of this node left running");
+        }
+        let heartbeat = worker.start_heartbeat();
         let overdue = worker.drain().await.map_err(StartError::Recovery)?;
         if overdue > 0 {
             info!(jobs = overdue, "carried out jobs that fell due while Elevate was down");
@@ -246,7 +281,7 @@ impl Application {
         // Signals are ours (run_until_stopped): the worker must hear of them at once too.
         .disable_signals()
         .run();
-        Ok(Self { server, port, worker, stop_worker, scheduler, worker_stop_bound })
+        Ok(Self { server, port, worker, heartbeat, stop_worker, scheduler, worker_stop_bound })
     }
 
     pub fn port(&self) -> u16 {
@@ -269,6 +304,7 @@ impl Application {
         if worker.is_err() {
             error!(bound = ?self.worker_stop_bound, "the worker did not stop in time; its leases will expire");
         }
+        self.heartbeat.stop().await;
         if let Err(e) = self.scheduler.shutdown().await {
             error!(error = %e, "stopping the scheduler failed");
         }
@@ -279,6 +315,18 @@ impl Application {
         info!("stopped");
         served.unwrap_or_else(|e| Err(std::io::Error::other(e)))
     }
+}
+
+/// What stays the same across restarts of this deployment unit: the host and the listening
+/// port (two live processes cannot share both). With port 0 every start is a node of its own.
+fn node_name(bind: &std::net::SocketAddr) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into());
+    if bind.port() == 0 { format!("{host}:{}", uuid::Uuid::new_v4()) } else { format!("{host}:{bind}") }
 }
 
 /// SIGINT or SIGTERM.

@@ -27,6 +27,7 @@ pub enum RequestEvent {
     Timeout,
     /// The directory confirmed the membership.
     Activate,
+    /// The grant's window ran out.
     Expire,
     Revoke,
     /// The directory refused the membership for good.
@@ -63,7 +64,9 @@ impl RequestStatus {
             (S::Pending, E::Cancel) => S::Cancelled,
             (S::Pending, E::Timeout) => S::TimedOut,
             (S::Approved, E::Activate) => S::Active,
-            (S::Active, E::Expire) => S::Expired,
+            // An approved grant expires too when its window (opened at the first attempt to
+            // add) ran out before the directory confirmed the membership.
+            (S::Approved | S::Active, E::Expire) => S::Expired,
             (S::Approved | S::Active, E::Revoke) => S::Revoked,
             (S::Approved | S::Active, E::Fail) => S::Failed,
             (from, event) => return Err(TransitionError { from, event }),

@@ -95,7 +95,7 @@ async fn revoke_for(
     let payload =
         json!({ "role_arn": role_arn, "session_name": session_name, "before": before, "subject": user.subject });
     let job = NewJob {
-        kind: super::REVOKE_SESSIONS,
+        kind: super::JobKind::RevokeSessions,
         grant_id: user.grant_id.map(str::to_owned),
         lock_key: Some(role_key(role_arn)),
         payload,
@@ -145,7 +145,7 @@ pub async fn schedule_prunes(broker: &Broker) -> Result<usize, StoreError> {
             continue;
         }
         let job = NewJob {
-            kind: super::PRUNE_REVOCATIONS,
+            kind: super::JobKind::PruneRevocations,
             grant_id: None,
             lock_key: Some(role_key(arn)),
             payload: json!({ "role_arn": arn }),

@@ -1,36 +1,78 @@
-//! Starting and ending grants: the state change plus the outbox jobs that carry it out.
-//! Always called inside the transaction of the request's transition.
-use sea_orm::ConnectionTrait;
+//! A grant's transitions, each written with its request's, its audit event and the membership
+//! syncs it calls for, in the caller's transaction. What a transition means for the
+//! directory is never decided here: that is `membership::sync`'s job, from the state alone.
+use sea_orm::{ConnectionTrait, DatabaseTransaction};
+use serde_json::json;
 
-use crate::store::{
-    StoreError,
-    grants::{self, ACTIVATING, ENDING, Grant},
-    jobs::{self, NewJob},
-    requests::Request,
+use super::{JobKind, identity_center_jobs, membership, notifications};
+use crate::{
+    domain::{RequestEvent, RequestStatus, format_millis, now},
+    notify::Notice,
+    store::{
+        StoreError,
+        audit::{self, NewEvent},
+        grants::{self, Grant, GrantState},
+        jobs::{self, NewJob},
+        requests::{self, Request},
+    },
+    workflows::Broker,
 };
 
-/// Jobs about one user's membership in one group share this key, so they never overtake
-/// each other (an add and a remove of the same membership run one after the other).
-pub fn membership_key(user_id: &str, group_id: &str) -> String {
-    format!("membership:{group_id}:{user_id}")
+/// What ending a grant did to its membership (`grants.end_outcome`, the API's
+/// `membership_outcome`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndOutcome {
+    /// Elevate removed the membership.
+    Removed,
+    /// The user was a member before: the membership stays.
+    KeptStanding,
+    /// Another active grant of the user covers the same group.
+    KeptOverlap,
+    /// The grant ended before Elevate tried to add the membership.
+    NotAdded,
+    /// The group no longer exists, so neither does the membership.
+    GroupMissing,
 }
 
-pub fn job_for(kind: &'static str, grant: &Grant, due_at: i64) -> NewJob {
-    NewJob {
-        kind,
-        grant_id: Some(grant.id.clone()),
-        lock_key: Some(membership_key(&grant.user_id, &grant.group_id)),
-        payload: serde_json::json!({ "grant": grant.id, "request": grant.request_id }),
-        due_at,
+impl EndOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Removed => "removed",
+            Self::KeptStanding => "kept_standing",
+            Self::KeptOverlap => "kept_overlap",
+            Self::NotAdded => "not_added",
+            Self::GroupMissing => "group_missing",
+        }
+    }
+
+    /// The audit event's action and the reason it gives.
+    fn audited(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Removed => ("membership.removed", "the grant ended"),
+            Self::KeptStanding => {
+                ("membership.kept", "the user was a member before the grant: standing membership left in place")
+            }
+            Self::KeptOverlap => ("membership.kept", "another active grant of the user covers the same group"),
+            Self::GroupMissing => ("membership.unchanged", "the group no longer exists in the directory"),
+            Self::NotAdded => ("membership.unchanged", "the grant ended before its membership was added"),
+        }
     }
 }
 
-/// Schedules a push of this membership's change to the provisioned app, when there is one.
-pub async fn provision(c: &impl ConnectionTrait, grant: &Grant) -> Result<(), StoreError> {
-    jobs::enqueue(c, job_for(super::PROVISION, grant, crate::domain::now())).await
+fn subject(g: &Grant) -> String {
+    format!("request:{}", g.request_id)
 }
 
-/// The request was approved: create its grant and schedule the membership.
+/// Moves `g` to `after`, or says the stored grant was no longer in `g`'s state.
+async fn write(c: &impl ConnectionTrait, g: &Grant, after: Grant) -> Result<Grant, StoreError> {
+    if grants::transition(c, g.state, &after).await? {
+        Ok(after)
+    } else {
+        Err(StoreError::Corrupt(format!("grant {} left state {:?} under a locked update", g.id, g.state)))
+    }
+}
+
+/// The request was approved: its grant starts, and the membership is synced.
 pub async fn start(c: &impl ConnectionTrait, request: &Request) -> Result<Grant, StoreError> {
     let grant = Grant {
         id: uuid::Uuid::now_v7().to_string(),
@@ -38,7 +80,7 @@ pub async fn start(c: &impl ConnectionTrait, request: &Request) -> Result<Grant,
         user_id: request.requester_id.clone(),
         upn: request.requester.clone(),
         group_id: request.group_id.clone(),
-        state: ACTIVATING.to_owned(),
+        state: GrantState::Activating,
         standing: None,
         activated_at: None,
         expires_at: None,
@@ -47,18 +89,191 @@ pub async fn start(c: &impl ConnectionTrait, request: &Request) -> Result<Grant,
         ic_ended_at: None,
     };
     grants::insert(c, grant.clone()).await?;
-    jobs::enqueue(c, job_for(super::ACTIVATE, &grant, crate::domain::now())).await?;
+    membership::schedule(c, &grant.user_id, &grant.group_id, now()).await?;
     Ok(grant)
 }
 
-/// The grant is over (expired, revoked, failed): stop its pending activation and expiry and
-/// schedule the removal, which decides whether the membership really goes.
-pub async fn end(c: &impl ConnectionTrait, mut grant: Grant) -> Result<Grant, StoreError> {
-    grant.state = ENDING.to_owned();
-    let grant = grants::save(c, grant).await?;
-    jobs::cancel_pending(c, &grant.id, super::EXPIRE).await?;
-    jobs::cancel_pending(c, &grant.id, super::ACTIVATE).await?;
-    jobs::cancel_pending(c, &grant.id, super::IC_ENSURE).await?;
-    jobs::enqueue(c, job_for(super::REMOVE, &grant, crate::domain::now())).await?;
-    Ok(grant)
+/// The grant is over (revoked, expired, failed): it stops wanting the membership, and the sync
+/// decides what that means for the directory. A grant that ended already stays as it is.
+pub async fn end(c: &impl ConnectionTrait, g: Grant) -> Result<Grant, StoreError> {
+    if !GrantState::WANTING.contains(&g.state) {
+        return Ok(g);
+    }
+    let g = write(c, &g, Grant { state: GrantState::Ending, ..g.clone() }).await?;
+    jobs::cancel_pending(c, &g.id, JobKind::IdentityCenterEnsure).await?;
+    membership::schedule(c, &g.user_id, &g.group_id, now()).await?;
+    Ok(g)
+}
+
+/// Fixes the grant's window at the first attempt to add its membership (`at`), before the
+/// directory is called: however long the add takes, or a crash after it, access ends at
+/// `at + duration` (an extension's end is fixed at filing). A sync is due at the end.
+pub async fn open_window(tx: &DatabaseTransaction, g: &Grant, at: i64) -> Result<(), StoreError> {
+    let Some(request) = requests::get_for_update(tx, &g.request_id).await? else { return Ok(()) };
+    let expires_at = match request.extends_until {
+        Some(until) => until,
+        None => request.duration_seconds.checked_mul(1000).and_then(|d| at.checked_add(d)).unwrap_or(i64::MAX),
+    };
+    write(tx, g, Grant { activated_at: Some(at), expires_at: Some(expires_at), ..g.clone() }).await?;
+    let windowed = Request {
+        expires_at: Some(expires_at),
+        coverage_start: Some(request.coverage_start.unwrap_or(at)),
+        ..request.clone()
+    };
+    requests::update(tx, &request, windowed).await?;
+    membership::schedule(tx, &g.user_id, &g.group_id, expires_at).await
+}
+
+/// The directory confirmed the membership: the request becomes active, with the window fixed
+/// at the first attempt. Returns false when the request was revoked meanwhile.
+pub async fn confirm(
+    broker: &Broker,
+    tx: &DatabaseTransaction,
+    g: &Grant,
+    standing: bool,
+    at: i64,
+) -> Result<bool, StoreError> {
+    let Some(request) = requests::get_for_update(tx, &g.request_id).await? else { return Ok(false) };
+    let (Some(activated_at), Some(expires_at)) = (g.activated_at, g.expires_at) else {
+        return Err(StoreError::Corrupt(format!("grant {} confirmed without a window", g.id)));
+    };
+    if request.status != RequestStatus::Approved.as_str() {
+        return Ok(false);
+    }
+    let approved_at = request.updated_at;
+    let active = Request {
+        status: transition(&request, RequestEvent::Activate)?,
+        activated_at: Some(activated_at),
+        expires_at: Some(expires_at),
+        ..request.clone()
+    };
+    let active = requests::update(tx, &request, active).await?;
+    let g = write(tx, g, Grant { state: GrantState::Active, standing: Some(standing), ..g.clone() }).await?;
+    notifications::notify(broker, tx, &active, Notice::Activated { expires_at }, at).await?;
+    let warn_at = expires_at.saturating_sub(broker.notifier.expiry_warning_ms);
+    if warn_at > at {
+        notifications::notify(broker, tx, &active, Notice::ExpiringSoon { expires_at }, warn_at).await?;
+    }
+    if broker.directory.provisions_on_demand() {
+        provision(tx, &g).await?;
+    }
+    identity_center_jobs::schedule(broker, tx, &g, &request.profile, JobKind::IdentityCenterEnsure).await?;
+    let details = json!({
+        "group": g.group_id, "user": g.upn, "grant": g.id, "standing": standing,
+        "activated_at": format_millis(activated_at), "expires_at": format_millis(expires_at),
+    });
+    audit::append(tx, NewEvent::new("system", "grant.activated", subject(&g), details)).await?;
+    broker.metrics.observe_grant_lag(approved_at, at);
+    Ok(true)
+}
+
+/// The grant's time is up: its request expires, extensions still waiting for approval lose
+/// their purpose, and the grant stops wanting the membership.
+pub async fn expire(broker: &Broker, tx: &DatabaseTransaction, g: &Grant) -> Result<(), StoreError> {
+    let Some(request) = requests::get_for_update(tx, &g.request_id).await? else { return Ok(()) };
+    let status = RequestStatus::parse(&request.status);
+    if matches!(status, Some(RequestStatus::Approved | RequestStatus::Active)) {
+        let expired = Request { status: transition(&request, RequestEvent::Expire)?, ..request.clone() };
+        let expired = requests::update(tx, &request, expired).await?;
+        notifications::notify(broker, tx, &expired, notifications::ended(RequestStatus::Expired), now()).await?;
+        cancel_extensions(tx, &request.id, "the grant it extends expired").await?;
+    }
+    let g = end(tx, g.clone()).await?;
+    let details = json!({
+        "group": g.group_id, "user": g.upn, "grant": g.id,
+        "expires_at": g.expires_at.map(format_millis),
+    });
+    audit::append(tx, NewEvent::new("system", "grant.expired", subject(&g), details)).await?;
+    Ok(())
+}
+
+/// The directory refused the membership for good: the request fails, and whatever may have
+/// landed is taken back by the sync.
+pub async fn fail(broker: &Broker, tx: &DatabaseTransaction, g: &Grant, error: &str) -> Result<(), StoreError> {
+    let Some(request) = requests::get_for_update(tx, &g.request_id).await? else { return Ok(()) };
+    if request.status == RequestStatus::Approved.as_str() {
+        let failed = Request {
+            status: transition(&request, RequestEvent::Fail)?,
+            status_reason: Some(format!("the directory refused the membership: {error}")),
+            ..request.clone()
+        };
+        let failed = requests::update(tx, &request, failed).await?;
+        notifications::notify(broker, tx, &failed, notifications::ended(RequestStatus::Failed), now()).await?;
+        cancel_extensions(tx, &request.id, "the grant it extends failed").await?;
+    }
+    let g = end(tx, g.clone()).await?;
+    let details = json!({ "group": g.group_id, "user": g.upn, "grant": g.id, "error": error });
+    audit::append(tx, NewEvent::new("system", "grant.failed", subject(&g), details)).await?;
+    Ok(())
+}
+
+/// The sync has carried out the end of an ending grant: record what it did. With `Removed`,
+/// the consequences of "was a member, is not any more" follow: live AWS sessions revoked,
+/// Identity Center told now rather than at SCIM's next cycle.
+pub async fn settle(
+    broker: &Broker,
+    tx: &DatabaseTransaction,
+    g: &Grant,
+    outcome: EndOutcome,
+    at: i64,
+) -> Result<(), StoreError> {
+    let ended = Grant {
+        state: GrantState::Ended,
+        ended_at: Some(at),
+        end_outcome: Some(outcome.as_str().to_owned()),
+        ..g.clone()
+    };
+    let g = write(tx, g, ended).await?;
+    requests::set_ended(tx, &g.request_id, at).await?;
+    if outcome == EndOutcome::Removed {
+        if broker.directory.provisions_on_demand() {
+            provision(tx, &g).await?;
+        }
+        super::aws_jobs::schedule_revocation(broker, tx, &g, at).await?;
+        if let Some(request) = requests::get(tx, &g.request_id).await? {
+            identity_center_jobs::schedule(broker, tx, &g, &request.profile, JobKind::IdentityCenterRemove).await?;
+            broker.metrics.observe_revocation_lag("entra", request.expires_at, at);
+        }
+    }
+    let (action, reason) = outcome.audited();
+    let details =
+        json!({ "group": g.group_id, "user": g.upn, "grant": g.id, "outcome": outcome.as_str(), "reason": reason });
+    audit::append(tx, NewEvent::new("system", action, subject(&g), details)).await?;
+    Ok(())
+}
+
+/// Pending extensions of a request that ended: cancelled, since what they extend is gone
+/// (approving one later would open a fresh window).
+pub async fn cancel_extensions(c: &impl ConnectionTrait, id: &str, reason: &str) -> Result<(), StoreError> {
+    for ext in requests::pending_extensions_of(c, id).await? {
+        let cancelled = Request { status: transition(&ext, RequestEvent::Cancel)?, ..ext.clone() };
+        requests::update(c, &ext, cancelled).await?;
+        audit::append(
+            c,
+            NewEvent::new("system", "request.cancelled", format!("request:{}", ext.id), json!({ "reason": reason })),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// The status string after `event`, or the stored data is not what the state machine allows.
+fn transition(request: &Request, event: RequestEvent) -> Result<String, StoreError> {
+    RequestStatus::parse(&request.status)
+        .ok_or_else(|| StoreError::Corrupt(format!("request {} has status {:?}", request.id, request.status)))?
+        .on(event)
+        .map(|s| s.as_str().to_owned())
+        .map_err(|e| StoreError::Corrupt(format!("request {}: {e}", request.id)))
+}
+
+/// Schedules a push of this membership's change to the provisioned app, when there is one.
+pub async fn provision(c: &impl ConnectionTrait, grant: &Grant) -> Result<(), StoreError> {
+    let job = NewJob {
+        kind: JobKind::Provision,
+        grant_id: Some(grant.id.clone()),
+        lock_key: Some(membership::key(&grant.user_id, &grant.group_id)),
+        payload: json!({ "grant": grant.id, "request": grant.request_id }),
+        due_at: now(),
+    };
+    jobs::enqueue(c, job).await
 }

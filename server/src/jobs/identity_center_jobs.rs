@@ -4,7 +4,7 @@
 use sea_orm::ConnectionTrait;
 use serde_json::json;
 
-use super::{effects::EffectError, grant};
+use super::{JobKind, effects::EffectError, membership};
 use crate::{
     domain::now,
     policy::{IdentityCenterTarget, ReconcileMode},
@@ -12,7 +12,7 @@ use crate::{
     store::{
         StoreError,
         audit::{self, NewEvent},
-        grants::{self, ACTIVE, Grant},
+        grants::{self, Grant, GrantState},
         jobs::{self, Job, NewJob},
         requests,
     },
@@ -25,14 +25,21 @@ pub async fn schedule(
     c: &impl ConnectionTrait,
     g: &Grant,
     profile: &str,
-    kind: &'static str,
+    kind: JobKind,
 ) -> Result<(), StoreError> {
     let (Some(aws), Some(p)) = (&broker.aws, broker.policy.find(profile)) else { return Ok(()) };
     if p.identity_center.is_none() {
         return Ok(());
     }
-    let due = if kind == super::IC_ENSURE { now() + aws.identity_center_wait_ms } else { now() };
-    jobs::enqueue(c, grant::job_for(kind, g, due)).await
+    let due = if kind == JobKind::IdentityCenterEnsure { now() + aws.identity_center_wait_ms } else { now() };
+    let job = NewJob {
+        kind,
+        grant_id: Some(g.id.clone()),
+        lock_key: Some(membership::key(&g.user_id, &g.group_id)),
+        payload: json!({ "grant": g.id, "request": g.request_id }),
+        due_at: due,
+    };
+    jobs::enqueue(c, job).await
 }
 
 /// The grant's profile's Identity Center target and the store client.
@@ -58,7 +65,7 @@ async fn grant_and_profile(broker: &Broker, job: &Job) -> Result<Option<(Grant, 
 /// After the grace period: if the user is still not in the Identity Center group, add them.
 pub async fn ensure(broker: &Broker, job: &Job) -> Result<(), EffectError> {
     let Some((g, profile)) = grant_and_profile(broker, job).await? else { return Ok(()) };
-    if g.state != ACTIVE {
+    if g.state != GrantState::Active {
         return Ok(());
     }
     let (store, t) = target(broker, &profile)?;
@@ -121,9 +128,7 @@ pub async fn reconcile(broker: &Broker) -> Result<usize, EffectError> {
         let Some(t) = &p.identity_center else { continue };
         let group = store.group_id(t).await?;
         let mut allowed = std::collections::BTreeSet::new();
-        let held =
-            grants::in_group(broker.store.conn(), p.group.as_str(), &[grants::ACTIVATING, ACTIVE, grants::ENDING])
-                .await?;
+        let held = grants::in_group(broker.store.conn(), p.group.as_str(), &GrantState::OPEN).await?;
         for name in held.iter().map(|g| g.upn.clone()).chain(p.permanent_members.iter().map(|u| u.to_string())) {
             if let Some(id) = store.user_id(t, &name).await? {
                 allowed.insert(id);
@@ -148,7 +153,7 @@ pub async fn reconcile(broker: &Broker) -> Result<usize, EffectError> {
             if enforce {
                 let payload = json!({ "profile": p.key.as_str(), "group": group, "user_id": member });
                 let job = NewJob {
-                    kind: super::IC_REMOVE_DRIFT,
+                    kind: JobKind::IdentityCenterRemoveDrift,
                     grant_id: None,
                     lock_key: Some(key),
                     payload,

@@ -21,7 +21,7 @@ use crate::{
         StoreError, audit,
         audit::NewEvent,
         decisions,
-        jobs::{self, DONE, Job, NewJob},
+        jobs::{self, Job, JobStatus, Lease, NewJob},
         requests::{self, Request},
     },
     workflows::Broker,
@@ -64,7 +64,7 @@ pub async fn notify(
     }
     let payload = serde_json::to_value(NotifyPayload { request: request.id.clone(), notice })
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    jobs::enqueue(c, NewJob { kind: super::NOTIFY, grant_id: None, lock_key: None, payload, due_at }).await
+    jobs::enqueue(c, NewJob { kind: super::JobKind::Notify, grant_id: None, lock_key: None, payload, due_at }).await
 }
 
 fn payload<T: serde::de::DeserializeOwned>(job: &Job) -> Result<T, EffectError> {
@@ -77,7 +77,7 @@ async fn request_of(broker: &Broker, id: &str) -> Result<Option<Request>, Effect
 
 /// Finds the notice's recipients and writes one delivery job each; settles itself in the
 /// same transaction, so a crash never fans out twice.
-pub async fn fan_out(broker: &Broker, job: &Job) -> Result<(), EffectError> {
+pub async fn fan_out(broker: &Broker, job: &Job, lease: &Lease) -> Result<(), EffectError> {
     let NotifyPayload { request: id, notice } = payload(job)?;
     let Some(request) = request_of(broker, &id).await? else { return Ok(()) };
     if !notice.is_current(&request) {
@@ -103,19 +103,18 @@ pub async fn fan_out(broker: &Broker, job: &Job) -> Result<(), EffectError> {
                 name: user.display_name.clone(),
                 address,
             };
-            jobs::enqueue(&tx, delivery(super::SEND_MAIL, json!(p))).await?;
+            jobs::enqueue(&tx, delivery(super::JobKind::SendMail, json!(p))).await?;
         }
     }
     for hook in 0..broker.notifier.webhooks.len() {
         let p = WebhookPayload { request: id.clone(), notice: notice.clone(), hook };
-        jobs::enqueue(&tx, delivery(super::CALL_WEBHOOK, json!(p))).await?;
+        jobs::enqueue(&tx, delivery(super::JobKind::CallWebhook, json!(p))).await?;
     }
     let details = json!({ "event": notice.event(), "mail_to": mailed, "webhooks": broker.notifier.webhooks.len() });
     audit::append(&tx, NewEvent::new("system", "notification.routed", format!("request:{id}"), details)).await?;
-    let owner = job.lease_owner.clone().unwrap_or_default();
-    if !jobs::settle(&tx, job, &owner, DONE, job.due_at, None).await? {
+    if !jobs::settle(&tx, lease, JobStatus::Done, job.due_at, None).await? {
         // Another worker took the job over; it will fan out instead.
-        return Ok(());
+        return Err(EffectError::Fenced);
     }
     tx.commit().await?;
     broker.wake_worker();

@@ -7,23 +7,48 @@ use serde_json::json;
 use tokio::{sync::watch, task::JoinSet};
 use tracing::{Instrument, error, info, info_span, warn};
 
-use super::effects::{self, EffectError};
+use super::{
+    JobKind,
+    effects::{self, EffectError},
+};
 use crate::{
     config::WorkerSettings,
     domain::now,
     store::{
         StoreError, audit,
         audit::NewEvent,
-        jobs::{self, DONE, FAILED, Job, PENDING},
+        jobs::{self, Job, JobStatus, Lease},
+        processes,
     },
     workflows::Broker,
 };
+
+/// How often a process says it is alive (and renews the leases of the jobs it runs).
+const HEARTBEAT: Duration = Duration::from_secs(1);
+/// A process not heard from for this long is taken for dead: its jobs are taken over.
+const DEAD_AFTER_MS: i64 = 5_000;
 
 pub struct Worker {
     broker: Broker,
     settings: Arc<WorkerSettings>,
     /// Unique per process: leases name their owner.
     owner: String,
+    /// Stays the same across restarts of one deployment unit (see `entity::processes`).
+    node: String,
+}
+
+/// The task that keeps this process's heartbeat (and its leases) fresh.
+pub struct Heartbeat {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Heartbeat {
+    /// Stops beating and leaves the processes table (after the worker gave back its jobs).
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
 }
 
 /// Logs a job task that panicked (its lease runs out and the job is tried again).
@@ -36,8 +61,61 @@ fn report(joined: Result<(), tokio::task::JoinError>) {
 }
 
 impl Worker {
-    pub fn new(broker: Broker, settings: Arc<WorkerSettings>) -> Self {
-        Self { broker, settings, owner: format!("worker-{}", uuid::Uuid::new_v4()) }
+    pub fn new(broker: Broker, settings: Arc<WorkerSettings>, node: String) -> Self {
+        Self { broker, settings, owner: format!("worker-{}", uuid::Uuid::new_v4()), node }
+    }
+
+    fn clone_handle(&self) -> Self {
+        Self {
+            broker: self.broker.clone(),
+            settings: self.settings.clone(),
+            owner: self.owner.clone(),
+            node: self.node.clone(),
+        }
+    }
+
+    /// Registers this process and gives back, to run at once, what earlier processes of its
+    /// node left running when they died; returns how many jobs that was.
+    pub async fn register(&self) -> Result<u64, StoreError> {
+        let tx = self.broker.store.begin().await?;
+        processes::register(&tx, &self.owner, &self.node).await?;
+        let retaken = jobs::retake_from_earlier(&tx, &self.owner, &self.node).await?;
+        tx.commit().await?;
+        Ok(retaken)
+    }
+
+    /// Beats every second until stopped: the process's row says it is alive and the leases of
+    /// its running jobs are renewed, so a long job keeps its lease and a dead process's jobs
+    /// are taken over within `DEAD_AFTER_MS` and a poll.
+    pub fn start_heartbeat(&self) -> Heartbeat {
+        let (stop, mut stopped) = watch::channel(false);
+        let worker = self.clone_handle();
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(HEARTBEAT);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = stopped.changed() => break,
+                }
+                if let Err(e) = worker.beat().await {
+                    warn!(error = %e, "heartbeat failed; retrying");
+                }
+            }
+            if let Err(e) = processes::leave(worker.broker.store.conn(), &worker.owner).await {
+                warn!(error = %e, "could not leave the processes table");
+            }
+        });
+        Heartbeat { stop, task }
+    }
+
+    async fn beat(&self) -> Result<(), StoreError> {
+        let tx = self.broker.store.begin().await?;
+        if !processes::beat(&tx, &self.owner).await? {
+            processes::register(&tx, &self.owner, &self.node).await?;
+        }
+        jobs::renew_leases(&tx, &self.owner, self.settings.lease.as_millis()).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Runs every due job, repeatedly, until nothing is due. Start-up calls this before
@@ -66,13 +144,19 @@ impl Worker {
     /// Claims up to `free` due jobs and starts them; returns how many it started.
     async fn claim_into(&self, running: &mut JoinSet<()>, free: usize) -> Result<usize, StoreError> {
         let limit = u64::try_from(free).unwrap_or(1);
-        let batch = jobs::claim(&self.broker.store, &self.owner, limit, self.settings.lease.as_millis()).await?;
+        let dead_before = now() - DEAD_AFTER_MS;
+        let batch =
+            jobs::claim(&self.broker.store, &self.owner, limit, self.settings.lease.as_millis(), dead_before).await?;
         let count = batch.len();
         for job in batch {
-            let worker =
-                Self { broker: self.broker.clone(), settings: self.settings.clone(), owner: self.owner.clone() };
-            let span =
-                info_span!("job", job_id = job.id, kind = %job.kind, grant = job.grant_id.as_deref().unwrap_or(""));
+            let worker = self.clone_handle();
+            let span = info_span!(
+                "job",
+                job_id = job.id,
+                kind = job.kind.as_str(),
+                key = job.lock_key.as_deref().unwrap_or(""),
+                grant = job.grant_id.as_deref().unwrap_or("")
+            );
             running.spawn(async move { worker.execute(job).await }.instrument(span));
         }
         Ok(count)
@@ -154,74 +238,78 @@ impl Worker {
     }
 
     async fn execute(&self, job: Job) {
-        let result = match job.kind.as_str() {
-            super::ACTIVATE => effects::activate(&self.broker, &job).await,
-            super::EXPIRE => effects::expire(&self.broker, &job).await,
-            super::REMOVE => effects::remove(&self.broker, &job).await,
-            super::RESTORE => effects::restore(&self.broker, &job).await,
-            super::PROVISION => effects::provision(&self.broker, &job).await,
-            super::REVOKE_SESSIONS => super::aws_jobs::revoke_sessions(&self.broker, &job).await,
-            super::PRUNE_REVOCATIONS => super::aws_jobs::prune(&self.broker, &job).await,
-            super::IC_ENSURE => super::identity_center_jobs::ensure(&self.broker, &job).await,
-            super::IC_REMOVE => super::identity_center_jobs::remove(&self.broker, &job).await,
-            super::IC_REMOVE_DRIFT => super::identity_center_jobs::remove_drift(&self.broker, &job).await,
-            super::REMOVE_DRIFT => effects::remove_drift(&self.broker, &job).await,
-            super::NOTIFY => super::notifications::fan_out(&self.broker, &job).await,
-            super::SEND_MAIL => super::notifications::send_mail(&self.broker, &job).await,
-            super::CALL_WEBHOOK => super::notifications::call_webhook(&self.broker, &job).await,
-            other => Err(EffectError::Permanent(format!("unknown job kind {other:?}"))),
+        let lease = Lease::of(&job, &self.owner);
+        let b = &self.broker;
+        let result = match job.kind {
+            JobKind::SyncMembership => {
+                let give_up_adds = job.attempts >= self.settings.max_attempts;
+                super::membership::sync(b, &job, &lease, give_up_adds).await
+            }
+            JobKind::Provision => effects::provision(b, &job).await,
+            JobKind::RevokeSessions => super::aws_jobs::revoke_sessions(b, &job).await,
+            JobKind::PruneRevocations => super::aws_jobs::prune(b, &job).await,
+            JobKind::IdentityCenterEnsure => super::identity_center_jobs::ensure(b, &job).await,
+            JobKind::IdentityCenterRemove => super::identity_center_jobs::remove(b, &job).await,
+            JobKind::IdentityCenterRemoveDrift => super::identity_center_jobs::remove_drift(b, &job).await,
+            JobKind::Notify => super::notifications::fan_out(b, &job, &lease).await,
+            JobKind::SendMail => super::notifications::send_mail(b, &job).await,
+            JobKind::CallWebhook => super::notifications::call_webhook(b, &job).await,
         };
-        if let Err(e) = self.record(&job, result).await {
+        if let Err(EffectError::Fenced) = result {
+            warn!("another worker took the job over; this attempt's outcome is dropped");
+            return;
+        }
+        if let Err(e) = self.record(&job, &lease, result).await {
             // The lease runs out and the job is claimed again: nothing is lost.
             error!(error = %e, "could not record the job's outcome");
         }
     }
 
-    async fn record(&self, job: &Job, result: Result<(), EffectError>) -> Result<(), StoreError> {
+    async fn record(&self, job: &Job, lease: &Lease, result: Result<(), EffectError>) -> Result<(), StoreError> {
         let conn = self.broker.store.conn();
         let error = match result {
             Ok(()) => {
                 self.broker.metrics.job_attempts.with_label_values(&[job.kind.as_str(), "done"]).inc();
-                jobs::settle(conn, job, &self.owner, DONE, job.due_at, None).await?;
+                jobs::settle(conn, lease, JobStatus::Done, job.due_at, None).await?;
                 return Ok(());
             }
             Err(e) => e,
         };
         let message = error.to_string();
         warn!(attempt = job.attempts, error = %message, "job attempt failed");
-        // Only an activation, a provisioning push or a notification may be given up; an expiry
-        // or removal is retried for ever: revocation is never abandoned. A delivery (written
-        // when due) is retried for `notify.give_up_after`, however many attempts that takes.
+        // A membership sync is retried for ever: revocation is never abandoned (an add that
+        // keeps failing fails its grant from inside the sync, after `worker.max_attempts`).
+        // Only a provisioning push or a notification may be given up. A delivery (written when
+        // due) is retried for `notify.give_up_after`, however many attempts that takes.
         let permanent = matches!(error, EffectError::Permanent(_));
-        let give_up = match job.kind.as_str() {
-            super::ACTIVATE | super::PROVISION | super::IC_ENSURE => {
+        let give_up = match job.kind {
+            JobKind::Provision | JobKind::IdentityCenterEnsure => {
                 permanent || job.attempts >= self.settings.max_attempts
             }
-            super::SEND_MAIL | super::CALL_WEBHOOK => {
+            JobKind::SendMail | JobKind::CallWebhook => {
                 permanent || now() - job.created_at > self.broker.notifier.give_up_after_ms
             }
-            super::NOTIFY => permanent,
+            JobKind::Notify => permanent,
             _ => false,
         };
         let outcome = if give_up { "failed" } else { "retry" };
         self.broker.metrics.job_attempts.with_label_values(&[job.kind.as_str(), outcome]).inc();
         let tx = self.broker.store.begin().await?;
-        let subject =
-            job.grant_id.as_deref().map(|g| format!("grant:{g}")).unwrap_or_else(|| format!("job:{}", job.id));
-        let details =
-            json!({ "job": job.id, "kind": job.kind, "attempt": job.attempts, "error": message, "final": give_up });
+        // About the grant, or the membership (its lock key), or else the job itself.
+        let subject = match (&job.grant_id, &job.lock_key) {
+            (Some(g), _) => format!("grant:{g}"),
+            (None, Some(key)) => key.clone(),
+            (None, None) => format!("job:{}", job.id),
+        };
+        let details = json!({ "job": job.id, "kind": job.kind.as_str(), "attempt": job.attempts, "error": message, "final": give_up });
         audit::append(&tx, NewEvent::new("system", "job.attempt_failed", subject, details)).await?;
-        let (status, due) =
-            if give_up { (FAILED, job.due_at) } else { (PENDING, now() + self.backoff(job.attempts, &error)) };
-        let settled = jobs::settle(&tx, job, &self.owner, status, due, Some(message.clone())).await?;
-        if settled
-            && give_up
-            && job.kind == super::ACTIVATE
-            && let Err(e) = effects::fail_activation(&self.broker, &tx, job, &message).await
-        {
-            // Rolled back whole: the lease runs out and the activation is tried again.
-            error!(error = %e, "could not mark the activation failed");
-            return Ok(());
+        let (status, due) = if give_up {
+            (JobStatus::Failed, job.due_at)
+        } else {
+            (JobStatus::Pending, now().saturating_add(self.backoff(job.attempts, &error)))
+        };
+        if !jobs::settle(&tx, lease, status, due, Some(message.clone())).await? {
+            return Ok(()); // Taken over: the new owner records its own attempts.
         }
         tx.commit().await?;
         self.broker.wake_worker();

@@ -1,18 +1,10 @@
 //! Grants: one user's membership in one group on behalf of one request.
 use entity::grants;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder};
 
 use super::StoreError;
 
-pub use grants::Model as Grant;
-
-/// Grant states. `activating`: the add job is pending; `active`: membership confirmed;
-/// `ending`: the grant is over and the remove job decides what to do with the membership;
-/// `ended`: done.
-pub const ACTIVATING: &str = "activating";
-pub const ACTIVE: &str = "active";
-pub const ENDING: &str = "ending";
-pub const ENDED: &str = "ended";
+pub use grants::{GrantState, Model as Grant};
 
 pub async fn insert(c: &impl ConnectionTrait, grant: Grant) -> Result<(), StoreError> {
     grants::Entity::insert(grant.into_active_model()).exec_without_returning(c).await?;
@@ -32,7 +24,11 @@ pub async fn save(c: &impl ConnectionTrait, grant: Grant) -> Result<Grant, Store
 }
 
 /// Every grant on `group` that is in one of `states`.
-pub async fn in_group(c: &impl ConnectionTrait, group_id: &str, states: &[&str]) -> Result<Vec<Grant>, StoreError> {
+pub async fn in_group(
+    c: &impl ConnectionTrait,
+    group_id: &str,
+    states: &[GrantState],
+) -> Result<Vec<Grant>, StoreError> {
     Ok(grants::Entity::find()
         .filter(grants::Column::GroupId.eq(group_id))
         .filter(grants::Column::State.is_in(states.iter().copied()))
@@ -40,50 +36,36 @@ pub async fn in_group(c: &impl ConnectionTrait, group_id: &str, states: &[&str])
         .await?)
 }
 
-/// This user's other grants in this group that are in one of `states`.
-async fn others(
+/// The grants of one membership (user and group) that are in one of `states`, oldest first.
+pub async fn of_membership(
     c: &impl ConnectionTrait,
     user_id: &str,
     group_id: &str,
-    except: &str,
-    states: &[&str],
+    states: &[GrantState],
 ) -> Result<Vec<Grant>, StoreError> {
     Ok(grants::Entity::find()
         .filter(grants::Column::UserId.eq(user_id))
         .filter(grants::Column::GroupId.eq(group_id))
         .filter(grants::Column::State.is_in(states.iter().copied()))
-        .filter(grants::Column::Id.ne(except))
+        .order_by_asc(grants::Column::Id)
         .all(c)
         .await?)
 }
 
-/// Other grants of this user in this group that still hold (or are about to hold) the
-/// membership: while one exists, ending a grant must not remove it.
-pub async fn covering(
-    c: &impl ConnectionTrait,
-    user_id: &str,
-    group_id: &str,
-    except: &str,
-) -> Result<Vec<Grant>, StoreError> {
-    others(c, user_id, group_id, except, &[ACTIVATING, ACTIVE]).await
-}
-
-/// Grants of this user in this group whose membership Elevate still holds or is still
-/// deciding about (`ending` included), once they know whether it was standing: a new grant
-/// inherits their `standing`.
-pub async fn holding(
-    c: &impl ConnectionTrait,
-    user_id: &str,
-    group_id: &str,
-    except: &str,
-) -> Result<Vec<Grant>, StoreError> {
-    let mut found = others(c, user_id, group_id, except, &[ACTIVE, ENDING]).await?;
-    found.retain(|g| g.standing.is_some());
-    Ok(found)
+/// Moves a grant from `from` to `after.state` (writing all of `after`), only if its stored
+/// state is still `from`; returns whether it did. Two writers racing can never both win.
+pub async fn transition(c: &impl ConnectionTrait, from: GrantState, after: &Grant) -> Result<bool, StoreError> {
+    let res = grants::Entity::update_many()
+        .set(after.clone().into_active_model().reset_all())
+        .filter(grants::Column::Id.eq(after.id.clone()))
+        .filter(grants::Column::State.eq(from))
+        .exec(c)
+        .await?;
+    Ok(res.rows_affected == 1)
 }
 
 pub async fn count_active(c: &impl ConnectionTrait) -> Result<i64, StoreError> {
     use sea_orm::PaginatorTrait;
-    let n = grants::Entity::find().filter(grants::Column::State.eq(ACTIVE)).count(c).await?;
+    let n = grants::Entity::find().filter(grants::Column::State.eq(GrantState::Active)).count(c).await?;
     Ok(i64::try_from(n).unwrap_or(i64::MAX))
 }

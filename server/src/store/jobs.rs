@@ -10,16 +10,11 @@ use sea_orm::{
 use super::{Store, StoreError, is_postgres};
 use crate::domain::now;
 
-pub use jobs::Model as Job;
-
-pub const PENDING: &str = "pending";
-pub const RUNNING: &str = "running";
-pub const DONE: &str = "done";
-pub const FAILED: &str = "failed";
-pub const CANCELLED: &str = "cancelled";
+use JobStatus::{Cancelled, Failed, Pending, Running};
+pub use jobs::{JobKind, JobStatus, Model as Job};
 
 pub struct NewJob {
-    pub kind: &'static str,
+    pub kind: JobKind,
     pub grant_id: Option<String>,
     pub lock_key: Option<String>,
     pub payload: serde_json::Value,
@@ -29,11 +24,11 @@ pub struct NewJob {
 pub async fn enqueue(c: &impl ConnectionTrait, job: NewJob) -> Result<(), StoreError> {
     let at = now();
     let row = jobs::ActiveModel {
-        kind: Set(job.kind.to_owned()),
+        kind: Set(job.kind),
         grant_id: Set(job.grant_id),
         lock_key: Set(job.lock_key),
         payload: Set(job.payload.to_string()),
-        status: Set(PENDING.to_owned()),
+        status: Set(Pending),
         due_at: Set(job.due_at),
         attempts: Set(0),
         last_error: Set(None),
@@ -47,25 +42,63 @@ pub async fn enqueue(c: &impl ConnectionTrait, job: NewJob) -> Result<(), StoreE
     Ok(())
 }
 
+/// A claimed job's lease as its holder knows it: the job, the owner and the attempt. A result
+/// is committed only while the stored job still matches all three (see `fence`).
+#[derive(Debug, Clone)]
+pub struct Lease {
+    pub job_id: i64,
+    pub owner: String,
+    pub attempt: i32,
+}
+
+impl Lease {
+    pub fn of(job: &Job, owner: &str) -> Self {
+        Self { job_id: job.id, owner: owner.to_owned(), attempt: job.attempts }
+    }
+}
+
+/// Owners (processes) not seen since `dead_before`: their leases no longer count.
+fn dead_owners(dead_before: i64) -> sea_orm::sea_query::SelectStatement {
+    Query::select()
+        .column(entity::processes::Column::Id)
+        .from(entity::processes::Entity)
+        .and_where(Expr::col(entity::processes::Column::SeenAt).lt(dead_before))
+        .to_owned()
+}
+
+/// A running job whose lease still holds: not run out, and its owner alive.
+fn lease_holds(at: i64, dead_before: i64) -> Condition {
+    Condition::all()
+        .add(jobs::Column::Status.eq(Running))
+        .add(jobs::Column::LeaseUntil.gte(at))
+        .add(jobs::Column::LeaseOwner.not_in_subquery(dead_owners(dead_before)))
+}
+
 /// Claims up to `limit` due jobs for `owner` until `now + lease_ms`: pending jobs that are
-/// due, and running jobs whose lease ran out (their owner died). Never two jobs with the same
-/// lock key at once. On PostgreSQL, `FOR UPDATE SKIP LOCKED` lets replicas claim side by side
-/// without waiting for or double-claiming each other's rows.
-pub async fn claim(store: &Store, owner: &str, limit: u64, lease_ms: i64) -> Result<Vec<Job>, StoreError> {
+/// due, and running jobs whose lease no longer holds (it ran out, or its owner has not
+/// heartbeat since `dead_before`). Never two jobs with the same lock key at once. On
+/// PostgreSQL, `FOR UPDATE SKIP LOCKED` lets replicas claim side by side without waiting for
+/// or double-claiming each other's rows.
+pub async fn claim(
+    store: &Store,
+    owner: &str,
+    limit: u64,
+    lease_ms: i64,
+    dead_before: i64,
+) -> Result<Vec<Job>, StoreError> {
     let tx = store.begin().await?;
     let at = now();
     let busy_keys = Query::select()
         .column(jobs::Column::LockKey)
         .from(jobs::Entity)
-        .and_where(Expr::col(jobs::Column::Status).eq(RUNNING))
-        .and_where(Expr::col(jobs::Column::LeaseUntil).gte(at))
+        .cond_where(lease_holds(at, dead_before))
         .and_where(Expr::col(jobs::Column::LockKey).is_not_null())
         .to_owned();
     let mut query = jobs::Entity::find()
         .filter(
             Condition::any()
-                .add(jobs::Column::Status.eq(PENDING).and(jobs::Column::DueAt.lte(at)))
-                .add(jobs::Column::Status.eq(RUNNING).and(jobs::Column::LeaseUntil.lt(at))),
+                .add(jobs::Column::Status.eq(Pending).and(jobs::Column::DueAt.lte(at)))
+                .add(Condition::all().add(jobs::Column::Status.eq(Running)).add(lease_holds(at, dead_before).not())),
         )
         .filter(
             Condition::any().add(jobs::Column::LockKey.is_null()).add(jobs::Column::LockKey.not_in_subquery(busy_keys)),
@@ -85,13 +118,13 @@ pub async fn claim(store: &Store, owner: &str, limit: u64, lease_ms: i64) -> Res
         {
             continue;
         }
-        job.status = RUNNING.to_owned();
+        job.status = Running;
         job.lease_owner = Some(owner.to_owned());
         job.lease_until = Some(at + lease_ms);
         job.attempts += 1;
         job.updated_at = at;
         jobs::Entity::update_many()
-            .col_expr(jobs::Column::Status, Expr::value(RUNNING))
+            .col_expr(jobs::Column::Status, Expr::value(Running))
             .col_expr(jobs::Column::LeaseOwner, Expr::value(owner))
             .col_expr(jobs::Column::LeaseUntil, Expr::value(at + lease_ms))
             .col_expr(jobs::Column::Attempts, Expr::value(job.attempts))
@@ -105,13 +138,28 @@ pub async fn claim(store: &Store, owner: &str, limit: u64, lease_ms: i64) -> Res
     Ok(claimed)
 }
 
-/// Sets a claimed job's outcome, only while `owner` still holds its lease; returns whether it
-/// did (false: the lease ran out and another worker owns the job now).
+/// Proves, inside a transaction that commits a job's result, that the lease still holds: the
+/// job is still running under this owner and attempt. Returns false when another worker took
+/// it over (the transaction must then roll back: a stale worker never overwrites a newer one).
+/// The row stays locked until the transaction ends, so the lease cannot move meanwhile.
+pub async fn fence(c: &impl ConnectionTrait, lease: &Lease) -> Result<bool, StoreError> {
+    let res = jobs::Entity::update_many()
+        .col_expr(jobs::Column::UpdatedAt, Expr::value(now()))
+        .filter(jobs::Column::Id.eq(lease.job_id))
+        .filter(jobs::Column::Status.eq(Running))
+        .filter(jobs::Column::LeaseOwner.eq(lease.owner.as_str()))
+        .filter(jobs::Column::Attempts.eq(lease.attempt))
+        .exec(c)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+/// Sets a claimed job's outcome, only while its lease still holds (same owner and attempt);
+/// returns whether it did (false: another worker owns the job now).
 pub async fn settle(
     c: &impl ConnectionTrait,
-    job: &Job,
-    owner: &str,
-    status: &str,
+    lease: &Lease,
+    status: JobStatus,
     due_at: i64,
     last_error: Option<String>,
 ) -> Result<bool, StoreError> {
@@ -122,21 +170,56 @@ pub async fn settle(
         .col_expr(jobs::Column::LeaseOwner, Expr::value(Option::<String>::None))
         .col_expr(jobs::Column::LeaseUntil, Expr::value(Option::<i64>::None))
         .col_expr(jobs::Column::UpdatedAt, Expr::value(now()))
-        .filter(jobs::Column::Id.eq(job.id))
-        .filter(jobs::Column::Status.eq(RUNNING))
-        .filter(jobs::Column::LeaseOwner.eq(owner))
+        .filter(jobs::Column::Id.eq(lease.job_id))
+        .filter(jobs::Column::Status.eq(Running))
+        .filter(jobs::Column::LeaseOwner.eq(lease.owner.as_str()))
+        .filter(jobs::Column::Attempts.eq(lease.attempt))
         .exec(c)
         .await?;
     Ok(res.rows_affected == 1)
 }
 
+/// Renews the leases of every job `owner` is running (its heartbeat): a long job keeps its
+/// lease for as long as its process lives.
+pub async fn renew_leases(c: &impl ConnectionTrait, owner: &str, lease_ms: i64) -> Result<u64, StoreError> {
+    let res = jobs::Entity::update_many()
+        .col_expr(jobs::Column::LeaseUntil, Expr::value(now() + lease_ms))
+        .filter(jobs::Column::Status.eq(Running))
+        .filter(jobs::Column::LeaseOwner.eq(owner))
+        .exec(c)
+        .await?;
+    Ok(res.rows_affected)
+}
+
+/// Gives back, to run again at once, the jobs held by earlier processes of this node (or, on
+/// SQLite, where one process serves a database, by any other process): they died with their
+/// process, and nobody needs to wait for their leases to run out.
+pub async fn retake_from_earlier(c: &impl ConnectionTrait, owner: &str, node: &str) -> Result<u64, StoreError> {
+    let mut update = jobs::Entity::update_many()
+        .col_expr(jobs::Column::Status, Expr::value(Pending))
+        .col_expr(jobs::Column::LeaseOwner, Expr::value(Option::<String>::None))
+        .col_expr(jobs::Column::LeaseUntil, Expr::value(Option::<i64>::None))
+        .filter(jobs::Column::Status.eq(Running))
+        .filter(jobs::Column::LeaseOwner.ne(owner));
+    if is_postgres(c) {
+        let earlier = Query::select()
+            .column(entity::processes::Column::Id)
+            .from(entity::processes::Entity)
+            .and_where(Expr::col(entity::processes::Column::Node).eq(node))
+            .and_where(Expr::col(entity::processes::Column::Id).ne(owner))
+            .to_owned();
+        update = update.filter(jobs::Column::LeaseOwner.in_subquery(earlier));
+    }
+    Ok(update.exec(c).await?.rows_affected)
+}
+
 /// Gives back every job `owner` still holds (graceful shutdown), to run again at once.
 pub async fn release_all(c: &impl ConnectionTrait, owner: &str) -> Result<u64, StoreError> {
     let res = jobs::Entity::update_many()
-        .col_expr(jobs::Column::Status, Expr::value(PENDING))
+        .col_expr(jobs::Column::Status, Expr::value(Pending))
         .col_expr(jobs::Column::LeaseOwner, Expr::value(Option::<String>::None))
         .col_expr(jobs::Column::LeaseUntil, Expr::value(Option::<i64>::None))
-        .filter(jobs::Column::Status.eq(RUNNING))
+        .filter(jobs::Column::Status.eq(Running))
         .filter(jobs::Column::LeaseOwner.eq(owner))
         .exec(c)
         .await?;
@@ -144,35 +227,51 @@ pub async fn release_all(c: &impl ConnectionTrait, owner: &str) -> Result<u64, S
 }
 
 /// Cancels the pending jobs of one kind for a grant (e.g. its expiry, once it was revoked).
-pub async fn cancel_pending(c: &impl ConnectionTrait, grant_id: &str, kind: &str) -> Result<(), StoreError> {
+pub async fn cancel_pending(c: &impl ConnectionTrait, grant_id: &str, kind: JobKind) -> Result<(), StoreError> {
     jobs::Entity::update_many()
-        .col_expr(jobs::Column::Status, Expr::value(CANCELLED))
+        .col_expr(jobs::Column::Status, Expr::value(Cancelled))
         .col_expr(jobs::Column::UpdatedAt, Expr::value(now()))
         .filter(jobs::Column::GrantId.eq(grant_id))
         .filter(jobs::Column::Kind.eq(kind))
-        .filter(jobs::Column::Status.eq(PENDING))
+        .filter(jobs::Column::Status.eq(Pending))
         .exec(c)
         .await?;
     Ok(())
 }
 
-/// The earliest instant at which some job becomes runnable (pending due, or a lease ending).
+/// The earliest instant at which some job becomes runnable (pending due, or a lease ending;
+/// a dead owner's jobs are noticed by the worker's regular poll).
 pub async fn next_due(c: &impl ConnectionTrait) -> Result<Option<i64>, StoreError> {
     let pending: Option<Option<i64>> = jobs::Entity::find()
         .select_only()
         .column_as(jobs::Column::DueAt.min(), "t")
-        .filter(jobs::Column::Status.eq(PENDING))
+        .filter(jobs::Column::Status.eq(Pending))
         .into_tuple()
         .one(c)
         .await?;
     let leases: Option<Option<i64>> = jobs::Entity::find()
         .select_only()
         .column_as(jobs::Column::LeaseUntil.min(), "t")
-        .filter(jobs::Column::Status.eq(RUNNING))
+        .filter(jobs::Column::Status.eq(Running))
         .into_tuple()
         .one(c)
         .await?;
     Ok([pending.flatten(), leases.flatten()].into_iter().flatten().min())
+}
+
+/// Is a job of `kind` with this lock key waiting to run no later than `by`? On PostgreSQL the
+/// row found stays locked until the transaction ends, so no worker claims it (and reads the
+/// state) before the caller's change is committed; on SQLite the write lock does the same.
+pub async fn pending_by(c: &impl ConnectionTrait, kind: JobKind, lock_key: &str, by: i64) -> Result<bool, StoreError> {
+    let mut query = jobs::Entity::find()
+        .filter(jobs::Column::LockKey.eq(lock_key))
+        .filter(jobs::Column::Kind.eq(kind))
+        .filter(jobs::Column::Status.eq(Pending))
+        .filter(jobs::Column::DueAt.lte(by));
+    if is_postgres(c) {
+        query = query.lock_exclusive();
+    }
+    Ok(query.one(c).await?.is_some())
 }
 
 /// Is an effect with this lock key in flight: running, or due to run within `margin_ms`?
@@ -182,8 +281,8 @@ pub async fn in_flight(c: &impl ConnectionTrait, lock_key: &str, margin_ms: i64)
         .filter(jobs::Column::LockKey.eq(lock_key))
         .filter(
             Condition::any()
-                .add(jobs::Column::Status.eq(RUNNING))
-                .add(jobs::Column::Status.eq(PENDING).and(jobs::Column::DueAt.lte(now() + margin_ms))),
+                .add(jobs::Column::Status.eq(Running))
+                .add(jobs::Column::Status.eq(Pending).and(jobs::Column::DueAt.lte(now() + margin_ms))),
         )
         .one(c)
         .await?
@@ -203,9 +302,9 @@ pub async fn counts(c: &impl ConnectionTrait) -> Result<Vec<(&'static str, i64)>
     Ok(vec![
         (
             "due",
-            count(Condition::all().add(jobs::Column::Status.eq(PENDING)).add(jobs::Column::DueAt.lte(now()))).await?,
+            count(Condition::all().add(jobs::Column::Status.eq(Pending)).add(jobs::Column::DueAt.lte(now()))).await?,
         ),
-        ("running", count(Condition::all().add(jobs::Column::Status.eq(RUNNING))).await?),
-        ("failed", count(Condition::all().add(jobs::Column::Status.eq(FAILED))).await?),
+        ("running", count(Condition::all().add(jobs::Column::Status.eq(Running))).await?),
+        ("failed", count(Condition::all().add(jobs::Column::Status.eq(Failed))).await?),
     ])
 }

@@ -6,6 +6,8 @@ pub mod grants;
 pub mod jobs;
 pub mod link_tokens;
 pub mod local_directory;
+pub mod memberships;
+pub mod processes;
 pub mod requests;
 pub mod reviews;
 pub mod users;
@@ -27,12 +29,29 @@ pub enum StoreError {
     Db(#[from] DbErr),
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
+    #[error("the database schema is behind this version of Elevate ({0} migration(s) pending): run `elevate migrate`")]
+    SchemaBehind(usize),
+    #[error("cannot take the migration lock on {path}")]
+    MigrationLock {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 #[derive(Clone)]
 pub struct Store {
     db: DatabaseConnection,
+    /// The SQLite file, when the database is one (its lock serializes migrations).
+    sqlite_file: Option<std::path::PathBuf>,
+    /// How to open one more connection of its own (PostgreSQL's migration lock lives on one).
+    single: ConnectOptions,
 }
+
+/// PostgreSQL advisory-lock key under which migrations run ("elevate1").
+const MIGRATION_LOCK: i64 = 0x656c_6576_6174_6531;
+/// How long a command waits for a schema another process is migrating at the same moment.
+const SCHEMA_WAIT: Duration = Duration::from_secs(20);
 
 impl Store {
     pub async fn connect(settings: &DatabaseSettings) -> Result<Self, StoreError> {
@@ -50,11 +69,99 @@ impl Store {
                     .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Full)
                     .busy_timeout(Duration::from_secs(30))
             });
-        Ok(Self { db: Database::connect(options).await? })
+        let url = settings.url.expose_secret();
+        let sqlite_file = sqlite_path(url);
+        if let Some(path) = &sqlite_file {
+            // The lock file is the database file itself: create it before SQLite does, so a
+            // process that starts at the same instant locks the same inode.
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|source| StoreError::MigrationLock { path: path.display().to_string(), source })?;
+        }
+        let mut single = options.clone();
+        single.max_connections(1).min_connections(1);
+        Ok(Self { db: Database::connect(options).await?, sqlite_file, single })
     }
 
+    /// Applies pending migrations, one process at a time: processes that start together on a
+    /// fresh database (replicas, the CLI) take turns, and the later ones find nothing to do.
+    /// PostgreSQL: an advisory lock held on one connection; SQLite: an exclusive lock on the
+    /// database file (separate from SQLite's own locks).
     pub async fn migrate(&self) -> Result<(), StoreError> {
+        let _lock = self.lock_file(true).await?;
+        if is_postgres(&self.db) {
+            return self
+                .with_advisory_lock("pg_advisory_lock", |db| async move { Migrator::up(&db, None).await })
+                .await;
+        }
         Ok(Migrator::up(&self.db, None).await?)
+    }
+
+    /// For commands that do not migrate: waits while another process migrates (up to a
+    /// bound), then refuses if the schema is still behind. Never writes.
+    pub async fn require_current(&self) -> Result<(), StoreError> {
+        let deadline = tokio::time::Instant::now() + SCHEMA_WAIT;
+        loop {
+            let pending = {
+                let _lock = self.lock_file(false).await?;
+                if is_postgres(&self.db) {
+                    self.with_advisory_lock("pg_advisory_lock_shared", |db| async move {
+                        Migrator::get_pending_migrations(&db).await.map(|p| p.len())
+                    })
+                    .await?
+                } else {
+                    Migrator::get_pending_migrations(&self.db).await?.len()
+                }
+            };
+            if pending == 0 {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(StoreError::SchemaBehind(pending));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Runs `f` on one connection that holds the migration advisory lock (`lock`: exclusive
+    /// or shared), and lets go of it whatever `f` returned.
+    async fn with_advisory_lock<T, F, Fut>(&self, lock: &str, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(DatabaseConnection) -> Fut,
+        Fut: std::future::Future<Output = Result<T, DbErr>>,
+    {
+        // A pool of one connection: the lock, the work and the unlock share one session.
+        let db = Database::connect(self.single.clone()).await?;
+        db.execute_unprepared(&format!("SELECT {lock}({MIGRATION_LOCK})")).await?;
+        let result = f(db.clone()).await;
+        let unlock = lock.replace("pg_advisory_lock", "pg_advisory_unlock");
+        let _ = db.execute_unprepared(&format!("SELECT {unlock}({MIGRATION_LOCK})")).await;
+        let _ = db.close().await;
+        Ok(result?)
+    }
+
+    /// The migration lock on the SQLite file (`exclusive` to migrate, shared to read the
+    /// schema's version); none for PostgreSQL or an in-memory database.
+    async fn lock_file(&self, exclusive: bool) -> Result<Option<std::fs::File>, StoreError> {
+        let Some(path) = self.sqlite_file.clone() else { return Ok(None) };
+        let locked = tokio::task::spawn_blocking(move || {
+            let file = std::fs::OpenOptions::new().read(true).open(&path)?;
+            if exclusive {
+                file.lock()?
+            } else {
+                file.lock_shared()?
+            }
+            Ok::<_, std::io::Error>(file)
+        })
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))
+        .and_then(|r| r);
+        locked.map(Some).map_err(|source| StoreError::MigrationLock {
+            path: self.sqlite_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+            source,
+        })
     }
 
     /// Database reachable and every migration applied.
@@ -86,6 +193,14 @@ impl Store {
         };
         Ok(self.db.begin_with_options(options).await?)
     }
+}
+
+/// The file of an SQLite URL (`sqlite://elevate.db?mode=rwc` → `elevate.db`); `None` for
+/// other databases and in-memory ones.
+fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && !path.contains(":memory:") && !rest.contains("mode=memory")).then(|| path.into())
 }
 
 pub fn is_postgres(c: &impl ConnectionTrait) -> bool {

@@ -100,6 +100,31 @@ pub async fn ids_pending_past_due(c: &impl ConnectionTrait, at: i64) -> Result<V
         .await?)
 }
 
+/// The extension chain `id` belongs to: its first request and every request that extends it,
+/// transitively (`id` included), oldest first.
+pub async fn chain_of(c: &impl ConnectionTrait, id: &str) -> Result<Vec<Request>, StoreError> {
+    let Some(mut root) = get(c, id).await? else { return Ok(Vec::new()) };
+    while let Some(parent) = root.extends.clone() {
+        match get(c, &parent).await? {
+            Some(p) => root = p,
+            None => break,
+        }
+    }
+    let mut frontier = vec![root.id.clone()];
+    let mut chain = vec![root];
+    while !frontier.is_empty() {
+        let next = requests::Entity::find()
+            .filter(requests::Column::Extends.is_in(frontier))
+            .order_by_asc(requests::Column::Id)
+            .all(c)
+            .await?;
+        frontier = next.iter().map(|r| r.id.clone()).collect();
+        chain.extend(next);
+    }
+    chain.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(chain)
+}
+
 /// Pending extensions of a request (cancelled when the request they extend ends early).
 pub async fn pending_extensions_of(c: &impl ConnectionTrait, id: &str) -> Result<Vec<Request>, StoreError> {
     Ok(requests::Entity::find()

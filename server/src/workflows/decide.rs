@@ -154,6 +154,7 @@ pub(super) async fn record(
                 notifications::notify(broker, &tx, &next, ask, at).await?;
                 next
             } else {
+                ensure_extended_is_active(&tx, &request).await?;
                 let approved = apply(&request, RequestEvent::Approve)?;
                 let approved = requests::update(&tx, &request, approved).await?;
                 grant::start(&tx, &approved).await?;
@@ -169,4 +170,18 @@ pub(super) async fn record(
     broker.metrics.decisions.with_label_values(&[label]).inc();
     broker.wake_worker();
     Ok(updated)
+}
+
+/// An extension is approved only while the grant it extends is still active: approving it
+/// after that grant ended would open a fresh window nobody asked for.
+async fn ensure_extended_is_active(tx: &sea_orm::DatabaseTransaction, request: &Request) -> Result<(), WorkflowError> {
+    let Some(extended) = &request.extends else { return Ok(()) };
+    let status = requests::get(tx, extended).await?.map(|r| r.status).unwrap_or_default();
+    if status == RequestStatus::Active.as_str() {
+        Ok(())
+    } else {
+        Err(WorkflowError::Conflict(format!(
+            "the request this extends is {status}, no longer active: file a new request instead"
+        )))
+    }
 }

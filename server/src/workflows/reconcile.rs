@@ -8,14 +8,14 @@ use serde_json::json;
 
 use super::{Broker, WorkflowError};
 use crate::{
-    domain::{GroupId, Upn, now},
-    jobs::{self, grant::membership_key},
+    domain::{GroupId, Upn},
+    jobs::membership::{self, key as membership_key},
     policy::ReconcileMode,
     providers::directory::DirectoryError,
     store::{
         audit::{self, NewEvent},
-        grants::{self, ACTIVATING, ACTIVE, ENDING},
-        jobs::{NewJob, enqueue, in_flight},
+        grants::{self, GrantState},
+        jobs::in_flight,
     },
 };
 
@@ -55,7 +55,7 @@ pub async fn reconcile_all(broker: &Broker) -> Result<Reconciliation, WorkflowEr
             Err(e) => return Err(WorkflowError::Directory(e)),
         };
         let conn = broker.store.conn();
-        let held = grants::in_group(conn, group.as_str(), &[ACTIVATING, ACTIVE, ENDING]).await?;
+        let held = grants::in_group(conn, group.as_str(), &GrantState::OPEN).await?;
         let holders: BTreeSet<&str> = held.iter().map(|g| g.user_id.as_str()).collect();
         let member_ids: BTreeSet<&str> = members.iter().map(|m| m.id.as_str()).collect();
         let tx = broker.store.begin().await?;
@@ -77,15 +77,10 @@ pub async fn reconcile_all(broker: &Broker) -> Result<Reconciliation, WorkflowEr
             let details = json!({ "group": group.as_str(), "user": member.upn.as_str(), "mode": if enforce { "enforce" } else { "report" } });
             audit::append(&tx, NewEvent::new("system", "drift.found", format!("group:{group}"), details)).await?;
             if enforce {
-                let payload = json!({ "group": group.as_str(), "user_id": member.id, "upn": member.upn.as_str() });
-                enqueue(
-                    &tx,
-                    NewJob { kind: jobs::REMOVE_DRIFT, grant_id: None, lock_key: Some(key), payload, due_at: now() },
-                )
-                .await?;
+                membership::schedule_drift_removal(&tx, &member.id, group.as_str(), member.upn.as_str()).await?;
             }
         }
-        for g in held.iter().filter(|g| g.state == ACTIVE && !member_ids.contains(g.user_id.as_str())) {
+        for g in held.iter().filter(|g| g.state == GrantState::Active && !member_ids.contains(g.user_id.as_str())) {
             if in_flight(&tx, &membership_key(&g.user_id, &g.group_id), IN_FLIGHT_MARGIN_MS).await? {
                 continue;
             }
@@ -93,7 +88,7 @@ pub async fn reconcile_all(broker: &Broker) -> Result<Reconciliation, WorkflowEr
             let details = json!({ "group": g.group_id, "user": g.upn, "grant": g.id });
             audit::append(&tx, NewEvent::new("system", "drift.missing", format!("request:{}", g.request_id), details))
                 .await?;
-            enqueue(&tx, jobs::grant::job_for(jobs::RESTORE, g, now())).await?;
+            membership::schedule_restore(&tx, &g.user_id, &g.group_id).await?;
         }
         tx.commit().await?;
     }

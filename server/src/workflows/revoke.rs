@@ -1,4 +1,6 @@
-//! Ending access early: the requester gives it back, or an admin takes it away.
+//! Ending access early: the requester gives it back, or an admin takes it away. Revoking one
+//! request ends its whole extension chain: every approved or active request of it is revoked
+//! and every pending one cancelled, so no extension keeps the access the revoke took away.
 use serde_json::json;
 
 use super::{
@@ -25,22 +27,35 @@ pub async fn revoke(
     let revoked = apply(&request, RequestEvent::Revoke)?;
     let revoked = requests::update(&tx, &request, revoked).await?;
     notifications::notify(broker, &tx, &revoked, notifications::ended(RequestStatus::Revoked), now()).await?;
-    let g = grants::for_request(&tx, &request.id)
-        .await?
-        .ok_or_else(|| StoreError::Corrupt(format!("approved request {} has no grant", request.id)))?;
-    grant::end(&tx, g).await?;
+    end_grant(&tx, &request).await?;
     let subject = format!("request:{}", request.id);
     let details = json!({ "comment": comment.as_deref(), "as_admin": !is_requester(caller, &request) });
     audit::append(&tx, NewEvent::new(caller.upn.as_str(), "request.revoked", &subject, details)).await?;
-    // Extensions waiting for approval lose their purpose with the grant they extend.
-    for ext in requests::pending_extensions_of(&tx, &request.id).await? {
-        let cancelled = apply(&ext, RequestEvent::Cancel)?;
-        requests::update(&tx, &ext, cancelled).await?;
-        let details = json!({ "reason": "the grant it extends was revoked" });
-        audit::append(&tx, NewEvent::new("system", "request.cancelled", format!("request:{}", ext.id), details))
-            .await?;
+    for other in requests::chain_of(&tx, &request.id).await?.into_iter().filter(|r| r.id != request.id) {
+        let Some(other) = requests::get_for_update(&tx, &other.id).await? else { continue };
+        let (event, action) = match RequestStatus::parse(&other.status) {
+            Some(RequestStatus::Approved | RequestStatus::Active) => (RequestEvent::Revoke, "request.revoked"),
+            Some(RequestStatus::Pending) => (RequestEvent::Cancel, "request.cancelled"),
+            _ => continue,
+        };
+        let after = apply(&other, event)?;
+        requests::update(&tx, &other, after).await?;
+        if event == RequestEvent::Revoke {
+            end_grant(&tx, &other).await?;
+        }
+        let details =
+            json!({ "reason": "its extension chain was revoked", "revoked": request.id, "by": caller.upn.as_str() });
+        audit::append(&tx, NewEvent::new("system", action, format!("request:{}", other.id), details)).await?;
     }
     tx.commit().await?;
     broker.wake_worker();
     Ok(revoked)
+}
+
+async fn end_grant(tx: &sea_orm::DatabaseTransaction, request: &Request) -> Result<(), WorkflowError> {
+    let g = grants::for_request(tx, &request.id)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt(format!("approved request {} has no grant", request.id)))?;
+    grant::end(tx, g).await?;
+    Ok(())
 }

@@ -23,7 +23,7 @@ async fn metrics_show_requests_grants_jobs_decisions_lags_and_graph_calls() {
     assert_eq!(sample(&text, "elevate_decisions_total{decision=\"approve\"}"), Some(1.0), "{text}");
     assert_eq!(sample(&text, "elevate_grant_lag_seconds_count"), Some(1.0), "{text}");
     assert!(
-        sample(&text, "elevate_job_attempts_total{kind=\"activate_grant\",outcome=\"done\"}") >= Some(1.0),
+        sample(&text, "elevate_job_attempts_total{kind=\"sync_membership\",outcome=\"done\"}") >= Some(1.0),
         "{text}"
     );
     let graph_posts =

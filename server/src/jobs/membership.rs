@@ -1,0 +1,434 @@
+//! The one place that decides a directory membership. What must be true is a function of the
+//! database alone: *the user is a member ⇔ the membership is standing (held before Elevate
+//! added it) ∨ some grant of that user and group is active now*. Every transition only
+//! changes grant rows and schedules a sync of the membership's key; `sync` then reads the
+//! desired state, calls the directory until the real state matches, and records the outcome,
+//! pass after pass until nothing is left to do. A late, repeated or crashed sync therefore
+//! never leaves access behind: the next pass corrects it.
+//!
+//! Syncs of one key never run at once (the job lock key), and each commit proves the job's
+//! lease still holds (`jobs::fence`), so a worker that lost its lease cannot write a result.
+use sea_orm::{ConnectionTrait, DatabaseTransaction};
+use serde_json::json;
+
+use super::{
+    JobKind,
+    effects::EffectError,
+    grant::{self, EndOutcome},
+};
+use crate::{
+    domain::{GroupId, now},
+    providers::directory::DirectoryError,
+    store::{
+        StoreError, audit,
+        audit::NewEvent,
+        grants::{self, Grant, GrantState},
+        jobs::{self, Job, Lease, NewJob},
+        memberships::{self, Membership},
+    },
+    workflows::Broker,
+};
+
+/// Passes one sync makes at most before it hands over to a fresh job (the grants kept
+/// changing under it).
+const MAX_PASSES: usize = 16;
+
+/// The lock key of one user's membership in one group: syncs of one key run one at a time.
+pub fn key(user_id: &str, group_id: &str) -> String {
+    format!("membership:{group_id}:{user_id}")
+}
+
+/// Why a sync was asked for, beyond "the grants changed".
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Purpose {
+    Converge,
+    /// Reconciliation saw an active grant's member missing: check and put it back.
+    Restore,
+    /// Reconciliation saw a member that no grant or permanent entry accounts for (enforce mode).
+    RemoveDrift {
+        upn: String,
+    },
+    /// A worker that lost its lease had its add land after all: undo it unless wanted.
+    LateAdd,
+}
+
+impl Purpose {
+    fn payload(&self, user_id: &str, group_id: &str) -> serde_json::Value {
+        let mut p = json!({ "user_id": user_id, "group_id": group_id });
+        match self {
+            Self::Converge => {}
+            Self::Restore => p["purpose"] = "restore".into(),
+            Self::RemoveDrift { upn } => {
+                p["purpose"] = "remove_drift".into();
+                p["upn"] = upn.as_str().into();
+            }
+            Self::LateAdd => p["purpose"] = "late_add".into(),
+        }
+        p
+    }
+
+    fn of(payload: &serde_json::Value) -> Self {
+        match payload["purpose"].as_str() {
+            Some("restore") => Self::Restore,
+            Some("remove_drift") => Self::RemoveDrift { upn: payload["upn"].as_str().unwrap_or_default().to_owned() },
+            Some("late_add") => Self::LateAdd,
+            _ => Self::Converge,
+        }
+    }
+}
+
+async fn enqueue(
+    c: &impl ConnectionTrait,
+    user_id: &str,
+    group_id: &str,
+    purpose: Purpose,
+    due_at: i64,
+) -> Result<(), StoreError> {
+    let job = NewJob {
+        kind: JobKind::SyncMembership,
+        grant_id: None,
+        lock_key: Some(key(user_id, group_id)),
+        payload: purpose.payload(user_id, group_id),
+        due_at,
+    };
+    jobs::enqueue(c, job).await
+}
+
+/// Schedules a sync of the membership at `due_at` (now, or a grant's end). A sync already
+/// waiting to run by then serves this one too: it reads the state when it runs.
+pub async fn schedule(c: &impl ConnectionTrait, user_id: &str, group_id: &str, due_at: i64) -> Result<(), StoreError> {
+    let key = key(user_id, group_id);
+    if jobs::pending_by(c, JobKind::SyncMembership, &key, due_at).await? {
+        return Ok(());
+    }
+    enqueue(c, user_id, group_id, Purpose::Converge, due_at).await
+}
+
+/// Schedules a check that puts an active grant's missing membership back.
+pub async fn schedule_restore(c: &impl ConnectionTrait, user_id: &str, group_id: &str) -> Result<(), StoreError> {
+    enqueue(c, user_id, group_id, Purpose::Restore, now()).await
+}
+
+/// Schedules the removal of a member nothing accounts for, unless a grant does by then.
+pub async fn schedule_drift_removal(
+    c: &impl ConnectionTrait,
+    user_id: &str,
+    group_id: &str,
+    upn: &str,
+) -> Result<(), StoreError> {
+    enqueue(c, user_id, group_id, Purpose::RemoveDrift { upn: upn.to_owned() }, now()).await
+}
+
+/// The user and group a sync job is about: from its payload, or (jobs from before the
+/// membership sync) from its lock key, `membership:{group}:{user}` (user ids hold no colon).
+fn target(job: &Job) -> Result<(String, String), EffectError> {
+    let payload: serde_json::Value = serde_json::from_str(&job.payload).unwrap_or_default();
+    if let (Some(user), Some(group)) = (payload["user_id"].as_str(), payload["group_id"].as_str()) {
+        return Ok((user.to_owned(), group.to_owned()));
+    }
+    job.lock_key
+        .as_deref()
+        .and_then(|k| k.strip_prefix("membership:"))
+        .and_then(|k| k.rsplit_once(':'))
+        .map(|(group, user)| (user.to_owned(), group.to_owned()))
+        .ok_or_else(|| EffectError::Permanent(format!("sync job {} names no membership", job.id)))
+}
+
+/// One sync, as the worker runs it.
+struct Sync<'a> {
+    broker: &'a Broker,
+    lease: &'a Lease,
+    user_id: String,
+    group: GroupId,
+    /// The add has failed for `worker.max_attempts` attempts: fail the activations.
+    give_up_adds: bool,
+}
+
+/// What one pass left to do.
+enum Step {
+    Again,
+    Done,
+}
+
+pub async fn sync(broker: &Broker, job: &Job, lease: &Lease, give_up_adds: bool) -> Result<(), EffectError> {
+    let (user_id, group_id) = target(job)?;
+    let group = GroupId::parse(&group_id).map_err(|e| EffectError::Permanent(e.to_string()))?;
+    let payload: serde_json::Value = serde_json::from_str(&job.payload).unwrap_or_default();
+    let mut purpose = Purpose::of(&payload);
+    let s = Sync { broker, lease, user_id, group, give_up_adds };
+    for _ in 0..MAX_PASSES {
+        match s.pass(&purpose).await? {
+            Step::Done => return Ok(()),
+            // A purpose is served by the pass that saw it; later passes only converge.
+            Step::Again => purpose = Purpose::Converge,
+        }
+    }
+    Err(EffectError::Retry { message: "the membership's grants kept changing; syncing again".into(), after: None })
+}
+
+impl Sync<'_> {
+    fn group_id(&self) -> &str {
+        self.group.as_str()
+    }
+
+    /// A write transaction that may commit only while the job's lease holds.
+    async fn begin(&self) -> Result<DatabaseTransaction, EffectError> {
+        let tx = self.broker.store.begin().await?;
+        if !jobs::fence(&tx, self.lease).await? {
+            return Err(EffectError::Fenced);
+        }
+        Ok(tx)
+    }
+
+    async fn membership(&self, upn: &str) -> Result<Membership, EffectError> {
+        let found = memberships::get(self.broker.store.conn(), &self.user_id, self.group_id()).await?;
+        Ok(found.unwrap_or_else(|| Membership {
+            user_id: self.user_id.clone(),
+            group_id: self.group_id().to_owned(),
+            upn: upn.to_owned(),
+            standing: None,
+            added_at: None,
+            updated_at: now(),
+        }))
+    }
+
+    async fn pass(&self, purpose: &Purpose) -> Result<Step, EffectError> {
+        let at = now();
+        let open =
+            grants::of_membership(self.broker.store.conn(), &self.user_id, self.group_id(), &GrantState::OPEN).await?;
+        // Time is up first: an expired grant wants nothing, whatever else it was doing.
+        let due: Vec<&Grant> = open
+            .iter()
+            .filter(|g| GrantState::WANTING.contains(&g.state) && g.expires_at.is_some_and(|e| e <= at))
+            .collect();
+        if !due.is_empty() {
+            let tx = self.begin().await?;
+            for g in due {
+                grant::expire(self.broker, &tx, g).await?;
+            }
+            tx.commit().await?;
+            return Ok(Step::Again);
+        }
+        let upn = open.first().map(|g| g.upn.clone()).unwrap_or_default();
+        let m = self.membership(&upn).await?;
+        let wanting: Vec<&Grant> = open.iter().filter(|g| GrantState::WANTING.contains(&g.state)).collect();
+        let ending: Vec<&Grant> = open.iter().filter(|g| g.state == GrantState::Ending).collect();
+        if wanting.is_empty() {
+            self.unwanted(purpose, m, &ending).await
+        } else {
+            self.wanted(purpose, m, &wanting, &ending).await
+        }
+    }
+
+    /// Some grant wants the membership now.
+    async fn wanted(
+        &self,
+        purpose: &Purpose,
+        mut m: Membership,
+        wanting: &[&Grant],
+        ending: &[&Grant],
+    ) -> Result<Step, EffectError> {
+        let Some(standing) = m.standing else {
+            // Asked once, before Elevate's first add, and remembered: after a retried add the
+            // user is a member because of us, which must not be mistaken for standing access.
+            let member = self.broker.directory.is_member(&self.group, &self.user_id).await?;
+            let tx = self.begin().await?;
+            m.standing = Some(member);
+            m.updated_at = now();
+            memberships::save(&tx, m.clone()).await?;
+            if member {
+                let details = json!({ "group": self.group_id(), "user": m.upn, "grant": wanting[0].id });
+                let subject = format!("request:{}", wanting[0].request_id);
+                audit::append(&tx, NewEvent::new("system", "membership.standing_found", subject, details)).await?;
+            }
+            tx.commit().await?;
+            return Ok(Step::Again);
+        };
+        if !ending.is_empty() {
+            let outcome = if standing { EndOutcome::KeptStanding } else { EndOutcome::KeptOverlap };
+            self.settle(ending, outcome, None).await?;
+            return Ok(Step::Again);
+        }
+        let starting: Vec<&Grant> = wanting.iter().copied().filter(|g| g.state == GrantState::Activating).collect();
+        if starting.is_empty() {
+            if *purpose == Purpose::Restore {
+                self.restore(wanting).await?;
+            }
+            // Whatever happened before, the next change of the desired state (the earliest
+            // end) has a sync waiting for it.
+            if let Some(next) = wanting.iter().filter_map(|g| g.expires_at).min() {
+                let tx = self.broker.store.begin().await?;
+                schedule(&tx, &self.user_id, self.group_id(), next).await?;
+                tx.commit().await?;
+            }
+            return Ok(Step::Done);
+        }
+        // Each window opens at the first attempt to add, recorded before the call.
+        let unopened: Vec<&Grant> = starting.iter().copied().filter(|g| g.expires_at.is_none()).collect();
+        if !unopened.is_empty() || (!standing && m.added_at.is_none()) {
+            let at = now();
+            let tx = self.begin().await?;
+            for g in unopened {
+                grant::open_window(&tx, g, at).await?;
+            }
+            if !standing && m.added_at.is_none() {
+                m.added_at = Some(at);
+                m.updated_at = at;
+                memberships::save(&tx, m).await?;
+            }
+            tx.commit().await?;
+            self.broker.wake_worker();
+            return Ok(Step::Again);
+        }
+        // A standing member is added too (Graph answers "already exists", which counts as
+        // success): the membership the grant promises is confirmed, not assumed.
+        match self.broker.directory.add_member(&self.group, &self.user_id).await {
+            Ok(()) => {}
+            Err(DirectoryError::Transient { message, .. }) if self.give_up_adds => {
+                return self.fail(&starting, &message).await;
+            }
+            Err(e @ (DirectoryError::NotFound(_) | DirectoryError::Permanent { .. })) => {
+                return self.fail(&starting, &e.to_string()).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        match self.confirm(&starting, standing).await {
+            Err(EffectError::Fenced) if !standing => {
+                // Our add landed, but another worker owns the membership now and may have
+                // decided it should go: make sure the late add is not left behind.
+                let tx = self.broker.store.begin().await?;
+                enqueue(&tx, &self.user_id, self.group_id(), Purpose::LateAdd, now()).await?;
+                tx.commit().await?;
+                Err(EffectError::Fenced)
+            }
+            other => other.map(|()| Step::Again),
+        }
+    }
+
+    async fn confirm(&self, starting: &[&Grant], standing: bool) -> Result<(), EffectError> {
+        let at = now();
+        let tx = self.begin().await?;
+        for g in starting {
+            grant::confirm(self.broker, &tx, g, standing, at).await?;
+        }
+        tx.commit().await?;
+        self.broker.wake_worker();
+        Ok(())
+    }
+
+    async fn fail(&self, starting: &[&Grant], error: &str) -> Result<Step, EffectError> {
+        let tx = self.begin().await?;
+        for g in starting {
+            grant::fail(self.broker, &tx, g, error).await?;
+        }
+        tx.commit().await?;
+        Ok(Step::Again)
+    }
+
+    /// Reconciliation found an active grant's member missing (someone removed it by hand).
+    async fn restore(&self, wanting: &[&Grant]) -> Result<(), EffectError> {
+        if self.broker.directory.is_member(&self.group, &self.user_id).await? {
+            return Ok(());
+        }
+        self.broker.directory.add_member(&self.group, &self.user_id).await?;
+        let tx = self.begin().await?;
+        for g in wanting {
+            let details = json!({ "group": g.group_id, "user": g.upn, "grant": g.id });
+            let subject = format!("request:{}", g.request_id);
+            audit::append(&tx, NewEvent::new("system", "membership.restored", subject, details)).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// No grant wants the membership now.
+    async fn unwanted(&self, purpose: &Purpose, m: Membership, ending: &[&Grant]) -> Result<Step, EffectError> {
+        if ending.is_empty() {
+            match purpose {
+                Purpose::RemoveDrift { upn } => self.remove_drift(upn).await?,
+                Purpose::LateAdd if m.standing != Some(true) => self.undo_late_add(&m).await?,
+                _ => {}
+            }
+            return Ok(Step::Done);
+        }
+        let outcome = match (m.standing, m.added_at) {
+            (Some(true), _) => EndOutcome::KeptStanding,
+            (_, None) => EndOutcome::NotAdded,
+            (_, Some(_)) => match self.broker.directory.remove_member(&self.group, &self.user_id).await {
+                Ok(()) => EndOutcome::Removed,
+                // No group, so no membership left to remove: done, and said in the audit log.
+                Err(DirectoryError::NotFound(_)) => EndOutcome::GroupMissing,
+                Err(e) => return Err(e.into()),
+            },
+        };
+        self.settle(ending, outcome, Some(m)).await?;
+        Ok(Step::Again)
+    }
+
+    /// Records the end of `ending` grants. With `forget` (no grant wants the membership any
+    /// more) the membership's row is reset: the next grant asks the directory afresh whether
+    /// the user is a standing member.
+    async fn settle(
+        &self,
+        ending: &[&Grant],
+        outcome: EndOutcome,
+        forget: Option<Membership>,
+    ) -> Result<(), EffectError> {
+        let at = now();
+        let tx = self.begin().await?;
+        for g in ending {
+            grant::settle(self.broker, &tx, g, outcome, at).await?;
+        }
+        if let Some(m) = forget {
+            memberships::save(&tx, Membership { standing: None, added_at: None, updated_at: at, ..m }).await?;
+        }
+        tx.commit().await?;
+        self.broker.wake_worker();
+        Ok(())
+    }
+
+    /// An add that landed after its membership's grants ended: removed again.
+    async fn undo_late_add(&self, m: &Membership) -> Result<(), EffectError> {
+        let outcome = match self.broker.directory.remove_member(&self.group, &self.user_id).await {
+            Ok(()) => "removed",
+            Err(DirectoryError::NotFound(_)) => "already_gone",
+            Err(e) => return Err(e.into()),
+        };
+        let tx = self.begin().await?;
+        let details = json!({ "group": self.group_id(), "user": m.upn, "outcome": outcome, "reason": "an add landed after the grant ended" });
+        audit::append(
+            &tx,
+            NewEvent::new("system", "membership.removed", format!("group:{}", self.group_id()), details),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A member that no grant and no `permanent_members` entry accounts for.
+    async fn remove_drift(&self, upn: &str) -> Result<(), EffectError> {
+        let permanent = self
+            .broker
+            .policy
+            .profiles()
+            .any(|p| p.group == self.group && p.permanent_members.iter().any(|m| m.as_str() == upn));
+        if permanent {
+            return Ok(());
+        }
+        let outcome = match self.broker.directory.remove_member(&self.group, &self.user_id).await {
+            Ok(()) => "removed",
+            Err(DirectoryError::NotFound(_)) => "already_gone",
+            Err(e) => return Err(e.into()),
+        };
+        let tx = self.begin().await?;
+        let details = json!({ "group": self.group_id(), "user": upn, "outcome": outcome });
+        audit::append(&tx, NewEvent::new("system", "drift.removed", format!("group:{}", self.group_id()), details))
+            .await?;
+        if outcome == "removed" {
+            super::aws_jobs::schedule_drift_revocations(self.broker, &tx, self.group_id(), &self.user_id, upn, now())
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,40 @@
+//! Process heartbeats: each worker process has a row it renews every couple of seconds, so
+//! the jobs of a process that died are taken over within seconds instead of a whole lease.
+use entity::processes;
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, QueryFilter, sea_query::Expr};
+
+use super::StoreError;
+use crate::domain::now;
+
+pub async fn register(c: &impl ConnectionTrait, id: &str, node: &str) -> Result<(), StoreError> {
+    let at = now();
+    let row = processes::ActiveModel {
+        id: Set(id.to_owned()),
+        node: Set(node.to_owned()),
+        started_at: Set(at),
+        seen_at: Set(at),
+    };
+    processes::Entity::insert(row).exec_without_returning(c).await?;
+    Ok(())
+}
+
+/// Records that the process is alive; false if its row is gone (then it registers again).
+pub async fn beat(c: &impl ConnectionTrait, id: &str) -> Result<bool, StoreError> {
+    let res = processes::Entity::update_many()
+        .col_expr(processes::Column::SeenAt, Expr::value(now()))
+        .filter(processes::Column::Id.eq(id))
+        .exec(c)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+/// A process that stops gracefully leaves; rows of processes that died are forgotten after a
+/// day (their jobs were taken over long before).
+pub async fn leave(c: &impl ConnectionTrait, id: &str) -> Result<(), StoreError> {
+    let day_ago = now() - 24 * 3600 * 1000;
+    processes::Entity::delete_many()
+        .filter(processes::Column::Id.eq(id).or(processes::Column::SeenAt.lt(day_ago)))
+        .exec(c)
+        .await?;
+    Ok(())
+}
