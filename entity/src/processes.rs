@@ -8,9 +8,10 @@ pub struct Model {
     /// Unique per process start; job leases name it.
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
-    /// What stays the same across restarts of one deployment unit (host and listening port):
-    /// a process retakes at once the jobs of earlier processes with its node.
-    pub node: String,
+    /// The host it runs on, and its process id there: a process starting on a host takes back
+    /// at once the jobs of the processes of that host that are no longer running.
+    pub host: String,
+    pub pid: i64,
     pub started_at: i64,
     pub seen_at: i64,
 }

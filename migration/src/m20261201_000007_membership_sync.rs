@@ -30,7 +30,8 @@ impl MigrationTrait for Migration {
             Table::create()
                 .table(Processes::Table)
                 .col(string(Processes::Id).primary_key())
-                .col(string(Processes::Node))
+                .col(string(Processes::Host))
+                .col(big_integer(Processes::Pid))
                 .col(big_integer(Processes::StartedAt))
                 .col(big_integer(Processes::SeenAt))
                 .to_owned(),
@@ -124,7 +125,8 @@ enum Memberships {
 enum Processes {
     Table,
     Id,
-    Node,
+    Host,
+    Pid,
     StartedAt,
     SeenAt,
 }

@@ -217,10 +217,10 @@ impl Application {
         let reconcile_every = settings.worker.reconcile_interval.get();
         let prune_every = settings.aws.as_ref().map(|a| a.prune_interval.get());
         let worker_stop_bound = settings.worker.shutdown_grace.get() + Duration::from_secs(5);
-        let worker = Worker::new(broker.clone(), Arc::new(settings.worker), node_name(&settings.server.bind));
+        let worker = Worker::new(broker.clone(), Arc::new(settings.worker));
         let retaken = worker.register().await.map_err(StartError::Recovery)?;
         if retaken > 0 {
-            info!(jobs = retaken, "took back jobs an earlier run of this node left running");
+            info!(jobs = retaken, "took back the jobs of processes on this host that died");
         }
         let heartbeat = worker.start_heartbeat();
         let overdue = worker.drain().await.map_err(StartError::Recovery)?;
@@ -315,18 +315,6 @@ impl Application {
         info!("stopped");
         served.unwrap_or_else(|e| Err(std::io::Error::other(e)))
     }
-}
-
-/// What stays the same across restarts of this deployment unit: the host and the listening
-/// port (two live processes cannot share both). With port 0 every start is a node of its own.
-fn node_name(bind: &std::net::SocketAddr) -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "localhost".into());
-    if bind.port() == 0 { format!("{host}:{}", uuid::Uuid::new_v4()) } else { format!("{host}:{bind}") }
 }
 
 /// SIGINT or SIGTERM.

@@ -39,6 +39,12 @@ pub struct Faults {
     pub latency: Duration,
     /// Every Graph call fails with 503 until then.
     pub outage_until: Option<Instant>,
+    /// An add of a member lands at once but its answer takes this long (a slow network or a
+    /// throttled front end): the caller cannot know yet that it worked.
+    pub slow_add_answer: Duration,
+    /// An add of a member lands only after this long (then it is answered): a write that
+    /// outlives its caller's patience.
+    pub late_add: Duration,
 }
 
 /// A Graph call the server answered, for tests that count what was done.
@@ -52,8 +58,8 @@ pub struct Call {
 
 #[derive(Debug, Default)]
 pub struct State {
-    /// Every membership that a call actually changed: (group, member id, added).
-    pub changes: Vec<(String, String, bool)>,
+    /// Every membership that a call actually changed: (group, member id, added, when).
+    pub changes: Vec<(String, String, bool, Instant)>,
     pub users: BTreeMap<String, User>,
     /// Group id → member ids (users or groups: groups nest).
     pub groups: BTreeMap<String, (String, BTreeSet<String>)>,
@@ -199,11 +205,18 @@ impl GraphServer {
         self.state().tokens.clear();
     }
 
+    /// When the user's membership of the group was really added (`true`) or removed, in order.
+    pub fn membership_history(&self, group: &str, user_id: &str) -> Vec<(bool, Instant)> {
+        let s = self.state();
+        s.changes.iter().filter(|(g, u, _, _)| g == group && u == user_id).map(|(_, _, a, at)| (*a, *at)).collect()
+    }
+
     /// How many calls really added and really removed `user_id` in `group` (a duplicate add or
     /// the removal of a non-member changes nothing and is not counted).
     pub fn membership_changes(&self, group: &str, user_id: &str) -> (usize, usize) {
         let s = self.state();
-        let of = |added: bool| s.changes.iter().filter(|(g, u, a)| g == group && u == user_id && *a == added).count();
+        let of =
+            |added: bool| s.changes.iter().filter(|(g, u, a, _)| g == group && u == user_id && *a == added).count();
         (of(true), of(false))
     }
 
@@ -521,6 +534,10 @@ async fn add_member(
     if let Err(r) = gate(&state, &req).await {
         return r;
     }
+    let late = lock(&state).faults.late_add;
+    if !late.is_zero() {
+        tokio::time::sleep(late).await;
+    }
     if reference != "$ref" {
         return done(&state, &req, error(StatusCode::BAD_REQUEST, "BadRequest", "Unsupported segment type."));
     }
@@ -531,26 +548,31 @@ async fn add_member(
         let r = error(StatusCode::BAD_REQUEST, "Request_BadRequest", "Invalid object identifier ''.");
         return done(&state, &req, r);
     };
-    let mut guard = lock(&state);
-    let s = &mut *guard;
-    let response = if !s.users.contains_key(&member) {
-        not_found(&member)
-    } else {
-        match s.groups.get_mut(&group) {
-            None => not_found(&group),
-            Some((_, members)) if members.contains(&member) => error(
-                StatusCode::BAD_REQUEST,
-                "Request_BadRequest",
-                "One or more added object references already exist for the following modified properties: 'members'.",
-            ),
-            Some((_, members)) => {
-                members.insert(member.clone());
-                s.changes.push((group.clone(), member, true));
-                HttpResponse::NoContent().finish()
+    let (response, slow) = {
+        let mut guard = lock(&state);
+        let s = &mut *guard;
+        let response = if !s.users.contains_key(&member) {
+            not_found(&member)
+        } else {
+            match s.groups.get_mut(&group) {
+                None => not_found(&group),
+                Some((_, members)) if members.contains(&member) => error(
+                    StatusCode::BAD_REQUEST,
+                    "Request_BadRequest",
+                    "One or more added object references already exist for the following modified properties: 'members'.",
+                ),
+                Some((_, members)) => {
+                    members.insert(member.clone());
+                    s.changes.push((group.clone(), member, true, Instant::now()));
+                    HttpResponse::NoContent().finish()
+                }
             }
-        }
+        };
+        (response, s.faults.slow_add_answer)
     };
-    drop(guard);
+    if !slow.is_zero() {
+        tokio::time::sleep(slow).await;
+    }
     done(&state, &req, response)
 }
 
@@ -568,7 +590,7 @@ async fn remove_member(state: Shared, req: HttpRequest, path: web::Path<(String,
         None => not_found(&group),
         Some((_, members)) => {
             if members.remove(&member) {
-                s.changes.push((group.clone(), member.clone(), false));
+                s.changes.push((group.clone(), member.clone(), false, Instant::now()));
                 HttpResponse::NoContent().finish()
             } else {
                 // Graph answers a non-member with 404 naming the member.

@@ -33,8 +33,8 @@ pub struct Worker {
     settings: Arc<WorkerSettings>,
     /// Unique per process: leases name their owner.
     owner: String,
-    /// Stays the same across restarts of one deployment unit (see `entity::processes`).
-    node: String,
+    /// The host this process runs on (see `entity::processes`).
+    host: String,
 }
 
 /// The task that keeps this process's heartbeat (and its leases) fresh.
@@ -51,6 +51,16 @@ impl Heartbeat {
     }
 }
 
+/// This machine's name (`/proc/sys/kernel/hostname`, else `$HOSTNAME`).
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into())
+}
+
 /// Logs a job task that panicked (its lease runs out and the job is tried again).
 fn report(joined: Result<(), tokio::task::JoinError>) {
     if let Err(e) = joined
@@ -61,8 +71,8 @@ fn report(joined: Result<(), tokio::task::JoinError>) {
 }
 
 impl Worker {
-    pub fn new(broker: Broker, settings: Arc<WorkerSettings>, node: String) -> Self {
-        Self { broker, settings, owner: format!("worker-{}", uuid::Uuid::new_v4()), node }
+    pub fn new(broker: Broker, settings: Arc<WorkerSettings>) -> Self {
+        Self { broker, settings, owner: format!("worker-{}", uuid::Uuid::new_v4()), host: host_name() }
     }
 
     fn clone_handle(&self) -> Self {
@@ -70,16 +80,19 @@ impl Worker {
             broker: self.broker.clone(),
             settings: self.settings.clone(),
             owner: self.owner.clone(),
-            node: self.node.clone(),
+            host: self.host.clone(),
         }
     }
 
-    /// Registers this process and gives back, to run at once, what earlier processes of its
-    /// node left running when they died; returns how many jobs that was.
+    /// Registers this process and gives back, to run at once, what processes of this host
+    /// that died (earlier runs of this one, crashed replicas) left running; returns how many
+    /// jobs that was. Those of other hosts are taken over once their heartbeat goes stale.
     pub async fn register(&self) -> Result<u64, StoreError> {
         let tx = self.broker.store.begin().await?;
-        processes::register(&tx, &self.owner, &self.node).await?;
-        let retaken = jobs::retake_from_earlier(&tx, &self.owner, &self.node).await?;
+        processes::register(&tx, &self.owner, &self.host, std::process::id()).await?;
+        let dead = processes::dead_on_host(&tx, &self.host, &self.owner).await?;
+        let retaken = jobs::release_from(&tx, &dead).await?;
+        processes::forget(&tx, &dead).await?;
         tx.commit().await?;
         Ok(retaken)
     }
@@ -111,7 +124,7 @@ impl Worker {
     async fn beat(&self) -> Result<(), StoreError> {
         let tx = self.broker.store.begin().await?;
         if !processes::beat(&tx, &self.owner).await? {
-            processes::register(&tx, &self.owner, &self.node).await?;
+            processes::register(&tx, &self.owner, &self.host, std::process::id()).await?;
         }
         jobs::renew_leases(&tx, &self.owner, self.settings.lease.as_millis()).await?;
         tx.commit().await?;

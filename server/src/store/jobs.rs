@@ -191,26 +191,21 @@ pub async fn renew_leases(c: &impl ConnectionTrait, owner: &str, lease_ms: i64) 
     Ok(res.rows_affected)
 }
 
-/// Gives back, to run again at once, the jobs held by earlier processes of this node (or, on
-/// SQLite, where one process serves a database, by any other process): they died with their
-/// process, and nobody needs to wait for their leases to run out.
-pub async fn retake_from_earlier(c: &impl ConnectionTrait, owner: &str, node: &str) -> Result<u64, StoreError> {
-    let mut update = jobs::Entity::update_many()
+/// Gives back, to run again at once, the jobs that `owners` (processes known to be dead)
+/// held: nobody needs to wait for their leases to run out.
+pub async fn release_from(c: &impl ConnectionTrait, owners: &[String]) -> Result<u64, StoreError> {
+    if owners.is_empty() {
+        return Ok(0);
+    }
+    let res = jobs::Entity::update_many()
         .col_expr(jobs::Column::Status, Expr::value(Pending))
         .col_expr(jobs::Column::LeaseOwner, Expr::value(Option::<String>::None))
         .col_expr(jobs::Column::LeaseUntil, Expr::value(Option::<i64>::None))
         .filter(jobs::Column::Status.eq(Running))
-        .filter(jobs::Column::LeaseOwner.ne(owner));
-    if is_postgres(c) {
-        let earlier = Query::select()
-            .column(entity::processes::Column::Id)
-            .from(entity::processes::Entity)
-            .and_where(Expr::col(entity::processes::Column::Node).eq(node))
-            .and_where(Expr::col(entity::processes::Column::Id).ne(owner))
-            .to_owned();
-        update = update.filter(jobs::Column::LeaseOwner.in_subquery(earlier));
-    }
-    Ok(update.exec(c).await?.rows_affected)
+        .filter(jobs::Column::LeaseOwner.is_in(owners.iter().cloned()))
+        .exec(c)
+        .await?;
+    Ok(res.rows_affected)
 }
 
 /// Gives back every job `owner` still holds (graceful shutdown), to run again at once.

@@ -6,11 +6,12 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, ExprT
 use super::StoreError;
 use crate::domain::now;
 
-pub async fn register(c: &impl ConnectionTrait, id: &str, node: &str) -> Result<(), StoreError> {
+pub async fn register(c: &impl ConnectionTrait, id: &str, host: &str, pid: u32) -> Result<(), StoreError> {
     let at = now();
     let row = processes::ActiveModel {
         id: Set(id.to_owned()),
-        node: Set(node.to_owned()),
+        host: Set(host.to_owned()),
+        pid: Set(i64::from(pid)),
         started_at: Set(at),
         seen_at: Set(at),
     };
@@ -26,6 +27,28 @@ pub async fn beat(c: &impl ConnectionTrait, id: &str) -> Result<bool, StoreError
         .exec(c)
         .await?;
     Ok(res.rows_affected == 1)
+}
+
+/// Processes registered on `host` (other than `me`) that no longer run there: they died
+/// without leaving (a crash, `kill -9`). Only answerable where `/proc` lists processes;
+/// elsewhere none are found and their jobs wait for the heartbeat to go stale.
+pub async fn dead_on_host(c: &impl ConnectionTrait, host: &str, me: &str) -> Result<Vec<String>, StoreError> {
+    let proc = std::path::Path::new("/proc");
+    if !proc.join("self").exists() {
+        return Ok(Vec::new());
+    }
+    let rows = processes::Entity::find()
+        .filter(processes::Column::Host.eq(host))
+        .filter(processes::Column::Id.ne(me))
+        .all(c)
+        .await?;
+    Ok(rows.into_iter().filter(|p| !proc.join(p.pid.to_string()).exists()).map(|p| p.id).collect())
+}
+
+/// Forgets processes known to be gone.
+pub async fn forget(c: &impl ConnectionTrait, ids: &[String]) -> Result<(), StoreError> {
+    processes::Entity::delete_many().filter(processes::Column::Id.is_in(ids.iter().cloned())).exec(c).await?;
+    Ok(())
 }
 
 /// A process that stops gracefully leaves; rows of processes that died are forgotten after a

@@ -455,8 +455,45 @@ impl TestApp {
     }
 }
 
+/// A configuration on a fresh database (SQLite, or PostgreSQL with `on_postgres` or under
+/// `ELEVATE_TEST_DB=postgres`) with the local directory, for tests that start processes
+/// themselves; returns the folder and the configuration's path.
+pub async fn fresh_config(policy_text: &str, on_postgres: bool) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, policy_text).expect("the policy is written");
+    let db_url = fresh_database(dir.path(), on_postgres).await.expect("a fresh database");
+    let config_path = dir.path().join("elevate.toml");
+    let text = config(&db_url, &policy, &local_directory(), "reconcile_interval = \"1h\"", "");
+    std::fs::write(&config_path, text).expect("the configuration is written");
+    (dir, config_path)
+}
+
+impl TestApp {
+    /// Moves the end of these requests' grants to `at` (Unix ms), as if they had been filed for
+    /// exactly that long: tests that need many grants to end together set the instant instead
+    /// of racing a short duration against the machine's speed (the benchmark does the same).
+    pub async fn set_expiry(&self, request_ids: &[String], at: i64) {
+        let db = self.db().await;
+        let list = request_ids.iter().map(|id| format!("'{id}'")).collect::<Vec<_>>().join(",");
+        let keys =
+            format!("SELECT 'membership:' || group_id || ':' || user_id FROM grants WHERE request_id IN ({list})");
+        let now = chrono::Utc::now().timestamp_millis();
+        for sql in [
+            format!("UPDATE requests SET expires_at = {at} WHERE id IN ({list})"),
+            format!("UPDATE grants SET expires_at = {at} WHERE request_id IN ({list})"),
+            format!(
+                "UPDATE jobs SET due_at = {at} WHERE kind = 'sync_membership' AND status = 'pending' AND due_at > {now} AND lock_key IN ({keys})"
+            ),
+        ] {
+            db.execute_unprepared(&sql).await.expect("the expiry moves");
+        }
+        db.close().await.ok();
+    }
+}
+
 /// Starts `elevate serve` and waits until it listens; returns its address.
-async fn launch(config: &Path, dir: &Path, log_name: &str) -> anyhow::Result<(String, Child)> {
+pub async fn launch(config: &Path, dir: &Path, log_name: &str) -> anyhow::Result<(String, Child)> {
     let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join(log_name))?;
     let mut child = Command::new(binary())
         .arg("--config")

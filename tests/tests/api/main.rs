@@ -1,6 +1,7 @@
 //! Black-box tests of the `elevate` binary: one test binary, one module per story.
 mod helpers;
 
+mod access_ends;
 mod audit;
 mod auth;
 mod aws;
@@ -24,6 +25,7 @@ mod reliability;
 mod replicas;
 mod signin;
 mod staff_pages;
+mod starting_together;
 mod syslog;
 mod web_ui;
 mod webhooks;

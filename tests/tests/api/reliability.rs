@@ -143,14 +143,20 @@ async fn many_expiries_during_downtime_are_revoked_before_serving() {
     let mut app = TestApp::spawn_custom(POLICY, Some(graph), "", "").await;
     let bot = Bot::new();
     for user in &users {
-        bot.file(&app.address, user, "Auto", 2).await;
+        bot.file(&app.address, user, "Auto", 3600).await;
     }
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    while all_requests(&app).await.iter().any(|r| r["status"] != "active") {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let ids: Vec<String> = loop {
+        let requests = all_requests(&app).await;
+        if requests.len() == users.len() && requests.iter().all(|r| r["status"] == "active") {
+            break requests.iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect();
+        }
         assert!(tokio::time::Instant::now() < deadline, "not all became active");
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    };
+    // Down from now on; every grant ends a second later, while nobody runs.
     app.kill().await;
+    app.set_expiry(&ids, chrono::Utc::now().timestamp_millis() + 1000).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let members =
         |app: &TestApp| users.iter().filter(|u| app.graph().is_member("Crash-Auto", &app.graph().user_id(u))).count();
