@@ -210,15 +210,7 @@ pub async fn release_from(c: &impl ConnectionTrait, owners: &[String]) -> Result
 
 /// Gives back every job `owner` still holds (graceful shutdown), to run again at once.
 pub async fn release_all(c: &impl ConnectionTrait, owner: &str) -> Result<u64, StoreError> {
-    let res = jobs::Entity::update_many()
-        .col_expr(jobs::Column::Status, Expr::value(Pending))
-        .col_expr(jobs::Column::LeaseOwner, Expr::value(Option::<String>::None))
-        .col_expr(jobs::Column::LeaseUntil, Expr::value(Option::<i64>::None))
-        .filter(jobs::Column::Status.eq(Running))
-        .filter(jobs::Column::LeaseOwner.eq(owner))
-        .exec(c)
-        .await?;
-    Ok(res.rows_affected)
+    release_from(c, &[owner.to_owned()]).await
 }
 
 /// Cancels the pending jobs of one kind for a grant (e.g. its expiry, once it was revoked).

@@ -449,20 +449,7 @@ level = "warn"
         let chunk = if step == 0 { ids.len().max(1) } else { 1 };
         for (k, group) in ids.chunks(chunk).enumerate() {
             let when = at + step * i64::try_from(k)?;
-            let list = group.iter().map(|id| format!("'{id}'")).collect::<Vec<_>>().join(",");
-            // The membership syncs due at the old ends move with them.
-            let keys =
-                format!("SELECT 'membership:' || group_id || ':' || user_id FROM grants WHERE request_id IN ({list})");
-            let now = chrono::Utc::now().timestamp_millis();
-            for sql in [
-                format!("UPDATE requests SET expires_at = {when} WHERE id IN ({list})"),
-                format!("UPDATE grants SET expires_at = {when} WHERE request_id IN ({list})"),
-                format!(
-                    "UPDATE jobs SET due_at = {when} WHERE kind = 'sync_membership' AND status = 'pending' AND due_at > {now} AND lock_key IN ({keys})"
-                ),
-            ] {
-                self.db.execute_unprepared(&sql).await?;
-            }
+            elevate_tests::expiry::set(&self.db, group, when).await?;
         }
         if chrono::Utc::now().timestamp_millis() > at - 2500 {
             bail!("moving {n} expiries took too long to measure from the instant chosen");

@@ -475,19 +475,7 @@ impl TestApp {
     /// of racing a short duration against the machine's speed (the benchmark does the same).
     pub async fn set_expiry(&self, request_ids: &[String], at: i64) {
         let db = self.db().await;
-        let list = request_ids.iter().map(|id| format!("'{id}'")).collect::<Vec<_>>().join(",");
-        let keys =
-            format!("SELECT 'membership:' || group_id || ':' || user_id FROM grants WHERE request_id IN ({list})");
-        let now = chrono::Utc::now().timestamp_millis();
-        for sql in [
-            format!("UPDATE requests SET expires_at = {at} WHERE id IN ({list})"),
-            format!("UPDATE grants SET expires_at = {at} WHERE request_id IN ({list})"),
-            format!(
-                "UPDATE jobs SET due_at = {at} WHERE kind = 'sync_membership' AND status = 'pending' AND due_at > {now} AND lock_key IN ({keys})"
-            ),
-        ] {
-            db.execute_unprepared(&sql).await.expect("the expiry moves");
-        }
+        elevate_tests::expiry::set(&db, request_ids, at).await.expect("the expiry moves");
         db.close().await.ok();
     }
 }

@@ -18,6 +18,7 @@ mod input;
 mod lifecycle;
 mod limits;
 mod matrix;
+mod model;
 mod notify_peers;
 mod observability;
 mod pages;
