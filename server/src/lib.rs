@@ -3,6 +3,7 @@
 pub mod audit_checkpoint;
 pub mod auth;
 pub mod aws_report;
+pub mod broker;
 pub mod config;
 pub mod demo;
 pub mod directory_check;
@@ -15,5 +16,6 @@ pub mod policy;
 pub mod providers;
 pub mod startup;
 pub mod store;
+pub mod sweeps;
 pub mod telemetry;
 pub mod workflows;

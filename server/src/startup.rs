@@ -10,13 +10,14 @@ use crate::{
     auth::{Sessions, TokenAuthority},
     config::{AwsSettings, ConfigError, DirectoryKind, Settings},
     http::{self, AppState},
-    jobs::{sweeps, worker::Worker},
+    jobs::worker::Worker,
     policy::{Policy, PolicyError},
     providers::{
         aws::{AwsIam, identity_center::IdentityCenter},
         directory::{DirectoryProvider, graph, local},
     },
     store::{Store, StoreError},
+    sweeps,
     workflows::{Broker, aws_mapping::AwsMapping},
 };
 

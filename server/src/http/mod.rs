@@ -12,7 +12,7 @@ use actix_web::{HttpRequest, HttpResponse, middleware::DefaultHeaders, web};
 
 use crate::{
     auth::{Sessions, TokenAuthority},
-    workflows::Broker,
+    broker::Broker,
 };
 
 pub use meta::ApiDoc;

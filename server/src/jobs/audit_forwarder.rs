@@ -7,10 +7,10 @@ use entity::audit_forwarding as cursor;
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, sea_query::Expr};
 
 use crate::{
+    broker::Broker,
     domain::format_millis,
     providers::syslog::{Event, Syslog, SyslogError},
     store::{StoreError, audit, is_postgres},
-    workflows::Broker,
 };
 
 const SINK: &str = "syslog";

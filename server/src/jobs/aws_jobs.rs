@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::effects::EffectError;
 use crate::{
+    broker::Broker,
     config::SessionNameClaim,
     domain::now,
     policy::Profile,
@@ -18,7 +19,6 @@ use crate::{
         jobs::{self, Job, NewJob},
         requests, users,
     },
-    workflows::Broker,
 };
 
 impl From<AwsError> for EffectError {

@@ -6,10 +6,10 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::{
+    broker::Broker,
     domain::GroupId,
     providers::directory::DirectoryError,
     store::{StoreError, audit, audit::NewEvent, grants, jobs::Job},
-    workflows::Broker,
 };
 
 #[derive(Debug, thiserror::Error)]

@@ -4,8 +4,9 @@
 use sea_orm::{ConnectionTrait, DatabaseTransaction};
 use serde_json::json;
 
-use super::{JobKind, identity_center_jobs, membership, notifications};
+use super::{JobKind, identity_center_jobs, notifications, sync};
 use crate::{
+    broker::Broker,
     domain::{RequestEvent, RequestStatus, format_millis, now},
     notify::Notice,
     store::{
@@ -15,7 +16,6 @@ use crate::{
         jobs::{self, NewJob},
         requests::{self, Request},
     },
-    workflows::Broker,
 };
 
 /// What ending a grant did to its membership (`grants.end_outcome`, the API's
@@ -89,7 +89,7 @@ pub async fn start(c: &impl ConnectionTrait, request: &Request) -> Result<Grant,
         ic_ended_at: None,
     };
     grants::insert(c, grant.clone()).await?;
-    membership::schedule(c, &grant.user_id, &grant.group_id, now()).await?;
+    sync::schedule(c, &grant.user_id, &grant.group_id, now()).await?;
     Ok(grant)
 }
 
@@ -101,7 +101,7 @@ pub async fn end(c: &impl ConnectionTrait, g: Grant) -> Result<Grant, StoreError
     }
     let g = write(c, &g, Grant { state: GrantState::Ending, ..g.clone() }).await?;
     jobs::cancel_pending(c, &g.id, JobKind::IdentityCenterEnsure).await?;
-    membership::schedule(c, &g.user_id, &g.group_id, now()).await?;
+    sync::schedule(c, &g.user_id, &g.group_id, now()).await?;
     Ok(g)
 }
 
@@ -121,7 +121,7 @@ pub async fn open_window(tx: &DatabaseTransaction, g: &Grant, at: i64) -> Result
         ..request.clone()
     };
     requests::update(tx, &request, windowed).await?;
-    membership::schedule(tx, &g.user_id, &g.group_id, expires_at).await
+    sync::schedule(tx, &g.user_id, &g.group_id, expires_at).await
 }
 
 /// The directory confirmed the membership: the request becomes active, with the window fixed
@@ -142,10 +142,9 @@ pub async fn confirm(
     }
     let approved_at = request.updated_at;
     let active = Request {
-        status: transition(&request, RequestEvent::Activate)?,
         activated_at: Some(activated_at),
         expires_at: Some(expires_at),
-        ..request.clone()
+        ..requests::after(&request, RequestEvent::Activate)?
     };
     let active = requests::update(tx, &request, active).await?;
     let g = write(tx, g, Grant { state: GrantState::Active, standing: Some(standing), ..g.clone() }).await?;
@@ -173,7 +172,7 @@ pub async fn expire(broker: &Broker, tx: &DatabaseTransaction, g: &Grant) -> Res
     let Some(request) = requests::get_for_update(tx, &g.request_id).await? else { return Ok(()) };
     let status = RequestStatus::parse(&request.status);
     if matches!(status, Some(RequestStatus::Approved | RequestStatus::Active)) {
-        let expired = Request { status: transition(&request, RequestEvent::Expire)?, ..request.clone() };
+        let expired = requests::after(&request, RequestEvent::Expire)?;
         let expired = requests::update(tx, &request, expired).await?;
         notifications::notify(broker, tx, &expired, notifications::ended(RequestStatus::Expired), now()).await?;
         cancel_extensions(tx, &request.id, "the grant it extends expired").await?;
@@ -193,9 +192,8 @@ pub async fn fail(broker: &Broker, tx: &DatabaseTransaction, g: &Grant, error: &
     let Some(request) = requests::get_for_update(tx, &g.request_id).await? else { return Ok(()) };
     if request.status == RequestStatus::Approved.as_str() {
         let failed = Request {
-            status: transition(&request, RequestEvent::Fail)?,
             status_reason: Some(format!("the directory refused the membership: {error}")),
-            ..request.clone()
+            ..requests::after(&request, RequestEvent::Fail)?
         };
         let failed = requests::update(tx, &request, failed).await?;
         notifications::notify(broker, tx, &failed, notifications::ended(RequestStatus::Failed), now()).await?;
@@ -246,7 +244,7 @@ pub async fn settle(
 /// (approving one later would open a fresh window).
 pub async fn cancel_extensions(c: &impl ConnectionTrait, id: &str, reason: &str) -> Result<(), StoreError> {
     for ext in requests::pending_extensions_of(c, id).await? {
-        let cancelled = Request { status: transition(&ext, RequestEvent::Cancel)?, ..ext.clone() };
+        let cancelled = requests::after(&ext, RequestEvent::Cancel)?;
         requests::update(c, &ext, cancelled).await?;
         audit::append(
             c,
@@ -257,21 +255,12 @@ pub async fn cancel_extensions(c: &impl ConnectionTrait, id: &str, reason: &str)
     Ok(())
 }
 
-/// The status string after `event`, or the stored data is not what the state machine allows.
-fn transition(request: &Request, event: RequestEvent) -> Result<String, StoreError> {
-    RequestStatus::parse(&request.status)
-        .ok_or_else(|| StoreError::Corrupt(format!("request {} has status {:?}", request.id, request.status)))?
-        .on(event)
-        .map(|s| s.as_str().to_owned())
-        .map_err(|e| StoreError::Corrupt(format!("request {}: {e}", request.id)))
-}
-
 /// Schedules a push of this membership's change to the provisioned app, when there is one.
 pub async fn provision(c: &impl ConnectionTrait, grant: &Grant) -> Result<(), StoreError> {
     let job = NewJob {
         kind: JobKind::Provision,
         grant_id: Some(grant.id.clone()),
-        lock_key: Some(membership::key(&grant.user_id, &grant.group_id)),
+        lock_key: Some(sync::key(&grant.user_id, &grant.group_id)),
         payload: json!({ "grant": grant.id, "request": grant.request_id }),
         due_at: now(),
     };

@@ -4,8 +4,9 @@
 use sea_orm::ConnectionTrait;
 use serde_json::json;
 
-use super::{JobKind, effects::EffectError, membership};
+use super::{JobKind, effects::EffectError, sync};
 use crate::{
+    broker::Broker,
     domain::now,
     policy::{IdentityCenterTarget, ReconcileMode},
     providers::aws::{AwsError, identity_center::IdentityCenter},
@@ -16,7 +17,6 @@ use crate::{
         jobs::{self, Job, NewJob},
         requests,
     },
-    workflows::Broker,
 };
 
 /// Schedules `kind` (ensure or remove) for a grant of an Identity Center profile.
@@ -35,7 +35,7 @@ pub async fn schedule(
     let job = NewJob {
         kind,
         grant_id: Some(g.id.clone()),
-        lock_key: Some(membership::key(&g.user_id, &g.group_id)),
+        lock_key: Some(sync::key(&g.user_id, &g.group_id)),
         payload: json!({ "grant": g.id, "request": g.request_id }),
         due_at: due,
     };

@@ -1,5 +1,6 @@
 //! The outbox's jobs: the membership sync (`membership`) and the grant transitions that call
-//! for it (`grant`), the other effects, the worker that runs them, and the periodic sweeps.
+//! for it (`grant`), the other effects and the worker that runs them. The periodic sweeps that
+//! call workflows live above, in `crate::sweeps`.
 pub mod audit_forwarder;
 pub mod aws_jobs;
 pub mod effects;
@@ -7,7 +8,7 @@ pub mod grant;
 pub mod identity_center_jobs;
 pub mod membership;
 pub mod notifications;
-pub mod sweeps;
+pub mod sync;
 pub mod worker;
 
 pub use entity::jobs::JobKind;

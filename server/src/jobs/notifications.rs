@@ -10,6 +10,7 @@ use serde_json::json;
 
 use super::effects::EffectError;
 use crate::{
+    broker::Broker,
     domain::{RequestStatus, Upn, now},
     notify::{Audience, Notice, messages},
     providers::{
@@ -24,7 +25,6 @@ use crate::{
         jobs::{self, Job, JobStatus, Lease, NewJob},
         requests::{self, Request},
     },
-    workflows::Broker,
 };
 
 #[derive(Serialize, Deserialize)]
@@ -164,7 +164,9 @@ pub async fn send_mail(broker: &Broker, job: &Job) -> Result<(), EffectError> {
     let Some((request, mut content)) = current_content(broker, &p.request, &p.notice).await? else { return Ok(()) };
     if let Some((stage, version)) = p.notice.asks_decision() {
         let approver = Upn::parse(&p.to).map_err(|e| EffectError::Permanent(e.to_string()))?;
-        let [approve, deny] = crate::workflows::link_decision::mint_links(broker, &request, &approver, stage, version)
+        let [approve, deny] = broker
+            .notifier
+            .approval_links(&request, &approver, stage, version)
             .map_err(|e| EffectError::Permanent(e.to_string()))?;
         let profile = broker.profile_of(&request).map_err(|e| EffectError::Permanent(e.to_string()))?;
         content = content.with_links(approve, deny, broker.notifier.requires_sign_in(profile));

@@ -12,6 +12,7 @@ use super::{
     effects::{self, EffectError},
 };
 use crate::{
+    broker::Broker,
     config::WorkerSettings,
     domain::now,
     store::{
@@ -20,7 +21,6 @@ use crate::{
         jobs::{self, Job, JobStatus, Lease},
         processes,
     },
-    workflows::Broker,
 };
 
 /// How often a process says it is alive (and renews the leases of the jobs it runs).

@@ -140,7 +140,37 @@ pub struct Notifier {
     pub give_up_after_ms: i64,
 }
 
+/// Approve and Deny links could not be signed.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkMintError {
+    #[error("links cannot be signed: auth.token_secret is not set")]
+    NoKey,
+    #[error("cannot sign the link")]
+    Sign(#[source] jsonwebtoken::errors::Error),
+}
+
 impl Notifier {
+    /// The Approve and Deny links for `approver`, good until the link lifetime runs out or the
+    /// request's decision is due, whichever is first.
+    pub fn approval_links(
+        &self,
+        request: &Request,
+        approver: &crate::domain::Upn,
+        stage: i32,
+        version: i32,
+    ) -> Result<[String; 2], LinkMintError> {
+        use crate::auth::{LinkAction, LinkTarget};
+        let signer = self.links.as_ref().ok_or(LinkMintError::NoKey)?;
+        let expires_at = (crate::domain::now() + self.link_ttl_ms).min(request.decision_due_at);
+        let link = |action| {
+            signer
+                .mint(LinkTarget { approver, request: &request.id, action, stage, version, expires_at })
+                .map(|token| self.link_url(&token))
+                .map_err(LinkMintError::Sign)
+        };
+        Ok([link(LinkAction::Approve)?, link(LinkAction::Deny)?])
+    }
+
     pub fn new(settings: &Settings, public_url: &str) -> Result<Self, ConfigError> {
         let mailer = match (&settings.smtp, &settings.notify.mail_folder) {
             (Some(smtp), _) => Some(Mailer::smtp(smtp)?),

@@ -29,6 +29,9 @@ pub enum StoreError {
     Db(#[from] DbErr),
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
+    /// The state machine refuses the change (`RequestStatus::on`).
+    #[error(transparent)]
+    Transition(#[from] crate::domain::TransitionError),
     #[error("the database schema is behind this version of Elevate ({0} migration(s) pending): run `elevate migrate`")]
     SchemaBehind(usize),
     #[error("cannot take the migration lock on {path}")]

@@ -6,7 +6,7 @@ use sea_orm::{
 };
 
 use super::{StoreError, is_postgres};
-use crate::domain::{RequestStatus, now};
+use crate::domain::{RequestEvent, RequestStatus, now};
 
 pub use requests::Model as Request;
 
@@ -28,6 +28,14 @@ pub async fn get_for_update(c: &impl ConnectionTrait, id: &str) -> Result<Option
         query = query.lock_exclusive();
     }
     Ok(query.one(c).await?)
+}
+
+/// The request after `event`: the status the one state machine (`RequestStatus::on`) gives,
+/// or its refusal.
+pub fn after(request: &Request, event: RequestEvent) -> Result<Request, StoreError> {
+    let from = RequestStatus::parse(&request.status)
+        .ok_or_else(|| StoreError::Corrupt(format!("request {} has status {:?}", request.id, request.status)))?;
+    Ok(Request { status: from.on(event)?.as_str().to_owned(), ..request.clone() })
 }
 
 /// Writes `after` only if the stored row still has `before`'s version (optimistic check that

@@ -3,32 +3,12 @@
 use std::collections::HashMap;
 
 use crate::{
-    config::SessionNameClaim,
     domain::HumanDuration,
-    policy::{Policy, Profile},
-    providers::aws::{AwsError, AwsIam, RiskTier, identity_center::IdentityCenter, trusts_saml_provider},
+    policy::Policy,
+    providers::aws::{AwsError, AwsIam, RiskTier, trusts_saml_provider},
 };
 
-/// What start-up (and `elevate policy check --aws`) learned about the mapped roles.
-pub struct AwsMapping {
-    pub iam: AwsIam,
-    /// The identity store, when a profile targets IAM Identity Center.
-    pub identity_center: Option<IdentityCenter>,
-    /// How long to wait for SCIM before adding an Identity Center membership directly.
-    pub identity_center_wait_ms: i64,
-    pub session_name: SessionNameClaim,
-    /// Risk tier of each profile's role, by profile key.
-    pub risk: HashMap<String, RiskTier>,
-}
-
-impl AwsMapping {
-    /// Whether ending a grant of this profile revokes the user's live sessions: as the
-    /// profile says, or else for high-risk roles.
-    pub fn revokes_sessions(&self, profile: &Profile) -> bool {
-        profile.aws_role_arn.is_some()
-            && profile.revoke_sessions.unwrap_or_else(|| self.risk.get(profile.key.as_str()) == Some(&RiskTier::High))
-    }
-}
+pub use crate::broker::AwsMapping;
 
 #[derive(Debug, Default)]
 pub struct MappingReport {

@@ -3,8 +3,8 @@
 //! link was sent to, once.
 use super::{Broker, WorkflowError, decide};
 use crate::{
-    auth::{LinkAction, LinkClaims, LinkError, LinkTarget},
-    domain::{Caller, RequestStatus, Role, Upn, now},
+    auth::{LinkAction, LinkClaims, LinkError},
+    domain::{Caller, RequestStatus, Role, Upn},
     store::{link_tokens, requests, requests::Request},
 };
 
@@ -36,30 +36,6 @@ pub struct UsableLink {
     pub approver: Caller,
 }
 
-/// The Approve and Deny links for `approver`, good until the link lifetime runs out or the
-/// request's decision is due, whichever is first.
-pub fn mint_links(
-    broker: &Broker,
-    request: &Request,
-    approver: &Upn,
-    stage: i32,
-    version: i32,
-) -> Result<[String; 2], WorkflowError> {
-    let notifier = &broker.notifier;
-    let signer = notifier
-        .links
-        .as_ref()
-        .ok_or_else(|| WorkflowError::Conflict("links cannot be signed: auth.token_secret is not set".into()))?;
-    let expires_at = (now() + notifier.link_ttl_ms).min(request.decision_due_at);
-    let link = |action| {
-        signer
-            .mint(LinkTarget { approver, request: &request.id, action, stage, version, expires_at })
-            .map(|token| notifier.link_url(&token))
-            .map_err(|e| WorkflowError::Conflict(format!("cannot sign the link: {e}")))
-    };
-    Ok([link(LinkAction::Approve)?, link(LinkAction::Deny)?])
-}
-
 /// Everything a link must satisfy, checked without changing anything. `signed_in` is the
 /// user of the browser's session, if any.
 pub async fn inspect(broker: &Broker, token: &str, signed_in: Option<&Upn>) -> Result<UsableLink, LinkRefusal> {
@@ -85,7 +61,7 @@ pub async fn inspect(broker: &Broker, token: &str, signed_in: Option<&Upn>) -> R
     if (claims.stg, claims.ver) != (request.stage, request.version) {
         return Err(LinkRefusal::Changed);
     }
-    let profile = broker.profile_of(&request)?;
+    let profile = broker.profile_of(&request).map_err(WorkflowError::from)?;
     if broker.notifier.requires_sign_in(profile) && signed_in.is_none() {
         return Err(LinkRefusal::SignInRequired(approver.to_string()));
     }

@@ -16,43 +16,13 @@ pub mod revoke;
 pub mod sign_in;
 pub mod timeout;
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
-};
-
-use tokio::sync::Notify;
-
+pub use crate::broker::Broker;
 use crate::{
     domain::{Caller, InvalidValue, RequestEvent, TransitionError, Upn},
-    policy::{Policy, Principals, Profile},
-    providers::directory::{DirectoryError, DirectoryProvider, DirectoryUser},
-    store::{Store, StoreError, requests::Request},
+    policy::Principals,
+    providers::directory::DirectoryError,
+    store::{StoreError, requests::Request},
 };
-
-/// Everything a workflow needs, shared by the HTTP server, the worker and the CLI.
-#[derive(Clone)]
-pub struct Broker {
-    pub store: Store,
-    pub policy: Arc<Policy>,
-    pub directory: Arc<dyn DirectoryProvider>,
-    /// Wakes the worker when a job was written, so effects start at once.
-    pub wake: Arc<Notify>,
-    /// Drift already reported (membership key → when), so that report mode says it once a
-    /// day rather than on every pass.
-    pub reported_drift: Arc<Mutex<HashMap<String, Instant>>>,
-    pub metrics: Arc<crate::metrics::Metrics>,
-    /// AWS IAM, when `[aws]` is configured.
-    pub aws: Option<Arc<aws_mapping::AwsMapping>>,
-    /// Mail, chat webhooks and the signed links of emailed decisions.
-    pub notifier: Arc<crate::notify::Notifier>,
-    /// Who is an admin or auditor (`auth.admins`, `auth.auditors`): the web pages' roles, and
-    /// whom a break-glass activation is told to.
-    pub staff: Arc<sign_in::Staff>,
-    /// Requests one user may have waiting for a decision (`limits.max_pending_per_user`; 0: no cap).
-    pub max_pending_per_user: u32,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkflowError {
@@ -75,7 +45,16 @@ pub enum WorkflowError {
     #[error("the directory could not be reached")]
     Directory(#[source] DirectoryError),
     #[error("storage failed")]
-    Store(#[from] StoreError),
+    Store(#[source] StoreError),
+}
+
+impl From<StoreError> for WorkflowError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Transition(t) => Self::Transition(t),
+            other => Self::Store(other),
+        }
+    }
 }
 
 impl From<sea_orm::DbErr> for WorkflowError {
@@ -84,13 +63,8 @@ impl From<sea_orm::DbErr> for WorkflowError {
     }
 }
 
+/// What only workflows ask of the broker.
 impl Broker {
-    pub fn profile_of(&self, request: &Request) -> Result<&Profile, WorkflowError> {
-        self.policy
-            .find(&request.profile)
-            .ok_or_else(|| WorkflowError::Conflict(format!("profile {} is no longer in the policy", request.profile)))
-    }
-
     /// Is `upn` one of `principals`, by name or by (transitive) group membership?
     pub async fn is_among(&self, upn: &Upn, principals: &Principals) -> Result<bool, WorkflowError> {
         if principals.users.contains(upn) {
@@ -107,46 +81,11 @@ impl Broker {
         let groups = self.directory.groups_of(&user.id).await.map_err(WorkflowError::Directory)?;
         Ok(principals.groups.iter().any(|g| groups.contains(g)))
     }
+}
 
-    /// Everyone `principals` names: the users, and the members of the groups (a group or
-    /// user the directory does not know is skipped). Each person once.
-    pub async fn people_among(&self, principals: &Principals) -> Result<Vec<DirectoryUser>, DirectoryError> {
-        let mut people: Vec<DirectoryUser> = Vec::new();
-        for upn in &principals.users {
-            match self.directory.resolve_user(upn.as_str()).await {
-                Ok(user) => people.push(user),
-                Err(DirectoryError::NotFound(_)) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        for group in &principals.groups {
-            match self.directory.list_members(group).await {
-                Ok(members) => people.extend(members),
-                Err(DirectoryError::NotFound(_)) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        people.sort_by(|a, b| a.upn.cmp(&b.upn));
-        people.dedup_by(|a, b| a.upn == b.upn);
-        Ok(people)
-    }
-
-    /// The risk tier of the profile's AWS role, once AWS has been asked.
-    pub fn risk_tier(&self, profile: &Profile) -> Option<String> {
-        self.aws.as_ref()?.risk.get(profile.key.as_str()).map(|r| r.as_str().to_owned())
-    }
-
-    /// True the first time in a day that drift on this membership is seen by this process.
-    pub fn first_report(&self, key: &str) -> bool {
-        let mut seen = self.reported_drift.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        seen.retain(|_, at| now.duration_since(*at) < Duration::from_secs(24 * 3600));
-        seen.insert(key.to_owned(), now).is_none()
-    }
-
-    /// Tells the worker that new jobs may be due.
-    pub fn wake_worker(&self) {
-        self.wake.notify_one();
+impl From<crate::broker::ProfileGone> for WorkflowError {
+    fn from(e: crate::broker::ProfileGone) -> Self {
+        Self::Conflict(e.to_string())
     }
 }
 
@@ -160,10 +99,7 @@ async fn load_for_update(tx: &sea_orm::DatabaseTransaction, id: &str) -> Result<
 
 /// The request after `event`, or the typed refusal of the state machine.
 fn apply(request: &Request, event: RequestEvent) -> Result<Request, WorkflowError> {
-    let from = crate::domain::RequestStatus::parse(&request.status)
-        .ok_or_else(|| StoreError::Corrupt(format!("request {} has status {:?}", request.id, request.status)))?;
-    let to = from.on(event)?;
-    Ok(Request { status: to.as_str().to_owned(), ..request.clone() })
+    Ok(crate::store::requests::after(request, event)?)
 }
 
 fn is_requester(caller: &Caller, request: &Request) -> bool {

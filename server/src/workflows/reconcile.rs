@@ -9,7 +9,7 @@ use serde_json::json;
 use super::{Broker, WorkflowError};
 use crate::{
     domain::{GroupId, Upn},
-    jobs::membership::{self, key as membership_key},
+    jobs::sync::{self, key as membership_key},
     policy::ReconcileMode,
     providers::directory::DirectoryError,
     store::{
@@ -77,7 +77,7 @@ pub async fn reconcile_all(broker: &Broker) -> Result<Reconciliation, WorkflowEr
             let details = json!({ "group": group.as_str(), "user": member.upn.as_str(), "mode": if enforce { "enforce" } else { "report" } });
             audit::append(&tx, NewEvent::new("system", "drift.found", format!("group:{group}"), details)).await?;
             if enforce {
-                membership::schedule_drift_removal(&tx, &member.id, group.as_str(), member.upn.as_str()).await?;
+                sync::schedule_drift_removal(&tx, &member.id, group.as_str(), member.upn.as_str()).await?;
             }
         }
         for g in held.iter().filter(|g| g.state == GrantState::Active && !member_ids.contains(g.user_id.as_str())) {
@@ -88,7 +88,7 @@ pub async fn reconcile_all(broker: &Broker) -> Result<Reconciliation, WorkflowEr
             let details = json!({ "group": g.group_id, "user": g.upn, "grant": g.id });
             audit::append(&tx, NewEvent::new("system", "drift.missing", format!("request:{}", g.request_id), details))
                 .await?;
-            membership::schedule_restore(&tx, &g.user_id, &g.group_id).await?;
+            sync::schedule_restore(&tx, &g.user_id, &g.group_id).await?;
         }
         tx.commit().await?;
     }

@@ -5,16 +5,10 @@ use serde_json::json;
 use super::{Broker, WorkflowError};
 use crate::{
     domain::{Role, Upn},
-    policy::Principals,
     store::{audit, audit::NewEvent},
 };
 
-/// Who is an admin or an auditor on the web pages (`auth.admins`, `auth.auditors`).
-#[derive(Debug, Default)]
-pub struct Staff {
-    pub admins: Principals,
-    pub auditors: Principals,
-}
+pub use crate::broker::Staff;
 
 /// How the user proved who they are, as recorded in the audit log.
 pub enum Method<'a> {

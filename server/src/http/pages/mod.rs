@@ -78,10 +78,7 @@ fn render(status: StatusCode, page: &impl Template) -> HttpResponse {
 }
 
 /// The facts of a request as the mails show them (profile, AWS role, risk, duration, …).
-fn facts_of(
-    broker: &crate::workflows::Broker,
-    request: &crate::store::requests::Request,
-) -> Vec<(&'static str, String)> {
+fn facts_of(broker: &crate::broker::Broker, request: &crate::store::requests::Request) -> Vec<(&'static str, String)> {
     match broker.profile_of(request) {
         Ok(profile) => crate::notify::messages::facts(request, profile, broker.risk_tier(profile).as_deref()),
         Err(_) => Vec::new(),
@@ -90,7 +87,7 @@ fn facts_of(
 
 /// Each request's id and facts, for the lists of requests to act on.
 fn listed(
-    broker: &crate::workflows::Broker,
+    broker: &crate::broker::Broker,
     requests: &[crate::store::requests::Request],
 ) -> Vec<(String, Vec<(&'static str, String)>)> {
     requests.iter().map(|r| (r.id.clone(), facts_of(broker, r))).collect()

@@ -4,7 +4,11 @@
 use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 use tracing::error;
 
-use crate::workflows::{Broker, reconcile, remind, timeout};
+use crate::{
+    broker::Broker,
+    jobs::{audit_forwarder, aws_jobs, identity_center_jobs},
+    workflows::{reconcile, remind, timeout},
+};
 
 /// Periodic signed checkpoints of the audit chain (`audit.checkpoint_dir`).
 pub struct Checkpoints {
@@ -44,7 +48,7 @@ pub async fn start(
         let forwarder = Job::new_repeated_async(std::time::Duration::from_secs(1), move |_id, _scheduler| {
             let (broker, syslog) = (forwarding.clone(), syslog.clone());
             Box::pin(async move {
-                if let Err(e) = super::audit_forwarder::forward(&broker, &syslog).await {
+                if let Err(e) = audit_forwarder::forward(&broker, &syslog).await {
                     tracing::warn!(error = %e, "forwarding the audit log to syslog failed; retrying");
                 }
             })
@@ -71,7 +75,7 @@ pub async fn start(
             if let Err(e) = crate::store::link_tokens::forget_expired(broker.store.conn()).await {
                 error!(error = %e, "forgetting expired link tokens failed");
             }
-            if let Err(e) = super::identity_center_jobs::reconcile(&broker).await {
+            if let Err(e) = identity_center_jobs::reconcile(&broker).await {
                 error!(error = %e, "Identity Center reconciliation failed");
             }
             match reconcile::reconcile_all(&broker).await {
@@ -88,7 +92,7 @@ pub async fn start(
         let pruner = Job::new_repeated_async(every, move |_id, _scheduler| {
             let broker = pruning.clone();
             Box::pin(async move {
-                if let Err(e) = super::aws_jobs::schedule_prunes(&broker).await {
+                if let Err(e) = aws_jobs::schedule_prunes(&broker).await {
                     error!(error = %e, "scheduling the pruning of AWS revocations failed");
                 }
             })

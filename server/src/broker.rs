@@ -1,0 +1,121 @@
+//! The application handle every layer above the providers shares: the store, the policy,
+//! the directory, the notifier and the worker's wake-up. It lives below workflows and jobs,
+//! so that both use it without depending on each other.
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use tokio::sync::Notify;
+
+use crate::{
+    config::SessionNameClaim,
+    policy::{Policy, Principals, Profile},
+    providers::aws::{AwsIam, RiskTier, identity_center::IdentityCenter},
+    providers::directory::{DirectoryError, DirectoryProvider, DirectoryUser},
+    store::{Store, requests::Request},
+};
+
+/// Everything a workflow or a job needs, shared by the HTTP server, the worker and the CLI.
+#[derive(Clone)]
+pub struct Broker {
+    pub store: Store,
+    pub policy: Arc<Policy>,
+    pub directory: Arc<dyn DirectoryProvider>,
+    /// Wakes the worker when a job was written, so effects start at once.
+    pub wake: Arc<Notify>,
+    /// Drift already reported (membership key → when), so that report mode says it once a
+    /// day rather than on every pass.
+    pub reported_drift: Arc<Mutex<HashMap<String, Instant>>>,
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// AWS IAM, when `[aws]` is configured.
+    pub aws: Option<Arc<AwsMapping>>,
+    /// Mail, chat webhooks and the signed links of emailed decisions.
+    pub notifier: Arc<crate::notify::Notifier>,
+    /// Who is an admin or auditor (`auth.admins`, `auth.auditors`): the web pages' roles, and
+    /// whom a break-glass activation is told to.
+    pub staff: Arc<Staff>,
+    /// Requests one user may have waiting for a decision (`limits.max_pending_per_user`; 0: no cap).
+    pub max_pending_per_user: u32,
+}
+
+/// What start-up (and `elevate policy check --aws`) learned about the mapped roles.
+pub struct AwsMapping {
+    pub iam: AwsIam,
+    /// The identity store, when a profile targets IAM Identity Center.
+    pub identity_center: Option<IdentityCenter>,
+    /// How long to wait for SCIM before adding an Identity Center membership directly.
+    pub identity_center_wait_ms: i64,
+    pub session_name: SessionNameClaim,
+    /// Risk tier of each profile's role, by profile key.
+    pub risk: HashMap<String, RiskTier>,
+}
+
+impl AwsMapping {
+    /// Whether ending a grant of this profile revokes the user's live sessions: as the
+    /// profile says, or else for high-risk roles.
+    pub fn revokes_sessions(&self, profile: &Profile) -> bool {
+        profile.aws_role_arn.is_some()
+            && profile.revoke_sessions.unwrap_or_else(|| self.risk.get(profile.key.as_str()) == Some(&RiskTier::High))
+    }
+}
+
+/// Who is an admin or an auditor on the web pages (`auth.admins`, `auth.auditors`).
+#[derive(Debug, Default)]
+pub struct Staff {
+    pub admins: Principals,
+    pub auditors: Principals,
+}
+
+/// A request names a profile the policy no longer has.
+#[derive(Debug, thiserror::Error)]
+#[error("profile {0} is no longer in the policy")]
+pub struct ProfileGone(pub String);
+
+impl Broker {
+    pub fn profile_of(&self, request: &Request) -> Result<&Profile, ProfileGone> {
+        self.policy.find(&request.profile).ok_or_else(|| ProfileGone(request.profile.clone()))
+    }
+
+    /// Everyone `principals` names: the users, and the members of the groups (a group or
+    /// user the directory does not know is skipped). Each person once.
+    pub async fn people_among(&self, principals: &Principals) -> Result<Vec<DirectoryUser>, DirectoryError> {
+        let mut people: Vec<DirectoryUser> = Vec::new();
+        for upn in &principals.users {
+            match self.directory.resolve_user(upn.as_str()).await {
+                Ok(user) => people.push(user),
+                Err(DirectoryError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        for group in &principals.groups {
+            match self.directory.list_members(group).await {
+                Ok(members) => people.extend(members),
+                Err(DirectoryError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        people.sort_by(|a, b| a.upn.cmp(&b.upn));
+        people.dedup_by(|a, b| a.upn == b.upn);
+        Ok(people)
+    }
+
+    /// The risk tier of the profile's AWS role, once AWS has been asked.
+    pub fn risk_tier(&self, profile: &Profile) -> Option<String> {
+        self.aws.as_ref()?.risk.get(profile.key.as_str()).map(|r| r.as_str().to_owned())
+    }
+
+    /// True the first time in a day that drift on this membership is seen by this process.
+    pub fn first_report(&self, key: &str) -> bool {
+        let mut seen = self.reported_drift.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        seen.retain(|_, at| now.duration_since(*at) < Duration::from_secs(24 * 3600));
+        seen.insert(key.to_owned(), now).is_none()
+    }
+
+    /// Tells the worker that new jobs may be due.
+    pub fn wake_worker(&self) {
+        self.wake.notify_one();
+    }
+}
