@@ -138,6 +138,15 @@ pub async fn claim(
     Ok(claimed)
 }
 
+/// The stored job is still the one `lease` was given for: running, same owner, same attempt.
+fn still_held(lease: &Lease) -> Condition {
+    Condition::all()
+        .add(jobs::Column::Id.eq(lease.job_id))
+        .add(jobs::Column::Status.eq(Running))
+        .add(jobs::Column::LeaseOwner.eq(lease.owner.as_str()))
+        .add(jobs::Column::Attempts.eq(lease.attempt))
+}
+
 /// Proves, inside a transaction that commits a job's result, that the lease still holds: the
 /// job is still running under this owner and attempt. Returns false when another worker took
 /// it over (the transaction must then roll back: a stale worker never overwrites a newer one).
@@ -145,10 +154,7 @@ pub async fn claim(
 pub async fn fence(c: &impl ConnectionTrait, lease: &Lease) -> Result<bool, StoreError> {
     let res = jobs::Entity::update_many()
         .col_expr(jobs::Column::UpdatedAt, Expr::value(now()))
-        .filter(jobs::Column::Id.eq(lease.job_id))
-        .filter(jobs::Column::Status.eq(Running))
-        .filter(jobs::Column::LeaseOwner.eq(lease.owner.as_str()))
-        .filter(jobs::Column::Attempts.eq(lease.attempt))
+        .filter(still_held(lease))
         .exec(c)
         .await?;
     Ok(res.rows_affected == 1)
@@ -170,10 +176,7 @@ pub async fn settle(
         .col_expr(jobs::Column::LeaseOwner, Expr::value(Option::<String>::None))
         .col_expr(jobs::Column::LeaseUntil, Expr::value(Option::<i64>::None))
         .col_expr(jobs::Column::UpdatedAt, Expr::value(now()))
-        .filter(jobs::Column::Id.eq(lease.job_id))
-        .filter(jobs::Column::Status.eq(Running))
-        .filter(jobs::Column::LeaseOwner.eq(lease.owner.as_str()))
-        .filter(jobs::Column::Attempts.eq(lease.attempt))
+        .filter(still_held(lease))
         .exec(c)
         .await?;
     Ok(res.rows_affected == 1)
