@@ -14,7 +14,7 @@ pub struct Model {
     pub requester_id: String,
     /// Who filed it: the requester, or a bot acting on their behalf.
     pub filed_by: String,
-    pub status: String,
+    pub status: RequestStatus,
     /// Approval stage the request waits in: 1, or 2 when the profile has a second stage.
     pub stage: i32,
     /// Bumped on every change; signed links name the version they were made for.
@@ -44,6 +44,86 @@ pub struct Model {
     pub escalated_at: Option<i64>,
     /// Activated without approval (break-glass): awaits an after-the-fact review.
     pub break_glass: bool,
+}
+
+/// Where a request is in its life (the server's `domain::Lifecycle` says which events move
+/// it where). Terminal states never change again.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    EnumIter,
+    DeriveActiveEnum,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "snake_case")]
+pub enum RequestStatus {
+    #[sea_orm(string_value = "pending")]
+    Pending,
+    #[sea_orm(string_value = "approved")]
+    Approved,
+    #[sea_orm(string_value = "active")]
+    Active,
+    #[sea_orm(string_value = "denied")]
+    Denied,
+    #[sea_orm(string_value = "cancelled")]
+    Cancelled,
+    #[sea_orm(string_value = "timed_out")]
+    TimedOut,
+    #[sea_orm(string_value = "expired")]
+    Expired,
+    #[sea_orm(string_value = "revoked")]
+    Revoked,
+    #[sea_orm(string_value = "failed")]
+    Failed,
+}
+
+impl RequestStatus {
+    pub const ALL: [RequestStatus; 9] = [
+        Self::Pending,
+        Self::Approved,
+        Self::Active,
+        Self::Denied,
+        Self::Cancelled,
+        Self::TimedOut,
+        Self::Expired,
+        Self::Revoked,
+        Self::Failed,
+    ];
+
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Denied | Self::Cancelled | Self::TimedOut | Self::Expired | Self::Revoked | Self::Failed)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Approved => "approved",
+            Self::Active => "active",
+            Self::Denied => "denied",
+            Self::Cancelled => "cancelled",
+            Self::TimedOut => "timed_out",
+            Self::Expired => "expired",
+            Self::Revoked => "revoked",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for RequestStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

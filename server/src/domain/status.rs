@@ -1,20 +1,5 @@
 //! The request lifecycle as an explicit state machine (DESIGN.md, "Lifecycle").
-use std::fmt;
-
-/// Where a request is in its life. Terminal states never change again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum RequestStatus {
-    Pending,
-    Approved,
-    Active,
-    Denied,
-    Cancelled,
-    TimedOut,
-    Expired,
-    Revoked,
-    Failed,
-}
+pub use entity::requests::RequestStatus;
 
 /// Something that happens to a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,21 +26,13 @@ pub struct TransitionError {
     pub event: RequestEvent,
 }
 
-impl RequestStatus {
-    pub const ALL: [RequestStatus; 9] = [
-        Self::Pending,
-        Self::Approved,
-        Self::Active,
-        Self::Denied,
-        Self::Cancelled,
-        Self::TimedOut,
-        Self::Expired,
-        Self::Revoked,
-        Self::Failed,
-    ];
+/// The request lifecycle's transitions: the one place that says which exist.
+pub trait Lifecycle: Sized {
+    fn on(self, event: RequestEvent) -> Result<Self, TransitionError>;
+}
 
-    /// The one place that says which transitions exist.
-    pub fn on(self, event: RequestEvent) -> Result<RequestStatus, TransitionError> {
+impl Lifecycle for RequestStatus {
+    fn on(self, event: RequestEvent) -> Result<RequestStatus, TransitionError> {
         use RequestEvent as E;
         use RequestStatus as S;
         let next = match (self, event) {
@@ -72,34 +49,6 @@ impl RequestStatus {
             (from, event) => return Err(TransitionError { from, event }),
         };
         Ok(next)
-    }
-
-    pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Denied | Self::Cancelled | Self::TimedOut | Self::Expired | Self::Revoked | Self::Failed)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Approved => "approved",
-            Self::Active => "active",
-            Self::Denied => "denied",
-            Self::Cancelled => "cancelled",
-            Self::TimedOut => "timed_out",
-            Self::Expired => "expired",
-            Self::Revoked => "revoked",
-            Self::Failed => "failed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|status| status.as_str() == s)
-    }
-}
-
-impl fmt::Display for RequestStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -120,7 +69,7 @@ impl RequestEvent {
 
 #[cfg(test)]
 mod tests {
-    use super::{RequestEvent as E, RequestStatus as S};
+    use super::{Lifecycle, RequestEvent as E, RequestStatus as S};
 
     #[test]
     fn terminal_states_accept_no_event() {

@@ -119,7 +119,7 @@ impl From<RequestDetails> for RequestView {
     fn from(d: RequestDetails) -> Self {
         let r = d.request;
         Self {
-            status: RequestStatus::parse(&r.status).unwrap_or(RequestStatus::Failed),
+            status: r.status,
             created_at: format_millis(r.created_at),
             updated_at: format_millis(r.updated_at),
             decision_due_at: format_millis(r.decision_due_at),

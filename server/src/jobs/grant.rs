@@ -137,7 +137,7 @@ pub async fn confirm(
     let (Some(activated_at), Some(expires_at)) = (g.activated_at, g.expires_at) else {
         return Err(StoreError::Corrupt(format!("grant {} confirmed without a window", g.id)));
     };
-    if request.status != RequestStatus::Approved.as_str() {
+    if request.status != RequestStatus::Approved {
         return Ok(false);
     }
     let approved_at = request.updated_at;
@@ -170,8 +170,7 @@ pub async fn confirm(
 /// their purpose, and the grant stops wanting the membership.
 pub async fn expire(broker: &Broker, tx: &DatabaseTransaction, g: &Grant) -> Result<(), StoreError> {
     let Some(request) = requests::get_for_update(tx, &g.request_id).await? else { return Ok(()) };
-    let status = RequestStatus::parse(&request.status);
-    if matches!(status, Some(RequestStatus::Approved | RequestStatus::Active)) {
+    if matches!(request.status, RequestStatus::Approved | RequestStatus::Active) {
         let expired = requests::after(&request, RequestEvent::Expire)?;
         let expired = requests::update(tx, &request, expired).await?;
         notifications::notify(broker, tx, &expired, notifications::ended(RequestStatus::Expired), now()).await?;
@@ -190,7 +189,7 @@ pub async fn expire(broker: &Broker, tx: &DatabaseTransaction, g: &Grant) -> Res
 /// landed is taken back by the sync.
 pub async fn fail(broker: &Broker, tx: &DatabaseTransaction, g: &Grant, error: &str) -> Result<(), StoreError> {
     let Some(request) = requests::get_for_update(tx, &g.request_id).await? else { return Ok(()) };
-    if request.status == RequestStatus::Approved.as_str() {
+    if request.status == RequestStatus::Approved {
         let failed = Request {
             status_reason: Some(format!("the directory refused the membership: {error}")),
             ..requests::after(&request, RequestEvent::Fail)?

@@ -111,13 +111,11 @@ impl Notice {
     /// made meanwhile, or a warning about an expiry that moved, is not.
     pub fn is_current(&self, request: &Request) -> bool {
         if let Some((stage, version)) = self.asks_decision() {
-            return request.status == RequestStatus::Pending.as_str()
-                && request.stage == stage
-                && request.version == version;
+            return request.status == RequestStatus::Pending && request.stage == stage && request.version == version;
         }
         match self {
             Self::ExpiringSoon { expires_at } => {
-                request.status == RequestStatus::Active.as_str() && request.expires_at == Some(*expires_at)
+                request.status == RequestStatus::Active && request.expires_at == Some(*expires_at)
             }
             _ => true,
         }

@@ -6,7 +6,7 @@ use sea_orm::{
 };
 
 use super::{StoreError, is_postgres};
-use crate::domain::{RequestEvent, RequestStatus, now};
+use crate::domain::{Lifecycle, RequestEvent, RequestStatus, now};
 
 pub use requests::Model as Request;
 
@@ -33,9 +33,7 @@ pub async fn get_for_update(c: &impl ConnectionTrait, id: &str) -> Result<Option
 /// The request after `event`: the status the one state machine (`RequestStatus::on`) gives,
 /// or its refusal.
 pub fn after(request: &Request, event: RequestEvent) -> Result<Request, StoreError> {
-    let from = RequestStatus::parse(&request.status)
-        .ok_or_else(|| StoreError::Corrupt(format!("request {} has status {:?}", request.id, request.status)))?;
-    Ok(Request { status: from.on(event)?.as_str().to_owned(), ..request.clone() })
+    Ok(Request { status: request.status.on(event)?, ..request.clone() })
 }
 
 /// Writes `after` only if the stored row still has `before`'s version (optimistic check that
@@ -81,7 +79,7 @@ pub async fn list(c: &impl ConnectionTrait, filter: Filter) -> Result<Vec<Reques
 
 pub async fn pending(c: &impl ConnectionTrait) -> Result<Vec<Request>, StoreError> {
     Ok(requests::Entity::find()
-        .filter(requests::Column::Status.eq(RequestStatus::Pending.as_str()))
+        .filter(requests::Column::Status.eq(RequestStatus::Pending))
         .order_by_asc(requests::Column::CreatedAt)
         .all(c)
         .await?)
@@ -91,7 +89,7 @@ pub async fn pending(c: &impl ConnectionTrait) -> Result<Vec<Request>, StoreErro
 pub async fn count_pending_of(c: &impl ConnectionTrait, requester: &str) -> Result<u64, StoreError> {
     use sea_orm::PaginatorTrait;
     Ok(requests::Entity::find()
-        .filter(requests::Column::Status.eq(RequestStatus::Pending.as_str()))
+        .filter(requests::Column::Status.eq(RequestStatus::Pending))
         .filter(requests::Column::Requester.eq(requester))
         .count(c)
         .await?)
@@ -101,7 +99,7 @@ pub async fn ids_pending_past_due(c: &impl ConnectionTrait, at: i64) -> Result<V
     Ok(requests::Entity::find()
         .select_only()
         .column(requests::Column::Id)
-        .filter(requests::Column::Status.eq(RequestStatus::Pending.as_str()))
+        .filter(requests::Column::Status.eq(RequestStatus::Pending))
         .filter(requests::Column::DecisionDueAt.lte(at))
         .into_tuple()
         .all(c)
@@ -137,7 +135,7 @@ pub async fn chain_of(c: &impl ConnectionTrait, id: &str) -> Result<Vec<Request>
 pub async fn pending_extensions_of(c: &impl ConnectionTrait, id: &str) -> Result<Vec<Request>, StoreError> {
     Ok(requests::Entity::find()
         .filter(requests::Column::Extends.eq(id))
-        .filter(requests::Column::Status.eq(RequestStatus::Pending.as_str()))
+        .filter(requests::Column::Status.eq(RequestStatus::Pending))
         .all(c)
         .await?)
 }

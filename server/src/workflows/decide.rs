@@ -79,13 +79,13 @@ pub(super) async fn record(
     let seen = requests::get(broker.store.conn(), &request_id)
         .await?
         .ok_or_else(|| WorkflowError::NotFound(format!("request {request_id}")))?;
-    if seen.status != RequestStatus::Pending.as_str() {
+    if seen.status != RequestStatus::Pending {
         apply(&seen, event)?;
     }
     may_decide(broker, caller, &seen).await?;
     let tx = broker.store.begin().await?;
     let request = load_for_update(&tx, id).await?;
-    if request.status != RequestStatus::Pending.as_str() {
+    if request.status != RequestStatus::Pending {
         apply(&request, event)?;
     }
     if request.stage != seen.stage {
@@ -176,7 +176,7 @@ pub(super) async fn record(
 /// after that grant ended would open a fresh window nobody asked for.
 async fn ensure_extended_is_active(tx: &sea_orm::DatabaseTransaction, request: &Request) -> Result<(), WorkflowError> {
     let Some(extended) = &request.extends else { return Ok(()) };
-    let status = requests::get(tx, extended).await?.map(|r| r.status).unwrap_or_default();
+    let status = requests::get(tx, extended).await?.map_or("gone", |r| r.status.as_str());
     if status == RequestStatus::Active.as_str() {
         Ok(())
     } else {

@@ -23,7 +23,7 @@ pub async fn extend(
         .await?
         .ok_or_else(|| WorkflowError::NotFound(format!("request {id}")))?;
     authz::check(broker, caller, Action::Extend, Some(&target)).await?;
-    if target.status != RequestStatus::Active.as_str() {
+    if target.status != RequestStatus::Active {
         return Err(WorkflowError::Conflict(format!("a request that is {} cannot be extended", target.status)));
     }
     let profile = broker.profile_of(&target)?.clone();

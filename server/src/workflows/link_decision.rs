@@ -55,8 +55,8 @@ pub async fn inspect(broker: &Broker, token: &str, signed_in: Option<&Upn>) -> R
     if approver.as_str() == request.requester {
         return Err(LinkRefusal::OwnRequest);
     }
-    if request.status != RequestStatus::Pending.as_str() {
-        return Err(LinkRefusal::Decided(request.status.clone()));
+    if request.status != RequestStatus::Pending {
+        return Err(LinkRefusal::Decided(request.status.to_string()));
     }
     if (claims.stg, claims.ver) != (request.stage, request.version) {
         return Err(LinkRefusal::Changed);

@@ -54,7 +54,7 @@ async fn nudge(broker: &Broker, seen: &Request, nudge: Nudge) -> Result<bool, Wo
         Nudge::Reminded => request.reminded_at.is_some(),
         Nudge::Escalated => request.escalated_at.is_some(),
     };
-    if request.status != RequestStatus::Pending.as_str() || request.stage != seen.stage || done_before {
+    if request.status != RequestStatus::Pending || request.stage != seen.stage || done_before {
         return Ok(false);
     }
     let at = now();

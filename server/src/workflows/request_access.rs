@@ -172,7 +172,7 @@ pub(super) async fn file(
         requester: user.upn.to_string(),
         requester_id: user.id.clone(),
         filed_by: caller.upn.to_string(),
-        status: RequestStatus::Pending.as_str().to_owned(),
+        status: RequestStatus::Pending,
         stage: 1,
         version: 1,
         duration_seconds: duration,

@@ -33,9 +33,9 @@ pub async fn revoke(
     audit::append(&tx, NewEvent::new(caller.upn.as_str(), "request.revoked", &subject, details)).await?;
     for other in requests::chain_of(&tx, &request.id).await?.into_iter().filter(|r| r.id != request.id) {
         let Some(other) = requests::get_for_update(&tx, &other.id).await? else { continue };
-        let (event, action) = match RequestStatus::parse(&other.status) {
-            Some(RequestStatus::Approved | RequestStatus::Active) => (RequestEvent::Revoke, "request.revoked"),
-            Some(RequestStatus::Pending) => (RequestEvent::Cancel, "request.cancelled"),
+        let (event, action) = match other.status {
+            RequestStatus::Approved | RequestStatus::Active => (RequestEvent::Revoke, "request.revoked"),
+            RequestStatus::Pending => (RequestEvent::Cancel, "request.cancelled"),
             _ => continue,
         };
         let after = apply(&other, event)?;

@@ -15,7 +15,7 @@ pub async fn time_out_undecided(broker: &Broker) -> Result<usize, WorkflowError>
     for id in requests::ids_pending_past_due(broker.store.conn(), now()).await? {
         let tx = broker.store.begin().await?;
         let Some(request) = requests::get_for_update(&tx, &id).await? else { continue };
-        if request.status != RequestStatus::Pending.as_str() {
+        if request.status != RequestStatus::Pending {
             continue;
         }
         let timed_out = apply(&request, RequestEvent::Timeout)?;

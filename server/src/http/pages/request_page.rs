@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::{AppState, Visitor, message, refused, render, see_other, unavailable};
 use crate::{
-    domain::{HumanDuration, format_millis, now},
+    domain::{HumanDuration, RequestStatus, format_millis, now},
     store::requests::Request,
     workflows::{WorkflowError, cancel, decide, extend, queries, revoke},
 };
@@ -83,8 +83,8 @@ pub(super) async fn show(state: web::Data<AppState>, visitor: Visitor, id: web::
         Err(e) => return unavailable(e, &visitor),
     };
     let own = request.requester == visitor.user.as_str();
-    let pending = request.status == "pending";
-    let live = request.status == "approved" || request.status == "active";
+    let pending = request.status == RequestStatus::Pending;
+    let live = matches!(request.status, RequestStatus::Approved | RequestStatus::Active);
     let can_decide = pending
         && decide::may_decide(broker, &caller, request).await.is_ok()
         && !details.decisions.iter().any(|d| d.approver == visitor.user.as_str() && d.stage == request.stage);
@@ -92,7 +92,7 @@ pub(super) async fn show(state: web::Data<AppState>, visitor: Visitor, id: web::
         StatusCode::OK,
         &RequestPage {
             id: &request.id,
-            status: &request.status,
+            status: request.status.as_str(),
             facts,
             ends_at: request.expires_at.map(format_millis),
             break_glass: request.break_glass.then(|| match &details.review {
@@ -122,7 +122,7 @@ fn extensions(state: &AppState, request: &Request) -> Vec<(i64, String)> {
     else {
         return Vec::new();
     };
-    if request.status != "active" || expires_at <= now() {
+    if request.status != RequestStatus::Active || expires_at <= now() {
         return Vec::new();
     }
     let left = (profile.max_duration.as_millis() - (expires_at - start)) / 1000;
