@@ -4,3 +4,15 @@ pub mod directory;
 pub mod mail;
 pub mod syslog;
 pub mod webhook;
+
+use std::time::Duration;
+
+/// The longest wait a `Retry-After` answer is taken at: a peer that asks for more (or sends
+/// a number too large to add to a clock) is asked again after this long.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
+
+/// A `Retry-After` header in seconds, capped at `MAX_RETRY_AFTER`.
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let seconds = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim().parse::<u64>().ok()?;
+    Some(Duration::from_secs(seconds).min(MAX_RETRY_AFTER))
+}

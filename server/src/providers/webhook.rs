@@ -74,12 +74,7 @@ impl Webhook {
         if status.is_success() {
             return Ok(());
         }
-        let retry_after = response
-            .headers()
-            .get("Retry-After")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = super::retry_after(response.headers());
         let message = format!("{} answered {status}", self.host());
         if status.as_u16() == 429 || status.as_u16() == 408 || status.is_server_error() {
             Err(WebhookError::Transient { message, retry_after })

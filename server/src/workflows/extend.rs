@@ -33,7 +33,10 @@ pub async fn extend(
     let (Some(expires_at), Some(start)) = (target.expires_at, target.coverage_start.or(target.activated_at)) else {
         return Err(WorkflowError::Conflict("the grant has not started yet".into()));
     };
-    let until = expires_at + duration_seconds * 1000;
+    let until = duration_seconds
+        .checked_mul(1000)
+        .and_then(|d| expires_at.checked_add(d))
+        .ok_or_else(|| InvalidValue::new("duration_seconds", "is far too large"))?;
     let max = profile.max_duration.as_millis();
     if until - start > max {
         return Err(InvalidValue::new(

@@ -109,3 +109,18 @@ async fn malformed_bodies_paths_and_queries_are_4xx_problems() {
     let (_, still) = alice.get(&format!("/api/v1/requests/{id}")).await;
     assert_eq!((still["status"].as_str(), still["decisions"].as_array().map(Vec::len)), (Some("pending"), Some(0)));
 }
+
+#[tokio::test]
+async fn an_extension_too_large_to_count_is_refused_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let id = app.engineer().request("AzureAD-Developers", 10).await;
+    let active = app.wait_for_status(&id, "active", std::time::Duration::from_secs(10)).await;
+    for seconds in [9_223_372_036_854_776_i64, i64::MAX] {
+        let path = format!("/api/v1/requests/{id}/extend");
+        let (status, body) = app.engineer().post(&path, json!({ "duration_seconds": seconds })).await;
+        assert_problem(status, &body, 400, Some("duration_seconds"));
+    }
+    let (_, after) = app.admin().get(&format!("/api/v1/requests/{id}")).await;
+    assert_eq!(after["expires_at"], active["expires_at"], "{after}");
+    assert_eq!(request_count(&app).await, 1);
+}

@@ -4,12 +4,16 @@
 use std::time::Duration;
 
 use rand::Rng;
-use reqwest::{Method, StatusCode, header::RETRY_AFTER};
+use reqwest::{Method, StatusCode};
 use secrecy::ExposeSecret;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
 use super::{GraphError, credentials::TokenSource};
+
+/// The longest `Retry-After` slept inside one call; a longer one ends the call, and the job
+/// that made it is rescheduled after that wait.
+const IN_CALL_WAIT: Duration = Duration::from_secs(10);
 
 pub struct GraphClient {
     http: reqwest::Client,
@@ -107,12 +111,7 @@ impl GraphClient {
                 }
                 return response.json().await.map(Some).map_err(|e| GraphError::Decode(e.to_string()));
             }
-            let retry_after = response
-                .headers()
-                .get(RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
+            let retry_after = crate::providers::retry_after(response.headers());
             let body: ODataError = response.json().await.unwrap_or_default();
             let transient = matches!(status.as_u16(), 429 | 500 | 502 | 503 | 504);
             if status == StatusCode::UNAUTHORIZED && !refreshed {
@@ -120,7 +119,8 @@ impl GraphClient {
                 self.tokens.invalidate().await;
                 continue;
             }
-            if transient && attempt < self.max_retries {
+            // A long wait is not slept here, holding a Graph slot: the job is rescheduled.
+            if transient && attempt < self.max_retries && retry_after.is_none_or(|w| w <= IN_CALL_WAIT) {
                 let wait = retry_after.unwrap_or_else(|| backoff(attempt));
                 tracing::debug!(status = status.as_u16(), ?wait, attempt, "Graph asked us to wait");
                 tokio::time::sleep(wait).await;
