@@ -220,7 +220,7 @@ async fn ending_a_grant_denies_exactly_that_users_older_sessions_merged_per_role
         (s["Effect"].as_str(), s["Action"].as_str(), s["Resource"].as_str()),
         (Some("Deny"), Some("*"), Some("*"))
     );
-    assert_eq!(s["Condition"]["StringLike"]["aws:userid"], format!("{role_id}:{ALICE}"));
+    assert_eq!(s["Condition"]["StringEqualsIgnoreCase"]["aws:userid"], format!("{role_id}:{ALICE}"));
     let issued_before = millis(&s["Condition"]["DateLessThan"]["aws:TokenIssueTime"]);
     let end = millis(&ended["ended_at"]);
     assert!(
@@ -242,8 +242,11 @@ async fn ending_a_grant_denies_exactly_that_users_older_sessions_merged_per_role
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let users: Vec<Value> =
-        revocations(&iam).await.iter().map(|s| s["Condition"]["StringLike"]["aws:userid"].clone()).collect();
+    let users: Vec<Value> = revocations(&iam)
+        .await
+        .iter()
+        .map(|s| s["Condition"]["StringEqualsIgnoreCase"]["aws:userid"].clone())
+        .collect();
     assert_eq!(users, [json!(format!("{role_id}:{ALICE}")), json!(format!("{role_id}:{BOB}"))]);
 
     // A statement older than the role's MaxSessionDuration can match no live session: pruned.
@@ -406,7 +409,7 @@ async fn drift_removed_by_reconciliation_also_loses_its_live_sessions() {
     }
     assert!(!app.is_member(DEVELOPERS_GROUP, MALLORY).await);
     let statements = developers_revocations().await;
-    let userid = statements[0]["Condition"]["StringLike"]["aws:userid"].as_str().unwrap().to_owned();
+    let userid = statements[0]["Condition"]["StringEqualsIgnoreCase"]["aws:userid"].as_str().unwrap().to_owned();
     assert!(userid.ends_with(&format!(":{MALLORY}")), "{statements}");
     app.wait_for_audit(&format!("group:{DEVELOPERS_GROUP}"), "aws.sessions_revoked", 1).await;
     let events = app.audit_actions(&format!("group:{DEVELOPERS_GROUP}")).await;

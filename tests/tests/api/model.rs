@@ -110,12 +110,22 @@ impl Model {
         r.status = status;
     }
 
-    /// The approved end `at` pushed to the end of a disturbance it fell into, with its slack.
+    /// The latest a removal may come for the approved end `at`: `SLACK_MS` later, or, when a
+    /// disturbance overlaps that, its end plus `DISTURBED_SLACK_MS` (and so on, for
+    /// disturbances that follow each other).
     fn removal_bound(&self, at: i64) -> i64 {
-        match self.disturbances.iter().filter(|(from, to)| *from - SLACK_MS <= at && at <= *to).map(|(_, to)| *to).max()
-        {
-            Some(to) => to + DISTURBED_SLACK_MS,
-            None => at + SLACK_MS,
+        let mut bound = at + SLACK_MS;
+        loop {
+            let later = self
+                .disturbances
+                .iter()
+                .filter(|(from, to)| *from <= bound && *to + DISTURBED_SLACK_MS > bound && *to >= at - SLACK_MS)
+                .map(|(_, to)| *to + DISTURBED_SLACK_MS)
+                .max();
+            match later {
+                Some(b) => bound = b,
+                None => return bound,
+            }
         }
     }
 }
@@ -296,8 +306,11 @@ impl Run {
                     let bound = end.map_or(removed, |e| self.model.removal_bound(e));
                     assert!(
                         removed <= bound,
-                        "{user} left {group} {} ms after the approved end",
-                        removed - end.unwrap_or(removed)
+                        "{user} left {group} {} ms after the approved end at {}; disturbances {:?}; model {:#?}",
+                        removed - end.unwrap_or(removed),
+                        end.unwrap_or_default(),
+                        self.model.disturbances,
+                        self.model.reqs
                     );
                 }
             }
@@ -370,6 +383,8 @@ async fn random_histories_keep_every_membership_equal_to_the_active_grants() {
     };
     for step in 0..steps {
         let roll = run.rng.random_range(0..100);
+        // Shown with a failure: what the run did, when (UTC, as in the server's log).
+        println!("{} step {step}: roll {roll}", chrono::Utc::now().format("%H:%M:%S%.3f"));
         match roll {
             0..25 => run.file().await,
             25..40 => run.decide("approve").await,

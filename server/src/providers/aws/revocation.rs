@@ -35,7 +35,10 @@ fn sid_for(userid: &str) -> String {
 fn statement(sid: &str, userid: Option<&str>, before: DateTime<Utc>) -> Value {
     let mut condition = json!({ "DateLessThan": { "aws:TokenIssueTime": instant(before) } });
     if let Some(userid) = userid {
-        condition["StringLike"] = json!({ "aws:userid": userid });
+        // Case-insensitive: Entra's AWS app sends the session name (the UPN) as the directory
+        // spells it (`Alice.Smith@Contoso.com`), while Elevate knows the UPN lower-cased, and
+        // IAM's `StringEquals`/`StringLike` compare case-sensitively.
+        condition["StringEqualsIgnoreCase"] = json!({ "aws:userid": userid });
     }
     json!({ "Sid": sid, "Effect": "Deny", "Action": "*", "Resource": "*", "Condition": condition })
 }
@@ -93,7 +96,7 @@ mod tests {
         let s = add(s, "AROA1:alice@example.com", at("2026-11-29T11:00:00Z"));
         let s = add(s, "AROA1:alice@example.com", at("2026-11-29T09:00:00Z"));
         assert_eq!(s.len(), 2);
-        assert_eq!(s[0]["Condition"]["StringLike"]["aws:userid"], "AROA1:alice@example.com");
+        assert_eq!(s[0]["Condition"]["StringEqualsIgnoreCase"]["aws:userid"], "AROA1:alice@example.com");
         assert_eq!(s[0]["Condition"]["DateLessThan"]["aws:TokenIssueTime"], "2026-11-29T11:00:00Z");
         assert_eq!(s[0]["Effect"], "Deny");
     }
@@ -104,11 +107,11 @@ mod tests {
         let s = add(s, "AROA1:new@example.com", at("2026-11-29T11:00:00Z"));
         let kept = prune(s.clone(), at("2026-11-29T12:30:00Z"), chrono::Duration::hours(12));
         assert_eq!(kept.len(), 1);
-        assert_eq!(kept[0]["Condition"]["StringLike"]["aws:userid"], "AROA1:new@example.com");
+        assert_eq!(kept[0]["Condition"]["StringEqualsIgnoreCase"]["aws:userid"], "AROA1:new@example.com");
         let doc = document(s, 200);
         let only = &doc["Statement"][0];
         assert_eq!(doc["Statement"].as_array().map(Vec::len), Some(1));
-        assert!(only["Condition"]["StringLike"].is_null());
+        assert!(only["Condition"]["StringEqualsIgnoreCase"].is_null());
         assert_eq!(only["Condition"]["DateLessThan"]["aws:TokenIssueTime"], "2026-11-29T11:00:00Z");
     }
 }
