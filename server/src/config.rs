@@ -671,7 +671,8 @@ pub struct WorkerSettings {
     /// Jobs run at once by one replica.
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
-    /// How long a claimed job is ours before another replica may take it over.
+    /// How long a claimed job is ours without renewal. The heartbeat renews it every second
+    /// while the process lives; a process not heard from for 5 s loses its jobs sooner.
     #[serde(default = "default_lease")]
     pub lease: HumanDuration,
     /// Longest sleep between polls; other replicas' new jobs are seen at least this often.
