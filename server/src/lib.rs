@@ -1,5 +1,5 @@
-//! Elevate: a self-hosted just-in-time privileged access broker. See DESIGN.md for the
-//! layers: http/cli → workflows → store and jobs → providers.
+//! Elevate: a self-hosted just-in-time privileged access broker. The layers:
+//! http/cli → workflows → store and jobs → providers; `broker` is the handle they share.
 pub mod audit_checkpoint;
 pub mod auth;
 pub mod aws_report;

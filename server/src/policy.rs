@@ -1,4 +1,4 @@
-//! The policy: the catalog of access profiles (DESIGN.md, "Policy"). Parsed once from TOML;
+//! The policy: the catalog of access profiles (README, "Policy"). Parsed once from TOML;
 //! every error names the file, the line and the key.
 use std::{
     collections::BTreeMap,

@@ -1,4 +1,4 @@
-//! The request lifecycle as an explicit state machine (DESIGN.md, "Lifecycle").
+//! The request lifecycle as an explicit state machine (README, "API": how requests move).
 pub use entity::requests::RequestStatus;
 
 /// Something that happens to a request.

@@ -1,5 +1,6 @@
 //! The `graph` directory: Microsoft Entra ID through Microsoft Graph v1.0, following Graph's
-//! documented semantics (see ../../../../shared/FACTS.md, "Microsoft Graph behaviour").
+//! documented semantics (adding a member twice, removing a non-member, throttling: see the
+//! README, "Microsoft Entra ID").
 mod client;
 mod credentials;
 
