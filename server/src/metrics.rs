@@ -5,7 +5,8 @@
 use std::{sync::LazyLock, time::Duration};
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 /// Calls to outside systems, recorded by the providers themselves (they know no `Broker`):
@@ -45,6 +46,8 @@ pub struct Metrics {
     pub decisions: IntCounterVec,
     /// Job attempts, by kind and outcome (`done`, `retry`, `failed`).
     pub job_attempts: IntCounterVec,
+    /// Times the worker looked for due jobs: it should follow the jobs, never spin.
+    pub worker_claims: IntCounter,
     requests: IntGaugeVec,
     grants_active: IntGauge,
     jobs: IntGaugeVec,
@@ -79,15 +82,17 @@ impl Metrics {
             Opts::new("elevate_job_attempts_total", "Outbox job attempts by kind and outcome"),
             &["kind", "outcome"],
         )?;
+        let worker_claims = IntCounter::new("elevate_worker_claims_total", "Times the worker looked for due jobs")?;
         let requests = IntGaugeVec::new(Opts::new("elevate_requests", "Requests by status"), &["status"])?;
         let grants_active = IntGauge::new("elevate_grants_active", "Grants now active")?;
         let jobs = IntGaugeVec::new(Opts::new("elevate_jobs", "Outbox jobs due, running or failed"), &["state"])?;
-        let collectors: [Box<dyn prometheus::core::Collector>; 8] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 9] = [
             Box::new(drift_found.clone()),
             Box::new(revocation_lag.clone()),
             Box::new(grant_lag.clone()),
             Box::new(decisions.clone()),
             Box::new(job_attempts.clone()),
+            Box::new(worker_claims.clone()),
             Box::new(requests.clone()),
             Box::new(grants_active.clone()),
             Box::new(jobs.clone()),
@@ -102,6 +107,7 @@ impl Metrics {
             grant_lag,
             decisions,
             job_attempts,
+            worker_claims,
             requests,
             grants_active,
             jobs,

@@ -77,7 +77,8 @@ pub struct State {
     /// Answer provisionOnDemand with 403, as when the app lacks the permission.
     pub provisioning_forbidden: bool,
     provisioning_calls: Vec<Instant>,
-    in_flight: usize,
+    /// Graph calls being answered now.
+    pub in_flight: usize,
     /// The most Graph calls that were ever being answered at the same time.
     pub max_in_flight: usize,
 }

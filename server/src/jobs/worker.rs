@@ -1,6 +1,8 @@
 //! The outbox worker: claims due jobs with a lease, runs them, and records the outcome.
 //! It sleeps until the next job is due (or until woken), so an expiry runs at its instant.
-use std::{sync::Arc, time::Duration};
+use std::{panic::AssertUnwindSafe, sync::Arc, time::Duration};
+
+use futures_util::FutureExt;
 
 use rand::Rng;
 use serde_json::json;
@@ -61,7 +63,8 @@ fn host_name() -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
-/// Logs a job task that panicked (its lease runs out and the job is tried again).
+/// Logs a job task that panicked outside its effect (`execute` catches the effect's own
+/// panics); the job's lease is given back at shutdown, or taken over once the process dies.
 fn report(joined: Result<(), tokio::task::JoinError>) {
     if let Err(e) = joined
         && e.is_panic()
@@ -158,6 +161,7 @@ impl Worker {
     async fn claim_into(&self, running: &mut JoinSet<()>, free: usize) -> Result<usize, StoreError> {
         let limit = u64::try_from(free).unwrap_or(1);
         let dead_before = now() - DEAD_AFTER_MS;
+        self.broker.metrics.worker_claims.inc();
         let batch =
             jobs::claim(&self.broker.store, &self.owner, limit, self.settings.lease.as_millis(), dead_before).await?;
         let count = batch.len();
@@ -237,7 +241,7 @@ impl Worker {
 
     async fn until_next_due(&self) -> Duration {
         let poll = self.settings.poll_interval.get();
-        match jobs::next_due(self.broker.store.conn()).await {
+        match jobs::next_due(self.broker.store.conn(), &self.owner, now() - DEAD_AFTER_MS).await {
             Ok(Some(due)) => {
                 let wait = u64::try_from(due - now()).unwrap_or(0);
                 poll.min(Duration::from_millis(wait))
@@ -253,21 +257,33 @@ impl Worker {
     async fn execute(&self, job: Job) {
         let lease = Lease::of(&job, &self.owner);
         let b = &self.broker;
-        let result = match job.kind {
-            JobKind::SyncMembership => {
-                let give_up_adds = job.attempts >= self.settings.max_attempts;
-                super::membership::sync(b, &job, &lease, give_up_adds).await
+        let effect = async {
+            match job.kind {
+                JobKind::SyncMembership => {
+                    let give_up_adds = job.attempts >= self.settings.max_attempts;
+                    super::membership::sync(b, &job, &lease, give_up_adds).await
+                }
+                JobKind::Provision => effects::provision(b, &job).await,
+                JobKind::RevokeSessions => super::aws_jobs::revoke_sessions(b, &job).await,
+                JobKind::PruneRevocations => super::aws_jobs::prune(b, &job).await,
+                JobKind::IdentityCenterEnsure => super::identity_center_jobs::ensure(b, &job).await,
+                JobKind::IdentityCenterRemove => super::identity_center_jobs::remove(b, &job).await,
+                JobKind::IdentityCenterRemoveDrift => super::identity_center_jobs::remove_drift(b, &job).await,
+                JobKind::Notify => super::notifications::fan_out(b, &job, &lease).await,
+                JobKind::SendMail => super::notifications::send_mail(b, &job).await,
+                JobKind::CallWebhook => super::notifications::call_webhook(b, &job).await,
             }
-            JobKind::Provision => effects::provision(b, &job).await,
-            JobKind::RevokeSessions => super::aws_jobs::revoke_sessions(b, &job).await,
-            JobKind::PruneRevocations => super::aws_jobs::prune(b, &job).await,
-            JobKind::IdentityCenterEnsure => super::identity_center_jobs::ensure(b, &job).await,
-            JobKind::IdentityCenterRemove => super::identity_center_jobs::remove(b, &job).await,
-            JobKind::IdentityCenterRemoveDrift => super::identity_center_jobs::remove_drift(b, &job).await,
-            JobKind::Notify => super::notifications::fan_out(b, &job, &lease).await,
-            JobKind::SendMail => super::notifications::send_mail(b, &job).await,
-            JobKind::CallWebhook => super::notifications::call_webhook(b, &job).await,
         };
+        // A panic must not leave the job `running` under a live owner (its heartbeat would
+        // renew the lease for ever, and a membership's key would stay locked): it counts as a
+        // failed attempt, retried like any other.
+        let result = AssertUnwindSafe(effect).catch_unwind().await.unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned());
+            Err(EffectError::Retry { message: format!("the job panicked: {}", what.unwrap_or_default()), after: None })
+        });
         if let Err(EffectError::Fenced) = result {
             warn!("another worker took the job over; this attempt's outcome is dropped");
             return;

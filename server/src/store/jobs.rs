@@ -74,6 +74,17 @@ fn lease_holds(at: i64, dead_before: i64) -> Condition {
         .add(jobs::Column::LeaseOwner.not_in_subquery(dead_owners(dead_before)))
 }
 
+/// A job whose lock key no running job holds (or that has none): it may run now.
+fn key_free(at: i64, dead_before: i64) -> Condition {
+    let held = Query::select()
+        .column(jobs::Column::LockKey)
+        .from(jobs::Entity)
+        .cond_where(lease_holds(at, dead_before))
+        .and_where(Expr::col(jobs::Column::LockKey).is_not_null())
+        .to_owned();
+    Condition::any().add(jobs::Column::LockKey.is_null()).add(jobs::Column::LockKey.not_in_subquery(held))
+}
+
 /// Claims up to `limit` due jobs for `owner` until `now + lease_ms`: pending jobs that are
 /// due, and running jobs whose lease no longer holds (it ran out, or its owner has not
 /// heartbeat since `dead_before`). Never two jobs with the same lock key at once. On
@@ -88,21 +99,15 @@ pub async fn claim(
 ) -> Result<Vec<Job>, StoreError> {
     let tx = store.begin().await?;
     let at = now();
-    let busy_keys = Query::select()
-        .column(jobs::Column::LockKey)
-        .from(jobs::Entity)
-        .cond_where(lease_holds(at, dead_before))
-        .and_where(Expr::col(jobs::Column::LockKey).is_not_null())
-        .to_owned();
+    // A running job of this very process is its own (the heartbeat keeps its lease): taking
+    // it over would run it twice side by side.
+    let lost = Condition::all()
+        .add(jobs::Column::Status.eq(Running))
+        .add(lease_holds(at, dead_before).not())
+        .add(jobs::Column::LeaseOwner.ne(owner));
     let mut query = jobs::Entity::find()
-        .filter(
-            Condition::any()
-                .add(jobs::Column::Status.eq(Pending).and(jobs::Column::DueAt.lte(at)))
-                .add(Condition::all().add(jobs::Column::Status.eq(Running)).add(lease_holds(at, dead_before).not())),
-        )
-        .filter(
-            Condition::any().add(jobs::Column::LockKey.is_null()).add(jobs::Column::LockKey.not_in_subquery(busy_keys)),
-        )
+        .filter(Condition::any().add(jobs::Column::Status.eq(Pending).and(jobs::Column::DueAt.lte(at))).add(lost))
+        .filter(key_free(at, dead_before))
         .order_by_asc(jobs::Column::DueAt)
         .order_by_asc(jobs::Column::Id)
         .limit(limit);
@@ -229,13 +234,16 @@ pub async fn cancel_pending(c: &impl ConnectionTrait, grant_id: &str, kind: JobK
     Ok(())
 }
 
-/// The earliest instant at which some job becomes runnable (pending due, or a lease ending;
-/// a dead owner's jobs are noticed by the worker's regular poll).
-pub async fn next_due(c: &impl ConnectionTrait) -> Result<Option<i64>, StoreError> {
+/// The earliest instant at which some job becomes runnable: a pending job falls due (unless
+/// a running job holds its lock key: the worker is woken when that one finishes), or a lease
+/// runs out. A dead owner's jobs are noticed by the worker's regular poll.
+/// `owner`'s own leases are left out: its heartbeat renews them.
+pub async fn next_due(c: &impl ConnectionTrait, owner: &str, dead_before: i64) -> Result<Option<i64>, StoreError> {
     let pending: Option<Option<i64>> = jobs::Entity::find()
         .select_only()
         .column_as(jobs::Column::DueAt.min(), "t")
         .filter(jobs::Column::Status.eq(Pending))
+        .filter(key_free(now(), dead_before))
         .into_tuple()
         .one(c)
         .await?;
@@ -243,6 +251,7 @@ pub async fn next_due(c: &impl ConnectionTrait) -> Result<Option<i64>, StoreErro
         .select_only()
         .column_as(jobs::Column::LeaseUntil.min(), "t")
         .filter(jobs::Column::Status.eq(Running))
+        .filter(jobs::Column::LeaseOwner.ne(owner))
         .into_tuple()
         .one(c)
         .await?;

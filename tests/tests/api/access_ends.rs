@@ -56,6 +56,15 @@ async fn until_member(app: &TestApp, group: &str, upn: &str) {
     }
 }
 
+/// Waits until a Graph call is in flight (sent, not yet answered).
+async fn add_in_flight(app: &TestApp) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while app.graph().state().in_flight == 0 {
+        assert!(Instant::now() < deadline, "no Graph call was ever in flight");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 #[tokio::test]
 async fn revoking_a_request_ends_its_active_extension_at_once() {
     let app = app("").await;
@@ -92,6 +101,7 @@ async fn revoking_a_request_ends_its_approved_extension_and_cancels_a_pending_on
     // is still `approved` when the original is revoked.
     app.graph().set_faults(Faults { slow_add_answer: Duration::from_secs(3), ..Default::default() });
     app.approver(BOB).approve(&approved).await;
+    add_in_flight(&app).await;
     let (_, body) = app.admin().get(&format!("/api/v1/requests/{approved}")).await;
     assert_eq!(body["status"], "approved", "{body}");
 
@@ -184,4 +194,44 @@ async fn an_add_that_lands_after_a_short_lease_never_outlives_the_revoke() {
     }
     let history = app.graph().membership_history("Oncall-Admins", &user);
     assert!(matches!(history[..], [(true, _), (false, _)]), "{history:?}");
+}
+
+/// `elevate_worker_claims_total`: how many times the worker has looked for due jobs.
+async fn claims(app: &TestApp) -> u64 {
+    let text = reqwest::get(format!("{}/metrics", app.address)).await.unwrap().text().await.unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("elevate_worker_claims_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no elevate_worker_claims_total in:\n{text}"))
+}
+
+#[tokio::test]
+async fn a_sync_waiting_behind_an_add_in_flight_leaves_the_worker_idle_until_its_turn() {
+    // The add lands at once and Graph answers 4 s later. The revoke's sync is due meanwhile
+    // but may not run beside the add's (same membership): the worker must wait for its turn,
+    // not poll the database in a loop (that starved the add's own commit of SQLite's write
+    // lock, and with it the removal).
+    let app = app("").await;
+    app.graph().set_faults(Faults { slow_add_answer: Duration::from_secs(4), ..Default::default() });
+    let id = app.engineer().request("Auto", 3600).await;
+    until_member(&app, "Oncall-Admins", ALICE).await;
+    let (status, body) = app.engineer().act(&id, "revoke").await;
+    assert_eq!(status, 200, "{body}");
+    let revoked_at = Instant::now();
+
+    let before = claims(&app).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let looked = claims(&app).await - before;
+    assert!(looked <= 5, "the worker looked for due jobs {looked} times in a second while the add was in flight");
+
+    let ended = app.wait_until_ended(&id, Duration::from_secs(20)).await;
+    assert_eq!((ended["status"].as_str(), ended["membership_outcome"].as_str()), (Some("revoked"), Some("removed")));
+    let user = app.graph().user_id(ALICE);
+    let history = app.graph().membership_history("Oncall-Admins", &user);
+    let removed_after = match history[..] {
+        [(true, _), (false, removed)] => removed.saturating_duration_since(revoked_at),
+        _ => panic!("one add, one removal: {history:?}"),
+    };
+    // The add's answer comes 4 s after it landed; the removal follows it at once.
+    assert!(removed_after < Duration::from_secs(6), "removed {removed_after:?} after the revoke");
 }
