@@ -1,13 +1,15 @@
 //! Grants: one membership of one user in one directory group, caused by one approved request.
 use sea_orm::entity::prelude::*;
 
+pub use crate::ids::{GrantId, RequestId};
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "grants")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: String,
+    pub id: GrantId,
     #[sea_orm(unique)]
-    pub request_id: String,
+    pub request_id: RequestId,
     pub user_id: String,
     pub upn: String,
     pub group_id: String,

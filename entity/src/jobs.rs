@@ -1,13 +1,15 @@
 //! The outbox: every effect on the outside world is a durable job row.
 use sea_orm::entity::prelude::*;
 
+pub use crate::ids::GrantId;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "jobs")]
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
     pub kind: JobKind,
-    pub grant_id: Option<String>,
+    pub grant_id: Option<GrantId>,
     /// Jobs with the same key (one user in one group) never run at the same time, so that an
     /// add and a remove of one membership cannot overtake each other.
     pub lock_key: Option<String>,

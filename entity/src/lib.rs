@@ -8,6 +8,7 @@ pub mod audit_forwarding;
 pub mod break_glass_reviews;
 pub mod decisions;
 pub mod grants;
+pub mod ids;
 pub mod jobs;
 pub mod local_group_members;
 pub mod local_groups;

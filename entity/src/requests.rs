@@ -1,12 +1,14 @@
 //! Access requests and their lifecycle state (see `RequestStatus` in the server's domain).
 use sea_orm::entity::prelude::*;
 
+pub use crate::ids::RequestId;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "requests")]
 pub struct Model {
     /// UUIDv7, as text.
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: String,
+    pub id: RequestId,
     pub profile: String,
     /// UPN of the user who gets the access.
     pub requester: String,
@@ -24,7 +26,7 @@ pub struct Model {
     pub ticket: Option<String>,
     pub group_id: String,
     /// Set when this request extends an earlier grant of the same profile.
-    pub extends: Option<String>,
+    pub extends: Option<RequestId>,
     /// For an extension: the instant at which its grant ends.
     pub extends_until: Option<i64>,
     /// Start of the unbroken access this request belongs to (for extensions, the first one's).

@@ -5,7 +5,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, erro
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Upn, now};
+use crate::domain::{RequestId, Upn, now};
 
 const ISSUER: &str = "elevate";
 const AUDIENCE: &str = "elevate-action-link";
@@ -33,7 +33,7 @@ pub struct LinkClaims {
     /// The approver the link was sent to.
     pub sub: String,
     /// The request.
-    pub req: String,
+    pub req: RequestId,
     pub act: LinkAction,
     /// The approval stage and the request's version the link was made for.
     pub stg: i32,
@@ -62,7 +62,7 @@ pub struct LinkSigner {
 /// What a link is for.
 pub struct LinkTarget<'a> {
     pub approver: &'a Upn,
-    pub request: &'a str,
+    pub request: &'a RequestId,
     pub action: LinkAction,
     pub stage: i32,
     pub version: i32,
@@ -84,7 +84,7 @@ impl LinkSigner {
             iss: ISSUER.into(),
             aud: AUDIENCE.into(),
             sub: target.approver.to_string(),
-            req: target.request.to_owned(),
+            req: target.request.clone(),
             act: target.action,
             stg: target.stage,
             ver: target.version,
@@ -117,9 +117,10 @@ mod tests {
     #[test]
     fn a_link_verifies_until_altered_or_expired() {
         let bob = Upn::parse("bob@example.com").unwrap();
+        let r1 = RequestId::new();
         let target = |expires_at| LinkTarget {
             approver: &bob,
-            request: "r1",
+            request: &r1,
             action: LinkAction::Approve,
             stage: 1,
             version: 3,
@@ -127,7 +128,7 @@ mod tests {
         };
         let token = signer().mint(target(now() + 60_000)).unwrap();
         let claims = signer().verify(&token).unwrap();
-        assert_eq!((claims.sub.as_str(), claims.req.as_str(), claims.stg, claims.ver), ("bob@example.com", "r1", 1, 3));
+        assert_eq!((claims.sub.as_str(), &claims.req, claims.stg, claims.ver), ("bob@example.com", &r1, 1, 3));
         let mut altered = token.clone();
         altered.pop();
         assert_eq!(signer().verify(&altered).unwrap_err(), LinkError::Invalid);

@@ -3,29 +3,12 @@ use std::fmt;
 
 use super::InvalidValue;
 
-/// A request id: a UUIDv7, so ids sort by creation time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RequestId(uuid::Uuid);
+pub use entity::ids::{GrantId, NotAnId, RequestId};
 
-impl RequestId {
-    pub fn new() -> Self {
-        Self(uuid::Uuid::now_v7())
-    }
-
-    pub fn parse(s: &str) -> Result<Self, InvalidValue> {
-        uuid::Uuid::parse_str(s).map(Self).map_err(|_| InvalidValue::new("id", "is not a request id (a UUID)"))
-    }
-}
-
-impl Default for RequestId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl fmt::Display for RequestId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
+/// An id from outside (a path, a link) that is not one: a 4xx naming the `id`.
+impl From<NotAnId> for InvalidValue {
+    fn from(e: NotAnId) -> Self {
+        InvalidValue::new("id", e.to_string())
     }
 }
 
@@ -138,6 +121,6 @@ mod tests {
         assert!(ProfileKey::parse("Azure Admins").is_err());
         assert!(GroupId::parse("AWS-Account1-Administrators").is_ok());
         assert!(GroupId::parse("has space").is_err());
-        assert!(RequestId::parse("not-a-uuid").is_err());
+        assert_eq!(RequestId::parse("not-a-uuid").map_err(InvalidValue::from).map_err(|e| e.field), Err("id"));
     }
 }

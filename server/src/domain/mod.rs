@@ -8,7 +8,7 @@ mod time;
 
 pub use caller::{Caller, Role};
 pub use duration::HumanDuration;
-pub use ids::{GroupId, ProfileKey, RequestId, Upn};
+pub use ids::{GrantId, GroupId, NotAnId, ProfileKey, RequestId, Upn};
 pub use status::{Lifecycle, RequestEvent, RequestStatus, TransitionError};
 pub use text::{Comment, Justification, Ticket};
 pub use time::{Millis, format_millis, now, parse_instant};

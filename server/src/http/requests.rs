@@ -75,7 +75,7 @@ pub async fn list(
     let query = ListQuery { status: p.status, requester: p.requester, limit, cursor: p.cursor };
     let page_size = limit.unwrap_or(50) as usize;
     let requests = queries::list_requests(&state.broker, &caller, query).await?;
-    let next_cursor = (requests.len() == page_size).then(|| requests.last().map(|r| r.id.clone())).flatten();
+    let next_cursor = (requests.len() == page_size).then(|| requests.last().map(|r| r.id.to_string())).flatten();
     let mut items = Vec::with_capacity(requests.len());
     for r in requests {
         items.push(view(&state.broker, r).await?);

@@ -147,7 +147,7 @@ impl From<RequestDetails> for RequestView {
                     decided_at: format_millis(x.decided_at),
                 })
                 .collect(),
-            id: r.id,
+            id: r.id.to_string(),
             profile: r.profile,
             requester: r.requester,
             filed_by: r.filed_by,
@@ -156,7 +156,7 @@ impl From<RequestDetails> for RequestView {
             duration_seconds: r.duration_seconds,
             justification: r.justification,
             ticket: r.ticket,
-            extends: r.extends,
+            extends: r.extends.map(String::from),
             status_reason: r.status_reason,
         }
     }

@@ -9,7 +9,7 @@ use super::effects::EffectError;
 use crate::{
     broker::Broker,
     config::SessionNameClaim,
-    domain::now,
+    domain::{GrantId, now},
     policy::Profile,
     providers::aws::AwsError,
     store::{
@@ -73,7 +73,7 @@ pub async fn schedule_drift_revocations(
 struct Revoked<'a> {
     user_id: &'a str,
     upn: &'a str,
-    grant_id: Option<&'a str>,
+    grant_id: Option<&'a GrantId>,
     subject: String,
 }
 
@@ -96,7 +96,7 @@ async fn revoke_for(
         json!({ "role_arn": role_arn, "session_name": session_name, "before": before, "subject": user.subject });
     let job = NewJob {
         kind: super::JobKind::RevokeSessions,
-        grant_id: user.grant_id.map(str::to_owned),
+        grant_id: user.grant_id.cloned(),
         lock_key: Some(role_key(role_arn)),
         payload,
         due_at: now(),

@@ -7,7 +7,7 @@ use serde_json::json;
 use super::{JobKind, identity_center_jobs, notifications, sync};
 use crate::{
     broker::Broker,
-    domain::{RequestEvent, RequestStatus, format_millis, now},
+    domain::{GrantId, RequestEvent, RequestId, RequestStatus, format_millis, now},
     notify::Notice,
     store::{
         StoreError,
@@ -75,7 +75,7 @@ async fn write(c: &impl ConnectionTrait, g: &Grant, after: Grant) -> Result<Gran
 /// The request was approved: its grant starts, and the membership is synced.
 pub async fn start(c: &impl ConnectionTrait, request: &Request) -> Result<Grant, StoreError> {
     let grant = Grant {
-        id: uuid::Uuid::now_v7().to_string(),
+        id: GrantId::new(),
         request_id: request.id.clone(),
         user_id: request.requester_id.clone(),
         upn: request.requester.clone(),
@@ -241,7 +241,7 @@ pub async fn settle(
 
 /// Pending extensions of a request that ended: cancelled, since what they extend is gone
 /// (approving one later would open a fresh window).
-pub async fn cancel_extensions(c: &impl ConnectionTrait, id: &str, reason: &str) -> Result<(), StoreError> {
+pub async fn cancel_extensions(c: &impl ConnectionTrait, id: &RequestId, reason: &str) -> Result<(), StoreError> {
     for ext in requests::pending_extensions_of(c, id).await? {
         let cancelled = requests::after(&ext, RequestEvent::Cancel)?;
         requests::update(c, &ext, cancelled).await?;

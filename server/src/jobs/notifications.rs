@@ -11,7 +11,7 @@ use serde_json::json;
 use super::effects::EffectError;
 use crate::{
     broker::Broker,
-    domain::{RequestStatus, Upn, now},
+    domain::{RequestId, RequestStatus, Upn, now},
     notify::{Audience, Notice, messages},
     providers::{
         directory::DirectoryUser,
@@ -29,13 +29,13 @@ use crate::{
 
 #[derive(Serialize, Deserialize)]
 struct NotifyPayload {
-    request: String,
+    request: RequestId,
     notice: Notice,
 }
 
 #[derive(Serialize, Deserialize)]
 struct MailPayload {
-    request: String,
+    request: RequestId,
     notice: Notice,
     to: String,
     name: String,
@@ -44,7 +44,7 @@ struct MailPayload {
 
 #[derive(Serialize, Deserialize)]
 struct WebhookPayload {
-    request: String,
+    request: RequestId,
     notice: Notice,
     /// Index into `notify.webhook`.
     hook: usize,
@@ -71,7 +71,7 @@ fn payload<T: serde::de::DeserializeOwned>(job: &Job) -> Result<T, EffectError> 
     serde_json::from_str(&job.payload).map_err(|e| EffectError::Permanent(format!("job {}: bad payload: {e}", job.id)))
 }
 
-async fn request_of(broker: &Broker, id: &str) -> Result<Option<Request>, EffectError> {
+async fn request_of(broker: &Broker, id: &RequestId) -> Result<Option<Request>, EffectError> {
     Ok(requests::get(broker.store.conn(), id).await?)
 }
 
@@ -143,7 +143,7 @@ async fn deciders(broker: &Broker, request: &Request, audience: Audience) -> Res
 /// The request and what the notice says about it, while the notice is still worth sending.
 async fn current_content(
     broker: &Broker,
-    request_id: &str,
+    request_id: &RequestId,
     notice: &Notice,
 ) -> Result<Option<(Request, messages::Content)>, EffectError> {
     let Some(request) = request_of(broker, request_id).await? else { return Ok(None) };

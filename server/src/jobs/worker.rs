@@ -172,7 +172,7 @@ impl Worker {
                 job_id = job.id,
                 kind = job.kind.as_str(),
                 key = job.lock_key.as_deref().unwrap_or(""),
-                grant = job.grant_id.as_deref().unwrap_or("")
+                grant = job.grant_id.as_ref().map(|g| g.as_str()).unwrap_or("")
             );
             running.spawn(async move { worker.execute(job).await }.instrument(span));
         }

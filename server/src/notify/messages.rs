@@ -144,7 +144,7 @@ pub fn facts(request: &Request, profile: &Profile, risk: Option<&str>) -> Vec<(&
     if let Some(t) = &request.ticket {
         facts.push(("Ticket", t.clone()));
     }
-    facts.push(("Request", request.id.clone()));
+    facts.push(("Request", request.id.to_string()));
     facts
 }
 

@@ -202,7 +202,7 @@ impl Notifier {
         self.mailer.is_some() || !self.webhooks.is_empty()
     }
 
-    pub fn request_url(&self, request_id: &str) -> String {
+    pub fn request_url(&self, request_id: &crate::domain::RequestId) -> String {
         format!("{}/requests/{request_id}", self.public_url)
     }
 

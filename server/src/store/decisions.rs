@@ -3,10 +3,10 @@ use entity::decisions;
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 
 use super::{StoreError, is_unique_violation};
-use crate::domain::now;
+use crate::domain::{RequestId, now};
 
 pub struct NewDecision<'a> {
-    pub request_id: &'a str,
+    pub request_id: &'a RequestId,
     pub approver: &'a str,
     pub stage: i32,
     pub approve: bool,
@@ -16,7 +16,7 @@ pub struct NewDecision<'a> {
 /// Records a decision; `Ok(false)` when this approver already decided this request.
 pub async fn insert(c: &impl ConnectionTrait, d: NewDecision<'_>) -> Result<bool, StoreError> {
     let row = decisions::ActiveModel {
-        request_id: Set(d.request_id.to_owned()),
+        request_id: Set(d.request_id.clone()),
         approver: Set(d.approver.to_owned()),
         stage: Set(d.stage),
         decision: Set(if d.approve { "approve" } else { "deny" }.to_owned()),
@@ -31,26 +31,33 @@ pub async fn insert(c: &impl ConnectionTrait, d: NewDecision<'_>) -> Result<bool
     }
 }
 
-pub async fn for_request(c: &impl ConnectionTrait, request_id: &str) -> Result<Vec<decisions::Model>, StoreError> {
+pub async fn for_request(
+    c: &impl ConnectionTrait,
+    request_id: &RequestId,
+) -> Result<Vec<decisions::Model>, StoreError> {
     Ok(decisions::Entity::find()
-        .filter(decisions::Column::RequestId.eq(request_id))
+        .filter(decisions::Column::RequestId.eq(request_id.clone()))
         .order_by_asc(decisions::Column::Id)
         .all(c)
         .await?)
 }
 
-pub async fn approvals_at_stage(c: &impl ConnectionTrait, request_id: &str, stage: i32) -> Result<u64, StoreError> {
+pub async fn approvals_at_stage(
+    c: &impl ConnectionTrait,
+    request_id: &RequestId,
+    stage: i32,
+) -> Result<u64, StoreError> {
     Ok(decisions::Entity::find()
-        .filter(decisions::Column::RequestId.eq(request_id))
+        .filter(decisions::Column::RequestId.eq(request_id.clone()))
         .filter(decisions::Column::Stage.eq(stage))
         .filter(decisions::Column::Decision.eq("approve"))
         .count(c)
         .await?)
 }
 
-pub async fn has_decided(c: &impl ConnectionTrait, request_id: &str, approver: &str) -> Result<bool, StoreError> {
+pub async fn has_decided(c: &impl ConnectionTrait, request_id: &RequestId, approver: &str) -> Result<bool, StoreError> {
     Ok(decisions::Entity::find()
-        .filter(decisions::Column::RequestId.eq(request_id))
+        .filter(decisions::Column::RequestId.eq(request_id.clone()))
         .filter(decisions::Column::Approver.eq(approver))
         .count(c)
         .await?

@@ -3,6 +3,7 @@ use entity::grants;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder};
 
 use super::StoreError;
+use crate::domain::{GrantId, RequestId};
 
 pub use grants::{GrantState, Model as Grant};
 
@@ -11,12 +12,12 @@ pub async fn insert(c: &impl ConnectionTrait, grant: Grant) -> Result<(), StoreE
     Ok(())
 }
 
-pub async fn get(c: &impl ConnectionTrait, id: &str) -> Result<Option<Grant>, StoreError> {
-    Ok(grants::Entity::find_by_id(id.to_owned()).one(c).await?)
+pub async fn get(c: &impl ConnectionTrait, id: &GrantId) -> Result<Option<Grant>, StoreError> {
+    Ok(grants::Entity::find_by_id(id.clone()).one(c).await?)
 }
 
-pub async fn for_request(c: &impl ConnectionTrait, request_id: &str) -> Result<Option<Grant>, StoreError> {
-    Ok(grants::Entity::find().filter(grants::Column::RequestId.eq(request_id)).one(c).await?)
+pub async fn for_request(c: &impl ConnectionTrait, request_id: &RequestId) -> Result<Option<Grant>, StoreError> {
+    Ok(grants::Entity::find().filter(grants::Column::RequestId.eq(request_id.clone())).one(c).await?)
 }
 
 pub async fn save(c: &impl ConnectionTrait, grant: Grant) -> Result<Grant, StoreError> {

@@ -8,14 +8,14 @@ use sea_orm::{
 };
 
 use super::{Store, StoreError, is_postgres};
-use crate::domain::now;
+use crate::domain::{GrantId, now};
 
 use JobStatus::{Cancelled, Failed, Pending, Running};
 pub use jobs::{JobKind, JobStatus, Model as Job};
 
 pub struct NewJob {
     pub kind: JobKind,
-    pub grant_id: Option<String>,
+    pub grant_id: Option<GrantId>,
     pub lock_key: Option<String>,
     pub payload: serde_json::Value,
     pub due_at: i64,
@@ -222,11 +222,11 @@ pub async fn release_all(c: &impl ConnectionTrait, owner: &str) -> Result<u64, S
 }
 
 /// Cancels the pending jobs of one kind for a grant (e.g. its expiry, once it was revoked).
-pub async fn cancel_pending(c: &impl ConnectionTrait, grant_id: &str, kind: JobKind) -> Result<(), StoreError> {
+pub async fn cancel_pending(c: &impl ConnectionTrait, grant_id: &GrantId, kind: JobKind) -> Result<(), StoreError> {
     jobs::Entity::update_many()
         .col_expr(jobs::Column::Status, Expr::value(Cancelled))
         .col_expr(jobs::Column::UpdatedAt, Expr::value(now()))
-        .filter(jobs::Column::GrantId.eq(grant_id))
+        .filter(jobs::Column::GrantId.eq(grant_id.clone()))
         .filter(jobs::Column::Kind.eq(kind))
         .filter(jobs::Column::Status.eq(Pending))
         .exec(c)
@@ -288,8 +288,12 @@ pub async fn in_flight(c: &impl ConnectionTrait, lock_key: &str, margin_ms: i64)
         .is_some())
 }
 
-pub async fn for_grant(c: &impl ConnectionTrait, grant_id: &str) -> Result<Vec<Job>, StoreError> {
-    Ok(jobs::Entity::find().filter(jobs::Column::GrantId.eq(grant_id)).order_by_asc(jobs::Column::Id).all(c).await?)
+pub async fn for_grant(c: &impl ConnectionTrait, grant_id: &GrantId) -> Result<Vec<Job>, StoreError> {
+    Ok(jobs::Entity::find()
+        .filter(jobs::Column::GrantId.eq(grant_id.clone()))
+        .order_by_asc(jobs::Column::Id)
+        .all(c)
+        .await?)
 }
 
 /// Jobs due now (pending, due), running, and failed (given up).

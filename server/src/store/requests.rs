@@ -6,7 +6,7 @@ use sea_orm::{
 };
 
 use super::{StoreError, is_postgres};
-use crate::domain::{Lifecycle, RequestEvent, RequestStatus, now};
+use crate::domain::{Lifecycle, RequestEvent, RequestId, RequestStatus, now};
 
 pub use requests::Model as Request;
 
@@ -15,15 +15,15 @@ pub async fn insert(c: &impl ConnectionTrait, row: Request) -> Result<(), StoreE
     Ok(())
 }
 
-pub async fn get(c: &impl ConnectionTrait, id: &str) -> Result<Option<Request>, StoreError> {
-    Ok(requests::Entity::find_by_id(id.to_owned()).one(c).await?)
+pub async fn get(c: &impl ConnectionTrait, id: &RequestId) -> Result<Option<Request>, StoreError> {
+    Ok(requests::Entity::find_by_id(id.clone()).one(c).await?)
 }
 
 /// Reads a request for update: on PostgreSQL the row stays locked until the transaction ends,
 /// so concurrent decisions on one request are taken one after the other (on SQLite the write
 /// transaction already serialises them).
-pub async fn get_for_update(c: &impl ConnectionTrait, id: &str) -> Result<Option<Request>, StoreError> {
-    let mut query = requests::Entity::find_by_id(id.to_owned());
+pub async fn get_for_update(c: &impl ConnectionTrait, id: &RequestId) -> Result<Option<Request>, StoreError> {
+    let mut query = requests::Entity::find_by_id(id.clone());
     if is_postgres(c) {
         query = query.lock_exclusive();
     }
@@ -95,7 +95,7 @@ pub async fn count_pending_of(c: &impl ConnectionTrait, requester: &str) -> Resu
         .await?)
 }
 
-pub async fn ids_pending_past_due(c: &impl ConnectionTrait, at: i64) -> Result<Vec<String>, StoreError> {
+pub async fn ids_pending_past_due(c: &impl ConnectionTrait, at: i64) -> Result<Vec<RequestId>, StoreError> {
     Ok(requests::Entity::find()
         .select_only()
         .column(requests::Column::Id)
@@ -108,7 +108,7 @@ pub async fn ids_pending_past_due(c: &impl ConnectionTrait, at: i64) -> Result<V
 
 /// The extension chain `id` belongs to: its first request and every request that extends it,
 /// transitively (`id` included), oldest first.
-pub async fn chain_of(c: &impl ConnectionTrait, id: &str) -> Result<Vec<Request>, StoreError> {
+pub async fn chain_of(c: &impl ConnectionTrait, id: &RequestId) -> Result<Vec<Request>, StoreError> {
     let Some(mut root) = get(c, id).await? else { return Ok(Vec::new()) };
     while let Some(parent) = root.extends.clone() {
         match get(c, &parent).await? {
@@ -132,9 +132,9 @@ pub async fn chain_of(c: &impl ConnectionTrait, id: &str) -> Result<Vec<Request>
 }
 
 /// Pending extensions of a request (cancelled when the request they extend ends early).
-pub async fn pending_extensions_of(c: &impl ConnectionTrait, id: &str) -> Result<Vec<Request>, StoreError> {
+pub async fn pending_extensions_of(c: &impl ConnectionTrait, id: &RequestId) -> Result<Vec<Request>, StoreError> {
     Ok(requests::Entity::find()
-        .filter(requests::Column::Extends.eq(id))
+        .filter(requests::Column::Extends.eq(id.clone()))
         .filter(requests::Column::Status.eq(RequestStatus::Pending))
         .all(c)
         .await?)
@@ -143,12 +143,12 @@ pub async fn pending_extensions_of(c: &impl ConnectionTrait, id: &str) -> Result
 /// Marks the request's access as over (membership removed or, for standing or overlapping
 /// membership, the grant's end handled). Not a state transition: the status already says why.
 /// The version still moves on, so that no write from an older copy can undo it.
-pub async fn set_ended(c: &impl ConnectionTrait, id: &str, at: i64) -> Result<(), StoreError> {
+pub async fn set_ended(c: &impl ConnectionTrait, id: &RequestId, at: i64) -> Result<(), StoreError> {
     requests::Entity::update_many()
         .col_expr(requests::Column::EndedAt, Expr::value(at))
         .col_expr(requests::Column::UpdatedAt, Expr::value(now()))
         .col_expr(requests::Column::Version, Expr::col(requests::Column::Version).add(1))
-        .filter(requests::Column::Id.eq(id))
+        .filter(requests::Column::Id.eq(id.clone()))
         .exec(c)
         .await?;
     Ok(())
@@ -163,14 +163,14 @@ pub enum Nudge {
 
 /// Records that the approvers were reminded, or the escalation approvers called in. Not a
 /// change of the request: its version stays, so the links already sent stay good.
-pub async fn record_nudge(c: &impl ConnectionTrait, id: &str, nudge: Nudge, at: i64) -> Result<(), StoreError> {
+pub async fn record_nudge(c: &impl ConnectionTrait, id: &RequestId, nudge: Nudge, at: i64) -> Result<(), StoreError> {
     let column = match nudge {
         Nudge::Reminded => requests::Column::RemindedAt,
         Nudge::Escalated => requests::Column::EscalatedAt,
     };
     requests::Entity::update_many()
         .col_expr(column, Expr::value(at))
-        .filter(requests::Column::Id.eq(id))
+        .filter(requests::Column::Id.eq(id.clone()))
         .exec(c)
         .await?;
     Ok(())

@@ -3,11 +3,12 @@ use entity::{break_glass_reviews as reviews, requests as rows};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 
 use super::{StoreError, requests::Request};
+use crate::domain::RequestId;
 
 pub type Review = reviews::Model;
 
-pub async fn get(c: &impl ConnectionTrait, request_id: &str) -> Result<Option<Review>, StoreError> {
-    Ok(reviews::Entity::find_by_id(request_id).one(c).await?)
+pub async fn get(c: &impl ConnectionTrait, request_id: &RequestId) -> Result<Option<Review>, StoreError> {
+    Ok(reviews::Entity::find_by_id(request_id.clone()).one(c).await?)
 }
 
 /// Records a review; `false` when the request already has one (the primary key refuses it).
@@ -19,7 +20,7 @@ pub async fn insert(c: &impl ConnectionTrait, review: Review) -> Result<bool, St
 
 /// Break-glass requests nobody has reviewed yet, oldest first.
 pub async fn unreviewed(c: &impl ConnectionTrait) -> Result<Vec<Request>, StoreError> {
-    let reviewed: Vec<String> = reviews::Entity::find().all(c).await?.into_iter().map(|r| r.request_id).collect();
+    let reviewed: Vec<RequestId> = reviews::Entity::find().all(c).await?.into_iter().map(|r| r.request_id).collect();
     Ok(rows::Entity::find()
         .filter(rows::Column::BreakGlass.eq(true))
         .filter(rows::Column::Id.is_not_in(reviewed))

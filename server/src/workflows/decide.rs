@@ -75,7 +75,7 @@ pub(super) async fn record(
     };
     // Authorise before the write transaction: the directory may be slow, and a write lock
     // must not wait on it.
-    let request_id = RequestId::parse(id)?.to_string();
+    let request_id = RequestId::parse(id)?;
     let seen = requests::get(broker.store.conn(), &request_id)
         .await?
         .ok_or_else(|| WorkflowError::NotFound(format!("request {request_id}")))?;

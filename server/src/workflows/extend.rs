@@ -19,7 +19,7 @@ pub async fn extend(
     justification: Option<&str>,
 ) -> Result<Request, WorkflowError> {
     let id = RequestId::parse(id)?;
-    let target = requests::get(broker.store.conn(), &id.to_string())
+    let target = requests::get(broker.store.conn(), &id)
         .await?
         .ok_or_else(|| WorkflowError::NotFound(format!("request {id}")))?;
     authz::check(broker, caller, Action::Extend, Some(&target)).await?;

@@ -82,12 +82,14 @@ pub async fn decide_by_link(
         LinkAction::Approve => decide::Decision::Approve,
         LinkAction::Deny => decide::Decision::Deny,
     };
-    decide::record(broker, &link.approver, &link.request.id, decision, comment, Some(&link.claims)).await.map_err(|e| {
-        match e {
-            // Lost a race with another use of the same link, or with a change of the request.
-            WorkflowError::LinkUsed => LinkRefusal::Used,
-            WorkflowError::LinkOutdated => LinkRefusal::Changed,
-            other => LinkRefusal::Workflow(other),
-        }
-    })
+    decide::record(broker, &link.approver, link.request.id.as_str(), decision, comment, Some(&link.claims))
+        .await
+        .map_err(|e| {
+            match e {
+                // Lost a race with another use of the same link, or with a change of the request.
+                WorkflowError::LinkUsed => LinkRefusal::Used,
+                WorkflowError::LinkOutdated => LinkRefusal::Changed,
+                other => LinkRefusal::Workflow(other),
+            }
+        })
 }

@@ -57,6 +57,12 @@ impl From<StoreError> for WorkflowError {
     }
 }
 
+impl From<crate::domain::NotAnId> for WorkflowError {
+    fn from(e: crate::domain::NotAnId) -> Self {
+        Self::Invalid(e.into())
+    }
+}
+
 impl From<sea_orm::DbErr> for WorkflowError {
     fn from(e: sea_orm::DbErr) -> Self {
         Self::Store(e.into())
@@ -92,7 +98,7 @@ impl From<crate::broker::ProfileGone> for WorkflowError {
 /// Loads a request for a change (locked until the transaction ends) or says it does not exist.
 async fn load_for_update(tx: &sea_orm::DatabaseTransaction, id: &str) -> Result<Request, WorkflowError> {
     let id = crate::domain::RequestId::parse(id)?;
-    crate::store::requests::get_for_update(tx, &id.to_string())
+    crate::store::requests::get_for_update(tx, &id)
         .await?
         .ok_or_else(|| WorkflowError::NotFound(format!("request {id}")))
 }

@@ -45,7 +45,7 @@ pub async fn details(broker: &Broker, request: Request) -> Result<RequestDetails
 
 pub async fn get_request(broker: &Broker, caller: &Caller, id: &str) -> Result<RequestDetails, WorkflowError> {
     let id = RequestId::parse(id)?;
-    let request = requests::get(broker.store.conn(), &id.to_string()).await?;
+    let request = requests::get(broker.store.conn(), &id).await?;
     match request {
         // Someone who may not see a request learns nothing about it, not even that it exists.
         Some(r) if may_see(broker, caller, &r).await? => details(broker, r).await,
@@ -66,7 +66,7 @@ pub async fn requestable_profiles<'b>(broker: &'b Broker, caller: &Caller) -> Re
 
 /// Every audit event about a request, oldest first: its timeline. Call after `get_request`,
 /// which decides whether the caller may see the request at all.
-pub async fn timeline(broker: &Broker, request_id: &str) -> Result<Vec<audit_events::Model>, WorkflowError> {
+pub async fn timeline(broker: &Broker, request_id: &RequestId) -> Result<Vec<audit_events::Model>, WorkflowError> {
     Ok(audit::for_subject(broker.store.conn(), &format!("request:{request_id}")).await?)
 }
 

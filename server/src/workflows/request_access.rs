@@ -30,7 +30,7 @@ pub struct NewRequest {
 
 /// When a request extends an active grant.
 pub(super) struct Extension {
-    pub extends: String,
+    pub extends: RequestId,
     pub until: i64,
     pub coverage_start: i64,
 }
@@ -167,7 +167,7 @@ pub(super) async fn file(
     check_someone_can_approve(broker, profile, &user.upn).await?;
     let at = now();
     let request = Request {
-        id: RequestId::new().to_string(),
+        id: RequestId::new(),
         profile: profile.key.to_string(),
         requester: user.upn.to_string(),
         requester_id: user.id.clone(),

@@ -26,7 +26,7 @@ pub async fn review(
     outcome_text: &str,
     comment: Option<&str>,
 ) -> Result<Review, WorkflowError> {
-    let id = RequestId::parse(id)?.to_string();
+    let id = RequestId::parse(id)?;
     let outcome = outcome(outcome_text)?;
     let comment = Comment::parse(comment)?;
     let request = requests::get(broker.store.conn(), &id)

@@ -123,7 +123,7 @@ async fn grant_of(app: &TestApp, request_id: &str) -> String {
         .await
         .unwrap()
         .expect("a grant");
-    grant.id
+    grant.id.to_string()
 }
 
 #[tokio::test]

@@ -47,7 +47,7 @@ pub(super) async fn active(state: web::Data<AppState>, visitor: Visitor) -> Http
                     (false, false) => None,
                 },
                 ends: r.expires_at.map(format_millis).unwrap_or_default(),
-                id: r.id,
+                id: r.id.to_string(),
                 requester: r.requester,
                 profile: r.profile,
             }

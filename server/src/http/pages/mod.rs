@@ -90,7 +90,7 @@ fn listed(
     broker: &crate::broker::Broker,
     requests: &[crate::store::requests::Request],
 ) -> Vec<(String, Vec<(&'static str, String)>)> {
-    requests.iter().map(|r| (r.id.clone(), facts_of(broker, r))).collect()
+    requests.iter().map(|r| (r.id.to_string(), facts_of(broker, r))).collect()
 }
 
 /// A page that could not be served for a reason on our side (logged; no detail shown).

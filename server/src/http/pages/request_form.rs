@@ -221,7 +221,7 @@ pub(super) async fn mine(state: web::Data<AppState>, visitor: Visitor) -> HttpRe
                 .into_iter()
                 .map(|r| {
                     let ends = r.ended_at.or(r.expires_at).map(format_millis).unwrap_or_default();
-                    (r.id, r.profile, r.status.as_str().to_owned(), format_millis(r.created_at), ends)
+                    (r.id.to_string(), r.profile, r.status.as_str().to_owned(), format_millis(r.created_at), ends)
                 })
                 .collect();
             render(StatusCode::OK, &MyRequestsPage { signed_in: Some(&visitor), rows })

@@ -91,7 +91,7 @@ pub(super) async fn show(state: web::Data<AppState>, visitor: Visitor, id: web::
     render(
         StatusCode::OK,
         &RequestPage {
-            id: &request.id,
+            id: request.id.as_str(),
             status: request.status.as_str(),
             facts,
             ends_at: request.expires_at.map(format_millis),
