@@ -1,14 +1,10 @@
 //! The requester (or the bot that filed it) withdraws a pending request.
 use serde_json::json;
 
-use super::{
-    Broker, WorkflowError, apply,
-    authz::{self, Action},
-    load_for_update,
-};
+use super::{Broker, WorkflowError, authz::Action, change_status};
 use crate::{
     domain::{Caller, Comment, RequestEvent},
-    store::{audit, audit::NewEvent, requests, requests::Request},
+    store::{audit, audit::NewEvent, requests::Request},
 };
 
 pub async fn cancel(
@@ -19,10 +15,7 @@ pub async fn cancel(
 ) -> Result<Request, WorkflowError> {
     let comment = Comment::parse(comment)?;
     let tx = broker.store.begin().await?;
-    let request = load_for_update(&tx, id).await?;
-    authz::check(broker, caller, Action::Cancel, Some(&request)).await?;
-    let cancelled = apply(&request, RequestEvent::Cancel)?;
-    let cancelled = requests::update(&tx, &request, cancelled).await?;
+    let (request, cancelled) = change_status(broker, &tx, caller, id, (Action::Cancel, RequestEvent::Cancel)).await?;
     let details = json!({ "comment": comment.as_deref() });
     audit::append(
         &tx,

@@ -103,6 +103,23 @@ async fn load_for_update(tx: &sea_orm::DatabaseTransaction, id: &str) -> Result<
         .ok_or_else(|| WorkflowError::NotFound(format!("request {id}")))
 }
 
+/// A caller's change of a request's status, written in `tx`: the request locked, the caller
+/// authorised for `action`, and the state machine's answer to `event` stored. Returns the
+/// request before and after; the caller adds its audit event and effects, then commits.
+async fn change_status(
+    broker: &Broker,
+    tx: &sea_orm::DatabaseTransaction,
+    caller: &Caller,
+    id: &str,
+    (action, event): (authz::Action, RequestEvent),
+) -> Result<(Request, Request), WorkflowError> {
+    let request = load_for_update(tx, id).await?;
+    authz::check(broker, caller, action, Some(&request)).await?;
+    let after = apply(&request, event)?;
+    let after = crate::store::requests::update(tx, &request, after).await?;
+    Ok((request, after))
+}
+
 /// The request after `event`, or the typed refusal of the state machine.
 fn apply(request: &Request, event: RequestEvent) -> Result<Request, WorkflowError> {
     Ok(crate::store::requests::after(request, event)?)

@@ -3,11 +3,7 @@
 //! and every pending one cancelled, so no extension keeps the access the revoke took away.
 use serde_json::json;
 
-use super::{
-    Broker, WorkflowError, apply,
-    authz::{self, Action},
-    is_requester, load_for_update,
-};
+use super::{Broker, WorkflowError, apply, authz::Action, change_status, is_requester};
 use crate::{
     domain::{Caller, Comment, RequestEvent, RequestStatus, now},
     jobs::{grant, notifications},
@@ -22,10 +18,7 @@ pub async fn revoke(
 ) -> Result<Request, WorkflowError> {
     let comment = Comment::parse(comment)?;
     let tx = broker.store.begin().await?;
-    let request = load_for_update(&tx, id).await?;
-    authz::check(broker, caller, Action::Revoke, Some(&request)).await?;
-    let revoked = apply(&request, RequestEvent::Revoke)?;
-    let revoked = requests::update(&tx, &request, revoked).await?;
+    let (request, revoked) = change_status(broker, &tx, caller, id, (Action::Revoke, RequestEvent::Revoke)).await?;
     notifications::notify(broker, &tx, &revoked, notifications::ended(RequestStatus::Revoked), now()).await?;
     end_grant(&tx, &request).await?;
     let subject = format!("request:{}", request.id);
