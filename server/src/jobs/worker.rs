@@ -1,6 +1,11 @@
 //! The outbox worker: claims due jobs with a lease, runs them, and records the outcome.
 //! It sleeps until the next job is due (or until woken), so an expiry runs at its instant.
-use std::{panic::AssertUnwindSafe, sync::Arc, time::Duration};
+use std::{
+    collections::HashSet,
+    panic::AssertUnwindSafe,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use futures_util::FutureExt;
 
@@ -37,6 +42,28 @@ pub struct Worker {
     owner: String,
     /// The host this process runs on (see `entity::processes`).
     host: String,
+    /// The jobs running in this process now: the heartbeat renews their leases, and only theirs.
+    running: Arc<Mutex<HashSet<i64>>>,
+}
+
+/// A job counted as running in this process until its task ends, however it ends (done,
+/// panicked, or stopped at shutdown).
+struct Running {
+    ids: Arc<Mutex<HashSet<i64>>>,
+    id: i64,
+}
+
+impl Running {
+    fn start(ids: &Arc<Mutex<HashSet<i64>>>, id: i64) -> Self {
+        ids.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(id);
+        Self { ids: ids.clone(), id }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.ids.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&self.id);
+    }
 }
 
 /// The task that keeps this process's heartbeat (and its leases) fresh.
@@ -64,7 +91,7 @@ fn host_name() -> String {
 }
 
 /// Logs a job task that panicked outside its effect (`execute` catches the effect's own
-/// panics); the job's lease is given back at shutdown, or taken over once the process dies.
+/// panics); its lease is no longer renewed, so the job is taken again once it runs out.
 fn report(joined: Result<(), tokio::task::JoinError>) {
     if let Err(e) = joined
         && e.is_panic()
@@ -75,7 +102,13 @@ fn report(joined: Result<(), tokio::task::JoinError>) {
 
 impl Worker {
     pub fn new(broker: Broker, settings: Arc<WorkerSettings>) -> Self {
-        Self { broker, settings, owner: format!("worker-{}", uuid::Uuid::new_v4()), host: host_name() }
+        Self {
+            broker,
+            settings,
+            owner: format!("worker-{}", uuid::Uuid::new_v4()),
+            host: host_name(),
+            running: Arc::default(),
+        }
     }
 
     fn clone_handle(&self) -> Self {
@@ -84,6 +117,7 @@ impl Worker {
             settings: self.settings.clone(),
             owner: self.owner.clone(),
             host: self.host.clone(),
+            running: self.running.clone(),
         }
     }
 
@@ -129,7 +163,9 @@ impl Worker {
         if !processes::beat(&tx, &self.owner).await? {
             processes::register(&tx, &self.owner, &self.host, std::process::id()).await?;
         }
-        jobs::renew_leases(&tx, &self.owner, self.settings.lease.as_millis()).await?;
+        let ids: Vec<i64> =
+            self.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().copied().collect();
+        jobs::renew_leases(&tx, &self.owner, ids, self.settings.lease.as_millis()).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -167,6 +203,7 @@ impl Worker {
         let count = batch.len();
         for job in batch {
             let worker = self.clone_handle();
+            let counted = Running::start(&self.running, job.id);
             let span = info_span!(
                 "job",
                 job_id = job.id,
@@ -174,7 +211,13 @@ impl Worker {
                 key = job.lock_key.as_deref().unwrap_or(""),
                 grant = job.grant_id.as_ref().map(|g| g.as_str()).unwrap_or("")
             );
-            running.spawn(async move { worker.execute(job).await }.instrument(span));
+            running.spawn(
+                async move {
+                    worker.execute(job).await;
+                    drop(counted);
+                }
+                .instrument(span),
+            );
         }
         Ok(count)
     }
@@ -289,7 +332,7 @@ impl Worker {
             return;
         }
         if let Err(e) = self.record(&job, &lease, result).await {
-            // The lease runs out and the job is claimed again: nothing is lost.
+            // Its lease is no longer renewed: it runs out and the job is claimed again.
             error!(error = %e, "could not record the job's outcome");
         }
     }

@@ -66,30 +66,38 @@ fn dead_owners(dead_before: i64) -> sea_orm::sea_query::SelectStatement {
         .to_owned()
 }
 
-/// A running job whose lease still holds: not run out, and its owner alive.
-fn lease_holds(at: i64, dead_before: i64) -> Condition {
-    Condition::all()
-        .add(jobs::Column::Status.eq(Running))
-        .add(jobs::Column::LeaseUntil.gte(at))
-        .add(jobs::Column::LeaseOwner.not_in_subquery(dead_owners(dead_before)))
+/// A running job whose lease still holds, as `me` sees it: not run out, and its owner alive
+/// (`me` never takes itself for dead, even when its own heartbeat is late: its jobs are
+/// running here, and a lease of its that ran out is one nobody renews, so it is free).
+fn lease_holds(at: i64, dead_before: i64, me: &str) -> Condition {
+    Condition::all().add(jobs::Column::Status.eq(Running)).add(jobs::Column::LeaseUntil.gte(at)).add(
+        Condition::any()
+            .add(jobs::Column::LeaseOwner.eq(me))
+            .add(jobs::Column::LeaseOwner.not_in_subquery(dead_owners(dead_before))),
+    )
 }
 
 /// A job whose lock key no running job holds (or that has none): it may run now.
-fn key_free(at: i64, dead_before: i64) -> Condition {
+fn key_free(at: i64, dead_before: i64, me: &str) -> Condition {
     let held = Query::select()
         .column(jobs::Column::LockKey)
         .from(jobs::Entity)
-        .cond_where(lease_holds(at, dead_before))
+        .cond_where(lease_holds(at, dead_before, me))
         .and_where(Expr::col(jobs::Column::LockKey).is_not_null())
         .to_owned();
     Condition::any().add(jobs::Column::LockKey.is_null()).add(jobs::Column::LockKey.not_in_subquery(held))
 }
 
+/// PostgreSQL advisory-lock key under which replicas claim one at a time ("elevjobs").
+const CLAIM_LOCK: i64 = 0x656c_6576_6a6f_6273;
+
 /// Claims up to `limit` due jobs for `owner` until `now + lease_ms`: pending jobs that are
 /// due, and running jobs whose lease no longer holds (it ran out, or its owner has not
-/// heartbeat since `dead_before`). Never two jobs with the same lock key at once. On
-/// PostgreSQL, `FOR UPDATE SKIP LOCKED` lets replicas claim side by side without waiting for
-/// or double-claiming each other's rows.
+/// heartbeat since `dead_before`). Never two jobs with the same lock key at once, across
+/// replicas too: on PostgreSQL claims take turns under a transaction-level advisory lock, so
+/// each sees the claims committed before it (under READ COMMITTED two claims at once would
+/// each find a key free and both take a job of it); `SKIP LOCKED` passes over rows that a
+/// change being committed holds (a sync it is about to reuse).
 pub async fn claim(
     store: &Store,
     owner: &str,
@@ -98,16 +106,14 @@ pub async fn claim(
     dead_before: i64,
 ) -> Result<Vec<Job>, StoreError> {
     let tx = store.begin().await?;
+    if is_postgres(&tx) {
+        tx.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({CLAIM_LOCK})")).await?;
+    }
     let at = now();
-    // A running job of this very process is its own (the heartbeat keeps its lease): taking
-    // it over would run it twice side by side.
-    let lost = Condition::all()
-        .add(jobs::Column::Status.eq(Running))
-        .add(lease_holds(at, dead_before).not())
-        .add(jobs::Column::LeaseOwner.ne(owner));
+    let lost = Condition::all().add(jobs::Column::Status.eq(Running)).add(lease_holds(at, dead_before, owner).not());
     let mut query = jobs::Entity::find()
         .filter(Condition::any().add(jobs::Column::Status.eq(Pending).and(jobs::Column::DueAt.lte(at))).add(lost))
-        .filter(key_free(at, dead_before))
+        .filter(key_free(at, dead_before, owner))
         .order_by_asc(jobs::Column::DueAt)
         .order_by_asc(jobs::Column::Id)
         .limit(limit);
@@ -187,13 +193,23 @@ pub async fn settle(
     Ok(res.rows_affected == 1)
 }
 
-/// Renews the leases of every job `owner` is running (its heartbeat): a long job keeps its
-/// lease for as long as its process lives.
-pub async fn renew_leases(c: &impl ConnectionTrait, owner: &str, lease_ms: i64) -> Result<u64, StoreError> {
+/// Renews the leases of the jobs `owner` is running now (`ids`; its heartbeat): a long job
+/// keeps its lease for as long as its process lives, and a job the process no longer runs
+/// (its outcome could not be recorded) is left to run out and be taken again.
+pub async fn renew_leases(
+    c: &impl ConnectionTrait,
+    owner: &str,
+    ids: Vec<i64>,
+    lease_ms: i64,
+) -> Result<u64, StoreError> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
     let res = jobs::Entity::update_many()
         .col_expr(jobs::Column::LeaseUntil, Expr::value(now() + lease_ms))
         .filter(jobs::Column::Status.eq(Running))
         .filter(jobs::Column::LeaseOwner.eq(owner))
+        .filter(jobs::Column::Id.is_in(ids))
         .exec(c)
         .await?;
     Ok(res.rows_affected)
@@ -234,16 +250,17 @@ pub async fn cancel_pending(c: &impl ConnectionTrait, grant_id: &GrantId, kind: 
     Ok(())
 }
 
-/// The earliest instant at which some job becomes runnable: a pending job falls due (unless
-/// a running job holds its lock key: the worker is woken when that one finishes), or a lease
-/// runs out. A dead owner's jobs are noticed by the worker's regular poll.
-/// `owner`'s own leases are left out: its heartbeat renews them.
+/// The earliest instant at which some job may become claimable by `owner`: a pending job falls
+/// due (unless a running job holds its lock key: the worker looks again when a job of its
+/// own finishes, and at its regular poll), or a lease runs out. Instants already past are
+/// left out: the claim just made saw those jobs, and the poll covers a dead owner's.
 pub async fn next_due(c: &impl ConnectionTrait, owner: &str, dead_before: i64) -> Result<Option<i64>, StoreError> {
+    let at = now();
     let pending: Option<Option<i64>> = jobs::Entity::find()
         .select_only()
         .column_as(jobs::Column::DueAt.min(), "t")
         .filter(jobs::Column::Status.eq(Pending))
-        .filter(key_free(now(), dead_before))
+        .filter(key_free(at, dead_before, owner))
         .into_tuple()
         .one(c)
         .await?;
@@ -251,7 +268,7 @@ pub async fn next_due(c: &impl ConnectionTrait, owner: &str, dead_before: i64) -
         .select_only()
         .column_as(jobs::Column::LeaseUntil.min(), "t")
         .filter(jobs::Column::Status.eq(Running))
-        .filter(jobs::Column::LeaseOwner.ne(owner))
+        .filter(jobs::Column::LeaseUntil.gt(at))
         .into_tuple()
         .one(c)
         .await?;

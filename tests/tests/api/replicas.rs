@@ -148,7 +148,8 @@ async fn approvals_sent_to_different_replicas_at_once_never_double_count() {
         async move {
             let t = token(who, &["approver"], None, 3600, SECRET);
             let url = format!("{address}/api/v1/requests/{id}/approve");
-            http.post(url).bearer_auth(t).json(&json!({})).send().await.unwrap().status().as_u16()
+            let resp = http.post(url).bearer_auth(t).json(&json!({})).send().await.unwrap();
+            (resp.status().as_u16(), resp.text().await.unwrap_or_default())
         }
     };
     for id in &ids {
@@ -158,10 +159,14 @@ async fn approvals_sent_to_different_replicas_at_once_never_double_count() {
             approve(other.address.clone(), CAROL, id.clone()),
             approve(other.address.clone(), BOB, id.clone()),
         );
-        assert_eq!(carol_b, 200);
-        let mut bobs = [bob_a, bob_b];
+        assert_eq!(carol_b.0, 200, "Carol's approval: {}", carol_b.1);
+        let mut bobs = [bob_a.0, bob_b.0];
         bobs.sort_unstable();
-        assert_eq!(bobs, [200, 409], "Bob's second approval is refused, whichever replica took it");
+        assert_eq!(
+            bobs,
+            [200, 409],
+            "Bob's second approval is refused, whichever replica took it: {bob_a:?} {bob_b:?}"
+        );
     }
     for id in &ids {
         let (_, r) = app.admin().get(&format!("/api/v1/requests/{id}")).await;
