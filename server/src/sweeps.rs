@@ -43,11 +43,14 @@ pub async fn start(
         scheduler.add(checkpointer).await?;
     }
     if let Some(syslog) = syslog {
-        // Every second: the audit log reaches the collector within about a second.
+        // Every second: the audit log reaches the collector within about a second. A run
+        // still sending to a slow collector is not joined by another.
         let forwarding = broker.clone();
+        let running = std::sync::Arc::new(tokio::sync::Mutex::new(()));
         let forwarder = Job::new_repeated_async(std::time::Duration::from_secs(1), move |_id, _scheduler| {
-            let (broker, syslog) = (forwarding.clone(), syslog.clone());
+            let (broker, syslog, running) = (forwarding.clone(), syslog.clone(), running.clone());
             Box::pin(async move {
+                let Ok(_running) = running.try_lock_owned() else { return };
                 if let Err(e) = audit_forwarder::forward(&broker, &syslog).await {
                     tracing::warn!(error = %e, "forwarding the audit log to syslog failed; retrying");
                 }

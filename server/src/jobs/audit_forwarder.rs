@@ -3,8 +3,15 @@
 //! forwards at a time (an advisory lock on PostgreSQL); a batch that was sent but whose cursor
 //! could not be saved is sent again: delivery is at-least-once, and `cs1` (the sequence
 //! number) lets the collector drop repeats.
+//!
+//! The forwarder never holds the database while it talks to the collector: it reads, sends
+//! (bounded by the provider's timeouts), then moves the cursor in one short statement. On
+//! SQLite a transaction held across the send would hold the only write lock, and every grant,
+//! revoke and filing would wait for a slow collector.
 use entity::audit_forwarding as cursor;
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, sea_query::Expr};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait, sea_query::Expr,
+};
 
 use crate::{
     broker::Broker,
@@ -33,20 +40,26 @@ impl From<sea_orm::DbErr> for ForwardError {
 }
 
 /// Sends the next batches until the collector has everything; how many events went out.
+/// Call it from one task at a time (the sweeps do).
 pub async fn forward(broker: &Broker, syslog: &Syslog) -> Result<usize, ForwardError> {
     let store = &broker.store;
-    let lock = store.begin().await?;
-    if is_postgres(&lock) {
-        let row = lock
+    // PostgreSQL: the replica whose transaction holds the advisory lock forwards (the
+    // transaction writes nothing, so it locks no row). SQLite: one process, no transaction.
+    let turn = if is_postgres(store.conn()) {
+        let turn = store.conn().begin().await?;
+        let row = turn
             .query_one_raw(sea_orm::Statement::from_string(
-                lock.get_database_backend(),
+                turn.get_database_backend(),
                 format!("SELECT pg_try_advisory_xact_lock({FORWARD_LOCK}) AS locked"),
             ))
             .await?;
         if !row.map(|r| r.try_get::<bool>("", "locked")).transpose()?.unwrap_or(false) {
             return Ok(0);
         }
-    }
+        Some(turn)
+    } else {
+        None
+    };
     let mut sent = 0;
     loop {
         let from = cursor::Entity::find_by_id(SINK).one(store.conn()).await?.map_or(0, |c| c.last_seq);
@@ -74,7 +87,9 @@ pub async fn forward(broker: &Broker, syslog: &Syslog) -> Result<usize, ForwardE
             break;
         }
     }
-    lock.commit().await.map_err(StoreError::from)?;
+    if let Some(turn) = turn {
+        turn.commit().await.map_err(StoreError::from)?;
+    }
     Ok(sent)
 }
 

@@ -12,6 +12,9 @@ use crate::config::{SyslogProtocol, SyslogSettings};
 
 /// Facility local0 (16), severity informational (6): 16 × 8 + 6.
 const PRIORITY: u8 = 134;
+/// How long a collector may take to accept a connection, and to take a batch.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 #[error("syslog {address}: {source}")]
@@ -99,7 +102,7 @@ impl Syslog {
             }
             SyslogProtocol::Tcp => {
                 let connect = TcpStream::connect(&self.address);
-                let mut stream = tokio::time::timeout(Duration::from_secs(5), connect)
+                let mut stream = tokio::time::timeout(CONNECT_TIMEOUT, connect)
                     .await
                     .map_err(timeout)
                     .map_err(fail)?
@@ -109,8 +112,13 @@ impl Syslog {
                     framed.push_str(m);
                     framed.push('\n');
                 }
-                stream.write_all(framed.as_bytes()).await.map_err(fail)?;
-                stream.flush().await.map_err(fail)?;
+                // A collector that stops reading fails the batch (sent again later) instead of
+                // holding the forwarder for ever.
+                let write = async {
+                    stream.write_all(framed.as_bytes()).await?;
+                    stream.flush().await
+                };
+                tokio::time::timeout(WRITE_TIMEOUT, write).await.map_err(timeout).map_err(fail)?.map_err(fail)?;
             }
         }
         Ok(())

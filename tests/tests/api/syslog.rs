@@ -108,3 +108,41 @@ async fn udp_carries_the_same_messages() {
         }
     }
 }
+
+/// Where the forwarder's saved cursor stands (0 before its first batch).
+async fn cursor(app: &TestApp) -> i64 {
+    use sea_orm::EntityTrait;
+    let db = app.db().await;
+    let row = entity::audit_forwarding::Entity::find_by_id("syslog").one(&db).await.unwrap();
+    db.close().await.ok();
+    row.map_or(0, |c| c.last_seq)
+}
+
+#[tokio::test]
+async fn forwarding_never_holds_the_database_its_cursor_follows_each_batch() {
+    // On SQLite a forwarder holding a write transaction while it sent saved its cursor through
+    // a connection that waited for that very lock: the cursor never moved, and every grant,
+    // revoke and filing waited behind it.
+    let port = free_port();
+    let received = tcp_collector(port).await;
+    let config = format!("[audit.syslog]\naddress = \"127.0.0.1:{port}\"\nprotocol = \"tcp\"\n");
+    let app = TestApp::spawn_with("", &config).await;
+    for _ in 0..3 {
+        let id = app.engineer().request("AzureAD-Admins", 600).await;
+        app.approver(BOB).approve(&id).await;
+        app.wait_for_status(&id, "active", Duration::from_secs(10)).await;
+    }
+    let forwarded = wait_for_all(&app, &received).await;
+    let last = *forwarded.last().unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while cursor(&app).await < last {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the cursor stayed at {} after {last} went out",
+            cursor(&app).await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(forwarded, (1..=last).collect::<Vec<_>>(), "every event, in order, once");
+    assert!(!app.log().contains("forwarding the audit log to syslog failed"), "{}", app.log());
+}
