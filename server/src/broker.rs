@@ -38,6 +38,8 @@ pub struct Broker {
     pub staff: Arc<Staff>,
     /// Requests one user may have waiting for a decision (`limits.max_pending_per_user`; 0: no cap).
     pub max_pending_per_user: u32,
+    /// How recent a multi-factor sign-in must be for a `require_mfa` profile (`auth.mfa_max_age`).
+    pub mfa_max_age: std::time::Duration,
 }
 
 /// What start-up (and `elevate policy check --aws`) learned about the mapped roles.

@@ -322,6 +322,14 @@ pub struct AuthSettings {
     pub auditors: StaffSettings,
     /// Access tokens from Entra ID for the API (besides Elevate's own).
     pub entra: Option<EntraSettings>,
+    /// How recent a multi-factor sign-in must be to file, extend or break the glass of a
+    /// `require_mfa` profile.
+    #[serde(default = "default_mfa_max_age")]
+    pub mfa_max_age: HumanDuration,
+}
+
+fn default_mfa_max_age() -> HumanDuration {
+    HumanDuration::from_secs(15 * 60)
 }
 
 /// Entra ID access tokens for Elevate's API app registration.
@@ -343,6 +351,10 @@ pub struct EntraSettings {
     /// Client id → the identity (a UPN) that application's own tokens act as.
     #[serde(default)]
     pub apps: std::collections::BTreeMap<String, String>,
+    /// The Conditional Access authentication context (`c1`…`c99`) whose policy demands MFA:
+    /// a token whose `acrs` names it proved a second factor at its `iat`. (v1.0 access
+    /// tokens say so in `amr`; v2.0 ones only through `acrs`.)
+    pub mfa_auth_context: Option<String>,
 }
 
 impl EntraSettings {
@@ -440,6 +452,7 @@ impl Default for AuthSettings {
             admins: StaffSettings::default(),
             auditors: StaffSettings::default(),
             entra: None,
+            mfa_max_age: default_mfa_max_age(),
         }
     }
 }

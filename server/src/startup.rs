@@ -114,6 +114,7 @@ pub async fn broker(settings: &Settings, policy: Policy, public_url: &str, store
         metrics,
         notifier,
         max_pending_per_user: settings.limits.max_pending_per_user,
+        mfa_max_age: settings.auth.mfa_max_age.get(),
         staff: Arc::new(crate::workflows::sign_in::Staff {
             admins: settings.auth.admins.principals("auth.admins")?,
             auditors: settings.auth.auditors.principals("auth.auditors")?,

@@ -45,6 +45,14 @@ struct Claims {
     /// Entra's token identifier (`uti`), else `jti`: what the audit log names.
     uti: Option<String>,
     jti: Option<String>,
+    /// When the user authenticated for this token.
+    iat: Option<i64>,
+    /// How (v1.0 access tokens only): `mfa` when a second factor was used.
+    #[serde(default)]
+    amr: Vec<String>,
+    /// The Conditional Access authentication contexts the user satisfied.
+    #[serde(default)]
+    acrs: Vec<String>,
 }
 
 struct Keys {
@@ -58,6 +66,7 @@ pub struct EntraTokens {
     jwks_url: String,
     roles: HashMap<String, Grant>,
     apps: HashMap<String, Upn>,
+    mfa_auth_context: Option<String>,
     http: reqwest::Client,
     keys: RwLock<Keys>,
 }
@@ -84,6 +93,7 @@ impl EntraTokens {
             jwks_url: settings.jwks_url(),
             roles,
             apps,
+            mfa_auth_context: settings.mfa_auth_context.clone(),
             http: reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap_or_default(),
             keys: RwLock::new(Keys { by_id: HashMap::new(), fetched: None }),
         }
@@ -131,7 +141,10 @@ impl EntraTokens {
             let digest = Sha256::digest(token.as_bytes());
             format!("sha256:{}", digest.iter().take(12).map(|b| format!("{b:02x}")).collect::<String>())
         });
-        Ok((Caller { upn, roles, delegate }, id))
+        let proved_mfa = claims.amr.iter().any(|m| m == "mfa")
+            || self.mfa_auth_context.as_ref().is_some_and(|c| claims.acrs.contains(c));
+        let mfa_at = claims.iat.filter(|_| proved_mfa).map(|iat| iat.saturating_mul(1000));
+        Ok((Caller { upn, roles, delegate, mfa_at }, id))
     }
 
     /// The key `kid`, fetching the issuer's keys again when it is not known yet.

@@ -73,6 +73,9 @@ pub struct PendingSignIn {
 pub struct SignedIn {
     pub upn: Upn,
     pub amr: Vec<String>,
+    /// When (ms) a second factor was proved: the ID token's `auth_time` (else now) when its
+    /// `amr` names `mfa`.
+    pub mfa_at: Option<i64>,
 }
 
 pub struct OidcSignIn {
@@ -178,11 +181,15 @@ impl OidcSignIn {
             .or_else(|| claims.email().map(|e| e.as_str().to_owned()))
             .ok_or_else(|| OidcError::NoUser(claims.subject().as_str().to_owned()))?;
         let upn = Upn::parse(&name).map_err(|e| OidcError::NoUser(e.reason))?;
-        let amr = claims
+        let amr: Vec<String> = claims
             .auth_method_refs()
             .map(|methods| methods.iter().map(|m| m.as_str().to_owned()).collect())
             .unwrap_or_default();
-        Ok(SignedIn { upn, amr })
+        let mfa_at = amr
+            .iter()
+            .any(|m| m == "mfa")
+            .then(|| claims.auth_time().map_or_else(crate::domain::now, |at| at.timestamp_millis()));
+        Ok(SignedIn { upn, amr, mfa_at })
     }
 }
 

@@ -26,6 +26,10 @@ pub struct SessionClaims {
     /// How the user authenticated (`pwd`, `mfa`, … from the ID token; `demo` for the demo).
     #[serde(default)]
     pub amr: Vec<String>,
+    /// When (ms) the user last proved a second factor: the multi-factor sign-in's
+    /// `auth_time`. Absent: none proved.
+    #[serde(default)]
+    pub mfa_at: Option<i64>,
     /// The roles read at sign-in (`requester`, `approver`, `admin`, `auditor`).
     #[serde(default)]
     pub roles: Vec<Role>,
@@ -73,6 +77,7 @@ impl Sessions {
         &self,
         user: &Upn,
         amr: Vec<String>,
+        mfa_at: Option<i64>,
         roles: &[Role],
     ) -> Result<Cookie<'static>, jsonwebtoken::errors::Error> {
         let iat = now() / 1000;
@@ -81,6 +86,7 @@ impl Sessions {
             aud: AUDIENCE.into(),
             sub: user.to_string(),
             amr,
+            mfa_at,
             roles: roles.to_vec(),
             iat,
             exp: iat + i64::try_from(self.ttl.as_secs()).unwrap_or(3600),

@@ -112,7 +112,8 @@ impl TokenAuthority {
             .map(|r| Role::parse(r).ok_or_else(|| AuthError::Invalid(format!("unknown role {r:?}"))))
             .collect::<Result<Vec<_>, _>>()?;
         let delegate = claims.scope.as_deref().is_some_and(|s| s.split(' ').any(|s| s == DELEGATE));
-        Ok((Caller { upn, roles, delegate }, claims.jti))
+        // Elevate's own tokens prove no second factor, however they were obtained.
+        Ok((Caller { upn, roles, delegate, mfa_at: None }, claims.jti))
     }
 }
 

@@ -45,10 +45,20 @@ pub struct Caller {
     pub upn: Upn,
     pub roles: Vec<Role>,
     pub delegate: bool,
+    /// When (ms) the caller last proved a second factor, as its credential says: a session's
+    /// multi-factor sign-in, an Entra token's `amr`/`acrs`. `None` for Elevate's own tokens,
+    /// bots and emailed links, which prove none.
+    pub mfa_at: Option<i64>,
 }
 
 impl Caller {
     pub fn has(&self, role: Role) -> bool {
         self.roles.contains(&role)
+    }
+
+    /// Proved a second factor no longer than `max_age` before `at`.
+    pub fn mfa_within(&self, max_age: std::time::Duration, at: i64) -> bool {
+        let max_age = i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX);
+        self.mfa_at.is_some_and(|mfa| at.saturating_sub(mfa) <= max_age)
     }
 }

@@ -52,6 +52,7 @@ impl ApiError {
             Self::Workflow(WorkflowError::Invalid(_)) | Self::BadRequest { .. } => ("invalid-input", "Invalid input"),
             Self::Workflow(WorkflowError::NotFound(_)) | Self::NotFound(_) => ("not-found", "Not found"),
             Self::Workflow(WorkflowError::Forbidden(_)) => ("forbidden", "Not allowed"),
+            Self::Workflow(WorkflowError::MfaRequired(_)) => ("mfa-required", "Multi-factor sign-in required"),
             Self::Workflow(
                 WorkflowError::Conflict(_)
                 | WorkflowError::Transition(_)
@@ -94,7 +95,7 @@ impl ResponseError for ApiError {
         match self {
             Self::Workflow(WorkflowError::Invalid(_)) | Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Workflow(WorkflowError::NotFound(_)) | Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::Workflow(WorkflowError::Forbidden(_)) => StatusCode::FORBIDDEN,
+            Self::Workflow(WorkflowError::Forbidden(_) | WorkflowError::MfaRequired(_)) => StatusCode::FORBIDDEN,
             Self::Workflow(
                 WorkflowError::Conflict(_)
                 | WorkflowError::Transition(_)

@@ -58,6 +58,8 @@ pub async fn update(c: &impl ConnectionTrait, before: &Request, mut after: Reque
 pub struct Filter {
     pub status: Option<RequestStatus>,
     pub requester: Option<String>,
+    /// Only requests this caller filed (a delegate bot's own).
+    pub filed_by: Option<String>,
     /// Only requests whose id sorts before this one (ids are UUIDv7: newest first).
     pub before_id: Option<String>,
     pub limit: u64,
@@ -70,6 +72,9 @@ pub async fn list(c: &impl ConnectionTrait, filter: Filter) -> Result<Vec<Reques
     }
     if let Some(requester) = filter.requester {
         query = query.filter(requests::Column::Requester.eq(requester));
+    }
+    if let Some(filer) = filter.filed_by {
+        query = query.filter(requests::Column::FiledBy.eq(filer));
     }
     if let Some(before) = filter.before_id {
         query = query.filter(requests::Column::Id.lt(before));

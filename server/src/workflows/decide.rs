@@ -41,9 +41,10 @@ pub async fn may_decide(broker: &Broker, caller: &Caller, request: &Request) -> 
     {
         return Ok(());
     }
+    // Names nothing about the request: the caller may not be allowed to see it.
     Err(WorkflowError::Forbidden(format!(
-        "{} is not an approver of stage {} of profile {}",
-        caller.upn, request.stage, profile.key
+        "{} is not an approver of stage {} of this request",
+        caller.upn, request.stage
     )))
 }
 
@@ -79,10 +80,12 @@ pub(super) async fn record(
     let seen = requests::get(broker.store.conn(), &request_id)
         .await?
         .ok_or_else(|| WorkflowError::NotFound(format!("request {request_id}")))?;
+    // Authorised first: a refusal tells a caller who may not decide nothing about the
+    // request's state.
+    may_decide(broker, caller, &seen).await?;
     if seen.status != RequestStatus::Pending {
         apply(&seen, event)?;
     }
-    may_decide(broker, caller, &seen).await?;
     let tx = broker.store.begin().await?;
     let request = load_for_update(&tx, id).await?;
     if request.status != RequestStatus::Pending {

@@ -65,7 +65,7 @@ pub async fn inspect(broker: &Broker, token: &str, signed_in: Option<&Upn>) -> R
     if broker.notifier.requires_sign_in(profile) && signed_in.is_none() {
         return Err(LinkRefusal::SignInRequired(approver.to_string()));
     }
-    let approver = Caller { upn: approver, roles: vec![Role::Approver], delegate: false };
+    let approver = Caller { upn: approver, roles: vec![Role::Approver], delegate: false, mfa_at: None };
     decide::may_decide(broker, &approver, &request).await?;
     Ok(UsableLink { claims, request, approver })
 }

@@ -34,6 +34,10 @@ pub enum WorkflowError {
     Forbidden(String),
     #[error("{0}")]
     Conflict(String),
+    /// A `require_mfa` profile, and the caller has not proved a second factor recently (or
+    /// files for someone else, who cannot prove one through it).
+    #[error("{0}")]
+    MfaRequired(String),
     #[error(transparent)]
     Transition(#[from] TransitionError),
     /// An emailed link that was spent already (by an earlier confirmation).

@@ -79,8 +79,8 @@ pub struct ListQuery {
 
 pub const MAX_PAGE: u64 = 200;
 
-/// Requests newest first. Admins and auditors see everyone's; others their own (a delegate
-/// bot: those of the user it names).
+/// Requests newest first. Admins and auditors see everyone's; a delegate bot those it filed;
+/// others their own.
 pub async fn list_requests(broker: &Broker, caller: &Caller, q: ListQuery) -> Result<Vec<Request>, WorkflowError> {
     let status = q
         .status
@@ -101,18 +101,21 @@ pub async fn list_requests(broker: &Broker, caller: &Caller, q: ListQuery) -> Re
         .cursor
         .map(|c| RequestId::parse(&c).map_err(|_| InvalidValue::new("cursor", "is not a cursor from a previous page")))
         .transpose()?;
-    let sees_all = authz::allows(caller, Action::ListAll);
-    let requester = match requester {
-        Some(r) if sees_all || r == caller.upn || caller.delegate => Some(r),
+    // The same rule as `Read`: a delegate bot sees what it filed, for whomever, and nothing
+    // else (naming a user does not widen that).
+    let (requester, filed_by) = match requester {
+        requester if authz::allows(caller, Action::ListAll) => (requester, None),
+        requester if caller.delegate => (requester, Some(caller.upn.clone())),
+        Some(r) if r == caller.upn => (Some(r), None),
         Some(_) => return Err(WorkflowError::Forbidden("you may only list your own requests".into())),
-        None if sees_all => None,
-        None => Some(caller.upn.clone()),
+        None => (Some(caller.upn.clone()), None),
     };
     Ok(requests::list(
         broker.store.conn(),
         requests::Filter {
             status,
             requester: requester.map(|r| r.to_string()),
+            filed_by: filed_by.map(|f| f.to_string()),
             before_id: cursor.map(|c| c.to_string()),
             limit,
         },

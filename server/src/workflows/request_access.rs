@@ -91,6 +91,30 @@ pub(super) fn requester_for(caller: &Caller, named: Option<&str>) -> Result<Upn,
     Ok(requester)
 }
 
+/// A `require_mfa` profile is filed, extended or broken into only by its requester, who
+/// proved a second factor within `auth.mfa_max_age`: never by a bot for them (no credential
+/// of a bot proves the requester's presence), never with Elevate's own API tokens.
+pub fn require_mfa(broker: &Broker, caller: &Caller, profile: &Profile, requester: &Upn) -> Result<(), WorkflowError> {
+    if !profile.require_mfa {
+        return Ok(());
+    }
+    if caller.upn != *requester {
+        return Err(WorkflowError::MfaRequired(format!(
+            "profile {} requires its requester's own multi-factor sign-in: {requester} asks for it on the web",
+            profile.key
+        )));
+    }
+    if caller.mfa_within(broker.mfa_max_age, now()) {
+        return Ok(());
+    }
+    Err(WorkflowError::MfaRequired(format!(
+        "profile {} requires a multi-factor sign-in within the last {}: sign in again with MFA \
+         (/signin?mfa=1) and ask on the web, or call with an Entra token that carries it",
+        profile.key,
+        crate::domain::HumanDuration::from_secs(broker.mfa_max_age.as_secs()),
+    )))
+}
+
 pub(super) fn check_duration(profile: &Profile, secs: i64) -> Result<(), InvalidValue> {
     let (min, max) = (profile.min_duration.as_secs(), profile.max_duration.as_secs());
     if secs < min || secs > max {
@@ -164,6 +188,7 @@ pub(super) async fn file(
         Kind::Ask | Kind::BreakGlass => None,
     };
     let break_glass = matches!(kind, Kind::BreakGlass);
+    require_mfa(broker, caller, profile, &user.upn)?;
     check_someone_can_approve(broker, profile, &user.upn).await?;
     let at = now();
     let request = Request {

@@ -108,7 +108,7 @@ async fn profiles_lists_only_what_the_caller_may_request() {
     let app = TestApp::spawn().await;
     let (_, alices) = app.engineer().get("/api/v1/profiles").await;
     let keys: Vec<_> = alices.as_array().unwrap().iter().map(|p| p["key"].as_str().unwrap()).collect();
-    assert_eq!(keys, ["AzureAD-Admins", "AzureAD-Developers", "Orphaned", "Ticketed", "TwoStage"]);
+    assert_eq!(keys, ["AzureAD-Admins", "AzureAD-Developers", "Orphaned", "Sensitive", "Ticketed", "TwoStage"]);
     let (_, carols) = app.approver(CAROL).get("/api/v1/profiles").await;
     let keys: Vec<_> = carols.as_array().unwrap().iter().map(|p| p["key"].as_str().unwrap()).collect();
     assert_eq!(keys, ["AzureAD-Admins"]);

@@ -12,7 +12,7 @@ const BOT_APP: &str = "chatops-app-client-id";
 
 async fn spawn(idp: &OidcProvider) -> TestApp {
     let entra = format!(
-        "[auth.entra]\nissuer = \"{0}\"\njwks_url = \"{0}/jwks\"\naudience = \"{AUDIENCE}\"\n[auth.entra.apps]\n\"{BOT_APP}\" = \"{BOT}\"\n",
+        "[auth.entra]\nissuer = \"{0}\"\njwks_url = \"{0}/jwks\"\naudience = \"{AUDIENCE}\"\nmfa_auth_context = \"c1\"\n[auth.entra.apps]\n\"{BOT_APP}\" = \"{BOT}\"\n",
         idp.issuer
     );
     TestApp::spawn_with("", &entra).await
@@ -138,4 +138,63 @@ async fn forged_misdirected_expired_and_foreign_tokens_are_refused() {
     // Nothing was filed or changed by any of them.
     let (_, mine) = call(&app, "GET", "/api/v1/requests", &genuine, None).await;
     assert_eq!(mine["items"].as_array().unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn a_profile_that_requires_mfa_is_filed_and_extended_only_with_a_recent_second_factor() {
+    let idp = OidcProvider::start().await;
+    let app = spawn(&idp).await;
+    let file = |token: String, extra: Value| {
+        let app = &app;
+        async move {
+            let mut body = json!({ "profile": "Sensitive", "duration_seconds": 600 });
+            body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            call(app, "POST", "/api/v1/requests", &token, Some(body)).await
+        }
+    };
+    let refused = |(status, body): (u16, Value)| {
+        assert_eq!(status, 403, "{body}");
+        assert_eq!(body["type"], "https://elevate.dev/problems/mfa-required", "{body}");
+        body["detail"].as_str().unwrap().to_owned()
+    };
+    let alice = |claims: Value| {
+        let mut all = json!({ "aud": AUDIENCE, "upn": ALICE, "roles": ["Elevate.Requester"] });
+        all.as_object_mut().unwrap().extend(claims.as_object().unwrap().clone());
+        issued(&idp, all)
+    };
+
+    // Elevate's own token proves no second factor, nor does a password-only Entra token, nor
+    // one whose multi-factor sign-in is older than auth.mfa_max_age (15 minutes).
+    let detail = refused(app.engineer().try_request("Sensitive", 600, json!({})).await);
+    assert!(detail.contains("Sensitive") && detail.contains("/signin?mfa=1"), "{detail}");
+    refused(file(alice(json!({ "amr": ["pwd"] })).await, json!({})).await);
+    let an_hour_ago = chrono::Utc::now().timestamp() - 3600;
+    refused(
+        file(alice(json!({ "amr": ["pwd", "mfa"], "iat": an_hour_ago, "nbf": an_hour_ago })).await, json!({})).await,
+    );
+    // A bot cannot prove the requester's presence: refused even for a delegate.
+    let bot =
+        issued(&idp, json!({ "aud": AUDIENCE, "azp": BOT_APP, "roles": ["Elevate.Requester", "Elevate.Delegate"] }))
+            .await;
+    let detail = refused(file(bot, json!({ "requester": ALICE })).await);
+    assert!(detail.contains(ALICE), "{detail}");
+    let (_, none) = app.engineer().get("/api/v1/requests").await;
+    assert_eq!(none["items"].as_array().unwrap().len(), 0, "nothing filed");
+
+    // A v1.0 token whose amr says mfa, and a v2.0 token that satisfied the MFA authentication
+    // context (acrs), both file.
+    let with_mfa = alice(json!({ "amr": ["pwd", "mfa"] })).await;
+    let (status, filed) = file(with_mfa.clone(), json!({})).await;
+    assert_eq!(status, 201, "{filed}");
+    let (status, body) = file(alice(json!({ "acrs": ["c1"] })).await, json!({})).await;
+    assert_eq!(status, 201, "{body}");
+
+    // Extending follows the same rule.
+    let id = filed["id"].as_str().unwrap().to_owned();
+    app.wait_for_status(&id, "active", std::time::Duration::from_secs(10)).await;
+    let extend = format!("/api/v1/requests/{id}/extend");
+    let (status, body) = app.engineer().post(&extend, json!({ "duration_seconds": 600 })).await;
+    refused((status, body));
+    let (status, body) = call(&app, "POST", &extend, &with_mfa, Some(json!({ "duration_seconds": 600 }))).await;
+    assert_eq!(status, 201, "{body}");
 }

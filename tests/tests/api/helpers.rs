@@ -67,9 +67,17 @@ title = "Production break-glass with two stages"
 group = "Prod-Admins"
 min_duration = "1s"
 max_duration = "1h"
-require_mfa = true
 eligible = { groups = ["Engineers"] }
 approval = { groups = ["Approvers"], approvals_required = 2, second_stage = { users = ["erin@example.com"] } }
+
+[profiles.Sensitive]
+title = "Needs a recent multi-factor sign-in"
+group = "Prod-Admins"
+min_duration = "60s"
+max_duration = "1h"
+require_mfa = true
+eligible = { groups = ["Engineers"] }
+approval = { auto_approve = true }
 
 [profiles.Orphaned]
 title = "Maps to a group the directory does not have"

@@ -218,3 +218,48 @@ async fn approvals_given_at_the_same_time_are_all_counted_once() {
         assert_eq!(actions.iter().filter(|a| *a == "request.stage_advanced").count(), 1, "{actions:?}");
     }
 }
+
+#[tokio::test]
+async fn a_delegate_bot_lists_only_the_requests_it_filed() {
+    let app = TestApp::spawn().await;
+    let own = app.engineer().request("AzureAD-Admins", 600).await;
+    let bot = app.with_token(&token(BOT, &["requester"], Some("delegate"), 3600, SECRET));
+    let (status, filed) = bot.try_request("AzureAD-Admins", 600, json!({ "requester": ALICE })).await;
+    assert_eq!(status, 201, "{filed}");
+    let filed = filed["id"].as_str().unwrap().to_owned();
+    let other = app.with_token(&token("other-bot@example.com", &["requester"], Some("delegate"), 3600, SECRET));
+
+    let ids = |page: &serde_json::Value| -> Vec<String> {
+        page["items"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect()
+    };
+    // Naming Alice does not show the bot what Alice filed herself.
+    let (status, page) = bot.get(&format!("/api/v1/requests?requester={ALICE}")).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(ids(&page), vec![filed.clone()]);
+    let (_, page) = bot.get("/api/v1/requests").await;
+    assert_eq!(ids(&page), vec![filed.clone()], "what it filed, for whomever");
+    // Another delegate bot sees none of it, as `GET /api/v1/requests/{id}` already said.
+    let (_, page) = other.get(&format!("/api/v1/requests?requester={ALICE}")).await;
+    assert_eq!(ids(&page), Vec::<String>::new());
+    assert_eq!(other.get(&format!("/api/v1/requests/{own}")).await.0, 404);
+    // Alice still sees both of hers.
+    let (_, page) = app.engineer().get("/api/v1/requests").await;
+    assert_eq!(ids(&page), [filed, own]);
+}
+
+#[tokio::test]
+async fn an_approver_of_another_profile_learns_nothing_about_a_request_it_may_not_decide() {
+    let app = TestApp::spawn().await;
+    let id = app.engineer().request("AzureAD-Admins", 600).await;
+    let (status, _) = app.approver(BOB).act(&id, "deny").await;
+    assert_eq!(status, 200);
+    // Erin approves for another profile: she is refused before the request's state or
+    // profile is looked at, and the refusal names neither.
+    let (status, body) = app.as_user(ERIN, &["approver"]).act(&id, "approve").await;
+    assert_problem(status, &body, 403, None);
+    let detail = body["detail"].as_str().unwrap();
+    assert!(!detail.contains("denied") && !detail.contains("AzureAD-Admins"), "{detail}");
+    // Its own approver still hears why: the request is no longer pending.
+    let (status, body) = app.approver(BOB).act(&id, "approve").await;
+    assert_problem(status, &body, 409, None);
+}

@@ -259,3 +259,27 @@ async fn the_catalog_shows_each_requestable_profile_with_its_rules() {
     let (_, html) = page(&app, "/profiles", &mallory).await;
     assert!(!html.contains("Account 1 administrators"), "{html}");
 }
+
+#[tokio::test]
+async fn signing_in_never_leads_off_the_site() {
+    let app = TestApp::spawn().await;
+    let lands = |next: &'static str| {
+        let address = app.address.clone();
+        async move {
+            let form = [("upn", ALICE), ("next", next)];
+            let resp = http().post(format!("{address}/signin/demo")).form(&form).send().await.unwrap();
+            assert_eq!(resp.status().as_u16(), 303, "next = {next:?}");
+            resp.headers().get("location").unwrap().to_str().unwrap().to_owned()
+        }
+    };
+    // Browsers drop tabs and line breaks from a Location and read `\` as `/`: each of these
+    // would have gone to evil.example.
+    for next in ["/\t/evil.example/", "/\n/evil.example", "//evil.example", "/\\evil.example", "https://evil.example/"]
+    {
+        assert_eq!(lands(next).await, "/requests", "next = {next:?}");
+    }
+    assert_eq!(
+        lands("/requests/new?profile=AzureAD-Admins&x=%2F%2Fa").await,
+        "/requests/new?profile=AzureAD-Admins&x=%2F%2Fa"
+    );
+}

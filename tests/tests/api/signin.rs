@@ -118,7 +118,7 @@ async fn a_profile_that_requires_mfa_sends_a_password_only_session_back_to_sign_
     let form_page = |cookie: String| {
         let address = app.address.clone();
         async move {
-            let resp = http().get(format!("{address}/requests/new?profile=TwoStage")).header("Cookie", cookie);
+            let resp = http().get(format!("{address}/requests/new?profile=Sensitive")).header("Cookie", cookie);
             let resp = resp.send().await.unwrap();
             (resp.status().as_u16(), resp.text().await.unwrap())
         }
@@ -133,7 +133,7 @@ async fn a_profile_that_requires_mfa_sends_a_password_only_session_back_to_sign_
     let csrf = crate::pages::csrf_of(
         &crate::pages::page(&app, "/requests/new?profile=AzureAD-Admins", &password_only).await.1,
     );
-    let form = [("csrf", csrf.as_str()), ("profile", "TwoStage"), ("duration_seconds", "600")];
+    let form = [("csrf", csrf.as_str()), ("profile", "Sensitive"), ("duration_seconds", "600")];
     let (status, _) = crate::pages::post_form(&app, "/requests/new", &password_only, &form).await;
     assert_eq!(status, 403);
     let (_, mine) = app.engineer().get("/api/v1/requests").await;
@@ -142,8 +142,16 @@ async fn a_profile_that_requires_mfa_sends_a_password_only_session_back_to_sign_
     // Signed in again: the provider is asked for MFA (acr_values), the ID token says so (amr),
     // and the form opens, back where the user was.
     let (with_mfa, next) = sign_in_from(&app, &again).await;
-    assert_eq!(next, "/requests/new?profile=TwoStage");
+    assert_eq!(next, "/requests/new?profile=Sensitive");
     assert_eq!(form_page(with_mfa.clone()).await.0, 200);
     let signed_in = app.audit_events(&format!("user:{ALICE}")).await;
     assert!(signed_in.iter().any(|e| e["details"]["amr"].as_array().is_some_and(|a| a.contains(&"mfa".into()))));
+    // And the request is filed.
+    let csrf = crate::pages::csrf_of(&form_page(with_mfa.clone()).await.1);
+    let form = [("csrf", csrf.as_str()), ("profile", "Sensitive"), ("duration_seconds", "600")];
+    let (status, location) = crate::pages::post_form(&app, "/requests/new", &with_mfa, &form).await;
+    assert_eq!(status, 303);
+    assert!(location.unwrap().starts_with("/requests/"));
+    let (_, mine) = app.engineer().get("/api/v1/requests").await;
+    assert_eq!(mine["items"][0]["profile"], "Sensitive");
 }

@@ -103,7 +103,7 @@ fn unavailable(e: crate::workflows::WorkflowError, visitor: &Visitor) -> HttpRes
 fn refused(e: crate::workflows::WorkflowError, title: &str, visitor: &Visitor) -> HttpResponse {
     use crate::workflows::WorkflowError as E;
     match e {
-        E::Forbidden(_) | E::NotFound(_) => {
+        E::Forbidden(_) | E::NotFound(_) | E::MfaRequired(_) => {
             message(StatusCode::FORBIDDEN, "Not allowed", &e.to_string(), Some(visitor))
         }
         E::Conflict(_) | E::Transition(_) | E::Invalid(_) => {

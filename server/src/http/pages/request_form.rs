@@ -92,9 +92,10 @@ fn mfa_first(visitor: &Visitor, profile: &Profile) -> HttpResponse {
     render(StatusCode::FORBIDDEN, &page)
 }
 
-/// The profile `key`, when the visitor may request it and has signed in as it requires.
-fn needs_mfa<'p>(visitor: &Visitor, profile: Option<&'p Profile>) -> Option<&'p Profile> {
-    profile.filter(|p| p.require_mfa && !visitor.used_mfa())
+/// The profile, when it asks for a multi-factor sign-in the visitor has not made recently
+/// (the workflow's own rule, checked again when the request is filed).
+fn needs_mfa<'p>(state: &AppState, visitor: &Visitor, profile: Option<&'p Profile>) -> Option<&'p Profile> {
+    profile.filter(|p| request_access::require_mfa(&state.broker, &visitor.caller(), p, &visitor.user).is_err())
 }
 
 /// Durations worth offering between the profile's bounds, in seconds.
@@ -152,7 +153,7 @@ pub(super) async fn new_form(
         Ok(page) if q.profile.is_some() && page.profile.is_none() => {
             message(StatusCode::NOT_FOUND, "No such profile", "You may not request that profile.", Some(&visitor))
         }
-        Ok(page) => match needs_mfa(&visitor, q.profile.as_deref().and_then(|k| state.broker.policy.find(k))) {
+        Ok(page) => match needs_mfa(&state, &visitor, q.profile.as_deref().and_then(|k| state.broker.policy.find(k))) {
             Some(profile) => mfa_first(&visitor, profile),
             None => render(StatusCode::OK, &page),
         },
@@ -166,7 +167,7 @@ pub(super) async fn submit(state: web::Data<AppState>, visitor: Visitor, form: w
     if let Some(refusal) = visitor.refuse_forged(&state, form.csrf.as_deref()) {
         return refusal;
     }
-    if let Some(profile) = needs_mfa(&visitor, state.broker.policy.find(&form.profile)) {
+    if let Some(profile) = needs_mfa(&state, &visitor, state.broker.policy.find(&form.profile)) {
         return mfa_first(&visitor, profile);
     }
     let duration = match form.duration_seconds.as_deref().map(str::parse::<i64>) {

@@ -46,10 +46,17 @@ struct SignInPage<'a> {
     signed_in: Option<&'a Visitor>,
 }
 
-/// Only a path on this site: never an absolute or scheme-relative URL (open redirect).
+/// Only a path on this site, never an absolute or scheme-relative URL (open redirect): `/`
+/// not followed by `/`, then printable ASCII without `\`. Browsers drop tabs and line breaks
+/// from a `Location` and read `\` as `/`, so `/<TAB>/evil.example` or `/\evil.example` would
+/// leave the site; anything else a browser sends here is percent-encoded.
 fn safe_next(next: Option<&str>) -> &str {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") => n,
+        Some(n)
+            if n.starts_with('/') && !n.starts_with("//") && n.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') =>
+        {
+            n
+        }
         _ => "/requests",
     }
 }
@@ -138,12 +145,19 @@ pub(super) async fn callback(
         }
     };
     let method = Method::Oidc { amr: &user.amr };
-    start_session(&state, &user.upn, method, user.amr.clone(), &pending.next).await
+    start_session(&state, &user.upn, method, user.amr.clone(), user.mfa_at, &pending.next).await
 }
 
 /// Reads the user's roles and records the sign-in (the workflow), then sets the session
 /// cookie and goes on to `next`.
-async fn start_session(state: &AppState, upn: &Upn, method: Method<'_>, amr: Vec<String>, next: &str) -> HttpResponse {
+async fn start_session(
+    state: &AppState,
+    upn: &Upn,
+    method: Method<'_>,
+    amr: Vec<String>,
+    mfa_at: Option<i64>,
+    next: &str,
+) -> HttpResponse {
     let roles = match sign_in::sign_in(&state.broker, upn, method).await {
         Ok(roles) => roles,
         Err(e) => {
@@ -152,7 +166,7 @@ async fn start_session(state: &AppState, upn: &Upn, method: Method<'_>, amr: Vec
             return message(StatusCode::SERVICE_UNAVAILABLE, "Sign-in failed", text, None);
         }
     };
-    match state.sessions.sign_in(upn, amr, &roles) {
+    match state.sessions.sign_in(upn, amr, mfa_at, &roles) {
         Ok(cookie) => HttpResponse::SeeOther()
             .cookie(cookie)
             .cookie(state.sessions.clear_pending())
@@ -185,10 +199,12 @@ pub(super) async fn demo_sign_in(
     // The directory's spelling of the UPN, not the form's.
     let upn = Upn::parse(&known.upn).unwrap_or(upn);
     let mut amr = vec!["demo".to_owned()];
-    if form.mfa.is_some() {
+    let mfa_at = form.mfa.is_some().then(crate::domain::now);
+    if mfa_at.is_some() {
         amr.push("mfa".into());
     }
-    start_session(&state, &upn, Method::Demo { amr: &amr }, amr.clone(), safe_next(form.next.as_deref())).await
+    let next = safe_next(form.next.as_deref());
+    start_session(&state, &upn, Method::Demo { amr: &amr }, amr.clone(), mfa_at, next).await
 }
 
 #[derive(Deserialize)]

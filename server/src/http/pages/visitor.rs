@@ -17,7 +17,7 @@ pub(super) struct Visitor {
     /// The session cookie's value: the forms' anti-forgery token derives from it.
     cookie: String,
     roles: Vec<Role>,
-    amr: Vec<String>,
+    mfa_at: Option<i64>,
     /// This session's anti-forgery token, for the forms of every page (sign-out included).
     pub csrf: String,
 }
@@ -29,12 +29,12 @@ impl Visitor {
         let claims = state.sessions.verify(cookie.value())?;
         let user = Upn::parse(&claims.sub).ok()?;
         let csrf = state.sessions.csrf_token(cookie.value());
-        Some(Self { user, cookie: cookie.value().to_owned(), roles: claims.roles, amr: claims.amr, csrf })
+        Some(Self { user, cookie: cookie.value().to_owned(), roles: claims.roles, mfa_at: claims.mfa_at, csrf })
     }
 
     /// The visitor as the workflows see a caller: the same checks as the API.
     pub fn caller(&self) -> Caller {
-        Caller { upn: self.user.clone(), roles: self.roles.clone(), delegate: false }
+        Caller { upn: self.user.clone(), roles: self.roles.clone(), delegate: false, mfa_at: self.mfa_at }
     }
 
     /// May revoke anyone's grant (the authorization table's entry that needs no ownership).
@@ -45,11 +45,6 @@ impl Visitor {
     /// May read the audit log.
     pub fn reads_audit(&self) -> bool {
         authz::allows(&self.caller(), Action::ReadAudit)
-    }
-
-    /// Signed in with multi-factor authentication (the ID token's `amr` says `mfa`).
-    pub fn used_mfa(&self) -> bool {
-        self.amr.iter().any(|m| m == "mfa")
     }
 
     /// A submitted form must carry this session's token: the 403 page when it does not.
