@@ -271,15 +271,28 @@ impl fmt::Debug for DatabaseSettings {
     }
 }
 
+/// The URL with its password and any `password`-like query parameter replaced by `***`,
+/// found by parsing (a password may hold `@` or `:`); a URL that does not parse is not shown.
 fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
-    match rest.split_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{scheme}://{user}:***@{host}")
-        }
-        None => url.to_owned(),
+    let Ok(mut parsed) = reqwest::Url::parse(url) else { return "(a database URL that does not parse)".into() };
+    if parsed.password().is_some() {
+        let _ = parsed.set_password(Some("***"));
     }
+    let secret = |key: &str| {
+        let key = key.to_ascii_lowercase();
+        ["password", "passwd", "pwd", "secret", "token"].iter().any(|s| key.contains(s))
+    };
+    if parsed.query_pairs().any(|(k, _)| secret(&k)) {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if secret(&k) { "***".to_owned() } else { v.into_owned() };
+                (k.into_owned(), v)
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    parsed.to_string()
 }
 
 #[derive(Debug, Deserialize)]
@@ -484,8 +497,16 @@ impl AuthSettings {
 }
 
 /// A plain-http URL on this machine (test servers, the demo): the only place without TLS.
+/// Decided on the parsed host — `127.0.0.0/8`, `::1` or exactly `localhost` — so neither
+/// `http://localhost.attacker.net` nor `http://127.evil.example` passes.
 pub fn is_loopback_http(url: &str) -> bool {
-    ["http://127.", "http://localhost", "http://[::1]"].iter().any(|p| url.starts_with(p))
+    let Ok(url) = reqwest::Url::parse(url) else { return false };
+    let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
+    url.scheme() == "http"
+        && match host.parse::<std::net::IpAddr>() {
+            Ok(ip) => ip.is_loopback(),
+            Err(_) => host.eq_ignore_ascii_case("localhost"),
+        }
 }
 
 fn read_secret_file(key: &'static str, path: &Path) -> Result<SecretString, ConfigError> {
@@ -935,5 +956,34 @@ mod tests {
         let shown = format!("{db:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("postgres://app:***@db/elevate"), "{shown}");
+    }
+
+    #[test]
+    fn a_password_with_an_at_sign_or_in_the_query_is_redacted_too() {
+        for (url, secret) in [
+            ("postgres://app:hunter%402@db/elevate", "hunter"),
+            ("postgres://app@db/elevate?password=hunter2&sslmode=require", "hunter2"),
+        ] {
+            let shown = redact_url(url);
+            assert!(!shown.contains(secret) && shown.contains("***"), "{shown}");
+        }
+        assert!(redact_url("postgres://app@db/elevate?sslmode=require").contains("sslmode=require"));
+    }
+
+    #[test]
+    fn loopback_is_decided_on_the_parsed_host() {
+        for url in ["http://127.0.0.1:8080/x", "http://127.1.2.3/", "http://localhost:3000", "http://[::1]:9/"] {
+            assert!(is_loopback_http(url), "{url}");
+        }
+        for url in [
+            "http://localhost.attacker.net/",
+            "http://127.evil.example/",
+            "http://127.0.0.1.nip.io/",
+            "https://127.0.0.1/",
+            "http://10.0.0.1/",
+            "http://localhost@evil.example/",
+        ] {
+            assert!(!is_loopback_http(url), "{url}");
+        }
     }
 }

@@ -3,19 +3,23 @@ use super::InvalidValue;
 
 /// Control characters (other than line breaks and tabs in long text) are refused, so that
 /// nothing a user types can forge log lines or terminal escapes; so are the bidirectional
-/// overrides and isolates, which would make a page or mail show text in another order than
-/// it was written (an approver must read what the requester typed).
+/// marks, overrides and isolates, which would make a page or mail show text in another order
+/// than it was written, the invisible ones (zero-width space, joiners, word joiner, byte-order
+/// mark: `CHG-12\u{200B}34` would read as `CHG-1234`) and the Unicode line and paragraph
+/// separators (an approver must read what the requester typed).
 fn clean(field: &'static str, s: &str, max_chars: usize, multiline: bool) -> Result<String, InvalidValue> {
     let s = s.trim();
     if s.chars().count() > max_chars {
         return Err(InvalidValue::new(field, format!("must be at most {max_chars} characters")));
     }
-    let bidi = |c: char| matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
-    let allowed = |c: char| (!c.is_control() && !bidi(c)) || (multiline && (c == '\n' || c == '\t'));
+    let bidi =
+        |c: char| matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+    let invisible = |c: char| matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{2028}' | '\u{2029}');
+    let allowed = |c: char| (!c.is_control() && !bidi(c) && !invisible(c)) || (multiline && (c == '\n' || c == '\t'));
     if let Some(c) = s.chars().find(|c| !allowed(*c)) {
         return Err(InvalidValue::new(
             field,
-            format!("must not contain control or text-direction characters (found U+{:04X})", c as u32),
+            format!("must not contain control, invisible or text-direction characters (found U+{:04X})", c as u32),
         ));
     }
     Ok(s.to_owned())
@@ -83,6 +87,12 @@ mod tests {
         assert!(Justification::parse(&"x".repeat(1001)).is_err());
         assert!(Justification::parse("line\u{1b}[31m").is_err());
         assert!(Justification::parse("approve \u{202E}reversed").is_err());
+        for invisible in
+            ['\u{200B}', '\u{200C}', '\u{200D}', '\u{2060}', '\u{FEFF}', '\u{061C}', '\u{2028}', '\u{2029}']
+        {
+            assert!(Ticket::parse(&format!("CHG-12{invisible}34")).is_err(), "U+{:04X}", invisible as u32);
+            assert!(Justification::parse(&format!("fix {invisible}prod")).is_err(), "U+{:04X}", invisible as u32);
+        }
         assert_eq!(Justification::parse("Zürich ✓ 东京").map(|j| j.0), Ok("Zürich ✓ 东京".into()));
         assert!(Ticket::parse("CHG 1").is_err());
         assert!(Ticket::parse("CHG-1\n").is_ok());

@@ -22,7 +22,7 @@ fn policy_check_accepts_a_good_policy_and_names_file_line_and_key_of_a_bad_one()
     std::fs::write(&good, POLICY).unwrap();
     let (ok, out) = run(dir.path(), &["policy", "check", good.to_str().unwrap()], &[]);
     assert!(ok, "{out}");
-    assert!(out.contains("OK, 5 profile(s)"), "{out}");
+    assert!(out.contains("OK, 6 profile(s)"), "{out}");
 
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, POLICY.replace(r#"max_duration = "8h""#, r#"max_duration = "eight hours""#)).unwrap();

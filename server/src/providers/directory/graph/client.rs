@@ -53,10 +53,7 @@ impl GraphClient {
         max_retries: u32,
     ) -> Self {
         let base_url = base_url.trim_end_matches('/').to_owned();
-        let origin = match base_url.split_once("://") {
-            Some((scheme, rest)) => format!("{scheme}://{}", rest.split('/').next().unwrap_or(rest)),
-            None => base_url.clone(),
-        };
+        let origin = origin_of(&base_url).unwrap_or_else(|| base_url.clone());
         Self { http, base_url, origin, tokens, limit: Semaphore::new(max_concurrency), max_retries }
     }
 
@@ -141,7 +138,9 @@ impl GraphClient {
         let mut items = Vec::new();
         let mut next = Some(url);
         while let Some(url) = next.take() {
-            if !url.starts_with(&self.origin) {
+            // Compared as parsed origins: `https://graph.microsoft.com.evil.example/` starts
+            // with Graph's origin but is another host, which would receive the token.
+            if origin_of(&url).as_deref() != Some(self.origin.as_str()) {
                 return Err(GraphError::Decode(format!("a paging link left {}: {url}", self.origin)));
             }
             let page = self.call(Method::GET, &url, None).await?.unwrap_or_default();
@@ -154,6 +153,12 @@ impl GraphClient {
     }
 }
 
+/// Scheme, host and port of `url` (`https://graph.microsoft.com`), when it parses.
+fn origin_of(url: &str) -> Option<String> {
+    let origin = reqwest::Url::parse(url).ok()?.origin();
+    origin.is_tuple().then(|| origin.ascii_serialization())
+}
+
 /// Percent-encodes one path segment (UPNs carry `@`, guests `#EXT#`).
 pub fn segment(s: &str) -> String {
     s.bytes()
@@ -162,4 +167,21 @@ pub fn segment(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_paging_link_is_graphs_only_when_its_parsed_origin_is() {
+        let graph = super::origin_of("https://graph.microsoft.com/v1.0").unwrap();
+        assert_eq!(super::origin_of("https://graph.microsoft.com/v1.0/groups?$skiptoken=x").unwrap(), graph);
+        for elsewhere in [
+            "https://graph.microsoft.com.evil.example/v1.0/groups",
+            "https://graph.microsoft.com@evil.example/v1.0/groups",
+            "http://graph.microsoft.com/v1.0/groups",
+            "https://graph.microsoft.com:8443/v1.0/groups",
+        ] {
+            assert_ne!(super::origin_of(elsewhere), Some(graph.clone()), "{elsewhere}");
+        }
+    }
 }
