@@ -189,8 +189,8 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
         let policy = Policy::load(&settings.policy.path)?;
         let fingerprints = Fingerprints::of(&settings);
-        let sign_in_needed =
-            settings.links.require_sign_in || policy.profiles().any(|p| p.require_sign_in_for_links == Some(true));
+        let sign_in_needed = settings.links.require_sign_in == Some(true)
+            || policy.profiles().any(|p| p.require_sign_in_for_links == Some(true));
         if sign_in_needed && !settings.auth.demo_sign_in && settings.oidc.is_none() {
             return Err(ConfigError::Key {
                 key: "links.require_sign_in",

@@ -83,9 +83,11 @@ pub struct LinkSettings {
     #[serde(default = "default_link_ttl")]
     pub ttl: HumanDuration,
     /// Also demand that the approver be signed in, as the person the link was sent to.
-    /// A profile's `require_sign_in_for_links` overrides this.
+    /// Default: on whenever a browser sign-in (`[oidc]`) is configured — a forwarded mail
+    /// must not let whoever holds it decide. A profile's `require_sign_in_for_links`
+    /// overrides this.
     #[serde(default)]
-    pub require_sign_in: bool,
+    pub require_sign_in: Option<bool>,
 }
 
 fn default_link_ttl() -> HumanDuration {
@@ -94,7 +96,7 @@ fn default_link_ttl() -> HumanDuration {
 
 impl Default for LinkSettings {
     fn default() -> Self {
-        Self { ttl: default_link_ttl(), require_sign_in: false }
+        Self { ttl: default_link_ttl(), require_sign_in: None }
     }
 }
 

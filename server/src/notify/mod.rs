@@ -189,7 +189,7 @@ impl Notifier {
             links,
             public_url: public_url.trim_end_matches('/').to_owned(),
             link_ttl_ms: settings.links.ttl.as_millis(),
-            require_sign_in: settings.links.require_sign_in,
+            require_sign_in: settings.links.require_sign_in.unwrap_or(settings.oidc.is_some()),
             remind_after_ms: notify.remind_after.as_millis(),
             escalate_after_ms: notify.escalate_after.as_millis(),
             expiry_warning_ms: notify.expiry_warning.as_millis(),

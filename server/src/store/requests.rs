@@ -10,6 +10,9 @@ use crate::domain::{Lifecycle, RequestEvent, RequestId, RequestStatus, now};
 
 pub use requests::Model as Request;
 
+/// The first key of the per-requester advisory locks ("PEND"; the second is the requester's hash).
+const PENDING_LOCK: i32 = 0x5045_4e44;
+
 pub async fn insert(c: &impl ConnectionTrait, row: Request) -> Result<(), StoreError> {
     requests::Entity::insert(row.into_active_model()).exec_without_returning(c).await?;
     Ok(())
@@ -90,9 +93,20 @@ pub async fn pending(c: &impl ConnectionTrait) -> Result<Vec<Request>, StoreErro
         .await?)
 }
 
-/// How many requests for `requester` wait for a decision.
+/// How many requests for `requester` wait for a decision. In the transaction that files
+/// the next one, so that the count and the insert are one step: SQLite's write lock
+/// serializes them already; on PostgreSQL a lock per requester does (a transaction-scoped
+/// advisory lock in a key space of its own, let go at commit).
 pub async fn count_pending_of(c: &impl ConnectionTrait, requester: &str) -> Result<u64, StoreError> {
     use sea_orm::PaginatorTrait;
+    if is_postgres(c) {
+        c.execute_raw(sea_orm::Statement::from_sql_and_values(
+            c.get_database_backend(),
+            "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+            [PENDING_LOCK.into(), requester.into()],
+        ))
+        .await?;
+    }
     Ok(requests::Entity::find()
         .filter(requests::Column::Status.eq(RequestStatus::Pending))
         .filter(requests::Column::Requester.eq(requester))

@@ -23,6 +23,10 @@ pub async fn may_decide(broker: &Broker, caller: &Caller, request: &Request) -> 
     if is_requester(caller, request) {
         return Err(WorkflowError::Forbidden("you cannot decide your own request".into()));
     }
+    // Whoever can drive the bot that filed a request must not approve it through that bot.
+    if caller.upn.as_str() == request.filed_by {
+        return Err(WorkflowError::Forbidden("you filed this request: someone else decides it".into()));
+    }
     if !caller.has(Role::Approver) {
         return Err(WorkflowError::Forbidden("the approver role is needed to decide requests".into()));
     }

@@ -115,3 +115,26 @@ async fn profiles_lists_only_what_the_caller_may_request() {
     let (_, none) = app.as_user(MALLORY, &["requester"]).get("/api/v1/profiles").await;
     assert_eq!(none, json!([]));
 }
+
+#[tokio::test]
+async fn a_bot_that_files_for_a_user_cannot_approve_that_request_even_as_a_named_approver() {
+    // The policy names the chat-ops bot among the approvers: whoever drives it could
+    // otherwise file for a colleague and approve at once.
+    let policy = POLICY.replace(
+        r#"approval = { groups = ["Approvers"], approvals_required = 1 }"#,
+        &format!(r#"approval = {{ groups = ["Approvers"], users = ["{BOT}"], approvals_required = 1 }}"#),
+    );
+    assert_ne!(policy, POLICY, "the test policy names the bot");
+    let app = TestApp::spawn_custom(&policy, None, "", "").await;
+    let bot = app.with_token(&token(BOT, &["approver"], Some("delegate"), 600, SECRET));
+    let (status, filed) = bot.try_request("AzureAD-Admins", 600, json!({ "requester": ALICE })).await;
+    assert_eq!(status, 201, "{filed}");
+    let id = filed["id"].as_str().unwrap();
+    let (status, body) = bot.act(id, "approve").await;
+    assert_problem(status, &body, 403, None);
+    assert!(body["detail"].as_str().unwrap().contains("you filed this request"), "{body}");
+    // A request the bot did not file, it may decide.
+    let other = app.engineer().request("AzureAD-Admins", 600).await;
+    let (status, body) = bot.act(&other, "approve").await;
+    assert_eq!(status, 200, "{body}");
+}

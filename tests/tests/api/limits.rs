@@ -70,3 +70,19 @@ async fn one_user_cannot_pile_up_pending_requests() {
     let (status, _) = app.engineer().try_request("AzureAD-Admins", 600, json!({ "justification": "again" })).await;
     assert_eq!(status, 201);
 }
+
+#[tokio::test]
+async fn the_pending_cap_holds_when_a_user_files_many_at_the_same_instant() {
+    let limits = "[limits]\nper_ip_per_second = 0\nper_caller_per_second = 0\nmax_pending_per_user = 3\n";
+    let app = TestApp::spawn_with("", limits).await;
+    let alice = app.engineer();
+    let answers = futures_util::future::join_all(
+        (0..12).map(|i| alice.try_request("AzureAD-Admins", 600, json!({ "justification": format!("burst {i}") }))),
+    )
+    .await;
+    let mut statuses: Vec<u16> = answers.iter().map(|(s, _)| *s).collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, [201, 201, 201, 409, 409, 409, 409, 409, 409, 409, 409, 409], "{answers:?}");
+    let (_, mine) = alice.get("/api/v1/requests?status=pending").await;
+    assert_eq!(mine["items"].as_array().map(Vec::len), Some(3));
+}

@@ -155,3 +155,28 @@ async fn a_profile_that_requires_mfa_sends_a_password_only_session_back_to_sign_
     let (_, mine) = app.engineer().get("/api/v1/requests").await;
     assert_eq!(mine["items"][0]["profile"], "Sensitive");
 }
+
+#[tokio::test]
+async fn with_a_sign_in_configured_an_emailed_link_decides_nothing_without_it() {
+    // AzureAD-Admins sets no require_sign_in_for_links: the default follows [oidc], so a
+    // forwarded mail is no capability by itself.
+    let idp = OidcProvider::start().await;
+    let sink = SmtpSink::start().await;
+    let app = TestApp::spawn_custom(&policy(), None, "", &format!("{}\n{}", sink.config(), idp.config())).await;
+    let id = app.engineer().request("AzureAD-Admins", 600).await;
+    let mail = sink.wait_for(1, |m| m.to == CAROL && m.subject.starts_with("Approval needed")).await.remove(0);
+    let link = mail.link("Approve");
+    assert_eq!(http().get(&link).send().await.unwrap().status().as_u16(), 401, "not signed in");
+    let token = link.split_once("token=").unwrap().1;
+    let forged = http().post(format!("{}/act", app.address)).header("Origin", &app.address).form(&[("token", token)]);
+    assert_eq!(forged.send().await.unwrap().status().as_u16(), 401);
+    let (_, still) = app.engineer().get(&format!("/api/v1/requests/{id}")).await;
+    assert_eq!(still["status"], "pending", "the link decided nothing");
+
+    // Signed in as Carol, the same link decides.
+    let (session, _) = sign_in(&app, CAROL, "/requests").await;
+    let confirmed =
+        http().post(format!("{}/act", app.address)).header("Cookie", &session).form(&[("token", token)]).send().await;
+    assert_eq!(confirmed.unwrap().status().as_u16(), 200);
+    app.wait_for_status(&id, "active", Duration::from_secs(10)).await;
+}
