@@ -151,13 +151,39 @@ impl Sessions {
         self.named_cookie(SESSION_COOKIE, value, max_age)
     }
 
+    /// A cookie's name as set: over https with the `__Host-` prefix, which browsers accept
+    /// only from a secure origin, for path `/` and without a `Domain` — so no sibling
+    /// subdomain and no plain-http page can set or overwrite it.
+    pub fn cookie_name(&self, name: &'static str) -> std::borrow::Cow<'static, str> {
+        if self.secure { format!("__Host-{name}").into() } else { name.into() }
+    }
+
     fn named_cookie(&self, name: &'static str, value: String, max_age: Duration) -> Cookie<'static> {
-        Cookie::build(name, value)
+        Cookie::build(self.cookie_name(name), value)
             .path("/")
             .http_only(true)
             .secure(self.secure)
             .same_site(SameSite::Lax)
             .max_age(actix_web::cookie::time::Duration::seconds(i64::try_from(max_age.as_secs()).unwrap_or(0)))
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn over_https_the_cookies_carry_the_host_prefix_and_its_conditions() {
+        let secret = SecretString::from("s".repeat(40));
+        let user = Upn::parse("alice@example.com").unwrap();
+        let https = Sessions::new(&secret, true, Duration::from_secs(3600)).unwrap();
+        let cookie = https.sign_in(&user, vec![], None, &[]).unwrap();
+        assert_eq!(cookie.name(), "__Host-elevate_session");
+        assert_eq!((cookie.secure(), cookie.path(), cookie.domain()), (Some(true), Some("/"), None));
+        assert_eq!(https.clear_pending().name(), "__Host-elevate_signin");
+        // Plain http on loopback (the demo) cannot use the prefix: browsers would drop the cookie.
+        let loopback = Sessions::new(&secret, false, Duration::from_secs(3600)).unwrap();
+        assert_eq!(loopback.sign_in(&user, vec![], None, &[]).unwrap().name(), "elevate_session");
     }
 }

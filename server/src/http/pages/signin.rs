@@ -123,7 +123,9 @@ pub(super) async fn callback(
             &format!("The identity provider refused the sign-in: {error} {detail}"),
         );
     }
-    let pending = req.cookie(crate::auth::PENDING_COOKIE).and_then(|c| state.sessions.open_pending(c.value()));
+    let pending = req
+        .cookie(&state.sessions.cookie_name(crate::auth::PENDING_COOKIE))
+        .and_then(|c| state.sessions.open_pending(c.value()));
     let (Some(pending), Some(code), Some(returned_state)) = (pending, query.code, query.state) else {
         return refuse(StatusCode::BAD_REQUEST, "This sign-in was not started here, or took too long; start again.");
     };

@@ -25,7 +25,7 @@ pub(super) struct Visitor {
 impl Visitor {
     /// The visitor of `req`, when signed in.
     pub fn of(state: &AppState, req: &HttpRequest) -> Option<Self> {
-        let cookie = req.cookie(crate::auth::SESSION_COOKIE)?;
+        let cookie = req.cookie(&state.sessions.cookie_name(crate::auth::SESSION_COOKIE))?;
         let claims = state.sessions.verify(cookie.value())?;
         let user = Upn::parse(&claims.sub).ok()?;
         let csrf = state.sessions.csrf_token(cookie.value());
