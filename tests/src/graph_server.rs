@@ -33,6 +33,10 @@ pub struct User {
 pub struct Faults {
     /// Share of Graph calls answered 429 with `Retry-After`.
     pub throttle_share: f64,
+    /// The `Retry-After` those 429s carry (default `1`), however absurd.
+    pub retry_after: Option<String>,
+    /// Throttle only membership writes (Graph's write limits are tighter than its reads).
+    pub throttle_writes_only: bool,
     /// Share answered 503.
     pub unavailable_share: f64,
     /// Added to every Graph call.
@@ -383,11 +387,16 @@ async fn gate(state: &Shared, req: &HttpRequest) -> Result<(), HttpResponse> {
                 "serviceNotAvailable",
                 "The service is temporarily unavailable. Please retry later.",
             ))
-        } else if rng.random_bool(f.throttle_share.clamp(0.0, 1.0)) {
+        } else if (!f.throttle_writes_only
+            || (req.method() != actix_web::http::Method::GET && req.path().contains("/members/")))
+            && rng.random_bool(f.throttle_share.clamp(0.0, 1.0))
+        {
             let mut r =
                 error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", "Too many requests. Please try again later.");
-            r.headers_mut()
-                .insert(actix_web::http::header::RETRY_AFTER, actix_web::http::header::HeaderValue::from_static("1"));
+            let after = f.retry_after.as_deref().unwrap_or("1");
+            if let Ok(value) = actix_web::http::header::HeaderValue::from_str(after) {
+                r.headers_mut().insert(actix_web::http::header::RETRY_AFTER, value);
+            }
             Some(r)
         } else {
             None

@@ -388,10 +388,12 @@ impl Worker {
         Ok(())
     }
 
-    /// Exponential backoff with jitter, or exactly what the provider asked for.
+    /// Exponential backoff with jitter, or what the provider asked for; never past
+    /// `worker.backoff_max`.
     fn backoff(&self, attempts: i32, error: &EffectError) -> i64 {
         if let EffectError::Retry { after: Some(after), .. } = error {
-            return i64::try_from(after.as_millis()).unwrap_or(i64::MAX);
+            let asked = i64::try_from(after.as_millis()).unwrap_or(i64::MAX);
+            return asked.min(self.settings.backoff_max.as_millis());
         }
         let base = self.settings.backoff_base.as_millis() as f64;
         let max = self.settings.backoff_max.as_millis() as f64;

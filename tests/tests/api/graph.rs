@@ -57,12 +57,10 @@ async fn a_member_removed_by_hand_before_expiry_ends_cleanly() {
     assert_eq!(graph.count_status(404), 1, "Graph's 404 for the missing member was taken as done");
 }
 
-#[tokio::test]
-async fn with_thirty_percent_of_calls_throttled_every_grant_and_revocation_completes_once() {
-    // Hour-long grants whose ends are then set to one instant: every add lands inside its
-    // window however slowly the throttled calls go (a 3-second grant whose add failed all its
-    // retries would rightly end before it was ever added).
-    let policy = format!(
+/// One auto-approved profile of the developers group, up to an hour: long enough that an add
+/// delayed by faults still lands inside its window.
+fn hour_long_policy() -> String {
+    format!(
         r#"
 [profiles.Throttled]
 title = "Developers, for an hour"
@@ -72,10 +70,17 @@ max_duration = "1h"
 eligible = {{ groups = ["Engineers"] }}
 approval = {{ auto_approve = true }}
 "#
-    );
+    )
+}
+
+#[tokio::test]
+async fn with_thirty_percent_of_calls_throttled_every_grant_and_revocation_completes_once() {
+    // Hour-long grants whose ends are then set to one instant: every add lands inside its
+    // window however slowly the throttled calls go (a 3-second grant whose add failed all its
+    // retries would rightly end before it was ever added).
     let graph = GraphServer::start().await;
     seed_graph(&graph);
-    let app = TestApp::spawn_custom(&policy, Some(graph), "", "").await;
+    let app = TestApp::spawn_custom(&hour_long_policy(), Some(graph), "", "").await;
     let graph = app.graph();
     let engineers: Vec<String> = (0..8).map(|i| format!("engineer{i}@example.com")).collect();
     for upn in &engineers {
@@ -424,4 +429,32 @@ async fn calls_to_graph_stay_within_max_concurrency_during_a_mass_expiry() {
     let max = graph.state().max_in_flight;
     assert!(max <= 4, "graph.max_concurrency = 4, yet {max} calls ran at once");
     assert!(max >= 2, "the removals did run side by side ({max})");
+}
+
+#[tokio::test]
+async fn a_retry_after_past_all_reason_delays_an_add_no_longer_than_backoff_max() {
+    // Graph's answer asks for 2^64 - 1 seconds: it overflowed the clock once; now the wait is
+    // bounded by worker.backoff_max (2 s in the tests' configuration), so the add lands soon
+    // after Graph relents.
+    let graph = GraphServer::start().await;
+    seed_graph(&graph);
+    let app = TestApp::spawn_custom(&hour_long_policy(), Some(graph), "", "").await;
+    let graph = app.graph();
+    graph.set_faults(Faults {
+        throttle_share: 1.0,
+        throttle_writes_only: true,
+        retry_after: Some("18446744073709551615".into()),
+        ..Default::default()
+    });
+    let id = app.engineer().request("Throttled", 3600).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !graph.state().calls.iter().any(|c| c.status == 429) {
+        assert!(Instant::now() < deadline, "Graph was never asked to add");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    graph.set_faults(Faults::default());
+    // Capped at the 5-minute Retry-After ceiling alone, the add would wait 300 s.
+    app.wait_for_status(&id, "active", Duration::from_secs(30)).await;
+    assert!(app.is_member(DEVELOPERS_GROUP, ALICE).await);
+    assert_eq!(app.admin().get("/api/v1/requests").await.0, 200, "still answering");
 }
