@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 
 use crate::{
     config::SessionNameClaim,
+    domain::{GroupId, Upn},
     policy::{Policy, Principals, Profile},
     providers::aws::{AwsIam, RiskTier, identity_center::IdentityCenter},
     providers::directory::{DirectoryError, DirectoryProvider, DirectoryUser},
@@ -40,6 +41,8 @@ pub struct Broker {
     pub max_pending_per_user: u32,
     /// How recent a multi-factor sign-in must be for a `require_mfa` profile (`auth.mfa_max_age`).
     pub mfa_max_age: std::time::Duration,
+    /// Users' groups for display and routing (`directory.display_cache_ttl`).
+    pub groups_cache: Arc<GroupsCache>,
 }
 
 /// What start-up (and `elevate policy check --aws`) learned about the mapped roles.
@@ -68,6 +71,41 @@ impl AwsMapping {
 pub struct Staff {
     pub admins: Principals,
     pub auditors: Principals,
+}
+
+/// A user's transitive groups (`None`: the directory does not know them), kept for a short
+/// while for what is only shown or routed — the approvals inbox, the catalog, a page's
+/// buttons — so that reloading a page does not spend the Graph budget removals need.
+/// Authorizations never read it: they ask the directory afresh (and refresh it).
+pub struct GroupsCache {
+    ttl: Duration,
+    entries: Mutex<HashMap<Upn, (Instant, Option<Arc<[GroupId]>>)>>,
+}
+
+/// More entries than this and the stale ones are dropped.
+const GROUPS_CACHE_PRUNE_AT: usize = 10_000;
+
+impl GroupsCache {
+    /// `ttl` zero: nothing is kept.
+    pub fn new(ttl: Duration) -> Self {
+        Self { ttl, entries: Mutex::new(HashMap::new()) }
+    }
+
+    pub fn get(&self, upn: &Upn) -> Option<Option<Arc<[GroupId]>>> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.get(upn).filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, groups)| groups.clone())
+    }
+
+    pub fn put(&self, upn: &Upn, groups: Option<Arc<[GroupId]>>) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= GROUPS_CACHE_PRUNE_AT {
+            entries.retain(|_, (at, _)| at.elapsed() < self.ttl);
+        }
+        entries.insert(upn.clone(), (Instant::now(), groups));
+    }
 }
 
 /// A request names a profile the policy no longer has.

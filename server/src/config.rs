@@ -525,7 +525,7 @@ pub enum DirectoryKind {
     Graph,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DirectorySettings {
     #[serde(default)]
@@ -536,6 +536,26 @@ pub struct DirectorySettings {
     /// Seed groups of the local directory, with their standing members.
     #[serde(default)]
     pub groups: Vec<LocalGroupSeed>,
+    /// How long a user's groups are kept for what is only shown or routed (the approvals
+    /// inbox, the catalog, a page's buttons); never for deciding, filing or reading a request.
+    /// `0s`: always ask the directory.
+    #[serde(default = "default_display_cache_ttl")]
+    pub display_cache_ttl: HumanDuration,
+}
+
+fn default_display_cache_ttl() -> HumanDuration {
+    HumanDuration::from_secs(30)
+}
+
+impl Default for DirectorySettings {
+    fn default() -> Self {
+        Self {
+            kind: DirectoryKind::default(),
+            users: Vec::new(),
+            groups: Vec::new(),
+            display_cache_ttl: default_display_cache_ttl(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

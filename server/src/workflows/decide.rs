@@ -3,7 +3,7 @@
 //! completes a stage, then the second stage if any.
 use serde_json::json;
 
-use super::{Broker, WorkflowError, apply, is_requester, load_for_update};
+use super::{Broker, Freshness, WorkflowError, apply, is_requester, load_for_update};
 use crate::{
     auth::LinkClaims,
     domain::{Caller, Comment, RequestEvent, RequestId, RequestStatus, Role, now},
@@ -19,7 +19,13 @@ pub enum Decision {
 }
 
 /// May `caller` decide `request` in its current stage? `Ok(())` or the reason why not.
-pub async fn may_decide(broker: &Broker, caller: &Caller, request: &Request) -> Result<(), WorkflowError> {
+/// `Freshness::Display` only to show or route (an inbox, a button): a decision asks afresh.
+pub async fn may_decide(
+    broker: &Broker,
+    caller: &Caller,
+    request: &Request,
+    freshness: Freshness,
+) -> Result<(), WorkflowError> {
     if is_requester(caller, request) {
         return Err(WorkflowError::Forbidden("you cannot decide your own request".into()));
     }
@@ -37,11 +43,11 @@ pub async fn may_decide(broker: &Broker, caller: &Caller, request: &Request) -> 
             profile.key, request.stage
         )));
     };
-    if broker.is_among(&caller.upn, &stage.approvers).await? {
+    if broker.is_among_as(&caller.upn, &stage.approvers, freshness).await? {
         return Ok(());
     }
     if let (Some(_), Some(escalation)) = (request.escalated_at, &profile.escalation)
-        && broker.is_among(&caller.upn, escalation).await?
+        && broker.is_among_as(&caller.upn, escalation, freshness).await?
     {
         return Ok(());
     }
@@ -86,7 +92,7 @@ pub(super) async fn record(
         .ok_or_else(|| WorkflowError::NotFound(format!("request {request_id}")))?;
     // Authorised first: a refusal tells a caller who may not decide nothing about the
     // request's state.
-    may_decide(broker, caller, &seen).await?;
+    may_decide(broker, caller, &seen, Freshness::Fresh).await?;
     if seen.status != RequestStatus::Pending {
         apply(&seen, event)?;
     }

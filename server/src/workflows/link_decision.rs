@@ -66,7 +66,7 @@ pub async fn inspect(broker: &Broker, token: &str, signed_in: Option<&Upn>) -> R
         return Err(LinkRefusal::SignInRequired(approver.to_string()));
     }
     let approver = Caller { upn: approver, roles: vec![Role::Approver], delegate: false, mfa_at: None };
-    decide::may_decide(broker, &approver, &request).await?;
+    decide::may_decide(broker, &approver, &request, super::Freshness::Fresh).await?;
     Ok(UsableLink { claims, request, approver })
 }
 

@@ -73,23 +73,59 @@ impl From<sea_orm::DbErr> for WorkflowError {
     }
 }
 
+/// How current a directory answer must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// Asked now: for every authorization (deciding, filing, reading a request, signing in).
+    Fresh,
+    /// May be up to `directory.display_cache_ttl` old: for what is only shown or routed.
+    Display,
+}
+
 /// What only workflows ask of the broker.
 impl Broker {
-    /// Is `upn` one of `principals`, by name or by (transitive) group membership?
+    /// Is `upn` one of `principals`, by name or by (transitive) group membership? Asks the
+    /// directory now.
     pub async fn is_among(&self, upn: &Upn, principals: &Principals) -> Result<bool, WorkflowError> {
+        self.is_among_as(upn, principals, Freshness::Fresh).await
+    }
+
+    /// [`Broker::is_among`], from an answer as fresh as `freshness` asks.
+    pub async fn is_among_as(
+        &self,
+        upn: &Upn,
+        principals: &Principals,
+        freshness: Freshness,
+    ) -> Result<bool, WorkflowError> {
         if principals.users.contains(upn) {
             return Ok(true);
         }
         if principals.groups.is_empty() {
             return Ok(false);
         }
-        let user = match self.directory.resolve_user(upn.as_str()).await {
-            Ok(user) => user,
-            Err(DirectoryError::NotFound(_)) => return Ok(false),
+        let groups = self.groups_of_user(upn, freshness).await?;
+        Ok(groups.is_some_and(|groups| principals.groups.iter().any(|g| groups.contains(g))))
+    }
+
+    /// The user's transitive groups; `None` when the directory does not know them.
+    async fn groups_of_user(
+        &self,
+        upn: &Upn,
+        freshness: Freshness,
+    ) -> Result<Option<std::sync::Arc<[crate::domain::GroupId]>>, WorkflowError> {
+        if freshness == Freshness::Display
+            && let Some(known) = self.groups_cache.get(upn)
+        {
+            return Ok(known);
+        }
+        let groups = match self.directory.resolve_user(upn.as_str()).await {
+            Ok(user) => Some(self.directory.groups_of(&user.id).await.map_err(WorkflowError::Directory)?.into()),
+            Err(DirectoryError::NotFound(_)) => None,
             Err(e) => return Err(WorkflowError::Directory(e)),
         };
-        let groups = self.directory.groups_of(&user.id).await.map_err(WorkflowError::Directory)?;
-        Ok(principals.groups.iter().any(|g| groups.contains(g)))
+        // A fresh answer serves the next display too.
+        self.groups_cache.put(upn, groups.clone());
+        Ok(groups)
     }
 }
 

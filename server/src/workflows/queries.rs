@@ -3,7 +3,7 @@
 use entity::{audit_events, decisions::Model as DecisionRow};
 
 use super::{
-    Broker, WorkflowError,
+    Broker, Freshness, WorkflowError,
     authz::{self, Action},
     decide::may_decide,
 };
@@ -53,11 +53,11 @@ pub async fn get_request(broker: &Broker, caller: &Caller, id: &str) -> Result<R
     }
 }
 
-/// The profiles `caller` is eligible for.
+/// The profiles `caller` is eligible for, to show (filing checks eligibility afresh).
 pub async fn requestable_profiles<'b>(broker: &'b Broker, caller: &Caller) -> Result<Vec<&'b Profile>, WorkflowError> {
     let mut profiles = Vec::new();
     for p in broker.policy.profiles() {
-        if broker.is_among(&caller.upn, &p.eligible).await? {
+        if broker.is_among_as(&caller.upn, &p.eligible, Freshness::Display).await? {
             profiles.push(p);
         }
     }
@@ -127,7 +127,7 @@ pub async fn list_requests(broker: &Broker, caller: &Caller, q: ListQuery) -> Re
 pub async fn approvals(broker: &Broker, caller: &Caller) -> Result<Vec<Request>, WorkflowError> {
     let mut mine = Vec::new();
     for request in requests::pending(broker.store.conn()).await? {
-        if may_decide(broker, caller, &request).await.is_ok()
+        if may_decide(broker, caller, &request, Freshness::Display).await.is_ok()
             && !decisions::has_decided(broker.store.conn(), &request.id, caller.upn.as_str()).await?
         {
             mine.push(request);

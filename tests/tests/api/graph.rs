@@ -458,3 +458,39 @@ async fn a_retry_after_past_all_reason_delays_an_add_no_longer_than_backoff_max(
     assert!(app.is_member(DEVELOPERS_GROUP, ALICE).await);
     assert_eq!(app.admin().get("/api/v1/requests").await.0, 200, "still answering");
 }
+
+#[tokio::test]
+async fn reloading_the_inbox_does_not_spend_graph_calls_but_deciding_asks_afresh() {
+    let graph = GraphServer::start().await;
+    seed_graph(&graph);
+    let app = TestApp::spawn_custom(POLICY, Some(graph), "", "").await;
+    let graph = app.graph();
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        let upn = format!("engineer{i}@example.com");
+        let id = graph.add_user(&upn);
+        graph.state().groups.get_mut("Engineers").unwrap().1.insert(id);
+        ids.push(app.as_user(&upn, &["requester"]).request("AzureAD-Admins", 600).await);
+    }
+    let bob = app.approver(BOB);
+    let calls_before = graph.state().calls.len();
+    for _ in 0..50 {
+        let (status, inbox) = bob.get("/api/v1/approvals").await;
+        assert_eq!(status, 200, "{inbox}");
+        assert_eq!(inbox["items"].as_array().map(Vec::len), Some(20), "{inbox}");
+    }
+    let calls = graph.state().calls.len() - calls_before;
+    // Bob's user and groups, once (and again only after directory.display_cache_ttl):
+    // asked per request and per load, it was 2 calls × 20 requests × 50 loads.
+    assert!(calls <= 10, "{calls} Graph calls for 50 loads of an inbox of 20");
+
+    // Bob leaves the approvers: the inbox may show his cached view for a while, but a
+    // decision asks the directory and is refused at once.
+    let bob_id = graph.user_id(BOB);
+    graph.state().groups.get_mut("Approvers").unwrap().1.remove(&bob_id);
+    let (status, body) = bob.act(&ids[0], "approve").await;
+    assert_problem(status, &body, 403, None);
+    // And that fresh answer is what the inbox shows from then on.
+    let (_, inbox) = bob.get("/api/v1/approvals").await;
+    assert_eq!(inbox["items"].as_array().map(Vec::len), Some(0), "{inbox}");
+}
