@@ -79,8 +79,11 @@ pub struct Staff {
 /// Authorizations never read it: they ask the directory afresh (and refresh it).
 pub struct GroupsCache {
     ttl: Duration,
-    entries: Mutex<HashMap<Upn, (Instant, Option<Arc<[GroupId]>>)>>,
+    entries: Mutex<HashMap<Upn, (Instant, KnownGroups)>>,
 }
+
+/// A user's groups as the directory said; `None`: it does not know the user.
+pub type KnownGroups = Option<Arc<[GroupId]>>;
 
 /// More entries than this and the stale ones are dropped.
 const GROUPS_CACHE_PRUNE_AT: usize = 10_000;
@@ -91,12 +94,12 @@ impl GroupsCache {
         Self { ttl, entries: Mutex::new(HashMap::new()) }
     }
 
-    pub fn get(&self, upn: &Upn) -> Option<Option<Arc<[GroupId]>>> {
+    pub fn get(&self, upn: &Upn) -> Option<KnownGroups> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries.get(upn).filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, groups)| groups.clone())
     }
 
-    pub fn put(&self, upn: &Upn, groups: Option<Arc<[GroupId]>>) {
+    pub fn put(&self, upn: &Upn, groups: KnownGroups) {
         if self.ttl.is_zero() {
             return;
         }

@@ -112,7 +112,7 @@ impl Broker {
         &self,
         upn: &Upn,
         freshness: Freshness,
-    ) -> Result<Option<std::sync::Arc<[crate::domain::GroupId]>>, WorkflowError> {
+    ) -> Result<crate::broker::KnownGroups, WorkflowError> {
         if freshness == Freshness::Display
             && let Some(known) = self.groups_cache.get(upn)
         {
