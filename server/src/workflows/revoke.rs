@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::{Broker, WorkflowError, apply, authz::Action, change_status, is_requester};
 use crate::{
-    domain::{Caller, Comment, RequestEvent, RequestStatus, now},
+    domain::{Caller, Comment, RequestEvent, RequestId, RequestStatus, now},
     jobs::{grant, notifications},
     store::{StoreError, audit, audit::NewEvent, grants, requests, requests::Request},
 };
@@ -18,14 +18,22 @@ pub async fn revoke(
 ) -> Result<Request, WorkflowError> {
     let comment = Comment::parse(comment)?;
     let tx = broker.store.begin().await?;
+    // The whole extension chain is locked first, in id order, before any other lock (the
+    // audit log's among them): a revoke of another link of the chain, or a change holding one
+    // of its rows and waiting for the audit log, then waits here instead of deadlocking.
+    let chain = requests::chain_of(&tx, &RequestId::parse(id)?).await?;
+    for link in &chain {
+        requests::get_for_update(&tx, &link.id).await?;
+    }
     let (request, revoked) = change_status(broker, &tx, caller, id, (Action::Revoke, RequestEvent::Revoke)).await?;
     notifications::notify(broker, &tx, &revoked, notifications::ended(RequestStatus::Revoked), now()).await?;
     end_grant(&tx, &request).await?;
     let subject = format!("request:{}", request.id);
     let details = json!({ "comment": comment.as_deref(), "as_admin": !is_requester(caller, &request) });
     audit::append(&tx, NewEvent::new(caller.upn.as_str(), "request.revoked", &subject, details)).await?;
-    for other in requests::chain_of(&tx, &request.id).await?.into_iter().filter(|r| r.id != request.id) {
-        let Some(other) = requests::get_for_update(&tx, &other.id).await? else { continue };
+    for other in chain.into_iter().filter(|r| r.id != request.id) {
+        // Read again under the lock taken above.
+        let Some(other) = requests::get(&tx, &other.id).await? else { continue };
         let (event, action) = match other.status {
             RequestStatus::Approved | RequestStatus::Active => (RequestEvent::Revoke, "request.revoked"),
             RequestStatus::Pending => (RequestEvent::Cancel, "request.cancelled"),
