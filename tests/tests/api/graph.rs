@@ -480,9 +480,11 @@ async fn reloading_the_inbox_does_not_spend_graph_calls_but_deciding_asks_afresh
         assert_eq!(inbox["items"].as_array().map(Vec::len), Some(20), "{inbox}");
     }
     let calls = graph.state().calls.len() - calls_before;
-    // Bob's user and groups, once (and again only after directory.display_cache_ttl):
-    // asked per request and per load, it was 2 calls × 20 requests × 50 loads.
-    assert!(calls <= 10, "{calls} Graph calls for 50 loads of an inbox of 20");
+    // Bob's user and groups, once (again only after directory.display_cache_ttl; the rest is
+    // room for the worker's own calls meanwhile). Asked per request and per load, it was
+    // 2 calls × 20 requests × 50 loads = 2,000.
+    println!("{calls} Graph calls for 50 loads of an inbox of 20");
+    assert!(calls <= 20, "{calls} Graph calls for 50 loads of an inbox of 20");
 
     // Bob leaves the approvers: the inbox may show his cached view for a while, but a
     // decision asks the directory and is refused at once.
