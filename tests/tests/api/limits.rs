@@ -4,7 +4,10 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::*;
+use crate::{
+    helpers::*,
+    pages::{demo_sign_in, page},
+};
 
 async fn get(app: &TestApp, path: &str, token: Option<&str>) -> (u16, Option<u64>, String) {
     let mut req = reqwest::Client::new().get(format!("{}{path}", app.address));
@@ -36,6 +39,29 @@ async fn a_caller_over_its_rate_is_told_when_to_retry_and_others_carry_on() {
     // After the wait Bob may go on.
     tokio::time::sleep(Duration::from_secs(retry.unwrap())).await;
     assert_eq!(get(&app, "/api/v1/approvals", Some(&bob)).await.0, 200);
+}
+
+#[tokio::test]
+async fn a_session_reloading_pages_in_a_loop_is_slowed_down_as_an_api_caller_is() {
+    let limits = "[limits]\nper_ip_per_second = 0\nper_caller_per_second = 1\nper_caller_burst = 5\n";
+    let app = TestApp::spawn_with("", limits).await;
+    let bob = demo_sign_in(&app, BOB).await;
+    let alice = demo_sign_in(&app, ALICE).await;
+    for _ in 0..5 {
+        assert_eq!(page(&app, "/approvals", &bob).await.0, 200);
+    }
+    let resp =
+        reqwest::Client::new().get(format!("{}/approvals", app.address)).header("Cookie", &bob).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 429);
+    let retry: u64 = resp.headers()["retry-after"].to_str().unwrap().parse().expect("whole seconds");
+    assert!((1..=2).contains(&retry), "{retry}");
+    assert!(resp.text().await.unwrap().contains("try again in"));
+    // The API with Bob's token shares his bucket; Alice's session is not slowed down.
+    let bob_token = token(BOB, &["requester", "approver"], None, 3600, SECRET);
+    assert_eq!(get(&app, "/api/v1/approvals", Some(&bob_token)).await.0, 429);
+    assert_eq!(page(&app, "/requests", &alice).await.0, 200);
+    tokio::time::sleep(Duration::from_secs(retry)).await;
+    assert_eq!(page(&app, "/approvals", &bob).await.0, 200);
 }
 
 #[tokio::test]

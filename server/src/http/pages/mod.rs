@@ -123,15 +123,7 @@ fn see_other(location: &str) -> HttpResponse {
 fn from_own_page(state: &AppState, req: &HttpRequest) -> bool {
     match req.headers().get("Origin").and_then(|v| v.to_str().ok()) {
         None => true,
-        Some(origin) => origin == origin_of(&state.broker.notifier.public_url),
-    }
-}
-
-fn origin_of(url: &str) -> &str {
-    let after_scheme = url.find("://").map_or(0, |i| i + 3);
-    match url[after_scheme..].find('/') {
-        Some(i) => &url[..after_scheme + i],
-        None => url,
+        Some(origin) => Some(origin) == crate::providers::origin_of(&state.broker.notifier.public_url).as_deref(),
     }
 }
 
@@ -151,7 +143,10 @@ fn message(status: StatusCode, title: &str, message: &str, signed_in: Option<&Vi
 mod tests {
     #[test]
     fn origin_is_scheme_host_and_port() {
-        assert_eq!(super::origin_of("https://elevate.example.com/base"), "https://elevate.example.com");
-        assert_eq!(super::origin_of("http://127.0.0.1:8080"), "http://127.0.0.1:8080");
+        let origin = |url| crate::providers::origin_of(url).unwrap();
+        assert_eq!(origin("https://elevate.example.com/base"), "https://elevate.example.com");
+        assert_eq!(origin("https://Elevate.Example.com:443/"), "https://elevate.example.com");
+        assert_eq!(origin("http://127.0.0.1:8080"), "http://127.0.0.1:8080");
+        assert_eq!(crate::providers::origin_of("not a url"), None);
     }
 }

@@ -62,36 +62,68 @@ impl Visitor {
     }
 }
 
-/// Not signed in: to the sign-in page, and back to `back` afterwards.
+/// Why a page's visitor is not let in: not signed in (to the sign-in page, and back to
+/// `back` afterwards), or over the per-caller rate (429 with `Retry-After`, as the API).
 #[derive(Debug, thiserror::Error)]
-#[error("sign in first")]
-pub(super) struct SignInFirst {
-    back: String,
+pub(super) enum NotLetIn {
+    #[error("sign in first")]
+    SignInFirst { back: String },
+    #[error("too many requests from this session")]
+    TooManyRequests { retry_after: u64 },
 }
 
-impl ResponseError for SignInFirst {
+impl ResponseError for NotLetIn {
     fn status_code(&self) -> StatusCode {
-        StatusCode::SEE_OTHER
+        match self {
+            Self::SignInFirst { .. } => StatusCode::SEE_OTHER,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+        }
     }
 
     fn error_response(&self) -> HttpResponse {
-        let next = percent_encoding::utf8_percent_encode(&self.back, percent_encoding::NON_ALPHANUMERIC);
-        HttpResponse::SeeOther().insert_header((header::LOCATION, format!("/signin?next={next}"))).finish()
+        match self {
+            Self::SignInFirst { back } => {
+                let next = percent_encoding::utf8_percent_encode(back, percent_encoding::NON_ALPHANUMERIC);
+                HttpResponse::SeeOther().insert_header((header::LOCATION, format!("/signin?next={next}"))).finish()
+            }
+            Self::TooManyRequests { retry_after } => {
+                let mut page = message(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many requests",
+                    &format!("Slow down: try again in {retry_after} s."),
+                    None,
+                );
+                page.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(*retry_after));
+                page
+            }
+        }
     }
 }
 
 impl FromRequest for Visitor {
-    type Error = SignInFirst;
-    type Future = Ready<Result<Self, SignInFirst>>;
+    type Error = NotLetIn;
+    type Future = Ready<Result<Self, NotLetIn>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let visitor = req.app_data::<web::Data<AppState>>().and_then(|state| Visitor::of(state, req));
-        // After a form's POST, come back to the page rather than replay the POST.
-        let back = if req.method() == actix_web::http::Method::GET {
-            req.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned()
-        } else {
-            "/requests".to_owned()
+        let Some(state) = req.app_data::<web::Data<AppState>>() else {
+            return ready(Err(NotLetIn::SignInFirst { back: "/".into() }));
         };
-        ready(visitor.ok_or(SignInFirst { back }))
+        let Some(visitor) = Visitor::of(state, req) else {
+            // After a form's POST, come back to the page rather than replay the POST.
+            let back = if req.method() == actix_web::http::Method::GET {
+                req.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned()
+            } else {
+                "/requests".to_owned()
+            };
+            return ready(Err(NotLetIn::SignInFirst { back }));
+        };
+        // The same per-caller bucket as the API: a user's pages and tokens share one rate, so
+        // reloading pages in a loop is slowed down like calling the API in one.
+        ready(match state.limits.check_caller(visitor.user.as_str()) {
+            Err(crate::http::problem::ApiError::TooManyRequests { retry_after, .. }) => {
+                Err(NotLetIn::TooManyRequests { retry_after })
+            }
+            _ => Ok(visitor),
+        })
     }
 }

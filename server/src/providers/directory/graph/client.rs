@@ -10,6 +10,7 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 
 use super::{GraphError, credentials::TokenSource};
+use crate::providers::origin_of;
 
 /// The longest `Retry-After` slept inside one call; a longer one ends the call, and the job
 /// that made it is rescheduled after that wait.
@@ -151,12 +152,6 @@ impl GraphClient {
         }
         Ok(items)
     }
-}
-
-/// Scheme, host and port of `url` (`https://graph.microsoft.com`), when it parses.
-fn origin_of(url: &str) -> Option<String> {
-    let origin = reqwest::Url::parse(url).ok()?.origin();
-    origin.is_tuple().then(|| origin.ascii_serialization())
 }
 
 /// Percent-encodes one path segment (UPNs carry `@`, guests `#EXT#`).
