@@ -6,6 +6,8 @@ use aws_sdk_iam::Client;
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
+use elevate_tests::graph_server::GraphServer;
+
 use crate::helpers::*;
 
 const ACCOUNT: &str = "123456789012";
@@ -414,4 +416,81 @@ async fn drift_removed_by_reconciliation_also_loses_its_live_sessions() {
     app.wait_for_audit(&format!("group:{DEVELOPERS_GROUP}"), "aws.sessions_revoked", 1).await;
     let events = app.audit_actions(&format!("group:{DEVELOPERS_GROUP}")).await;
     assert!(events.contains(&"drift.removed".to_owned()), "{events:?}");
+}
+
+/// Whether `statement` denies a session with `userid` issued at `issued_at` (RFC 3339), under
+/// the condition operators' documented semantics (IAM User Guide, "IAM JSON policy elements:
+/// Condition operators"): `StringEquals` and `StringLike` compare case-sensitively (the latter
+/// with `*` and `?`), `StringEqualsIgnoreCase` ignores case. moto stores policies without
+/// evaluating them, so the test evaluates what Elevate wrote.
+fn denies(statement: &Value, userid: &str, issued_at: &str) -> bool {
+    fn like(pattern: &[char], value: &[char]) -> bool {
+        match (pattern.first(), value.first()) {
+            (None, None) => true,
+            (Some('*'), _) => like(&pattern[1..], value) || (!value.is_empty() && like(pattern, &value[1..])),
+            (Some('?'), Some(_)) => like(&pattern[1..], &value[1..]),
+            (Some(p), Some(v)) => p == v && like(&pattern[1..], &value[1..]),
+            _ => false,
+        }
+    }
+    assert_eq!(statement["Effect"], "Deny", "{statement}");
+    let conditions = statement["Condition"].as_object().expect("a condition");
+    conditions.iter().all(|(operator, keys)| {
+        keys.as_object().unwrap().iter().all(|(key, want)| {
+            let have = match key.as_str() {
+                "aws:userid" => userid,
+                "aws:TokenIssueTime" => issued_at,
+                other => panic!("a condition on {other}: {statement}"),
+            };
+            let want = want.as_str().expect("one value");
+            match operator.as_str() {
+                "StringEquals" => have == want,
+                "StringEqualsIgnoreCase" => have.to_lowercase() == want.to_lowercase(),
+                "StringLike" => like(&want.chars().collect::<Vec<_>>(), &have.chars().collect::<Vec<_>>()),
+                "DateLessThan" => {
+                    chrono::DateTime::parse_from_rfc3339(have).unwrap()
+                        < chrono::DateTime::parse_from_rfc3339(want).unwrap()
+                }
+                other => panic!("an operator this test does not know: {other}"),
+            }
+        })
+    })
+}
+
+#[tokio::test]
+async fn a_mixed_case_users_live_sessions_are_denied_under_the_name_entra_gives_them() {
+    // Entra's AWS app sends RoleSessionName as the directory stores the UPN, case and all.
+    const MIXED: &str = "Erin.Mixed@Contoso.example";
+    let moto = Moto::start().await;
+    let iam = moto.iam().await;
+    let role_id = reference_account(&iam).await;
+    let graph = GraphServer::start().await;
+    let app = TestApp::spawn_custom(POLICY, Some(graph), "", &moto.config("2s")).await;
+    let erin = app.graph().add_user(MIXED);
+    app.graph().set_member("Engineers", &erin, true);
+
+    let id = app.as_user(MIXED, &["requester"]).request("AzureAD-Admins", 1).await;
+    app.approver(BOB).approve(&id).await;
+    let ended = app.wait_until_ended(&id, Duration::from_secs(10)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while revocations(&iam).await.is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "no revocation written");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let statements = revocations(&iam).await;
+    let s = &statements[0];
+    let during = chrono::DateTime::from_timestamp_millis(millis(&ended["ended_at"]) - 500).unwrap().to_rfc3339();
+    let after = chrono::DateTime::from_timestamp_millis(millis(&ended["ended_at"]) + 5_000).unwrap().to_rfc3339();
+    for name in [MIXED, "erin.mixed@contoso.example", "ERIN.MIXED@CONTOSO.EXAMPLE"] {
+        assert!(denies(s, &format!("{role_id}:{name}"), &during), "the session of {name} is not denied: {s}");
+    }
+    assert!(!denies(s, &format!("{role_id}:{MIXED}"), &after), "a session issued after the end is denied: {s}");
+    assert!(!denies(s, &format!("{role_id}:{ALICE}"), &during), "another user's session is denied: {s}");
+    assert!(!denies(s, &format!("AROAOTHERROLE:{MIXED}"), &during), "another role's session is denied: {s}");
+    // The same evaluator finds the case-sensitive StringLike of before wanting.
+    let mut before = s.clone();
+    before["Condition"] = json!({ "StringLike": s["Condition"]["StringEqualsIgnoreCase"].clone(),
+                                  "DateLessThan": s["Condition"]["DateLessThan"].clone() });
+    assert!(!denies(&before, &format!("{role_id}:{MIXED}"), &during));
+    app.wait_for_audit(&format!("request:{id}"), "aws.sessions_revoked", 1).await;
 }
