@@ -8,6 +8,8 @@ pub mod config;
 pub mod demo;
 pub mod directory_check;
 pub mod domain;
+#[cfg(test)]
+mod fuzz;
 pub mod http;
 pub mod jobs;
 pub mod metrics;

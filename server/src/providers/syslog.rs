@@ -41,9 +41,10 @@ pub struct Syslog {
     hostname: String,
 }
 
-/// CEF header fields escape `\` and `|`.
+/// CEF header fields escape `\` and `|`; line breaks are escaped as in values, so that no
+/// header can end the message's line.
 fn header(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('|', "\\|")
+    s.replace('\\', "\\\\").replace('|', "\\|").replace('\r', "\\r").replace('\n', "\\n")
 }
 
 /// CEF extension values escape `\`, `=` and line breaks.

@@ -57,7 +57,7 @@ fn is_status(e: &GraphError, want: u16) -> bool {
     matches!(e, GraphError::Status { status, .. } if *status == want)
 }
 
-fn user_from(v: &Value) -> Result<DirectoryUser, DirectoryError> {
+pub(crate) fn user_from(v: &Value) -> Result<DirectoryUser, DirectoryError> {
     let bad = |what: &str| DirectoryError::Permanent {
         code: "Elevate".into(),
         message: format!("Graph user without {what}"),
