@@ -349,7 +349,7 @@ impl RawProfile {
         if min.get() < Duration::from_secs(1) {
             return field_err(span_of(&self.min_duration), ".min_duration", "must be at least 1s");
         }
-        if max.get() > Duration::from_secs(30 * 24 * 3600) {
+        if max > crate::domain::GrantDuration::MAX {
             return field_err(self.max_duration.span(), ".max_duration", "must be at most 30 days");
         }
         if min > max {

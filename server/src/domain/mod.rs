@@ -7,7 +7,7 @@ mod text;
 mod time;
 
 pub use caller::{Caller, Role};
-pub use duration::HumanDuration;
+pub use duration::{GrantDuration, HumanDuration};
 pub use ids::{GrantId, GroupId, NotAnId, ProfileKey, RequestId, Upn};
 pub use status::{Lifecycle, RequestEvent, RequestStatus, TransitionError};
 pub use text::{Comment, Justification, Ticket};

@@ -7,7 +7,7 @@ use super::{
     request_access,
 };
 use crate::{
-    domain::{Caller, InvalidValue, RequestId, RequestStatus},
+    domain::{Caller, GrantDuration, HumanDuration, InvalidValue, RequestId, RequestStatus},
     store::{requests, requests::Request},
 };
 
@@ -27,35 +27,31 @@ pub async fn extend(
         return Err(WorkflowError::Conflict(format!("a request that is {} cannot be extended", target.status)));
     }
     let profile = broker.profile_of(&target)?.clone();
-    if duration_seconds < 1 {
-        return Err(InvalidValue::new("duration_seconds", "must be at least 1 second").into());
-    }
     let (Some(expires_at), Some(start)) = (target.expires_at, target.coverage_start.or(target.activated_at)) else {
         return Err(WorkflowError::Conflict("the grant has not started yet".into()));
     };
-    let until = duration_seconds
-        .checked_mul(1000)
-        .and_then(|d| expires_at.checked_add(d))
-        .ok_or_else(|| InvalidValue::new("duration_seconds", "is far too large"))?;
-    let max = profile.max_duration.as_millis();
-    if until - start > max {
-        return Err(InvalidValue::new(
-            "duration_seconds",
-            format!(
-                "the grant would last {} seconds in all; profile {} allows at most {} (at most {} more)",
-                (until - start) / 1000,
-                profile.key,
-                max / 1000,
-                (max - (expires_at - start)).max(0) / 1000
-            ),
-        )
-        .into());
-    }
+    // Never past the profile's longest grant, counted from the chain's start.
+    let (max, so_far) = (profile.max_duration.as_millis(), expires_at - start);
+    let more = GrantDuration::within(duration_seconds, HumanDuration::from_secs(1), profile.max_duration)
+        .filter(|d| so_far + d.as_millis() <= max)
+        .ok_or_else(|| {
+            InvalidValue::new(
+                "duration_seconds",
+                format!(
+                    "must be between 1 and {} seconds: profile {} allows at most {} seconds in all, {} of them already granted",
+                    (max - so_far).max(0) / 1000,
+                    profile.key,
+                    max / 1000,
+                    so_far / 1000
+                ),
+            )
+        })?;
+    let until = expires_at + more.as_millis();
     let justification = justification.or(target.justification.as_deref());
     let (justification, ticket) = request_access::check_texts(&profile, justification, target.ticket.as_deref())?;
     let requester = request_access::requester_for(caller, Some(&target.requester))?;
     let user = request_access::resolve(broker, &requester).await?;
     let extension = request_access::Extension { extends: target.id.clone(), until, coverage_start: start };
     let kind = request_access::Kind::Extend(extension);
-    request_access::file(broker, caller, &user, &profile, duration_seconds, justification, ticket, kind).await
+    request_access::file(broker, caller, &user, &profile, more, justification, ticket, kind).await
 }

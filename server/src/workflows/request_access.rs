@@ -7,7 +7,9 @@ use super::{
     authz::{self, Action},
 };
 use crate::{
-    domain::{Caller, InvalidValue, Justification, RequestEvent, RequestId, RequestStatus, Ticket, Upn, now},
+    domain::{
+        Caller, GrantDuration, InvalidValue, Justification, RequestEvent, RequestId, RequestStatus, Ticket, Upn, now,
+    },
     jobs::{grant, notifications},
     notify::Notice,
     policy::{ApprovalRule, Profile},
@@ -56,7 +58,7 @@ pub async fn request_access(broker: &Broker, caller: &Caller, input: NewRequest)
         Some(secs) => secs,
         None => profile.default_duration.as_secs(),
     };
-    check_duration(&profile, duration)?;
+    let duration = grant_duration(&profile, duration)?;
     let (justification, ticket) = check_texts(&profile, input.justification.as_deref(), input.ticket.as_deref())?;
     if input.break_glass {
         // Named people only, for themselves, and never without saying why.
@@ -115,15 +117,15 @@ pub fn require_mfa(broker: &Broker, caller: &Caller, profile: &Profile, requeste
     )))
 }
 
-pub(super) fn check_duration(profile: &Profile, secs: i64) -> Result<(), InvalidValue> {
-    let (min, max) = (profile.min_duration.as_secs(), profile.max_duration.as_secs());
-    if secs < min || secs > max {
-        return Err(InvalidValue::new(
+/// `duration_seconds` as a grant of `profile` may last.
+fn grant_duration(profile: &Profile, secs: i64) -> Result<GrantDuration, InvalidValue> {
+    GrantDuration::within(secs, profile.min_duration, profile.max_duration).ok_or_else(|| {
+        let (min, max) = (profile.min_duration.as_secs(), profile.max_duration.as_secs());
+        InvalidValue::new(
             "duration_seconds",
             format!("must be between {min} and {max} seconds for profile {} (got {secs})", profile.key),
-        ));
-    }
-    Ok(())
+        )
+    })
 }
 
 pub(super) fn check_texts(
@@ -178,7 +180,7 @@ pub(super) async fn file(
     caller: &Caller,
     user: &DirectoryUser,
     profile: &Profile,
-    duration: i64,
+    duration: GrantDuration,
     justification: Option<Justification>,
     ticket: Option<Ticket>,
     kind: Kind,
@@ -200,7 +202,7 @@ pub(super) async fn file(
         status: RequestStatus::Pending,
         stage: 1,
         version: 1,
-        duration_seconds: duration,
+        duration_seconds: duration.as_secs(),
         justification: justification.map(|j| j.as_str().to_owned()),
         ticket: ticket.map(|t| t.as_str().to_owned()),
         group_id: profile.group.to_string(),
@@ -230,7 +232,7 @@ pub(super) async fn file(
     requests::insert(&tx, request.clone()).await?;
     let subject = format!("request:{}", request.id);
     let details = json!({
-        "profile": request.profile, "requester": request.requester, "duration_seconds": duration,
+        "profile": request.profile, "requester": request.requester, "duration_seconds": duration.as_secs(),
         "justification": request.justification, "ticket": request.ticket, "extends": request.extends,
         "on_behalf": (caller.upn != user.upn).then(|| caller.upn.to_string()),
     });
