@@ -43,7 +43,13 @@ pub struct Broker {
     pub mfa_max_age: std::time::Duration,
     /// Users' groups for display and routing (`directory.display_cache_ttl`).
     pub groups_cache: Arc<GroupsCache>,
+    /// Directory users by object id, for Entra tokens (`IDENTITY_TTL`).
+    pub identities: Arc<TtlCache<String, DirectoryUser>>,
 }
+
+/// How long the user an object id stands for is taken from memory: the id is immutable, so
+/// only the UPN can be this old (a user the directory no longer has is refused after this).
+pub const IDENTITY_TTL: Duration = Duration::from_secs(300);
 
 /// What start-up (and `elevate policy check --aws`) learned about the mapped roles.
 pub struct AwsMapping {
@@ -73,41 +79,43 @@ pub struct Staff {
     pub auditors: Principals,
 }
 
-/// A user's transitive groups (`None`: the directory does not know them), kept for a short
-/// while for what is only shown or routed — the approvals inbox, the catalog, a page's
-/// buttons — so that reloading a page does not spend the Graph budget removals need.
-/// Authorizations never read it: they ask the directory afresh (and refresh it).
-pub struct GroupsCache {
+/// Directory answers kept for a short while, per process: a user's transitive groups for what
+/// is only shown or routed (the approvals inbox, the catalog, a page's buttons), so that
+/// reloading a page does not spend the Graph budget removals need — authorizations never read
+/// those, they ask afresh (and refresh them); and the user an Entra object id stands for
+/// (immutable, so only the UPN shown can be that old).
+pub struct TtlCache<K, V> {
     ttl: Duration,
-    entries: Mutex<HashMap<Upn, (Instant, KnownGroups)>>,
+    entries: Mutex<HashMap<K, (Instant, V)>>,
 }
 
 /// A user's groups as the directory said; `None`: it does not know the user.
 pub type KnownGroups = Option<Arc<[GroupId]>>;
+pub type GroupsCache = TtlCache<Upn, KnownGroups>;
 
 /// More entries than this and the stale ones are dropped.
-const GROUPS_CACHE_PRUNE_AT: usize = 10_000;
+const CACHE_PRUNE_AT: usize = 10_000;
 
-impl GroupsCache {
+impl<K: std::hash::Hash + Eq + Clone, V: Clone> TtlCache<K, V> {
     /// `ttl` zero: nothing is kept.
     pub fn new(ttl: Duration) -> Self {
         Self { ttl, entries: Mutex::new(HashMap::new()) }
     }
 
-    pub fn get(&self, upn: &Upn) -> Option<KnownGroups> {
+    pub fn get(&self, key: &K) -> Option<V> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.get(upn).filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, groups)| groups.clone())
+        entries.get(key).filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, value)| value.clone())
     }
 
-    pub fn put(&self, upn: &Upn, groups: KnownGroups) {
+    pub fn put(&self, key: &K, value: V) {
         if self.ttl.is_zero() {
             return;
         }
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= GROUPS_CACHE_PRUNE_AT {
+        if entries.len() >= CACHE_PRUNE_AT {
             entries.retain(|_, (at, _)| at.elapsed() < self.ttl);
         }
-        entries.insert(upn.clone(), (Instant::now(), groups));
+        entries.insert(key.clone(), (Instant::now(), value));
     }
 }
 

@@ -3,8 +3,15 @@
 //! RS256; the key must be one of the issuer's published keys (JWKS, fetched with reqwest,
 //! cached, fetched again when a token names a key not seen yet, at most once a minute); `iss`,
 //! `aud`, `exp` and `nbf` are checked with a minute of leeway. App roles (`roles`) become
-//! Elevate roles; a token without a user (an application's own) acts as the bot identity that
-//! configuration names for its client id, or not at all.
+//! Elevate roles.
+//!
+//! Who a token stands for comes from immutable claims only, as Microsoft's claims-validation
+//! guidance asks: a user token (delegated: `scp`, or `idtyp = user`) names its user by `oid`
+//! within `tid` — the caller resolves that object through the directory and takes the UPN the
+//! directory gives; `upn`, `preferred_username` and `email` are never read. An application's
+//! own token is recognised only by `idtyp = app` (the optional claim Elevate's API registration
+//! must emit) and acts as the bot identity that configuration names for its client id
+//! (`azp`/`appid`), or not at all. A token that is neither is refused.
 use std::{
     collections::HashMap,
     time::{Duration, Instant},
@@ -35,8 +42,15 @@ pub enum Grant {
 
 #[derive(Debug, Deserialize)]
 struct Claims {
-    upn: Option<String>,
-    preferred_username: Option<String>,
+    /// The immutable object id of the user (or, in an app-only token, service principal).
+    oid: Option<String>,
+    /// The tenant the object lives in.
+    tid: Option<String>,
+    /// `app` in an application's own token (the `idtyp` optional claim); `user` when the
+    /// registration asks for it in user tokens too.
+    idtyp: Option<String>,
+    /// Delegated scopes: only user tokens carry them.
+    scp: Option<String>,
     /// The client id of the application the token was issued to (v2; `appid` in v1).
     azp: Option<String>,
     appid: Option<String>,
@@ -60,7 +74,37 @@ struct Keys {
     fetched: Option<Instant>,
 }
 
+/// Whom a genuine token stands for, before the directory is asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntraSubject {
+    /// A user, by directory object id (the caller resolves it to the directory's UPN).
+    User { object_id: String },
+    /// An application's own token: the identity configuration gives its client id.
+    App(Upn),
+}
+
+/// A verified token: whom it stands for and what it may do.
+#[derive(Debug, Clone)]
+pub struct EntraCaller {
+    pub subject: EntraSubject,
+    pub roles: Vec<Role>,
+    pub delegate: bool,
+    pub mfa_at: Option<i64>,
+    /// The token's id for the audit log and the deny-list.
+    pub id: String,
+    /// When it was issued (Unix seconds).
+    pub issued_at: Option<i64>,
+}
+
+impl EntraCaller {
+    /// The caller, once the directory has named the user (the app's identity for app tokens).
+    pub fn as_caller(&self, upn: Upn) -> Caller {
+        Caller { upn, roles: self.roles.clone(), delegate: self.delegate, mfa_at: self.mfa_at }
+    }
+}
+
 pub struct EntraTokens {
+    tenant_id: Option<String>,
     issuer: String,
     audience: String,
     jwks_url: String,
@@ -88,6 +132,7 @@ pub fn default_roles() -> HashMap<String, Grant> {
 impl EntraTokens {
     pub fn new(settings: &EntraSettings, roles: HashMap<String, Grant>, apps: HashMap<String, Upn>) -> Self {
         Self {
+            tenant_id: settings.tenant_id.clone(),
             issuer: settings.issuer(),
             audience: settings.audience.clone(),
             jwks_url: settings.jwks_url(),
@@ -99,8 +144,8 @@ impl EntraTokens {
         }
     }
 
-    /// The caller a token stands for, and the token's id for the audit log.
-    pub async fn verify(&self, token: &str, header: &Header) -> Result<(Caller, String), AuthError> {
+    /// Whom a genuine token stands for, and what it may do.
+    pub async fn verify(&self, token: &str, header: &Header) -> Result<EntraCaller, AuthError> {
         if header.alg != Algorithm::RS256 {
             return Err(AuthError::Invalid("algorithm not accepted".into()));
         }
@@ -123,28 +168,53 @@ impl EntraTokens {
                 _ => AuthError::Invalid("malformed token".into()),
             })?
             .claims;
-        let upn = match claims.upn.as_deref().or(claims.preferred_username.as_deref()) {
-            Some(name) => Upn::parse(name).map_err(|_| AuthError::Invalid("the token's user is not a UPN".into()))?,
-            None => {
-                let app = claims.azp.as_deref().or(claims.appid.as_deref()).unwrap_or_default();
-                self.apps.get(app).cloned().ok_or_else(|| {
-                    AuthError::Invalid(format!("application {app:?} is not one Elevate knows (auth.entra.apps)"))
-                })?
-            }
-        };
+        let subject = self.subject_of(&claims)?;
         let grants: Vec<Grant> = claims.roles.iter().filter_map(|r| self.roles.get(r).copied()).collect();
         let roles = grants.iter().filter_map(|g| if let Grant::Role(r) = g { Some(*r) } else { None }).collect();
         let delegate = grants.contains(&Grant::Delegate);
         // Without an identifier claim: a digest of the token (never the token itself).
-        let id = claims.uti.or(claims.jti).unwrap_or_else(|| {
+        let id = claims.uti.clone().or(claims.jti.clone()).unwrap_or_else(|| {
             use sha2::{Digest, Sha256};
             let digest = Sha256::digest(token.as_bytes());
             format!("sha256:{}", digest.iter().take(12).map(|b| format!("{b:02x}")).collect::<String>())
         });
         let proved_mfa = claims.amr.iter().any(|m| m == "mfa")
             || self.mfa_auth_context.as_ref().is_some_and(|c| claims.acrs.contains(c));
-        let mfa_at = claims.iat.filter(|_| proved_mfa).map(|iat| iat.saturating_mul(1000));
-        Ok((Caller { upn, roles, delegate, mfa_at }, id))
+        // An application proves nobody's second factor, whatever its token says.
+        let mfa_at = match subject {
+            EntraSubject::User { .. } => claims.iat.filter(|_| proved_mfa).map(|iat| iat.saturating_mul(1000)),
+            EntraSubject::App(_) => None,
+        };
+        Ok(EntraCaller { subject, roles, delegate, mfa_at, id, issued_at: claims.iat })
+    }
+
+    /// A user by `oid` (in our tenant), or a known application by its client id when the token
+    /// says it is an application's own (`idtyp = app`): never by missing user claims.
+    fn subject_of(&self, claims: &Claims) -> Result<EntraSubject, AuthError> {
+        let invalid = |why: &str| Err(AuthError::Invalid(why.to_owned()));
+        if let (Some(tenant), Some(tid)) = (&self.tenant_id, &claims.tid)
+            && !tenant.eq_ignore_ascii_case(tid)
+        {
+            return invalid("issued by another tenant or issuer");
+        }
+        match (claims.idtyp.as_deref(), &claims.scp) {
+            (Some("app"), _) => {
+                let app = claims.azp.as_deref().or(claims.appid.as_deref()).unwrap_or_default();
+                let upn = self.apps.get(app).cloned().ok_or_else(|| {
+                    AuthError::Invalid(format!("application {app:?} is not one Elevate knows (auth.entra.apps)"))
+                })?;
+                Ok(EntraSubject::App(upn))
+            }
+            (Some("user"), _) | (None, Some(_)) => match (&claims.oid, &claims.tid) {
+                (Some(oid), Some(_)) if !oid.is_empty() => Ok(EntraSubject::User { object_id: oid.clone() }),
+                _ => invalid("a user token without `oid` and `tid` (the user's immutable object and tenant ids)"),
+            },
+            (Some(other), _) => Err(AuthError::Invalid(format!("token type (idtyp) {other:?} is not accepted"))),
+            (None, None) => invalid(
+                "neither a user's token (no `scp`) nor an application's (no `idtyp = app`): add the idtyp \
+                 optional claim to Elevate's API registration",
+            ),
+        }
     }
 
     /// The key `kid`, fetching the issuer's keys again when it is not known yet.

@@ -9,7 +9,7 @@ use super::{AppState, problem::ApiError};
 use crate::{
     auth::AuthError,
     domain::Caller,
-    store::{audit, audit::NewEvent},
+    workflows::{WorkflowError, identify},
 };
 
 /// Largest JSON body accepted.
@@ -40,7 +40,14 @@ async fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
         .trim();
     let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Invalid("malformed token".into()))?;
     let (caller, jti) = match (header.alg, &state.entra) {
-        (jsonwebtoken::Algorithm::RS256, Some(entra)) => entra.verify(token, &header).await?,
+        (jsonwebtoken::Algorithm::RS256, Some(entra)) => {
+            let token = entra.verify(token, &header).await?;
+            let caller = identify::entra_caller(&state.broker, &token).await.map_err(|e| match e {
+                WorkflowError::Forbidden(why) => ApiError::from(AuthError::Invalid(why)),
+                e => ApiError::from(e),
+            })?;
+            (caller, token.id)
+        }
         (jsonwebtoken::Algorithm::RS256, None) => {
             return Err(
                 AuthError::Invalid("Entra ID tokens are not accepted here ([auth.entra] is not set)".into()).into()
@@ -50,21 +57,9 @@ async fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
     };
     state.limits.check_caller(caller.upn.as_str())?;
     if state.token_use.worth_recording(&jti) {
-        let (store, actor) = (state.broker.store.clone(), caller.upn.to_string());
-        let roles: Vec<_> = caller.roles.iter().map(|r| r.as_str()).collect();
-        let details = serde_json::json!({ "jti": jti, "roles": roles, "delegate": caller.delegate });
         // Off the request's path: the audit chain's lock must not slow every first call down.
-        tokio::spawn(async move {
-            let event = NewEvent::new(actor, "token.used", format!("token:{jti}"), details);
-            let recorded = async {
-                let tx = store.begin().await?;
-                audit::append(&tx, event).await?;
-                tx.commit().await.map_err(crate::store::StoreError::from)
-            };
-            if let Err(e) = recorded.await {
-                tracing::warn!(error = %e, "recording an API token's use failed");
-            }
-        });
+        let (broker, recorded) = (state.broker.clone(), caller.clone());
+        tokio::spawn(async move { identify::record_token_use(&broker, &recorded, &jti).await });
     }
     Ok(caller)
 }

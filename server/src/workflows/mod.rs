@@ -6,6 +6,7 @@ pub mod aws_mapping;
 pub mod cancel;
 pub mod decide;
 pub mod extend;
+pub mod identify;
 pub mod link_decision;
 pub mod queries;
 pub mod reconcile;

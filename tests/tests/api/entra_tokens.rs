@@ -1,21 +1,44 @@
 //! Entra ID access tokens for the API: a token that the identity provider (oauth2-mock-server,
 //! standing in for Entra ID) issued for Elevate's API registration is accepted with its app
-//! roles; every kind of forged, misdirected or stale token is refused.
+//! roles; every kind of forged, misdirected or stale token is refused. Tokens carry the claims
+//! Entra documents (access-token and optional-claims references): a user token `oid`, `tid`
+//! and `scp`; an application's own token `idtyp = app`, `azp` and the service principal's
+//! `oid`. The directory is the Graph test server, whose users have object ids.
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
+
+use elevate_tests::graph_server::{GraphServer, TENANT};
 
 use crate::{helpers::*, notify_peers::OidcProvider};
 
 const AUDIENCE: &str = "api://elevate-test";
 const BOT_APP: &str = "chatops-app-client-id";
+/// The bot's service principal: an object the directory has, but not a user.
+const BOT_SERVICE_PRINCIPAL: &str = "5e1f0000-0000-4000-8000-00000000b075";
 
 async fn spawn(idp: &OidcProvider) -> TestApp {
     let entra = format!(
-        "[auth.entra]\nissuer = \"{0}\"\njwks_url = \"{0}/jwks\"\naudience = \"{AUDIENCE}\"\nmfa_auth_context = \"c1\"\n[auth.entra.apps]\n\"{BOT_APP}\" = \"{BOT}\"\n",
+        "[auth.entra]\ntenant_id = \"{TENANT}\"\nissuer = \"{0}\"\njwks_url = \"{0}/jwks\"\naudience = \"{AUDIENCE}\"\nmfa_auth_context = \"c1\"\n[auth.entra.apps]\n\"{BOT_APP}\" = \"{BOT}\"\n",
         idp.issuer
     );
-    TestApp::spawn_with("", &entra).await
+    TestApp::spawn_custom(POLICY, Some(GraphServer::start().await), "", &entra).await
+}
+
+/// A user's delegated token as Entra issues it: object and tenant ids and a scope (and no
+/// name Elevate would read), with `extra` claims merged in.
+fn user(app: &TestApp, upn: &str, roles: &[&str], extra: Value) -> Value {
+    let mut claims = json!({ "aud": AUDIENCE, "oid": app.graph().user_id(upn), "tid": TENANT,
+                             "scp": "Elevate.Access", "roles": roles });
+    claims.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    claims
+}
+
+/// An application's own token (client credentials) as Entra issues it with the `idtyp`
+/// optional claim: `oid` is its service principal, `azp` its client id.
+fn application(client_id: &str, roles: &[&str]) -> Value {
+    json!({ "aud": AUDIENCE, "idtyp": "app", "azp": client_id, "oid": BOT_SERVICE_PRINCIPAL, "sub": BOT_SERVICE_PRINCIPAL,
+            "tid": TENANT, "roles": roles })
 }
 
 /// An access token the provider signs with its own key, with `claims` merged in.
@@ -47,7 +70,7 @@ async fn entra_tokens_act_with_their_app_roles_for_users_and_known_applications(
     let app = spawn(&idp).await;
 
     // A script signed in as Alice, with the requester app role.
-    let alice = issued(&idp, json!({ "aud": AUDIENCE, "upn": ALICE, "roles": ["Elevate.Requester"] })).await;
+    let alice = issued(&idp, user(&app, ALICE, &["Elevate.Requester"], json!({}))).await;
     let body = json!({ "profile": "AzureAD-Admins", "duration_seconds": 600, "justification": "via Entra" });
     let (status, filed) = call(&app, "POST", "/api/v1/requests", &alice, Some(body)).await;
     assert_eq!(status, 201, "{filed}");
@@ -56,23 +79,21 @@ async fn entra_tokens_act_with_their_app_roles_for_users_and_known_applications(
 
     // The chat-ops bot's own token (no user): the identity configured for its client id, and
     // the delegate role lets it file for Alice.
-    let bot =
-        issued(&idp, json!({ "aud": AUDIENCE, "azp": BOT_APP, "roles": ["Elevate.Requester", "Elevate.Delegate"] }))
-            .await;
+    let bot = issued(&idp, application(BOT_APP, &["Elevate.Requester", "Elevate.Delegate"])).await;
     let body = json!({ "profile": "AzureAD-Admins", "duration_seconds": 600, "justification": "for Alice", "requester": ALICE });
     let (status, filed) = call(&app, "POST", "/api/v1/requests", &bot, Some(body)).await;
     assert_eq!(status, 201, "{filed}");
     assert_eq!((filed["requester"].as_str(), filed["filed_by"].as_str()), (Some(ALICE), Some(BOT)));
 
     // An auditor's token reads the audit log, where the tokens' use is recorded.
-    let dave = issued(&idp, json!({ "aud": AUDIENCE, "preferred_username": DAVE, "roles": ["Elevate.Auditor"] })).await;
+    let dave = issued(&idp, user(&app, DAVE, &["Elevate.Auditor"], json!({}))).await;
     let (status, log) = call(&app, "GET", "/api/v1/audit?limit=1000", &dave, None).await;
     assert_eq!(status, 200);
     let used: Vec<&Value> = log["items"].as_array().unwrap().iter().filter(|e| e["action"] == "token.used").collect();
     assert!(used.iter().any(|e| e["actor"] == ALICE) && used.iter().any(|e| e["actor"] == BOT), "{used:?}");
 
     // An application Elevate does not know acts as nobody.
-    let stranger = issued(&idp, json!({ "aud": AUDIENCE, "azp": "some-other-app", "roles": ["Elevate.Admin"] })).await;
+    let stranger = issued(&idp, application("some-other-app", &["Elevate.Admin"])).await;
     let (status, problem) = call(&app, "GET", "/api/v1/requests", &stranger, None).await;
     assert_problem(status, &problem, 401, None);
     assert!(problem["detail"].as_str().unwrap().contains("some-other-app"), "{problem}");
@@ -82,12 +103,13 @@ async fn entra_tokens_act_with_their_app_roles_for_users_and_known_applications(
 async fn forged_misdirected_expired_and_foreign_tokens_are_refused() {
     let idp = OidcProvider::start().await;
     let app = spawn(&idp).await;
-    let good = json!({ "aud": AUDIENCE, "upn": ALICE, "roles": ["Elevate.Admin"] });
+    let good = user(&app, ALICE, &["Elevate.Admin"], json!({}));
     let genuine = issued(&idp, good.clone()).await;
     assert_eq!(call(&app, "GET", "/api/v1/requests", &genuine, None).await.0, 200, "the genuine token works");
     let kid = jsonwebtoken::decode_header(&genuine).unwrap().kid.unwrap();
     let now = chrono::Utc::now().timestamp();
-    let claims = json!({ "iss": idp.issuer, "aud": AUDIENCE, "upn": ALICE, "roles": ["Elevate.Admin"], "iat": now, "nbf": now, "exp": now + 600 });
+    let claims =
+        user(&app, ALICE, &["Elevate.Admin"], json!({ "iss": idp.issuer, "iat": now, "nbf": now, "exp": now + 600 }));
 
     // `alg: none`, unsigned.
     let none = unsigned(json!({ "alg": "none", "typ": "JWT", "kid": kid }), claims.clone());
@@ -111,15 +133,13 @@ async fn forged_misdirected_expired_and_foreign_tokens_are_refused() {
     header.kid = Some(kid.clone());
     let resigned = jsonwebtoken::encode(&header, &claims, &rogue_key).unwrap();
     // Genuinely signed, but for another tenant, another audience, or long expired.
-    let other_tenant = issued(&idp, json!({ "iss": "https://login.microsoftonline.com/another-tenant/v2.0", "aud": AUDIENCE, "upn": ALICE, "roles": ["Elevate.Admin"] })).await;
-    let other_audience =
-        issued(&idp, json!({ "aud": "api://some-other-api", "upn": ALICE, "roles": ["Elevate.Admin"] })).await;
-    let expired = issued(&idp, json!({ "aud": AUDIENCE, "upn": ALICE, "roles": ["Elevate.Admin"], "iat": now - 7200, "nbf": now - 7200, "exp": now - 3600 })).await;
-    let not_yet = issued(
-        &idp,
-        json!({ "aud": AUDIENCE, "upn": ALICE, "roles": ["Elevate.Admin"], "nbf": now + 3600, "exp": now + 7200 }),
-    )
-    .await;
+    let admin = |extra: Value| user(&app, ALICE, &["Elevate.Admin"], extra);
+    let other_tenant =
+        issued(&idp, admin(json!({ "iss": "https://login.microsoftonline.com/another-tenant/v2.0" }))).await;
+    let other_tid = issued(&idp, admin(json!({ "tid": "99999999-2222-3333-4444-555555555555" }))).await;
+    let other_audience = issued(&idp, admin(json!({ "aud": "api://some-other-api" }))).await;
+    let expired = issued(&idp, admin(json!({ "iat": now - 7200, "nbf": now - 7200, "exp": now - 3600 }))).await;
+    let not_yet = issued(&idp, admin(json!({ "nbf": now + 3600, "exp": now + 7200 }))).await;
 
     for (what, token, says) in [
         ("alg none", none, "malformed"),
@@ -127,6 +147,7 @@ async fn forged_misdirected_expired_and_foreign_tokens_are_refused() {
         ("an unknown key", rogue, "unknown key"),
         ("a forged signature", resigned, "bad signature"),
         ("another tenant", other_tenant, "another tenant"),
+        ("another tenant's object", other_tid, "another tenant"),
         ("another audience", other_audience, "another audience"),
         ("an expired token", expired, "expired"),
         ("a token not valid yet", not_yet, "not valid yet"),
@@ -157,11 +178,7 @@ async fn a_profile_that_requires_mfa_is_filed_and_extended_only_with_a_recent_se
         assert_eq!(body["type"], "https://elevate.dev/problems/mfa-required", "{body}");
         body["detail"].as_str().unwrap().to_owned()
     };
-    let alice = |claims: Value| {
-        let mut all = json!({ "aud": AUDIENCE, "upn": ALICE, "roles": ["Elevate.Requester"] });
-        all.as_object_mut().unwrap().extend(claims.as_object().unwrap().clone());
-        issued(&idp, all)
-    };
+    let alice = |claims: Value| issued(&idp, user(&app, ALICE, &["Elevate.Requester"], claims));
 
     // Elevate's own token proves no second factor, nor does a password-only Entra token, nor
     // one whose multi-factor sign-in is older than auth.mfa_max_age (15 minutes).
@@ -173,9 +190,7 @@ async fn a_profile_that_requires_mfa_is_filed_and_extended_only_with_a_recent_se
         file(alice(json!({ "amr": ["pwd", "mfa"], "iat": an_hour_ago, "nbf": an_hour_ago })).await, json!({})).await,
     );
     // A bot cannot prove the requester's presence: refused even for a delegate.
-    let bot =
-        issued(&idp, json!({ "aud": AUDIENCE, "azp": BOT_APP, "roles": ["Elevate.Requester", "Elevate.Delegate"] }))
-            .await;
+    let bot = issued(&idp, application(BOT_APP, &["Elevate.Requester", "Elevate.Delegate"])).await;
     let detail = refused(file(bot, json!({ "requester": ALICE })).await);
     assert!(detail.contains(ALICE), "{detail}");
     let (_, none) = app.engineer().get("/api/v1/requests").await;
@@ -197,4 +212,56 @@ async fn a_profile_that_requires_mfa_is_filed_and_extended_only_with_a_recent_se
     refused((status, body));
     let (status, body) = call(&app, "POST", &extend, &with_mfa, Some(json!({ "duration_seconds": 600 }))).await;
     assert_eq!(status, 201, "{body}");
+}
+
+#[tokio::test]
+async fn a_token_stands_for_the_directory_object_it_names_never_for_the_names_it_claims() {
+    let idp = OidcProvider::start().await;
+    let app = spawn(&idp).await;
+    let whoami = |token: String| {
+        let app = &app;
+        async move {
+            let body = json!({ "profile": "AzureAD-Admins", "duration_seconds": 600, "justification": "who am I" });
+            call(app, "POST", "/api/v1/requests", &token, Some(body)).await
+        }
+    };
+
+    // Alice's object, whatever names the token carries: the request is hers, not Dave's.
+    let claims =
+        user(&app, ALICE, &["Elevate.Requester"], json!({ "upn": DAVE, "preferred_username": DAVE, "email": DAVE }));
+    let (status, filed) = whoami(issued(&idp, claims).await).await;
+    assert_eq!((status, filed["requester"].as_str()), (201, Some(ALICE)), "{filed}");
+
+    // A user token that names the bot's client id is still the user's, never the bot's.
+    let claims = user(&app, ALICE, &["Elevate.Requester", "Elevate.Delegate"], json!({ "azp": BOT_APP }));
+    let (status, filed) = whoami(issued(&idp, claims).await).await;
+    assert_eq!((status, filed["filed_by"].as_str()), (201, Some(ALICE)), "{filed}");
+
+    for (what, claims, says) in [
+        // No user claims and no idtyp: formerly taken for the bot's own token.
+        (
+            "a token that is neither a user's nor an application's",
+            json!({ "aud": AUDIENCE, "azp": BOT_APP, "roles": ["Elevate.Admin"] }),
+            "idtyp",
+        ),
+        (
+            "a user token without an object id",
+            json!({ "aud": AUDIENCE, "upn": ALICE, "scp": "Elevate.Access", "roles": ["Elevate.Admin"] }),
+            "oid",
+        ),
+        (
+            "the object id of a service principal presented as a user",
+            json!({ "aud": AUDIENCE, "oid": BOT_SERVICE_PRINCIPAL, "tid": TENANT, "scp": "Elevate.Access", "roles": ["Elevate.Admin"] }),
+            "no user with object id",
+        ),
+        (
+            "a UPN where the object id belongs",
+            json!({ "aud": AUDIENCE, "oid": DAVE, "tid": TENANT, "scp": "Elevate.Access", "roles": ["Elevate.Admin"] }),
+            "no user with object id",
+        ),
+    ] {
+        let (status, problem) = call(&app, "GET", "/api/v1/requests", &issued(&idp, claims).await, None).await;
+        assert_eq!(status, 401, "{what} must be refused: {problem}");
+        assert!(problem["detail"].as_str().unwrap_or_default().contains(says), "{what}: {problem}");
+    }
 }

@@ -1,0 +1,54 @@
+//! Who a credential stands for, by the directory object it names: an Entra token's or an ID
+//! token's object id is resolved through the directory, and the directory's UPN is the name
+//! Elevate uses (never the token's `upn`, `preferred_username` or `email`, which tenants and
+//! sometimes users can change).
+use super::{Broker, WorkflowError};
+use crate::{
+    auth::entra::{EntraCaller, EntraSubject},
+    domain::Caller,
+    providers::directory::{DirectoryError, DirectoryUser},
+    store::{StoreError, audit, audit::NewEvent},
+};
+
+/// The directory user whose object id is `object_id`; `Forbidden` when the directory has no
+/// such user (a service principal's id, a deleted user, another tenant's object).
+pub async fn user_by_object_id(broker: &Broker, object_id: &str) -> Result<DirectoryUser, WorkflowError> {
+    let key = object_id.to_ascii_lowercase();
+    if let Some(user) = broker.identities.get(&key) {
+        return Ok(user);
+    }
+    let unknown = || WorkflowError::Forbidden(format!("the directory has no user with object id {object_id}"));
+    let user = match broker.directory.resolve_user(object_id).await {
+        // Directories also find users by UPN: only an answer for that very object counts.
+        Ok(user) if user.id.eq_ignore_ascii_case(object_id) => user,
+        Ok(_) | Err(DirectoryError::NotFound(_)) => return Err(unknown()),
+        Err(e) => return Err(WorkflowError::Directory(e)),
+    };
+    broker.identities.put(&key, user.clone());
+    Ok(user)
+}
+
+/// The caller an Entra token stands for: its user as the directory names them, or the
+/// application's configured identity.
+pub async fn entra_caller(broker: &Broker, token: &EntraCaller) -> Result<Caller, WorkflowError> {
+    match &token.subject {
+        EntraSubject::User { object_id } => Ok(token.as_caller(user_by_object_id(broker, object_id).await?.upn)),
+        EntraSubject::App(identity) => Ok(token.as_caller(identity.clone())),
+    }
+}
+
+/// Records the first use of an API token (per process and token) in the audit log; a failure
+/// is logged, never the caller's problem.
+pub async fn record_token_use(broker: &Broker, caller: &Caller, jti: &str) {
+    let roles: Vec<_> = caller.roles.iter().map(|r| r.as_str()).collect();
+    let details = serde_json::json!({ "jti": jti, "roles": roles, "delegate": caller.delegate });
+    let event = NewEvent::new(caller.upn.as_str(), "token.used", format!("token:{jti}"), details);
+    let recorded = async {
+        let tx = broker.store.begin().await?;
+        audit::append(&tx, event).await?;
+        tx.commit().await.map_err(StoreError::from)
+    };
+    if let Err(e) = recorded.await {
+        tracing::warn!(error = %e, "recording an API token's use failed");
+    }
+}
