@@ -1,6 +1,8 @@
 // The OpenID Connect provider of the sign-in tests: oauth2-mock-server, which nobody here
 // wrote, with hooks so that a test can choose who signs in (`login_hint`) and whether with
-// multi-factor authentication (`acr_values=mfa`), and, standing in for Entra ID issuing access
+// multi-factor authentication (`acr_values=mfa`), which claims the ID token carries besides
+// (`test_claims`, a JSON object added to the authorize URL by the test acting as the browser;
+// a null value removes a claim), and, standing in for Entra ID issuing access
 // tokens for Elevate's API, shape a client-credentials token's claims (a `claims` JSON form
 // field merged into the token, e.g. aud, upn, roles, exp). Usage: node mock-oidc.mjs PORT
 import { OAuth2Server } from 'oauth2-mock-server';
@@ -14,7 +16,8 @@ server.service.on('beforeAuthorizeRedirect', (redirect, req) => {
   const code = redirect.url.searchParams.get('code');
   const user = typeof req.query.login_hint === 'string' ? req.query.login_hint : 'alice@example.com';
   const mfa = typeof req.query.acr_values === 'string' && req.query.acr_values.includes('mfa');
-  sessions.set(code, { user, mfa });
+  const claims = typeof req.query.test_claims === 'string' ? JSON.parse(req.query.test_claims) : {};
+  sessions.set(code, { user, mfa, claims });
 });
 
 server.service.on('beforeTokenSigning', (token, req) => {
@@ -26,6 +29,10 @@ server.service.on('beforeTokenSigning', (token, req) => {
   if (!session) return;
   token.payload.preferred_username = session.user;
   token.payload.amr = session.mfa ? ['pwd', 'mfa'] : ['pwd'];
+  for (const [name, value] of Object.entries(session.claims)) {
+    if (value === null) delete token.payload[name];
+    else token.payload[name] = value;
+  }
 });
 
 await server.start(port, '127.0.0.1');

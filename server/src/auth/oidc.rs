@@ -22,7 +22,7 @@ pub enum OidcError {
     Exchange(String),
     #[error("the identity provider's ID token was refused: {0}")]
     IdToken(String),
-    #[error("the ID token names no usable user (preferred_username or email): {0}")]
+    #[error("the ID token names no user Elevate can trust: {0}")]
     NoUser(String),
 }
 
@@ -69,9 +69,35 @@ pub struct PendingSignIn {
     pub next: String,
 }
 
+/// Whom an ID token names, before the directory is asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claimed {
+    /// Entra ID's immutable object id of the user (`oid`), within its tenant (`tid`).
+    ObjectId { oid: String, tid: Option<String> },
+    /// Another provider's user name: `preferred_username`, or an `email` the provider says it
+    /// verified (`email_verified`).
+    Name(Upn),
+}
+
+/// The claims read from a verified ID token beyond the standard ones.
+#[derive(Debug, Default, Deserialize)]
+struct IdentityClaims {
+    oid: Option<String>,
+    tid: Option<String>,
+}
+
+/// Entra ID (and its v1 issuer): its tokens always carry `oid`, and its `email` and
+/// `preferred_username` are mutable, so a token of it without `oid` names nobody.
+fn is_entra_issuer(issuer: &str) -> bool {
+    reqwest::Url::parse(issuer)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+        .is_some_and(|h| h == "login.microsoftonline.com" || h == "sts.windows.net")
+}
+
 /// Who signed in, and how.
 pub struct SignedIn {
-    pub upn: Upn,
+    pub claimed: Claimed,
     pub amr: Vec<String>,
     /// When (ms) a second factor was proved: the ID token's `auth_time` (else now) when its
     /// `amr` names `mfa`.
@@ -175,12 +201,30 @@ impl OidcSignIn {
         let claims = id_token
             .claims(&client.id_token_verifier(), &Nonce::new(pending.nonce.clone()))
             .map_err(|e| OidcError::IdToken(e.to_string()))?;
-        let name = claims
-            .preferred_username()
-            .map(|u| u.as_str().to_owned())
-            .or_else(|| claims.email().map(|e| e.as_str().to_owned()))
-            .ok_or_else(|| OidcError::NoUser(claims.subject().as_str().to_owned()))?;
-        let upn = Upn::parse(&name).map_err(|e| OidcError::NoUser(e.reason))?;
+        // The verified token's payload, for the claims the standard set lacks (oid, tid).
+        let extra: IdentityClaims = id_token
+            .to_string()
+            .split('.')
+            .nth(1)
+            .and_then(|payload| base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload).ok())
+            .and_then(|json| serde_json::from_slice(&json).ok())
+            .unwrap_or_default();
+        let issuer = claims.issuer().as_str();
+        let claimed = match extra.oid {
+            Some(oid) if !oid.is_empty() => Claimed::ObjectId { oid, tid: extra.tid },
+            _ if is_entra_issuer(issuer) => {
+                return Err(OidcError::NoUser("an Entra ID token without the user's object id (oid)".into()));
+            }
+            _ => {
+                let verified_email = claims.email().filter(|_| claims.email_verified() == Some(true));
+                let name = claims
+                    .preferred_username()
+                    .map(|u| u.as_str().to_owned())
+                    .or_else(|| verified_email.map(|e| e.as_str().to_owned()))
+                    .ok_or_else(|| OidcError::NoUser("neither oid, preferred_username nor a verified email".into()))?;
+                Claimed::Name(Upn::parse(&name).map_err(|e| OidcError::NoUser(e.reason))?)
+            }
+        };
         let amr: Vec<String> = claims
             .auth_method_refs()
             .map(|methods| methods.iter().map(|m| m.as_str().to_owned()).collect())
@@ -189,7 +233,7 @@ impl OidcSignIn {
             .iter()
             .any(|m| m == "mfa")
             .then(|| claims.auth_time().map_or_else(crate::domain::now, |at| at.timestamp_millis()));
-        Ok(SignedIn { upn, amr, mfa_at })
+        Ok(SignedIn { claimed, amr, mfa_at })
     }
 }
 

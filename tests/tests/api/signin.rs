@@ -2,9 +2,11 @@
 //! provider (oauth2-mock-server), and what a signed-in session is good for.
 use std::time::Duration;
 
+use elevate_tests::graph_server::{GraphServer, TENANT};
+
 use crate::{
     email::policy,
-    helpers::{ALICE, CAROL, TestApp},
+    helpers::{ALICE, CAROL, DAVE, TestApp},
     notify_peers::{OidcProvider, SmtpSink},
 };
 
@@ -32,6 +34,19 @@ pub async fn sign_in(app: &TestApp, user: &str, next: &str) -> (String, String) 
 
 /// Follows a sign-in that starts at `start` (a `/signin?…` path) through the provider.
 async fn sign_in_from(app: &TestApp, start: &str) -> (String, String) {
+    match attempt_sign_in(app, start, &serde_json::json!({})).await {
+        Ok(signed_in) => signed_in,
+        Err((status, page)) => panic!("the sign-in failed with {status}: {page}"),
+    }
+}
+
+/// A sign-in whose ID token carries `claims` besides (null removes one): the session cookie
+/// and where it led, or the refusal's status and page.
+async fn attempt_sign_in(
+    app: &TestApp,
+    start: &str,
+    claims: &serde_json::Value,
+) -> Result<(String, String), (u16, String)> {
     let http = http();
     let start = http.get(format!("{}{start}", app.address)).send().await.unwrap();
     assert_eq!(start.status().as_u16(), 303);
@@ -39,13 +54,17 @@ async fn sign_in_from(app: &TestApp, start: &str) -> (String, String) {
     let authorize = location(&start);
     assert!(authorize.contains("code_challenge=") && authorize.contains("code_challenge_method=S256"), "{authorize}");
     assert!(authorize.contains("nonce=") && authorize.contains("state="), "{authorize}");
-    let back = http.get(&authorize).send().await.unwrap();
+    let claims =
+        percent_encoding::utf8_percent_encode(&claims.to_string(), percent_encoding::NON_ALPHANUMERIC).to_string();
+    let back = http.get(format!("{authorize}&test_claims={claims}")).send().await.unwrap();
     let callback = location(&back);
     assert!(callback.starts_with(&format!("{}/signin/callback?", app.address)), "{callback}");
     let done = http.get(&callback).header("Cookie", &pending).send().await.unwrap();
-    assert_eq!(done.status().as_u16(), 303, "{}", done.text().await.unwrap());
+    if done.status().as_u16() != 303 {
+        return Err((done.status().as_u16(), done.text().await.unwrap()));
+    }
     let session = cookie(&done, "elevate_session").expect("a session cookie");
-    (session, location(&done))
+    Ok((session, location(&done)))
 }
 
 #[tokio::test]
@@ -179,4 +198,47 @@ async fn with_a_sign_in_configured_an_emailed_link_decides_nothing_without_it() 
         http().post(format!("{}/act", app.address)).header("Cookie", &session).form(&[("token", token)]).send().await;
     assert_eq!(confirmed.unwrap().status().as_u16(), 200);
     app.wait_for_status(&id, "active", Duration::from_secs(10)).await;
+}
+
+#[tokio::test]
+async fn a_sign_in_is_the_directory_object_the_provider_names_never_a_name_it_does_not_vouch_for() {
+    let idp = OidcProvider::start().await;
+    let app = TestApp::spawn_custom(&policy(), Some(GraphServer::start().await), "", &idp.config()).await;
+    let as_dave = format!("/signin?login_hint={DAVE}&next=/requests");
+    let signed_in_as = |session: String| {
+        let app = &app;
+        async move {
+            let page = http().get(format!("{}/requests", app.address)).header("Cookie", &session).send().await.unwrap();
+            let html = page.text().await.unwrap();
+            let audit = http().get(format!("{}/audit", app.address)).header("Cookie", &session).send().await.unwrap();
+            (html, audit.status().as_u16())
+        }
+    };
+
+    // The provider's preferred_username says Dave (an admin), its oid is Alice's: Alice it is,
+    // without Dave's admin pages.
+    let alice = serde_json::json!({ "oid": app.graph().user_id(ALICE), "tid": TENANT });
+    let (session, _) = attempt_sign_in(&app, &as_dave, &alice).await.expect("signed in");
+    let (html, audit) = signed_in_as(session).await;
+    assert!(html.contains(&format!("Signed in as <strong>{ALICE}</strong>")), "{html}");
+    assert_eq!(audit, 403, "not an admin");
+
+    // Only an email the provider verified stands in for a missing preferred_username.
+    let unverified = serde_json::json!({ "preferred_username": null, "email": DAVE, "email_verified": false });
+    let (status, page) = attempt_sign_in(&app, &as_dave, &unverified).await.expect_err("refused");
+    assert!(status == 401 && page.contains("verified email"), "{status}: {page}");
+    let verified = serde_json::json!({ "preferred_username": null, "email": DAVE, "email_verified": true });
+    let (session, _) = attempt_sign_in(&app, &as_dave, &verified).await.expect("signed in");
+    let (html, audit) = signed_in_as(session).await;
+    assert!(html.contains(&format!("Signed in as <strong>{DAVE}</strong>")), "{html}");
+    assert_eq!(audit, 200, "auth.admins names Dave: matched by his directory object");
+
+    // An object the directory has no user for (a service principal, another tenant's user),
+    // and a name it does not know, sign nobody in.
+    let stranger = serde_json::json!({ "oid": "5e1f0000-0000-4000-8000-00000000b075", "tid": TENANT });
+    let (status, page) = attempt_sign_in(&app, &as_dave, &stranger).await.expect_err("refused");
+    assert!(status == 403 && page.contains("no user with object id"), "{status}: {page}");
+    let nobody = "/signin?login_hint=nobody@example.com&next=/requests";
+    let (status, page) = attempt_sign_in(&app, nobody, &serde_json::json!({})).await.expect_err("refused");
+    assert!(status == 403 && page.contains("not a user of this directory"), "{status}: {page}");
 }

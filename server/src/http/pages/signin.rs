@@ -7,9 +7,13 @@ use serde::Deserialize;
 
 use super::{AppState, Visitor, from_own_page, message, render};
 use crate::{
+    auth::oidc::Claimed,
     domain::Upn,
     store::users,
-    workflows::sign_in::{self, Method},
+    workflows::{
+        WorkflowError,
+        sign_in::{self, Method},
+    },
 };
 
 #[derive(Deserialize)]
@@ -147,20 +151,33 @@ pub(super) async fn callback(
         }
     };
     let method = Method::Oidc { amr: &user.amr };
-    start_session(&state, &user.upn, method, user.amr.clone(), user.mfa_at, &pending.next).await
+    start_session(&state, &user.claimed, method, user.amr.clone(), user.mfa_at, &pending.next).await
 }
 
-/// Reads the user's roles and records the sign-in (the workflow), then sets the session
-/// cookie and goes on to `next`.
+/// Finds the user in the directory, reads their roles and records the sign-in (the
+/// workflow), then sets the session cookie and goes on to `next`.
 async fn start_session(
     state: &AppState,
-    upn: &Upn,
+    claimed: &Claimed,
     method: Method<'_>,
     amr: Vec<String>,
     mfa_at: Option<i64>,
     next: &str,
 ) -> HttpResponse {
-    let roles = match sign_in::sign_in(&state.broker, upn, method).await {
+    let user = match sign_in::user_of(&state.broker, claimed).await {
+        Ok(user) => user,
+        Err(WorkflowError::Forbidden(why)) => {
+            tracing::warn!(reason = %why, "a sign-in named no user of the directory");
+            return message(StatusCode::FORBIDDEN, "Sign-in failed", &why, None);
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the directory could not name a signed-in user");
+            let text = "The directory cannot be asked right now; try again.";
+            return message(StatusCode::SERVICE_UNAVAILABLE, "Sign-in failed", text, None);
+        }
+    };
+    let upn = &user.upn;
+    let roles = match sign_in::sign_in(&state.broker, &user, method).await {
         Ok(roles) => roles,
         Err(e) => {
             tracing::error!(error = %e, "a sign-in could not be recorded");
@@ -194,19 +211,16 @@ pub(super) async fn demo_sign_in(
         return message(StatusCode::FORBIDDEN, "Not allowed", "This form was sent from another site.", None);
     }
     let form = form.into_inner();
-    let known = users::by_upn_or_id(state.broker.store.conn(), &form.upn).await.ok().flatten();
-    let (Some(known), Ok(upn)) = (known, Upn::parse(&form.upn)) else {
+    let Ok(upn) = Upn::parse(&form.upn) else {
         return message(StatusCode::BAD_REQUEST, "Unknown user", "Pick one of the listed users.", None);
     };
-    // The directory's spelling of the UPN, not the form's.
-    let upn = Upn::parse(&known.upn).unwrap_or(upn);
     let mut amr = vec!["demo".to_owned()];
     let mfa_at = form.mfa.is_some().then(crate::domain::now);
     if mfa_at.is_some() {
         amr.push("mfa".into());
     }
     let next = safe_next(form.next.as_deref());
-    start_session(&state, &upn, Method::Demo { amr: &amr }, amr.clone(), mfa_at, next).await
+    start_session(&state, &Claimed::Name(upn), Method::Demo { amr: &amr }, amr.clone(), mfa_at, next).await
 }
 
 #[derive(Deserialize)]
