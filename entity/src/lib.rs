@@ -3,9 +3,11 @@
 //! Every instant is stored as Unix milliseconds (`i64`): it compares correctly as a number on
 //! both SQLite and PostgreSQL, where text timestamps would not.
 
+pub mod api_tokens;
 pub mod audit_events;
 pub mod audit_forwarding;
 pub mod break_glass_reviews;
+pub mod browser_sessions;
 pub mod decisions;
 pub mod grants;
 pub mod ids;
@@ -15,5 +17,6 @@ pub mod local_groups;
 pub mod memberships;
 pub mod processes;
 pub mod requests;
+pub mod token_cutoffs;
 pub mod used_link_tokens;
 pub mod users;

@@ -8,6 +8,7 @@ mod m20261129_000004_lookup_indexes;
 mod m20261129_000005_break_glass;
 mod m20261129_000006_audit_forwarding;
 mod m20261201_000007_membership_sync;
+mod m20261203_000008_credentials;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000005_break_glass::Migration),
             Box::new(m20261129_000006_audit_forwarding::Migration),
             Box::new(m20261201_000007_membership_sync::Migration),
+            Box::new(m20261203_000008_credentials::Migration),
         ]
     }
 }

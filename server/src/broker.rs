@@ -77,6 +77,8 @@ impl AwsMapping {
 pub struct Staff {
     pub admins: Principals,
     pub auditors: Principals,
+    /// How often a browser session's roles are read again (`auth.session_roles_ttl`).
+    pub roles_ttl: Duration,
 }
 
 /// Directory answers kept for a short while, per process: a user's transitive groups for what

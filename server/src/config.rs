@@ -339,10 +339,18 @@ pub struct AuthSettings {
     /// `require_mfa` profile.
     #[serde(default = "default_mfa_max_age")]
     pub mfa_max_age: HumanDuration,
+    /// How often a browser session's roles are read from the directory again (at most 5
+    /// minutes: someone removed from `auth.admins` loses the admin pages within that).
+    #[serde(default = "default_session_roles_ttl")]
+    pub session_roles_ttl: HumanDuration,
 }
 
 fn default_mfa_max_age() -> HumanDuration {
     HumanDuration::from_secs(15 * 60)
+}
+
+fn default_session_roles_ttl() -> HumanDuration {
+    HumanDuration::from_secs(5 * 60)
 }
 
 /// Entra ID access tokens for Elevate's API app registration.
@@ -466,6 +474,7 @@ impl Default for AuthSettings {
             auditors: StaffSettings::default(),
             entra: None,
             mfa_max_age: default_mfa_max_age(),
+            session_roles_ttl: default_session_roles_ttl(),
         }
     }
 }
@@ -871,6 +880,15 @@ impl Settings {
             return Err(ConfigError::Key {
                 key: "database.url",
                 reason: format!("{} is neither a sqlite: nor a postgres:// URL", self.database.redacted_url()),
+            });
+        }
+        if self.auth.session_roles_ttl > HumanDuration::from_secs(5 * 60) {
+            return Err(ConfigError::Key {
+                key: "auth.session_roles_ttl",
+                reason: format!(
+                    "{} is longer than the 5 minutes a removed admin may keep the pages",
+                    self.auth.session_roles_ttl
+                ),
             });
         }
         if self.directory.kind == DirectoryKind::Graph {

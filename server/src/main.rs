@@ -12,8 +12,9 @@ use elevate::{
     domain::{HumanDuration, Role, Upn},
     policy::Policy,
     startup::{self, Application},
-    store::audit::{self, NewEvent, Verification},
+    store::audit::{self, Verification},
     telemetry,
+    workflows::tokens,
 };
 
 #[derive(Parser)]
@@ -52,6 +53,11 @@ enum Command {
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// Browser session commands.
+    Session {
+        #[command(subcommand)]
+        command: SessionCommand,
     },
     /// Audit log commands.
     Audit {
@@ -129,6 +135,31 @@ enum TokenCommand {
         #[arg(long, default_value = "30d")]
         ttl: String,
     },
+    /// List the tokens issued (newest first): id, subject, roles, expiry, revoked.
+    List {
+        /// Only this subject's tokens.
+        #[arg(long)]
+        subject: Option<String>,
+    },
+    /// Revoke one token by its id (`jti`), or every token of a subject issued until now
+    /// (also those issued before tokens were listed, and Entra ID tokens of that user).
+    Revoke {
+        /// The token's id, as `token list` shows it.
+        #[arg(required_unless_present = "subject", conflicts_with = "subject")]
+        jti: Option<String>,
+        #[arg(long)]
+        subject: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum SessionCommand {
+    /// End every browser session of a user at once (on every replica).
+    Revoke {
+        /// The user (UPN).
+        #[arg(long)]
+        user: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -151,6 +182,11 @@ enum AuditCommand {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+}
+
+/// Who runs a command, as the audit log names them.
+fn cli_actor() -> String {
+    format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()))
 }
 
 fn load(cli_config: Option<&std::path::Path>) -> anyhow::Result<Settings> {
@@ -300,22 +336,46 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let secret = settings.auth.token_secret()?;
             let authority = TokenAuthority::new(&secret, &settings.auth.issuer, &settings.auth.audience)?;
-            let issued = authority.issue(&subject, &parsed, delegate, ttl.get())?;
-            // Issuing a credential is an admin action: it goes into the audit log.
+            // Issuing a credential is an admin action: it is listed and goes into the audit log.
             let store = startup::open_current_store(&settings).await?;
-            let tx = store.begin().await?;
-            let details = serde_json::json!({
-                "jti": issued.jti, "roles": parsed.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
-                "delegate": delegate, "expires_at": elevate::domain::format_millis(issued.expires_at),
-            });
-            let actor = std::env::var("USER").unwrap_or_else(|_| "cli".into());
-            audit::append(
-                &tx,
-                NewEvent::new(format!("cli:{actor}"), "token.issued", format!("user:{subject}"), details),
-            )
-            .await?;
-            tx.commit().await?;
+            let issued =
+                tokens::issue(&store, &authority, (&subject, &parsed, delegate), ttl.get(), &cli_actor()).await?;
             println!("{}", issued.token);
+        }
+        Command::Token { command: TokenCommand::List { subject } } => {
+            let settings = load(cli.config.as_deref())?;
+            let subject = subject.map(|s| Upn::parse(&s)).transpose().context("--subject")?;
+            let store = startup::open_current_store(&settings).await?;
+            println!("{:<36}  {:<32}  {:<28}  {:<24}  revoked", "id", "subject", "roles", "expires");
+            for t in tokens::list(&store, subject.as_ref()).await? {
+                let roles = if t.delegate { format!("{} +delegate", t.roles) } else { t.roles };
+                let revoked = t.revoked_at.map_or_else(|| "-".to_owned(), elevate::domain::format_millis);
+                let expires = elevate::domain::format_millis(t.expires_at);
+                println!("{:<36}  {:<32}  {:<28}  {:<24}  {revoked}", t.jti, t.subject, roles, expires);
+            }
+        }
+        Command::Token { command: TokenCommand::Revoke { jti, subject } } => {
+            let settings = load(cli.config.as_deref())?;
+            let store = startup::open_current_store(&settings).await?;
+            match (jti, subject) {
+                (Some(jti), _) => {
+                    let token = tokens::revoke(&store, &jti, &cli_actor()).await?;
+                    println!("revoked token {jti} of {}", token.subject);
+                }
+                (None, Some(subject)) => {
+                    let subject = Upn::parse(&subject).context("--subject")?;
+                    let listed = tokens::revoke_all_of(&store, &subject, &cli_actor()).await?;
+                    println!("revoked every token of {subject} issued until now ({listed} listed token(s) were live)");
+                }
+                (None, None) => bail!("name a token id or --subject"),
+            }
+        }
+        Command::Session { command: SessionCommand::Revoke { user } } => {
+            let settings = load(cli.config.as_deref())?;
+            let user = Upn::parse(&user).context("--user")?;
+            let store = startup::open_current_store(&settings).await?;
+            let ended = elevate::workflows::sign_in::revoke_sessions(&store, &user, &cli_actor()).await?;
+            println!("ended {ended} session(s) of {user}");
         }
         Command::Directory { command: DirectoryCommand::Check { user } } => {
             let settings = load(cli.config.as_deref())?;

@@ -120,6 +120,7 @@ pub async fn broker(settings: &Settings, policy: Policy, public_url: &str, store
         staff: Arc::new(crate::workflows::sign_in::Staff {
             admins: settings.auth.admins.principals("auth.admins")?,
             auditors: settings.auth.auditors.principals("auth.auditors")?,
+            roles_ttl: settings.auth.session_roles_ttl.get(),
         }),
         aws: match &settings.aws {
             Some(aws) => Some(Arc::new(aws_mapping(aws, &policy_for_aws).await?)),

@@ -78,6 +78,10 @@ pub async fn start(
             if let Err(e) = crate::store::link_tokens::forget_expired(broker.store.conn()).await {
                 error!(error = %e, "forgetting expired link tokens failed");
             }
+            let now = crate::domain::now();
+            if let Err(e) = crate::store::credentials::forget_old_sessions(broker.store.conn(), now).await {
+                error!(error = %e, "forgetting old browser sessions failed");
+            }
             if let Err(e) = identity_center_jobs::reconcile(&broker).await {
                 error!(error = %e, "Identity Center reconciliation failed");
             }

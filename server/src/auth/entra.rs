@@ -90,10 +90,8 @@ pub struct EntraCaller {
     pub roles: Vec<Role>,
     pub delegate: bool,
     pub mfa_at: Option<i64>,
-    /// The token's id for the audit log and the deny-list.
-    pub id: String,
-    /// When it was issued (Unix seconds).
-    pub issued_at: Option<i64>,
+    /// Which token it is, for the audit log and the deny-list.
+    pub id: super::TokenId,
 }
 
 impl EntraCaller {
@@ -185,7 +183,8 @@ impl EntraTokens {
             EntraSubject::User { .. } => claims.iat.filter(|_| proved_mfa).map(|iat| iat.saturating_mul(1000)),
             EntraSubject::App(_) => None,
         };
-        Ok(EntraCaller { subject, roles, delegate, mfa_at, id, issued_at: claims.iat })
+        let id = super::TokenId { jti: id, issued_at: claims.iat.map(|iat| iat.saturating_mul(1000)) };
+        Ok(EntraCaller { subject, roles, delegate, mfa_at, id })
     }
 
     /// A user by `oid` (in our tenant), or a known application by its client id when the token

@@ -13,8 +13,8 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 
 pub use link::{LinkAction, LinkClaims, LinkError, LinkSigner, LinkTarget};
-pub use session::{PENDING_COOKIE, SESSION_COOKIE, SessionClaims, Sessions};
-pub use token::{AuthError, IssuedToken, TokenAuthority};
+pub use session::{PENDING_COOKIE, SESSION_COOKIE, SessionKey, Sessions, key_hash};
+pub use token::{AuthError, IssuedToken, TokenAuthority, TokenId};
 pub use token_use::TokenUse;
 
 /// A key for one purpose, derived from the configured secret (HMAC-SHA256 of the purpose).

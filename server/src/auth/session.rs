@@ -1,41 +1,24 @@
-//! The browser session: a signed, `HttpOnly`, `SameSite=Lax` cookie naming the signed-in
-//! user (and `Secure` unless Elevate is reached over loopback).
+//! The browser session's cookie: `HttpOnly`, `SameSite=Lax`, `Secure` and `__Host-`-prefixed
+//! unless Elevate is reached over loopback. It carries only a random key (256 bits); the
+//! session itself — who, which roles, until when, ended or not — lives on the server
+//! (`store::credentials`), under the key's SHA-256, so that sign-out and revocation end it at
+//! once and reading the table signs nobody in.
 use std::time::Duration;
 
 use actix_web::cookie::{Cookie, SameSite};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rand::RngCore;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 use super::oidc::PendingSignIn;
-use crate::domain::{Role, Upn, now};
+use crate::domain::now;
 
 pub const SESSION_COOKIE: &str = "elevate_session";
 /// A sign-in on its way through the identity provider (state, nonce, PKCE verifier).
 pub const PENDING_COOKIE: &str = "elevate_signin";
 const PENDING_AUDIENCE: &str = "elevate-pending-sign-in";
 const ISSUER: &str = "elevate";
-const AUDIENCE: &str = "elevate-session";
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SessionClaims {
-    iss: String,
-    aud: String,
-    /// The signed-in user's UPN.
-    pub sub: String,
-    /// How the user authenticated (`pwd`, `mfa`, … from the ID token; `demo` for the demo).
-    #[serde(default)]
-    pub amr: Vec<String>,
-    /// When (ms) the user last proved a second factor: the multi-factor sign-in's
-    /// `auth_time`. Absent: none proved.
-    #[serde(default)]
-    pub mfa_at: Option<i64>,
-    /// The roles read at sign-in (`requester`, `approver`, `admin`, `auditor`).
-    #[serde(default)]
-    pub roles: Vec<Role>,
-    pub iat: i64,
-    pub exp: i64,
-}
 
 #[derive(Serialize, Deserialize)]
 struct PendingClaims {
@@ -45,26 +28,36 @@ struct PendingClaims {
     pending: PendingSignIn,
 }
 
+/// A new session's key: the cookie's value, and the hash the server keeps.
+pub struct SessionKey {
+    pub cookie: Cookie<'static>,
+    pub hash: String,
+}
+
 pub struct Sessions {
     encoding: EncodingKey,
     decoding: DecodingKey,
-    validation: Validation,
     pending_validation: Validation,
     secure: bool,
     ttl: Duration,
     csrf_key: Vec<u8>,
 }
 
+/// The SHA-256 (hex) under which the server keeps the session of a cookie's key.
+pub fn key_hash(cookie_value: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(cookie_value.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 impl Sessions {
-    /// `secure`: mark the cookie `Secure` (everywhere but plain-http loopback).
+    /// `secure`: mark the cookie `Secure` (everywhere but plain-http loopback); `ttl`: how
+    /// long a session lasts.
     pub fn new(secret: &SecretString, secure: bool, ttl: Duration) -> Result<Self, jsonwebtoken::errors::Error> {
         let key = super::derive_key(secret, "elevate browser sessions v1");
-        let validation = super::hs256_validation(ISSUER, AUDIENCE, &["exp", "iss", "aud", "sub"], 0);
         let pending_validation = super::hs256_validation(ISSUER, PENDING_AUDIENCE, &["exp", "iss", "aud"], 0);
         Ok(Self {
             encoding: EncodingKey::from_secret(&key)?,
             decoding: DecodingKey::from_secret(&key)?,
-            validation,
             pending_validation,
             secure,
             ttl,
@@ -72,37 +65,21 @@ impl Sessions {
         })
     }
 
-    /// The cookie that signs `user` in.
-    pub fn sign_in(
-        &self,
-        user: &Upn,
-        amr: Vec<String>,
-        mfa_at: Option<i64>,
-        roles: &[Role],
-    ) -> Result<Cookie<'static>, jsonwebtoken::errors::Error> {
-        let iat = now() / 1000;
-        let claims = SessionClaims {
-            iss: ISSUER.into(),
-            aud: AUDIENCE.into(),
-            sub: user.to_string(),
-            amr,
-            mfa_at,
-            roles: roles.to_vec(),
-            iat,
-            exp: iat + i64::try_from(self.ttl.as_secs()).unwrap_or(3600),
-        };
-        let value = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?;
-        Ok(self.cookie(value, self.ttl))
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// A fresh session key and the cookie that carries it.
+    pub fn new_key(&self) -> SessionKey {
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        let value = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes);
+        SessionKey { hash: key_hash(&value), cookie: self.named_cookie(SESSION_COOKIE, value, self.ttl) }
     }
 
     /// The cookie that signs out (empty, already expired).
     pub fn sign_out(&self) -> Cookie<'static> {
-        self.cookie(String::new(), Duration::ZERO)
-    }
-
-    /// The signed-in user, when the cookie is present, genuine and current.
-    pub fn verify(&self, value: &str) -> Option<SessionClaims> {
-        jsonwebtoken::decode::<SessionClaims>(value, &self.decoding, &self.validation).ok().map(|d| d.claims)
+        self.named_cookie(SESSION_COOKIE, String::new(), Duration::ZERO)
     }
 
     /// The anti-forgery token of the forms of this session: an HMAC of the session cookie, so
@@ -147,10 +124,6 @@ impl Sessions {
         self.named_cookie(PENDING_COOKIE, String::new(), Duration::ZERO)
     }
 
-    fn cookie(&self, value: String, max_age: Duration) -> Cookie<'static> {
-        self.named_cookie(SESSION_COOKIE, value, max_age)
-    }
-
     /// A cookie's name as set: over https with the `__Host-` prefix, which browsers accept
     /// only from a secure origin, for path `/` and without a `Domain` — so no sibling
     /// subdomain and no plain-http page can set or overwrite it.
@@ -176,14 +149,16 @@ mod tests {
     #[test]
     fn over_https_the_cookies_carry_the_host_prefix_and_its_conditions() {
         let secret = SecretString::from("s".repeat(40));
-        let user = Upn::parse("alice@example.com").unwrap();
         let https = Sessions::new(&secret, true, Duration::from_secs(3600)).unwrap();
-        let cookie = https.sign_in(&user, vec![], None, &[]).unwrap();
+        let key = https.new_key();
+        let cookie = key.cookie;
         assert_eq!(cookie.name(), "__Host-elevate_session");
+        assert_eq!(key.hash, key_hash(cookie.value()), "the server keeps the key's hash");
+        assert_ne!(https.new_key().cookie.value(), cookie.value(), "every session its own key");
         assert_eq!((cookie.secure(), cookie.path(), cookie.domain()), (Some(true), Some("/"), None));
         assert_eq!(https.clear_pending().name(), "__Host-elevate_signin");
         // Plain http on loopback (the demo) cannot use the prefix: browsers would drop the cookie.
         let loopback = Sessions::new(&secret, false, Duration::from_secs(3600)).unwrap();
-        assert_eq!(loopback.sign_in(&user, vec![], None, &[]).unwrap().name(), "elevate_session");
+        assert_eq!(loopback.new_key().cookie.name(), "elevate_session");
     }
 }

@@ -21,6 +21,14 @@ pub enum AuthError {
     Invalid(String),
 }
 
+/// Which token a caller presented: its id (`jti`, Entra's `uti`) and when it was issued (Unix
+/// ms, when it says).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenId {
+    pub jti: String,
+    pub issued_at: Option<i64>,
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
     iss: String,
@@ -91,8 +99,8 @@ impl TokenAuthority {
         self.verify_with_id(token).map(|(caller, _)| caller)
     }
 
-    /// The caller, and the token's id (`jti`), for auditing its use.
-    pub fn verify_with_id(&self, token: &str) -> Result<(Caller, String), AuthError> {
+    /// The caller, and which token it is (for the audit log and the deny-list).
+    pub fn verify_with_id(&self, token: &str) -> Result<(Caller, TokenId), AuthError> {
         let data =
             jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => AuthError::Expired,
@@ -113,7 +121,8 @@ impl TokenAuthority {
             .collect::<Result<Vec<_>, _>>()?;
         let delegate = claims.scope.as_deref().is_some_and(|s| s.split(' ').any(|s| s == DELEGATE));
         // Elevate's own tokens prove no second factor, however they were obtained.
-        Ok((Caller { upn, roles, delegate, mfa_at: None }, claims.jti))
+        let id = TokenId { jti: claims.jti, issued_at: Some(claims.iat.saturating_mul(1000)) };
+        Ok((Caller { upn, roles, delegate, mfa_at: None }, id))
     }
 }
 

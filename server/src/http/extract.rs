@@ -56,10 +56,14 @@ async fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
         _ => state.tokens.verify_with_id(token)?,
     };
     state.limits.check_caller(caller.upn.as_str())?;
-    if state.token_use.worth_recording(&jti) {
+    identify::refuse_revoked(&state.broker, &caller, &jti).await.map_err(|e| match e {
+        WorkflowError::Forbidden(why) => ApiError::from(AuthError::Invalid(why)),
+        e => ApiError::from(e),
+    })?;
+    if state.token_use.worth_recording(&jti.jti) {
         // Off the request's path: the audit chain's lock must not slow every first call down.
         let (broker, recorded) = (state.broker.clone(), caller.clone());
-        tokio::spawn(async move { identify::record_token_use(&broker, &recorded, &jti).await });
+        tokio::spawn(async move { identify::record_token_use(&broker, &recorded, &jti.jti).await });
     }
     Ok(caller)
 }

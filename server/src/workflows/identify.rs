@@ -4,10 +4,13 @@
 //! sometimes users can change).
 use super::{Broker, WorkflowError};
 use crate::{
-    auth::entra::{EntraCaller, EntraSubject},
+    auth::{
+        TokenId,
+        entra::{EntraCaller, EntraSubject},
+    },
     domain::Caller,
     providers::directory::{DirectoryError, DirectoryUser},
-    store::{StoreError, audit, audit::NewEvent},
+    store::{StoreError, audit, audit::NewEvent, credentials},
 };
 
 /// The directory user whose object id is `object_id`; `Forbidden` when the directory has no
@@ -35,6 +38,17 @@ pub async fn entra_caller(broker: &Broker, token: &EntraCaller) -> Result<Caller
         EntraSubject::User { object_id } => Ok(token.as_caller(user_by_object_id(broker, object_id).await?.upn)),
         EntraSubject::App(identity) => Ok(token.as_caller(identity.clone())),
     }
+}
+
+/// Refuses a token that was revoked (`elevate token revoke`), or issued before its subject's
+/// tokens were cut off (`elevate token revoke --subject`): asked of the database on every use,
+/// so a revocation holds at once on every replica.
+pub async fn refuse_revoked(broker: &Broker, caller: &Caller, token: &TokenId) -> Result<(), WorkflowError> {
+    let conn = broker.store.conn();
+    if credentials::is_revoked(conn, &token.jti, caller.upn.as_str(), token.issued_at).await? {
+        return Err(WorkflowError::Forbidden(format!("token {} has been revoked", token.jti)));
+    }
+    Ok(())
 }
 
 /// Records the first use of an API token (per process and token) in the audit log; a failure

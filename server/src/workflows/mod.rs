@@ -16,6 +16,7 @@ pub mod review;
 pub mod revoke;
 pub mod sign_in;
 pub mod timeout;
+pub mod tokens;
 
 pub use crate::broker::Broker;
 use crate::{

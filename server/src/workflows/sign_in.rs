@@ -1,16 +1,29 @@
 //! Signing in to the web pages: who signed in, as the directory names them (by the object id
-//! the identity provider gave, or a name it vouches for), the roles the session carries, read
-//! from the directory, and the `user.signed_in` audit event.
+//! the identity provider gave, or a name it vouches for), the server-side session and the
+//! roles it carries (read from the directory at sign-in and again every `auth.session_roles_ttl`), the
+//! `user.signed_in` event; signing out and revoking a user's sessions, audited.
 use serde_json::json;
 
 use super::{Broker, WorkflowError, identify};
 use crate::{
-    auth::oidc::Claimed,
-    domain::{Role, Upn},
+    auth::{SessionKey, oidc::Claimed},
+    domain::{Role, Upn, now},
     policy::Principals,
     providers::directory::{DirectoryError, DirectoryUser},
-    store::{audit, audit::NewEvent},
+    store::{
+        Store, StoreError, audit,
+        audit::NewEvent,
+        credentials::{self, Session, SessionsOf},
+    },
 };
+
+/// The signed-in user of a live session.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub user: Upn,
+    pub roles: Vec<Role>,
+    pub mfa_at: Option<i64>,
+}
 
 pub use crate::broker::Staff;
 
@@ -40,10 +53,10 @@ pub async fn user_of(broker: &Broker, claimed: &Claimed) -> Result<DirectoryUser
 
 /// Is `user` among `principals`? Users named in configuration are matched by the directory
 /// object they resolve to, not by spelling; groups by (transitive) membership. Asked afresh.
-async fn is_staff(broker: &Broker, user: &DirectoryUser, principals: &Principals) -> Result<bool, WorkflowError> {
+async fn is_staff(broker: &Broker, user_id: &str, principals: &Principals) -> Result<bool, WorkflowError> {
     for named in &principals.users {
         match broker.directory.resolve_user(named.as_str()).await {
-            Ok(found) if found.id == user.id => return Ok(true),
+            Ok(found) if found.id == user_id => return Ok(true),
             Ok(_) | Err(DirectoryError::NotFound(_)) => {}
             Err(e) => return Err(WorkflowError::Directory(e)),
         }
@@ -51,29 +64,122 @@ async fn is_staff(broker: &Broker, user: &DirectoryUser, principals: &Principals
     if principals.groups.is_empty() {
         return Ok(false);
     }
-    let groups = broker.directory.groups_of(&user.id).await.map_err(WorkflowError::Directory)?;
+    let groups = broker.directory.groups_of(user_id).await.map_err(WorkflowError::Directory)?;
     Ok(principals.groups.iter().any(|g| groups.contains(g)))
 }
 
-/// The roles of `user`'s session, recorded with the sign-in. Everyone may request and (where
-/// a profile names them) approve; admin and auditor come from `staff`.
-pub async fn sign_in(broker: &Broker, user: &DirectoryUser, method: Method<'_>) -> Result<Vec<Role>, WorkflowError> {
+/// Everyone may request and (where a profile names them) approve; admin and auditor come
+/// from `auth.admins` and `auth.auditors`, asked afresh.
+async fn roles_of(broker: &Broker, user_id: &str) -> Result<Vec<Role>, WorkflowError> {
     let staff = &broker.staff;
     let mut roles = vec![Role::Requester, Role::Approver];
-    if is_staff(broker, user, &staff.admins).await? {
+    if is_staff(broker, user_id, &staff.admins).await? {
         roles.push(Role::Admin);
     }
-    if is_staff(broker, user, &staff.auditors).await? {
+    if is_staff(broker, user_id, &staff.auditors).await? {
         roles.push(Role::Auditor);
     }
+    Ok(roles)
+}
+
+fn role_list(roles: &[Role]) -> String {
+    roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",")
+}
+
+/// Starts `user`'s session under `key` and records the sign-in; the session's roles.
+pub async fn sign_in(
+    broker: &Broker,
+    user: &DirectoryUser,
+    method: Method<'_>,
+    key: &SessionKey,
+    ttl: std::time::Duration,
+    mfa_at: Option<i64>,
+) -> Result<Vec<Role>, WorkflowError> {
+    let roles = roles_of(broker, &user.id).await?;
     let role_names: Vec<_> = roles.iter().map(|r| r.as_str()).collect();
-    let details = match method {
-        Method::Oidc { amr } => json!({ "method": "oidc", "amr": amr, "roles": role_names, "object_id": user.id }),
-        Method::Demo { amr } => json!({ "method": "demo", "amr": amr, "roles": role_names, "object_id": user.id }),
+    let amr = match method {
+        Method::Oidc { amr } | Method::Demo { amr } => amr,
+    };
+    let method_name = match method {
+        Method::Oidc { .. } => "oidc",
+        Method::Demo { .. } => "demo",
+    };
+    let details = json!({ "method": method_name, "amr": amr, "roles": role_names, "object_id": user.id });
+    let at = now();
+    let session = Session {
+        key_hash: key.hash.clone(),
+        subject: user.upn.to_string(),
+        user_id: user.id.clone(),
+        roles: role_list(&roles),
+        amr: amr.join(","),
+        mfa_at,
+        created_at: at,
+        expires_at: at + i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2),
+        roles_checked_at: at,
+        ended_at: None,
+        ended_by: None,
     };
     let upn: &Upn = &user.upn;
     let tx = broker.store.begin().await?;
+    credentials::insert_session(&tx, session).await?;
     audit::append(&tx, NewEvent::new(upn.as_str(), "user.signed_in", format!("user:{upn}"), details)).await?;
     tx.commit().await?;
     Ok(roles)
+}
+
+/// The live session a cookie's key opens, its roles read again from the directory when older
+/// than `auth.session_roles_ttl` (a user the directory no longer has is signed out; while the directory
+/// cannot be asked, the session keeps only the roles everyone has).
+pub async fn session(broker: &Broker, cookie_value: &str) -> Result<Option<SignedIn>, WorkflowError> {
+    let hash = crate::auth::key_hash(cookie_value);
+    let at = now();
+    let Some(row) = credentials::live_session(broker.store.conn(), &hash, at).await? else { return Ok(None) };
+    let user = Upn::parse(&row.subject).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let mut roles: Vec<Role> = row.roles.split(',').filter_map(Role::parse).collect();
+    if at - row.roles_checked_at > i64::try_from(broker.staff.roles_ttl.as_millis()).unwrap_or(i64::MAX) {
+        match roles_of(broker, &row.user_id).await {
+            Ok(fresh) => {
+                credentials::set_session_roles(broker.store.conn(), &hash, &role_list(&fresh), at).await?;
+                roles = fresh;
+            }
+            Err(WorkflowError::Directory(DirectoryError::NotFound(_))) => {
+                end(&broker.store, SessionsOf::Key(&hash), "system", "session.ended", &user).await?;
+                return Ok(None);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, user = %user, "a session's roles could not be read again");
+                roles.retain(|r| matches!(r, Role::Requester | Role::Approver));
+            }
+        }
+    }
+    Ok(Some(SignedIn { user, roles, mfa_at: row.mfa_at }))
+}
+
+/// Ends the session of this cookie (sign-out).
+pub async fn sign_out(broker: &Broker, cookie_value: &str) -> Result<(), WorkflowError> {
+    let hash = crate::auth::key_hash(cookie_value);
+    let Some(row) = credentials::live_session(broker.store.conn(), &hash, now()).await? else { return Ok(()) };
+    let user = Upn::parse(&row.subject).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    end(&broker.store, SessionsOf::Key(&hash), user.as_str(), "user.signed_out", &user).await?;
+    Ok(())
+}
+
+/// Ends every live session of `user` at once (`elevate session revoke`); how many.
+pub async fn revoke_sessions(store: &Store, user: &Upn, by: &str) -> Result<u64, StoreError> {
+    end(store, SessionsOf::Subject(user.as_str()), by, "session.revoked", user).await
+}
+
+/// Ends the sessions `which` names and audits it, in one transaction; how many ended.
+async fn end(
+    store: &Store,
+    which: SessionsOf<'_>,
+    by: &str,
+    action: &'static str,
+    user: &Upn,
+) -> Result<u64, StoreError> {
+    let tx = store.begin().await?;
+    let ended = credentials::end_sessions(&tx, which, by, now()).await?;
+    audit::append(&tx, NewEvent::new(by, action, format!("user:{user}"), json!({ "sessions": ended }))).await?;
+    tx.commit().await?;
+    Ok(ended)
 }

@@ -286,7 +286,9 @@ impl TestApp {
             format!("reconcile_interval = \"1h\"\n{worker}")
         };
         // The demo sign-in (loopback, local directory only) lets tests sign in as anyone.
-        let auth = if graph.is_none() { "demo_sign_in = true" } else { "" };
+        // Sessions read their roles again after a second (the Graph tests count Graph's calls:
+        // there the default).
+        let auth = if graph.is_none() { "demo_sign_in = true\nsession_roles_ttl = \"1s\"" } else { "" };
         // Tests drive hundreds of requests from one address and user: no abuse limits, unless
         // the test sets its own.
         let limits = if graph_extra.contains("[limits]") {

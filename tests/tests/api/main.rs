@@ -8,6 +8,7 @@ mod aws;
 mod break_glass;
 mod browser;
 mod cli;
+mod credentials;
 mod email;
 mod entra_tokens;
 mod evidence;

@@ -48,7 +48,7 @@ struct RefusedPage<'a> {
 
 #[get("/act")]
 pub(super) async fn show(state: web::Data<AppState>, req: HttpRequest, query: web::Query<LinkQuery>) -> HttpResponse {
-    let visitor = Visitor::of(&state, &req);
+    let visitor = Visitor::of(&state, &req).await;
     let user = visitor.as_ref().map(|v| &v.user);
     let token = query.into_inner().token.unwrap_or_default();
     let broker = &state.broker;
@@ -73,7 +73,7 @@ pub(super) async fn show(state: web::Data<AppState>, req: HttpRequest, query: we
 
 #[post("/act")]
 pub(super) async fn confirm(state: web::Data<AppState>, req: HttpRequest, form: web::Form<LinkForm>) -> HttpResponse {
-    let visitor = Visitor::of(&state, &req);
+    let visitor = Visitor::of(&state, &req).await;
     if !from_own_page(&state, &req) {
         return message(
             StatusCode::FORBIDDEN,

@@ -67,7 +67,7 @@ fn safe_next(next: Option<&str>) -> &str {
 
 #[get("/signin")]
 pub(super) async fn page(state: web::Data<AppState>, req: HttpRequest, query: web::Query<NextQuery>) -> HttpResponse {
-    let visitor = Visitor::of(&state, &req);
+    let visitor = Visitor::of(&state, &req).await;
     let user = visitor.as_ref();
     let next = safe_next(query.next.as_deref());
     if let Some(oidc) = &state.oidc {
@@ -151,7 +151,7 @@ pub(super) async fn callback(
         }
     };
     let method = Method::Oidc { amr: &user.amr };
-    start_session(&state, &user.claimed, method, user.amr.clone(), user.mfa_at, &pending.next).await
+    start_session(&state, &user.claimed, method, user.mfa_at, &pending.next).await
 }
 
 /// Finds the user in the directory, reads their roles and records the sign-in (the
@@ -160,7 +160,6 @@ async fn start_session(
     state: &AppState,
     claimed: &Claimed,
     method: Method<'_>,
-    amr: Vec<String>,
     mfa_at: Option<i64>,
     next: &str,
 ) -> HttpResponse {
@@ -176,26 +175,17 @@ async fn start_session(
             return message(StatusCode::SERVICE_UNAVAILABLE, "Sign-in failed", text, None);
         }
     };
-    let upn = &user.upn;
-    let roles = match sign_in::sign_in(&state.broker, &user, method).await {
-        Ok(roles) => roles,
-        Err(e) => {
-            tracing::error!(error = %e, "a sign-in could not be recorded");
-            let text = "The sign-in could not be recorded; try again.";
-            return message(StatusCode::SERVICE_UNAVAILABLE, "Sign-in failed", text, None);
-        }
-    };
-    match state.sessions.sign_in(upn, amr, mfa_at, &roles) {
-        Ok(cookie) => HttpResponse::SeeOther()
-            .cookie(cookie)
-            .cookie(state.sessions.clear_pending())
-            .insert_header((header::LOCATION, safe_next(Some(next)).to_owned()))
-            .finish(),
-        Err(e) => {
-            tracing::error!(error = %e, "signing the session failed");
-            message(StatusCode::INTERNAL_SERVER_ERROR, "Sign-in failed", "It has been logged.", None)
-        }
+    let key = state.sessions.new_key();
+    if let Err(e) = sign_in::sign_in(&state.broker, &user, method, &key, state.sessions.ttl(), mfa_at).await {
+        tracing::error!(error = %e, "a sign-in could not be recorded");
+        let text = "The sign-in could not be recorded; try again.";
+        return message(StatusCode::SERVICE_UNAVAILABLE, "Sign-in failed", text, None);
     }
+    HttpResponse::SeeOther()
+        .cookie(key.cookie)
+        .cookie(state.sessions.clear_pending())
+        .insert_header((header::LOCATION, safe_next(Some(next)).to_owned()))
+        .finish()
 }
 
 #[post("/signin/demo")]
@@ -220,7 +210,7 @@ pub(super) async fn demo_sign_in(
         amr.push("mfa".into());
     }
     let next = safe_next(form.next.as_deref());
-    start_session(&state, &Claimed::Name(upn), Method::Demo { amr: &amr }, amr.clone(), mfa_at, next).await
+    start_session(&state, &Claimed::Name(upn), Method::Demo { amr: &amr }, mfa_at, next).await
 }
 
 #[derive(Deserialize)]
@@ -228,18 +218,24 @@ struct SignOutForm {
     csrf: Option<String>,
 }
 
-/// Ends the session. The form's token must be this session's: another site cannot sign
-/// people out (a session already gone just shows the signed-out page).
+/// Ends the session, on the server (the cookie alone opens nothing afterwards). The form's
+/// token must be this session's: another site cannot sign people out (a session already gone
+/// just shows the signed-out page).
 #[post("/signout")]
 pub(super) async fn sign_out(
     state: web::Data<AppState>,
     req: HttpRequest,
     form: web::Form<SignOutForm>,
 ) -> HttpResponse {
-    if let Some(visitor) = Visitor::of(&state, &req)
-        && let Some(refusal) = visitor.refuse_forged(&state, form.csrf.as_deref())
-    {
-        return refusal;
+    if let Some(visitor) = Visitor::of(&state, &req).await {
+        if let Some(refusal) = visitor.refuse_forged(&state, form.csrf.as_deref()) {
+            return refusal;
+        }
+        if let Err(e) = sign_in::sign_out(&state.broker, visitor.cookie()).await {
+            tracing::error!(error = %e, "a session could not be ended");
+            let text = "Your session could not be ended; try again.";
+            return message(StatusCode::SERVICE_UNAVAILABLE, "Sign-out failed", text, Some(&visitor));
+        }
     }
     // Not straight to `/signin`: with single sign-on the identity provider would sign the
     // user in again at once.

@@ -1,6 +1,7 @@
-//! The signed-in visitor of a page: an extractor that reads the session cookie, and sends a
-//! visitor without a (current) session to sign in first, back to the page afterwards.
-use std::future::{Ready, ready};
+//! The signed-in visitor of a page: an extractor that opens the server-side session the
+//! cookie's key names, and sends a visitor without a (live) session to sign in first, back to
+//! the page afterwards.
+use std::{future::Future, pin::Pin};
 
 use actix_web::{
     FromRequest, HttpRequest, HttpResponse, ResponseError, dev::Payload, http::StatusCode, http::header, web,
@@ -9,7 +10,10 @@ use actix_web::{
 use super::{AppState, message};
 use crate::{
     domain::{Caller, Role, Upn},
-    workflows::authz::{self, Action},
+    workflows::{
+        authz::{self, Action},
+        sign_in,
+    },
 };
 
 pub(super) struct Visitor {
@@ -23,13 +27,25 @@ pub(super) struct Visitor {
 }
 
 impl Visitor {
-    /// The visitor of `req`, when signed in.
-    pub fn of(state: &AppState, req: &HttpRequest) -> Option<Self> {
+    /// The visitor of `req`, when signed in to a live session. (A session that cannot be read
+    /// right now counts as none: the visitor is asked to sign in again.)
+    pub async fn of(state: &AppState, req: &HttpRequest) -> Option<Self> {
         let cookie = req.cookie(&state.sessions.cookie_name(crate::auth::SESSION_COOKIE))?;
-        let claims = state.sessions.verify(cookie.value())?;
-        let user = Upn::parse(&claims.sub).ok()?;
+        let session = match sign_in::session(&state.broker, cookie.value()).await {
+            Ok(session) => session?,
+            Err(e) => {
+                tracing::error!(error = %e, "a session could not be read");
+                return None;
+            }
+        };
         let csrf = state.sessions.csrf_token(cookie.value());
-        Some(Self { user, cookie: cookie.value().to_owned(), roles: claims.roles, mfa_at: claims.mfa_at, csrf })
+        let cookie = cookie.value().to_owned();
+        Some(Self { user: session.user, cookie, roles: session.roles, mfa_at: session.mfa_at, csrf })
+    }
+
+    /// The session cookie's value (sign-out ends the session it opens).
+    pub fn cookie(&self) -> &str {
+        &self.cookie
     }
 
     /// The visitor as the workflows see a caller: the same checks as the API.
@@ -102,28 +118,35 @@ impl ResponseError for NotLetIn {
 
 impl FromRequest for Visitor {
     type Error = NotLetIn;
-    type Future = Ready<Result<Self, NotLetIn>>;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, NotLetIn>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move { Self::let_in(&req).await })
+    }
+}
+
+impl Visitor {
+    async fn let_in(req: &HttpRequest) -> Result<Self, NotLetIn> {
         let Some(state) = req.app_data::<web::Data<AppState>>() else {
-            return ready(Err(NotLetIn::SignInFirst { back: "/".into() }));
+            return Err(NotLetIn::SignInFirst { back: "/".into() });
         };
-        let Some(visitor) = Visitor::of(state, req) else {
+        let Some(visitor) = Visitor::of(state, req).await else {
             // After a form's POST, come back to the page rather than replay the POST.
             let back = if req.method() == actix_web::http::Method::GET {
                 req.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned()
             } else {
                 "/requests".to_owned()
             };
-            return ready(Err(NotLetIn::SignInFirst { back }));
+            return Err(NotLetIn::SignInFirst { back });
         };
         // The same per-caller bucket as the API: a user's pages and tokens share one rate, so
         // reloading pages in a loop is slowed down like calling the API in one.
-        ready(match state.limits.check_caller(visitor.user.as_str()) {
+        match state.limits.check_caller(visitor.user.as_str()) {
             Err(crate::http::problem::ApiError::TooManyRequests { retry_after, .. }) => {
                 Err(NotLetIn::TooManyRequests { retry_after })
             }
             _ => Ok(visitor),
-        })
+        }
     }
 }

@@ -1,0 +1,156 @@
+//! Credentials that can be taken back: issued API tokens, per-subject token cut-offs, and
+//! browser sessions.
+use entity::{api_tokens, browser_sessions, token_cutoffs};
+use sea_orm::{
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, QueryFilter, QueryOrder,
+    sea_query::{Expr, OnConflict},
+};
+
+use super::StoreError;
+
+pub use entity::{api_tokens::Model as IssuedToken, browser_sessions::Model as Session};
+
+pub async fn record_token(c: &impl ConnectionTrait, token: IssuedToken) -> Result<(), StoreError> {
+    api_tokens::Entity::insert(api_tokens::ActiveModel::from(token)).exec(c).await?;
+    Ok(())
+}
+
+/// The tokens issued (to `subject`, when given), newest first.
+pub async fn tokens(c: &impl ConnectionTrait, subject: Option<&str>) -> Result<Vec<IssuedToken>, StoreError> {
+    let mut query = api_tokens::Entity::find().order_by_desc(api_tokens::Column::IssuedAt);
+    if let Some(subject) = subject {
+        query = query.filter(api_tokens::Column::Subject.eq(subject));
+    }
+    Ok(query.all(c).await?)
+}
+
+/// Marks one token revoked; the token as it now stands (`None`: Elevate never issued it).
+pub async fn revoke_token(
+    c: &impl ConnectionTrait,
+    jti: &str,
+    by: &str,
+    at: i64,
+) -> Result<Option<IssuedToken>, StoreError> {
+    api_tokens::Entity::update_many()
+        .col_expr(api_tokens::Column::RevokedAt, Expr::value(at))
+        .col_expr(api_tokens::Column::RevokedBy, Expr::value(by))
+        .filter(api_tokens::Column::Jti.eq(jti))
+        .filter(api_tokens::Column::RevokedAt.is_null())
+        .exec(c)
+        .await?;
+    Ok(api_tokens::Entity::find_by_id(jti).one(c).await?)
+}
+
+/// Refuses every token of `subject` issued before `at` (those Elevate issued are also marked
+/// revoked); how many of Elevate's own were still live.
+pub async fn cut_off(c: &impl ConnectionTrait, subject: &str, by: &str, at: i64) -> Result<u64, StoreError> {
+    let row = token_cutoffs::ActiveModel { subject: Set(subject.to_owned()), not_before: Set(at) };
+    token_cutoffs::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(token_cutoffs::Column::Subject)
+                .update_column(token_cutoffs::Column::NotBefore)
+                .to_owned(),
+        )
+        .exec(c)
+        .await?;
+    let revoked = api_tokens::Entity::update_many()
+        .col_expr(api_tokens::Column::RevokedAt, Expr::value(at))
+        .col_expr(api_tokens::Column::RevokedBy, Expr::value(by))
+        .filter(api_tokens::Column::Subject.eq(subject))
+        .filter(api_tokens::Column::RevokedAt.is_null())
+        .filter(api_tokens::Column::ExpiresAt.gt(at))
+        .exec(c)
+        .await?;
+    Ok(revoked.rows_affected)
+}
+
+/// Is the token `jti` of `subject`, issued at `issued_at` (ms), revoked or cut off? A token
+/// without an issue time is cut off by any cut-off.
+pub async fn is_revoked(
+    c: &impl ConnectionTrait,
+    jti: &str,
+    subject: &str,
+    issued_at: Option<i64>,
+) -> Result<bool, StoreError> {
+    let revoked = api_tokens::Entity::find()
+        .filter(api_tokens::Column::Jti.eq(jti))
+        .filter(api_tokens::Column::RevokedAt.is_not_null())
+        .one(c)
+        .await?
+        .is_some();
+    if revoked {
+        return Ok(true);
+    }
+    let cutoff = token_cutoffs::Entity::find_by_id(subject).one(c).await?;
+    Ok(cutoff.is_some_and(|cut| issued_at.is_none_or(|at| at < cut.not_before)))
+}
+
+pub async fn insert_session(c: &impl ConnectionTrait, session: Session) -> Result<(), StoreError> {
+    browser_sessions::Entity::insert(browser_sessions::ActiveModel::from(session)).exec(c).await?;
+    Ok(())
+}
+
+/// The session with this key hash, while it has neither ended nor expired.
+pub async fn live_session(c: &impl ConnectionTrait, key_hash: &str, now: i64) -> Result<Option<Session>, StoreError> {
+    Ok(browser_sessions::Entity::find_by_id(key_hash)
+        .filter(browser_sessions::Column::EndedAt.is_null())
+        .filter(browser_sessions::Column::ExpiresAt.gt(now))
+        .one(c)
+        .await?)
+}
+
+pub async fn set_session_roles(
+    c: &impl ConnectionTrait,
+    key_hash: &str,
+    roles: &str,
+    at: i64,
+) -> Result<(), StoreError> {
+    browser_sessions::Entity::update_many()
+        .col_expr(browser_sessions::Column::Roles, Expr::value(roles))
+        .col_expr(browser_sessions::Column::RolesCheckedAt, Expr::value(at))
+        .filter(browser_sessions::Column::KeyHash.eq(key_hash))
+        .exec(c)
+        .await?;
+    Ok(())
+}
+
+/// Ends the live sessions with this key hash, or of this subject; how many there were.
+pub async fn end_sessions(
+    c: &impl ConnectionTrait,
+    which: SessionsOf<'_>,
+    by: &str,
+    at: i64,
+) -> Result<u64, StoreError> {
+    let column = match which {
+        SessionsOf::Key(_) => browser_sessions::Column::KeyHash,
+        SessionsOf::Subject(_) => browser_sessions::Column::Subject,
+    };
+    let (SessionsOf::Key(value) | SessionsOf::Subject(value)) = which;
+    let ended = browser_sessions::Entity::update_many()
+        .col_expr(browser_sessions::Column::EndedAt, Expr::value(at))
+        .col_expr(browser_sessions::Column::EndedBy, Expr::value(by))
+        .filter(column.eq(value))
+        .filter(browser_sessions::Column::EndedAt.is_null())
+        .filter(browser_sessions::Column::ExpiresAt.gt(at))
+        .exec(c)
+        .await?;
+    Ok(ended.rows_affected)
+}
+
+/// Which sessions to end.
+#[derive(Debug, Clone, Copy)]
+pub enum SessionsOf<'a> {
+    Key(&'a str),
+    Subject(&'a str),
+}
+
+/// Forgets sessions that ended or expired more than a day ago.
+pub async fn forget_old_sessions(c: &impl ConnectionTrait, now: i64) -> Result<u64, StoreError> {
+    let day_ago = now - 24 * 3600 * 1000;
+    let gone = browser_sessions::Entity::delete_many()
+        .filter(browser_sessions::Column::ExpiresAt.lt(day_ago).or(browser_sessions::Column::EndedAt.lt(day_ago)))
+        .exec(c)
+        .await?;
+    Ok(gone.rows_affected)
+}
