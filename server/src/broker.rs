@@ -159,6 +159,15 @@ impl Broker {
         self.aws.as_ref()?.risk.get(profile.key.as_str()).map(|r| r.as_str().to_owned())
     }
 
+    /// Must the approver be signed in to use an emailed link of this profile? As `[links]`
+    /// and the profile say, and always when AWS discovery found its role high-risk
+    /// (administrator-like): a forwarded mail must not hand out administrator access.
+    pub fn links_need_sign_in(&self, profile: &Profile) -> bool {
+        let high_risk =
+            self.aws.as_ref().is_some_and(|aws| aws.risk.get(profile.key.as_str()) == Some(&RiskTier::High));
+        high_risk || self.notifier.requires_sign_in(profile)
+    }
+
     /// True the first time in a day that drift on this membership is seen by this process.
     pub fn first_report(&self, key: &str) -> bool {
         let mut seen = self.reported_drift.lock().unwrap_or_else(|e| e.into_inner());

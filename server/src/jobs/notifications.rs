@@ -169,7 +169,7 @@ pub async fn send_mail(broker: &Broker, job: &Job) -> Result<(), EffectError> {
             .approval_links(&request, &approver, stage, version)
             .map_err(|e| EffectError::Permanent(e.to_string()))?;
         let profile = broker.profile_of(&request).map_err(|e| EffectError::Permanent(e.to_string()))?;
-        content = content.with_links(approve, deny, broker.notifier.requires_sign_in(profile));
+        content = content.with_links(approve, deny, broker.links_need_sign_in(profile));
     }
     let to = mailbox(&p.name, &p.address).map_err(mail_error)?;
     mailer.send(content.mail(to).map_err(mail_error)?).await.map_err(mail_error)?;

@@ -1,6 +1,8 @@
 //! Decisions from emailed links. Opening a link (`GET`) only inspects it: mail scanners fetch
 //! every link, so nothing may change then. Confirming (`POST`) decides, as the approver the
-//! link was sent to, once.
+//! link was sent to, once. The approver must be signed in when `links.require_sign_in` (on by
+//! default with `[oidc]`) or the profile says so, and always for a high-risk AWS role; a
+//! signed-in requester is refused whatever the settings.
 use super::{Broker, WorkflowError, decide};
 use crate::{
     auth::{LinkAction, LinkClaims, LinkError},
@@ -47,6 +49,10 @@ pub async fn inspect(broker: &Broker, token: &str, signed_in: Option<&Upn>) -> R
     if link_tokens::is_spent(broker.store.conn(), &claims.jti).await.map_err(WorkflowError::from)? {
         return Err(LinkRefusal::Used);
     }
+    // The requester never gets as far as a confirmation page, whatever the settings say.
+    if signed_in.is_some_and(|user| user.as_str() == request.requester) {
+        return Err(LinkRefusal::OwnRequest);
+    }
     if let Some(user) = signed_in
         && user != &approver
     {
@@ -62,7 +68,7 @@ pub async fn inspect(broker: &Broker, token: &str, signed_in: Option<&Upn>) -> R
         return Err(LinkRefusal::Changed);
     }
     let profile = broker.profile_of(&request).map_err(WorkflowError::from)?;
-    if broker.notifier.requires_sign_in(profile) && signed_in.is_none() {
+    if broker.links_need_sign_in(profile) && signed_in.is_none() {
         return Err(LinkRefusal::SignInRequired(approver.to_string()));
     }
     let approver = Caller { upn: approver, roles: vec![Role::Approver], delegate: false, mfa_at: None };

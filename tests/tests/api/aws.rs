@@ -8,6 +8,8 @@ use tokio::process::{Child, Command};
 
 use elevate_tests::graph_server::GraphServer;
 
+use crate::notify_peers::SmtpSink;
+
 use crate::helpers::*;
 
 const ACCOUNT: &str = "123456789012";
@@ -493,4 +495,59 @@ async fn a_mixed_case_users_live_sessions_are_denied_under_the_name_entra_gives_
                                   "DateLessThan": s["Condition"]["DateLessThan"].clone() });
     assert!(!denies(&before, &format!("{role_id}:{MIXED}"), &during));
     app.wait_for_audit(&format!("request:{id}"), "aws.sessions_revoked", 1).await;
+}
+
+#[tokio::test]
+async fn a_high_risk_roles_emailed_link_decides_only_for_its_signed_in_approver_whatever_the_settings_say() {
+    let moto = Moto::start().await;
+    reference_account(&moto.iam().await).await; // AzureAD-Admins holds AdministratorAccess: high risk
+    let sink = SmtpSink::start().await;
+    // The profile and [links] both say its links need no sign-in.
+    let policy = POLICY.replacen("permanent_members", "require_sign_in_for_links = false\npermanent_members", 1);
+    let extra = format!("{}\n{}\n[links]\nrequire_sign_in = false\n", sink.config(), moto.config("1h"));
+    let app = TestApp::spawn_custom(&policy, None, "", &extra).await;
+    let id = app.engineer().request("AzureAD-Admins", 600).await;
+    let mail = sink.wait_for(1, |m| m.to == BOB && m.subject.starts_with("Approval needed")).await.remove(0);
+    assert!(mail.text.contains("signed in to Elevate"), "{}", mail.text);
+    let link = mail.link("Approve");
+    let token = link.split_once("token=").unwrap().1.to_owned();
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let open = |cookie: Option<String>| {
+        let (http, link) = (&http, &link);
+        async move {
+            let mut req = http.get(link);
+            if let Some(c) = cookie {
+                req = req.header("Cookie", c);
+            }
+            let resp = req.send().await.unwrap();
+            (resp.status().as_u16(), resp.text().await.unwrap())
+        }
+    };
+    let confirm = |cookie: Option<String>| {
+        let (http, app, token) = (&http, &app, &token);
+        async move {
+            let mut req = http.post(format!("{}/act", app.address)).form(&[("token", token.as_str())]);
+            if let Some(c) = cookie {
+                req = req.header("Cookie", c);
+            }
+            req.send().await.unwrap().status().as_u16()
+        }
+    };
+
+    // Whoever holds the forwarded mail: asked to sign in as Bob, nothing decided.
+    let (status, page) = open(None).await;
+    assert!(status == 401 && page.contains("sign in to Elevate as bob@example.com"), "{status}: {page}");
+    assert_eq!(confirm(None).await, 401);
+    // The requester, signed in, is refused outright.
+    let alice = crate::pages::demo_sign_in(&app, ALICE).await;
+    let (status, page) = open(Some(alice.clone())).await;
+    assert!(status == 403 && page.contains("own request"), "{status}: {page}");
+    assert_eq!(confirm(Some(alice)).await, 403);
+    let (_, still) = app.admin().get(&format!("/api/v1/requests/{id}")).await;
+    assert_eq!(still["status"], "pending", "{still}");
+    // Bob, signed in, decides.
+    let bob = crate::pages::demo_sign_in(&app, BOB).await;
+    assert_eq!(open(Some(bob.clone())).await.0, 200);
+    assert_eq!(confirm(Some(bob)).await, 200);
+    app.wait_for_status(&id, "active", Duration::from_secs(10)).await;
 }
