@@ -104,14 +104,22 @@ fn comment(body: &web::Bytes) -> Result<DecisionBody, ApiError> {
     super::extract::parse_json(body)
 }
 
+/// The comment of a body that may carry nothing else (cancel, revoke).
+fn only_comment(body: DecisionBody) -> Result<Option<String>, ApiError> {
+    match body.on_behalf_of {
+        Some(_) => Err(ApiError::bad("on_behalf_of", "applies to approve and deny only")),
+        None => Ok(body.comment),
+    }
+}
+
 macro_rules! decision_route {
-    ($name:ident, $path:literal, $doc:literal, |$broker:ident, $caller:ident, $id:ident, $comment:ident| $call:expr) => {
+    ($name:ident, $path:literal, $doc:literal, |$broker:ident, $caller:ident, $id:ident, $body:ident| $call:expr) => {
         #[doc = $doc]
         #[utoipa::path(post, path = concat!("/api/v1", $path), params(("id" = uuid::Uuid, Path, description = "The request's id")), request_body(content = DecisionBody, description = "optional"), tag = "requests",
             responses((status = 200, body = RequestView), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json"), (status = 413, body = Problem, content_type = "application/problem+json"), (status = 415, body = Problem, content_type = "application/problem+json")))]
         #[post($path)]
         pub async fn $name(state: web::Data<AppState>, $caller: Caller, $id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
-            let $comment = comment(&body)?.comment;
+            let $body = comment(&body)?;
             let $broker = &state.broker;
             let request = $call.await?;
             Ok(HttpResponse::Ok().json(view(&state.broker, request).await?))
@@ -123,26 +131,34 @@ decision_route!(
     approve,
     "/requests/{id}/approve",
     "Approve a request (approvers of its current stage).",
-    |broker, caller, id, comment| decide::decide(broker, &caller, &id, decide::Decision::Approve, comment.as_deref())
+    |broker, caller, id, b| decide::decide(
+        broker,
+        &caller,
+        &id,
+        decide::Decision::Approve,
+        b.comment.as_deref(),
+        b.on_behalf_of.as_deref()
+    )
 );
-decision_route!(deny, "/requests/{id}/deny", "Deny a request.", |broker, caller, id, comment| decide::decide(
+decision_route!(deny, "/requests/{id}/deny", "Deny a request.", |broker, caller, id, b| decide::decide(
     broker,
     &caller,
     &id,
     decide::Decision::Deny,
-    comment.as_deref()
+    b.comment.as_deref(),
+    b.on_behalf_of.as_deref()
 ));
 decision_route!(
     cancel_one,
     "/requests/{id}/cancel",
     "Withdraw a pending request (its requester).",
-    |broker, caller, id, comment| cancel::cancel(broker, &caller, &id, comment.as_deref())
+    |broker, caller, id, b| cancel::cancel(broker, &caller, &id, only_comment(b)?.as_deref())
 );
 decision_route!(
     revoke_one,
     "/requests/{id}/revoke",
     "End access early (the requester or an admin).",
-    |broker, caller, id, comment| revoke::revoke(broker, &caller, &id, comment.as_deref())
+    |broker, caller, id, b| revoke::revoke(broker, &caller, &id, only_comment(b)?.as_deref())
 );
 
 /// Ask for more time on an active grant; creates a linked extension request.

@@ -36,6 +36,9 @@ pub struct CreateRequest {
 pub struct DecisionBody {
     #[schema(max_length = 1000)]
     pub comment: Option<String>,
+    /// Approve and deny by a chat-ops bot (`delegate` scope): the UPN of the human approver
+    /// it decides for (required of a bot, refused otherwise).
+    pub on_behalf_of: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

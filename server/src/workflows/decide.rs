@@ -1,12 +1,14 @@
 //! Approving and denying. Only approvers the profile names for the current stage (or its
 //! escalation approvers, once called in) may decide, never the requester, once each; a quorum
-//! completes a stage, then the second stage if any.
+//! completes a stage, then the second stage if any. A chat-ops bot (a `delegate` caller with
+//! the approver role) decides only for the human approver it names (`on_behalf_of`), who must
+//! be entitled to decide; the decision is theirs, and the audit event names the bot as well.
 use serde_json::json;
 
 use super::{Broker, Freshness, WorkflowError, apply, is_requester, load_for_update};
 use crate::{
     auth::LinkClaims,
-    domain::{Caller, Comment, RequestEvent, RequestId, RequestStatus, Role, now},
+    domain::{Caller, Comment, InvalidValue, RequestEvent, RequestId, RequestStatus, Role, Upn, now},
     jobs::{grant, notifications},
     notify::Notice,
     store::{audit, audit::NewEvent, decisions, decisions::NewDecision, link_tokens, requests, requests::Request},
@@ -58,26 +60,67 @@ pub async fn may_decide(
     )))
 }
 
+/// How a decision reached Elevate.
+#[derive(Debug, Clone, Copy)]
+pub enum Via<'a> {
+    /// The API or the web inbox, by the approver themselves.
+    Api,
+    /// A chat-ops bot, for the approver it named.
+    Bot(&'a Upn),
+    /// An emailed link: it must still be for the stage and version it was made for, and its
+    /// token is spent in the same transaction, so a link decides at most once.
+    Link(&'a LinkClaims),
+}
+
+/// A decision by the caller, or by a bot for the human approver it names (`on_behalf_of`).
 pub async fn decide(
     broker: &Broker,
     caller: &Caller,
     id: &str,
     decision: Decision,
     comment: Option<&str>,
+    on_behalf_of: Option<&str>,
 ) -> Result<Request, WorkflowError> {
-    record(broker, caller, id, decision, comment, None).await
+    match (caller.delegate, on_behalf_of) {
+        (false, None) => record(broker, caller, id, decision, comment, Via::Api).await,
+        (false, Some(_)) => Err(InvalidValue::new(
+            "on_behalf_of",
+            "only a bot with the delegate scope decides on behalf of someone; decide as yourself",
+        )
+        .into()),
+        (true, None) => Err(InvalidValue::new(
+            "on_behalf_of",
+            "a bot decides only for the human approver it names: send their UPN in on_behalf_of",
+        )
+        .into()),
+        (true, Some(name)) => {
+            if !caller.has(Role::Approver) {
+                return Err(WorkflowError::Forbidden("the approver role is needed to decide requests".into()));
+            }
+            let name = Upn::parse(name).map_err(|e| InvalidValue::new("on_behalf_of", e.reason))?;
+            let human = match broker.directory.resolve_user(name.as_str()).await {
+                Ok(user) => user.upn,
+                Err(crate::providers::directory::DirectoryError::NotFound(_)) => {
+                    return Err(
+                        InvalidValue::new("on_behalf_of", format!("{name} is not a user of the directory")).into()
+                    );
+                }
+                Err(e) => return Err(WorkflowError::Directory(e)),
+            };
+            let approver = Caller { upn: human, roles: vec![Role::Approver], delegate: false, mfa_at: None };
+            record(broker, &approver, id, decision, comment, Via::Bot(&caller.upn)).await
+        }
+    }
 }
 
-/// Records a decision. With `link`, the decision comes from an emailed link: it must still
-/// be for the stage and version it was made for, and its token is spent in the same
-/// transaction, so a link decides at most once.
+/// Records `caller`'s decision, as it reached Elevate `via`.
 pub(super) async fn record(
     broker: &Broker,
     caller: &Caller,
     id: &str,
     decision: Decision,
     comment: Option<&str>,
-    link: Option<&LinkClaims>,
+    via: Via<'_>,
 ) -> Result<Request, WorkflowError> {
     let comment = Comment::parse(comment)?;
     let event = match decision {
@@ -93,6 +136,11 @@ pub(super) async fn record(
     // Authorised first: a refusal tells a caller who may not decide nothing about the
     // request's state.
     may_decide(broker, caller, &seen, Freshness::Fresh).await?;
+    if let Via::Bot(bot) = via
+        && bot.as_str() == seen.filed_by
+    {
+        return Err(WorkflowError::Forbidden("this bot filed the request: it cannot carry its decision".into()));
+    }
     if seen.status != RequestStatus::Pending {
         apply(&seen, event)?;
     }
@@ -104,7 +152,7 @@ pub(super) async fn record(
     if request.stage != seen.stage {
         return Err(WorkflowError::Conflict("the request moved to another approval stage meanwhile; try again".into()));
     }
-    if let Some(link) = link {
+    if let Via::Link(link) = via {
         if (link.stg, link.ver) != (request.stage, request.version) {
             return Err(WorkflowError::LinkOutdated);
         }
@@ -127,8 +175,13 @@ pub(super) async fn record(
     )
     .await?;
     let subject = format!("request:{}", request.id);
-    let via = if link.is_some() { "email_link" } else { "api" };
-    let details = json!({ "stage": request.stage, "comment": comment.as_deref(), "via": via });
+    let details = match via {
+        Via::Api => json!({ "stage": request.stage, "comment": comment.as_deref(), "via": "api" }),
+        Via::Bot(bot) => {
+            json!({ "stage": request.stage, "comment": comment.as_deref(), "via": "bot", "bot": bot.as_str() })
+        }
+        Via::Link(_) => json!({ "stage": request.stage, "comment": comment.as_deref(), "via": "email_link" }),
+    };
     let at = now();
     let updated = match decision {
         Decision::Deny => {

@@ -88,7 +88,7 @@ pub async fn decide_by_link(
         LinkAction::Approve => decide::Decision::Approve,
         LinkAction::Deny => decide::Decision::Deny,
     };
-    decide::record(broker, &link.approver, link.request.id.as_str(), decision, comment, Some(&link.claims))
+    decide::record(broker, &link.approver, link.request.id.as_str(), decision, comment, decide::Via::Link(&link.claims))
         .await
         .map_err(|e| {
             match e {

@@ -117,9 +117,9 @@ async fn profiles_lists_only_what_the_caller_may_request() {
 }
 
 #[tokio::test]
-async fn a_bot_that_files_for_a_user_cannot_approve_that_request_even_as_a_named_approver() {
-    // The policy names the chat-ops bot among the approvers: whoever drives it could
-    // otherwise file for a colleague and approve at once.
+async fn a_bot_decides_only_for_a_human_approver_it_names_and_never_a_request_it_filed() {
+    // The policy even names the chat-ops bot among the approvers: whoever drives it could
+    // otherwise file for a colleague and approve at once, or approve as nobody in particular.
     let policy = POLICY.replace(
         r#"approval = { groups = ["Approvers"], approvals_required = 1 }"#,
         &format!(r#"approval = {{ groups = ["Approvers"], users = ["{BOT}"], approvals_required = 1 }}"#),
@@ -127,14 +127,43 @@ async fn a_bot_that_files_for_a_user_cannot_approve_that_request_even_as_a_named
     assert_ne!(policy, POLICY, "the test policy names the bot");
     let app = TestApp::spawn_custom(&policy, None, "", "").await;
     let bot = app.with_token(&token(BOT, &["approver"], Some("delegate"), 600, SECRET));
+    let decide = |id: &str, body: serde_json::Value| {
+        let (bot, path) = (&bot, format!("/api/v1/requests/{id}/approve"));
+        async move { bot.post(&path, body).await }
+    };
+
+    // What it filed, it cannot carry a decision on, for anyone.
     let (status, filed) = bot.try_request("AzureAD-Admins", 600, json!({ "requester": ALICE })).await;
     assert_eq!(status, 201, "{filed}");
     let id = filed["id"].as_str().unwrap();
-    let (status, body) = bot.act(id, "approve").await;
+    let (status, body) = decide(id, json!({ "on_behalf_of": BOB })).await;
     assert_problem(status, &body, 403, None);
-    assert!(body["detail"].as_str().unwrap().contains("you filed this request"), "{body}");
-    // A request the bot did not file, it may decide.
+    assert!(body["detail"].as_str().unwrap().contains("this bot filed the request"), "{body}");
+
+    // Alice's own request: not as nobody, not as the requester, not as someone who may not
+    // decide, not as someone the directory does not know.
     let other = app.engineer().request("AzureAD-Admins", 600).await;
-    let (status, body) = bot.act(&other, "approve").await;
+    let (status, body) = decide(&other, json!({})).await;
+    assert_problem(status, &body, 400, Some("on_behalf_of"));
+    let (status, body) = decide(&other, json!({ "on_behalf_of": ALICE })).await;
+    assert_problem(status, &body, 403, None);
+    let (status, body) = decide(&other, json!({ "on_behalf_of": MALLORY })).await;
+    assert_problem(status, &body, 403, None);
+    let (status, body) = decide(&other, json!({ "on_behalf_of": "nobody@example.com" })).await;
+    assert_problem(status, &body, 400, Some("on_behalf_of"));
+    // A person decides as themselves: naming someone else is refused.
+    let (status, body) =
+        app.approver(CAROL).post(&format!("/api/v1/requests/{other}/approve"), json!({ "on_behalf_of": BOB })).await;
+    assert_problem(status, &body, 400, Some("on_behalf_of"));
+    let (_, still) = app.admin().get(&format!("/api/v1/requests/{other}")).await;
+    assert_eq!((still["status"].as_str(), still["decisions"].as_array().map(Vec::len)), (Some("pending"), Some(0)));
+
+    // For Bob, an approver of the stage: the decision is Bob's, and the log names the bot too.
+    let (status, body) = decide(&other, json!({ "on_behalf_of": BOB, "comment": "approved in chat" })).await;
     assert_eq!(status, 200, "{body}");
+    assert_eq!(body["decisions"][0]["approver"], BOB, "{body}");
+    let given = app.audit_events(&format!("request:{other}")).await;
+    let given = given.iter().find(|e| e["action"] == "request.approval_given").expect("audited");
+    assert_eq!((given["actor"].as_str(), given["details"]["bot"].as_str()), (Some(BOB), Some(BOT)), "{given}");
+    assert_eq!(given["details"]["via"], "bot");
 }

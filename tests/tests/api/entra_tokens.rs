@@ -12,17 +12,22 @@ use elevate_tests::graph_server::{GraphServer, TENANT};
 
 use crate::{helpers::*, notify_peers::OidcProvider};
 
-const AUDIENCE: &str = "api://elevate-test";
-const BOT_APP: &str = "chatops-app-client-id";
+pub const AUDIENCE: &str = "api://elevate-test";
+pub const BOT_APP: &str = "chatops-app-client-id";
 /// The bot's service principal: an object the directory has, but not a user.
 const BOT_SERVICE_PRINCIPAL: &str = "5e1f0000-0000-4000-8000-00000000b075";
 
-async fn spawn(idp: &OidcProvider) -> TestApp {
-    let entra = format!(
+/// `[auth.entra]` accepting the provider's tokens for Elevate's API, the bot's client id
+/// acting as the chat-ops bot.
+pub fn entra_config(idp: &OidcProvider) -> String {
+    format!(
         "[auth.entra]\ntenant_id = \"{TENANT}\"\nissuer = \"{0}\"\njwks_url = \"{0}/jwks\"\naudience = \"{AUDIENCE}\"\nmfa_auth_context = \"c1\"\n[auth.entra.apps]\n\"{BOT_APP}\" = \"{BOT}\"\n",
         idp.issuer
-    );
-    TestApp::spawn_custom(POLICY, Some(GraphServer::start().await), "", &entra).await
+    )
+}
+
+async fn spawn(idp: &OidcProvider) -> TestApp {
+    TestApp::spawn_custom(POLICY, Some(GraphServer::start().await), "", &entra_config(idp)).await
 }
 
 /// A user's delegated token as Entra issues it: object and tenant ids and a scope (and no
@@ -36,13 +41,13 @@ fn user(app: &TestApp, upn: &str, roles: &[&str], extra: Value) -> Value {
 
 /// An application's own token (client credentials) as Entra issues it with the `idtyp`
 /// optional claim: `oid` is its service principal, `azp` its client id.
-fn application(client_id: &str, roles: &[&str]) -> Value {
+pub fn application(client_id: &str, roles: &[&str]) -> Value {
     json!({ "aud": AUDIENCE, "idtyp": "app", "azp": client_id, "oid": BOT_SERVICE_PRINCIPAL, "sub": BOT_SERVICE_PRINCIPAL,
             "tid": TENANT, "roles": roles })
 }
 
 /// An access token the provider signs with its own key, with `claims` merged in.
-async fn issued(idp: &OidcProvider, claims: Value) -> String {
+pub async fn issued(idp: &OidcProvider, claims: Value) -> String {
     let form = [("grant_type", "client_credentials"), ("claims", &claims.to_string())];
     let resp = reqwest::Client::new().post(format!("{}/token", idp.issuer)).form(&form).send().await.unwrap();
     let body: Value = resp.json().await.unwrap();

@@ -8,7 +8,13 @@ fn http() -> reqwest::Client {
 }
 
 pub async fn demo_sign_in(app: &TestApp, upn: &str) -> String {
-    let resp = http().post(format!("{}/signin/demo", app.address)).form(&[("upn", upn)]).send().await.unwrap();
+    demo_sign_in_as(app, upn, false).await
+}
+
+/// The demo sign-in, standing in for a multi-factor one when `mfa`.
+pub async fn demo_sign_in_as(app: &TestApp, upn: &str, mfa: bool) -> String {
+    let form: &[(&str, &str)] = if mfa { &[("upn", upn), ("mfa", "1")] } else { &[("upn", upn)] };
+    let resp = http().post(format!("{}/signin/demo", app.address)).form(form).send().await.unwrap();
     assert_eq!(resp.status().as_u16(), 303);
     resp.headers().get("set-cookie").unwrap().to_str().unwrap().split(';').next().unwrap().to_owned()
 }

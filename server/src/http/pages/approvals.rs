@@ -56,7 +56,7 @@ pub(super) async fn decide_form(
         _ => return message(StatusCode::BAD_REQUEST, "Unknown decision", "Approve or deny.", Some(&visitor)),
     };
     let comment = form.comment.filter(|c| !c.trim().is_empty());
-    match decide::decide(&state.broker, &visitor.caller(), &id, decision, comment.as_deref()).await {
+    match decide::decide(&state.broker, &visitor.caller(), &id, decision, comment.as_deref(), None).await {
         // Back to where the button was: the inbox, or the request's own page.
         Ok(_) if form.back.as_deref() == Some("request") => see_other(&format!("/requests/{id}")),
         Ok(_) => see_other("/approvals"),
