@@ -115,6 +115,19 @@ async fn revocations(iam: &Client) -> Vec<Value> {
     }
 }
 
+/// The statements of the role's revocation policy, once there are any (10 s at most).
+async fn first_revocations(iam: &Client) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let statements = revocations(iam).await;
+        if !statements.is_empty() {
+            return statements;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no revocation written");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 pub fn percent_decode(s: &str) -> String {
     percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
 }
@@ -212,12 +225,7 @@ async fn ending_a_grant_denies_exactly_that_users_older_sessions_merged_per_role
     let alice = app.engineer().request("AzureAD-Admins", 1).await;
     app.approver(BOB).approve(&alice).await;
     let ended = app.wait_until_ended(&alice, Duration::from_secs(10)).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while revocations(&iam).await.is_empty() {
-        assert!(tokio::time::Instant::now() < deadline, "no revocation written");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let statements = revocations(&iam).await;
+    let statements = first_revocations(&iam).await;
     assert_eq!(statements.len(), 1, "{statements:?}");
     let s = &statements[0];
     assert_eq!(
@@ -474,12 +482,7 @@ async fn a_mixed_case_users_live_sessions_are_denied_under_the_name_entra_gives_
     let id = app.as_user(MIXED, &["requester"]).request("AzureAD-Admins", 1).await;
     app.approver(BOB).approve(&id).await;
     let ended = app.wait_until_ended(&id, Duration::from_secs(10)).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while revocations(&iam).await.is_empty() {
-        assert!(tokio::time::Instant::now() < deadline, "no revocation written");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let statements = revocations(&iam).await;
+    let statements = first_revocations(&iam).await;
     let s = &statements[0];
     let during = chrono::DateTime::from_timestamp_millis(millis(&ended["ended_at"]) - 500).unwrap().to_rfc3339();
     let after = chrono::DateTime::from_timestamp_millis(millis(&ended["ended_at"]) + 5_000).unwrap().to_rfc3339();
