@@ -222,6 +222,18 @@ pub(super) async fn file(
         break_glass,
     };
     let tx = broker.store.begin().await?;
+    if let Some(extension) = extension {
+        // The request extended, locked until this one is stored: a revoke of its chain either
+        // ran first (then it is no longer active, refused here) or waits, and then finds this
+        // extension in the chain it ends.
+        let extended = requests::get_for_update(&tx, &extension.extends).await?;
+        let status = extended.as_ref().map_or("gone", |r| r.status.as_str());
+        if status != RequestStatus::Active.as_str() {
+            return Err(WorkflowError::Conflict(format!(
+                "the request this extends is {status}, no longer active: file a new request instead"
+            )));
+        }
+    }
     let cap = broker.max_pending_per_user;
     if cap > 0 && requests::count_pending_of(&tx, &request.requester).await? >= u64::from(cap) {
         return Err(WorkflowError::Conflict(format!(

@@ -21,10 +21,7 @@ pub async fn revoke(
     // The whole extension chain is locked first, in id order, before any other lock (the
     // audit log's among them): a revoke of another link of the chain, or a change holding one
     // of its rows and waiting for the audit log, then waits here instead of deadlocking.
-    let chain = requests::chain_of(&tx, &RequestId::parse(id)?).await?;
-    for link in &chain {
-        requests::get_for_update(&tx, &link.id).await?;
-    }
+    let chain = lock_chain(&tx, &RequestId::parse(id)?).await?;
     let (request, revoked) = change_status(broker, &tx, caller, id, (Action::Revoke, RequestEvent::Revoke)).await?;
     notifications::notify(broker, &tx, &revoked, notifications::ended(RequestStatus::Revoked), now()).await?;
     end_grant(&tx, &request).await?;
@@ -51,6 +48,24 @@ pub async fn revoke(
     tx.commit().await?;
     broker.wake_worker();
     Ok(revoked)
+}
+
+/// The request's extension chain, every link of it locked. An extension is filed only while
+/// the request it extends is locked, so once every link is, the chain cannot grow: links
+/// filed while it was being locked are found by reading it again.
+async fn lock_chain(tx: &sea_orm::DatabaseTransaction, id: &RequestId) -> Result<Vec<Request>, WorkflowError> {
+    let mut locked: Vec<RequestId> = Vec::new();
+    loop {
+        let chain = requests::chain_of(tx, id).await?;
+        let new: Vec<&Request> = chain.iter().filter(|r| !locked.contains(&r.id)).collect();
+        if new.is_empty() {
+            return Ok(chain);
+        }
+        for link in new {
+            requests::get_for_update(tx, &link.id).await?;
+            locked.push(link.id.clone());
+        }
+    }
 }
 
 async fn end_grant(tx: &sea_orm::DatabaseTransaction, request: &Request) -> Result<(), WorkflowError> {

@@ -235,3 +235,34 @@ async fn a_sync_waiting_behind_an_add_in_flight_leaves_the_worker_idle_until_its
     // The add's answer comes 4 s after it landed; the removal follows it at once.
     assert!(removed_after < Duration::from_secs(6), "removed {removed_after:?} after the revoke");
 }
+
+#[tokio::test]
+async fn an_extension_filed_while_its_chain_is_revoked_never_outlives_the_revoke() {
+    // On PostgreSQL, where filing and revoking really run at the same time (SQLite takes
+    // writers one at a time). AzureAD-Developers approves itself, extensions too.
+    let app = TestApp::spawn_on_postgres(crate::helpers::POLICY, GraphServer::start().await, "").await;
+    let alice = app.engineer();
+    for round in 0..12 {
+        let id = alice.request("AzureAD-Developers", 4).await;
+        app.wait_for_status(&id, "active", Duration::from_secs(10)).await;
+        let path = format!("/api/v1/requests/{id}/extend");
+        let extend = alice.post(&path, json!({ "duration_seconds": 5 }));
+        let ((extended, extension), (revoked, body)) = tokio::join!(extend, alice.act(&id, "revoke"));
+        assert_eq!(revoked, 200, "round {round}: {body}");
+        match extended {
+            // Filed first: the revoke found it in the chain and ended it with the rest.
+            201 => {
+                let ext = extension["id"].as_str().unwrap();
+                let (_, now) = alice.get(&format!("/api/v1/requests/{ext}")).await;
+                assert_eq!(now["status"], "revoked", "round {round}: an extension outlived the revoke: {now}");
+            }
+            // Filed after: what it extends is no longer active (seen before filing, or under
+            // the lock the filing takes).
+            409 => {
+                let why = extension["detail"].as_str().unwrap();
+                assert!(why.contains("revoked cannot be extended") || why.contains("no longer active"), "{why}");
+            }
+            other => panic!("round {round}: extend answered {other}: {extension}"),
+        }
+    }
+}
