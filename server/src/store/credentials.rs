@@ -4,7 +4,7 @@ use entity::{api_tokens, browser_sessions, token_cutoffs};
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, QueryFilter, QueryOrder,
-    sea_query::{Expr, OnConflict},
+    sea_query::{Alias, Expr, OnConflict, Query},
 };
 
 use super::StoreError;
@@ -66,24 +66,29 @@ pub async fn cut_off(c: &impl ConnectionTrait, subject: &str, by: &str, at: i64)
 }
 
 /// Is the token `jti` of `subject`, issued at `issued_at` (ms), revoked or cut off? A token
-/// without an issue time is cut off by any cut-off.
+/// without an issue time is cut off by any cut-off. One statement: it runs on every API call.
 pub async fn is_revoked(
     c: &impl ConnectionTrait,
     jti: &str,
     subject: &str,
     issued_at: Option<i64>,
 ) -> Result<bool, StoreError> {
-    let revoked = api_tokens::Entity::find()
-        .filter(api_tokens::Column::Jti.eq(jti))
-        .filter(api_tokens::Column::RevokedAt.is_not_null())
-        .one(c)
-        .await?
-        .is_some();
-    if revoked {
-        return Ok(true);
-    }
-    let cutoff = token_cutoffs::Entity::find_by_id(subject).one(c).await?;
-    Ok(cutoff.is_some_and(|cut| issued_at.is_none_or(|at| at < cut.not_before)))
+    let revoked = Query::select()
+        .expr(Expr::val(1))
+        .from(api_tokens::Entity)
+        .and_where(Expr::col(api_tokens::Column::Jti).eq(jti))
+        .and_where(Expr::col(api_tokens::Column::RevokedAt).is_not_null())
+        .to_owned();
+    let cut_off = Query::select()
+        .expr(Expr::val(1))
+        .from(token_cutoffs::Entity)
+        .and_where(Expr::col(token_cutoffs::Column::Subject).eq(subject))
+        .and_where(Expr::col(token_cutoffs::Column::NotBefore).gt(issued_at.unwrap_or(i64::MIN)))
+        .to_owned();
+    let query =
+        Query::select().expr_as(Expr::exists(revoked).or(Expr::exists(cut_off)), Alias::new("refused")).to_owned();
+    let row = c.query_one(&query).await?;
+    Ok(row.map(|r| r.try_get::<bool>("", "refused")).transpose()?.unwrap_or(false))
 }
 
 pub async fn insert_session(c: &impl ConnectionTrait, session: Session) -> Result<(), StoreError> {
