@@ -111,12 +111,13 @@ impl Store {
             let pending = {
                 let _lock = self.lock_file(false).await?;
                 if is_postgres(&self.db) {
-                    self.with_advisory_lock("pg_advisory_lock_shared", |db| async move {
-                        Migrator::get_pending_migrations(&db).await.map(|p| p.len())
-                    })
+                    self.with_advisory_lock(
+                        "pg_advisory_lock_shared",
+                        |db| async move { pending_migrations(&db).await },
+                    )
                     .await?
                 } else {
-                    Migrator::get_pending_migrations(&self.db).await?.len()
+                    pending_migrations(&self.db).await?
                 }
             };
             if pending == 0 {
@@ -171,7 +172,7 @@ impl Store {
     /// Database reachable and every migration applied.
     pub async fn ready(&self) -> Result<bool, StoreError> {
         self.db.ping().await?;
-        Ok(Migrator::get_pending_migrations(&self.db).await?.is_empty())
+        Ok(pending_migrations(&self.db).await? == 0)
     }
 
     pub fn conn(&self) -> &DatabaseConnection {
@@ -209,6 +210,22 @@ fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
 
 pub fn is_postgres(c: &impl ConnectionTrait) -> bool {
     c.get_database_backend() == DatabaseBackend::Postgres
+}
+
+/// How many migrations are still to apply, without writing anything: sea-orm-migration's own
+/// count first creates its bookkeeping table, and two processes doing that at the same
+/// instant on a fresh PostgreSQL database collide (`pg_type_typname_nsp_index`). A database
+/// without the table has every migration to apply.
+async fn pending_migrations(db: &DatabaseConnection) -> Result<usize, DbErr> {
+    let present = match db.get_database_backend() {
+        DatabaseBackend::Postgres => "SELECT to_regclass('seaql_migrations') IS NOT NULL AS present",
+        _ => "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'seaql_migrations') AS present",
+    };
+    let row = db.query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), present)).await?;
+    if !row.map(|r| r.try_get::<bool>("", "present")).transpose()?.unwrap_or(false) {
+        return Ok(Migrator::migrations().len());
+    }
+    Ok(Migrator::get_pending_migrations(db).await?.len())
 }
 
 /// True for a unique-constraint violation (on either backend).
