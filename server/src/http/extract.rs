@@ -42,10 +42,7 @@ async fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
     let (caller, jti) = match (header.alg, &state.entra) {
         (jsonwebtoken::Algorithm::RS256, Some(entra)) => {
             let token = entra.verify(token, &header).await?;
-            let caller = identify::entra_caller(&state.broker, &token).await.map_err(|e| match e {
-                WorkflowError::Forbidden(why) => ApiError::from(AuthError::Invalid(why)),
-                e => ApiError::from(e),
-            })?;
+            let caller = identify::entra_caller(&state.broker, &token).await.map_err(not_authenticated)?;
             (caller, token.id)
         }
         (jsonwebtoken::Algorithm::RS256, None) => {
@@ -56,16 +53,21 @@ async fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
         _ => state.tokens.verify_with_id(token)?,
     };
     state.limits.check_caller(caller.upn.as_str())?;
-    identify::refuse_revoked(&state.broker, &caller, &jti).await.map_err(|e| match e {
-        WorkflowError::Forbidden(why) => ApiError::from(AuthError::Invalid(why)),
-        e => ApiError::from(e),
-    })?;
+    identify::refuse_revoked(&state.broker, &caller, &jti).await.map_err(not_authenticated)?;
     if state.token_use.worth_recording(&jti.jti) {
         // Off the request's path: the audit chain's lock must not slow every first call down.
         let (broker, recorded) = (state.broker.clone(), caller.clone());
         tokio::spawn(async move { identify::record_token_use(&broker, &recorded, &jti.jti).await });
     }
     Ok(caller)
+}
+
+/// While authenticating, a refusal means the credential stands for nobody: 401, not 403.
+fn not_authenticated(e: WorkflowError) -> ApiError {
+    match e {
+        WorkflowError::Forbidden(why) => AuthError::Invalid(why).into(),
+        e => e.into(),
+    }
 }
 
 /// A JSON body; a parse error names the field at fault (`duration_seconds`).

@@ -127,11 +127,10 @@ pub async fn end_sessions(
     by: &str,
     at: i64,
 ) -> Result<u64, StoreError> {
-    let column = match which {
-        SessionsOf::Key(_) => browser_sessions::Column::KeyHash,
-        SessionsOf::Subject(_) => browser_sessions::Column::Subject,
+    let (column, value) = match which {
+        SessionsOf::Key(hash) => (browser_sessions::Column::KeyHash, hash),
+        SessionsOf::Subject(upn) => (browser_sessions::Column::Subject, upn),
     };
-    let (SessionsOf::Key(value) | SessionsOf::Subject(value)) = which;
     let ended = browser_sessions::Entity::update_many()
         .col_expr(browser_sessions::Column::EndedAt, Expr::value(at))
         .col_expr(browser_sessions::Column::EndedBy, Expr::value(by))

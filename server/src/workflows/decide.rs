@@ -175,13 +175,15 @@ pub(super) async fn record(
     )
     .await?;
     let subject = format!("request:{}", request.id);
-    let details = match via {
-        Via::Api => json!({ "stage": request.stage, "comment": comment.as_deref(), "via": "api" }),
-        Via::Bot(bot) => {
-            json!({ "stage": request.stage, "comment": comment.as_deref(), "via": "bot", "bot": bot.as_str() })
-        }
-        Via::Link(_) => json!({ "stage": request.stage, "comment": comment.as_deref(), "via": "email_link" }),
+    let (via_name, bot) = match via {
+        Via::Api => ("api", None),
+        Via::Bot(bot) => ("bot", Some(bot.as_str())),
+        Via::Link(_) => ("email_link", None),
     };
+    let mut details = json!({ "stage": request.stage, "comment": comment.as_deref(), "via": via_name });
+    if let Some(bot) = bot {
+        details["bot"] = json!(bot);
+    }
     let at = now();
     let updated = match decision {
         Decision::Deny => {
