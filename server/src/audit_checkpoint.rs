@@ -16,7 +16,7 @@ use crate::{
     domain::now,
     store::{
         Store, StoreError, audit,
-        audit::{NewEvent, Verification},
+        audit::{NewEvent, Subject, Verification},
     },
 };
 
@@ -75,7 +75,7 @@ pub async fn make(store: &Store, key: &Path, actor: &str) -> Result<(Checkpoint,
         .map_err(|e| CheckpointError::Key { path: key.display().to_string(), reason: e.to_string() })?;
     let tx = store.begin().await?;
     let details = json!({ "seq": checkpoint.seq, "hash": checkpoint.hash });
-    audit::append(&tx, NewEvent::new(actor, "audit.checkpoint_signed", format!("audit:{seq}"), details)).await?;
+    audit::append(&tx, NewEvent::new(actor, "audit.checkpoint_signed", Subject::Audit(seq), details)).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok((checkpoint, signed))
 }

@@ -7,6 +7,7 @@ use tracing::error;
 use crate::{
     broker::Broker,
     jobs::{audit_forwarder, aws_jobs, identity_center_jobs},
+    telemetry::error_chain,
     workflows::{reconcile, remind, timeout},
 };
 
@@ -36,7 +37,7 @@ pub async fn start(
                 match crate::audit_checkpoint::make_periodic(&store, &key, &dir).await {
                     Ok(Some(path)) => tracing::info!(path = %path.display(), "audit checkpoint signed"),
                     Ok(None) => {}
-                    Err(e) => error!(error = %e, "signing an audit checkpoint failed"),
+                    Err(e) => error!(error = %error_chain(&e), "signing an audit checkpoint failed"),
                 }
             })
         })?;
@@ -52,7 +53,7 @@ pub async fn start(
             Box::pin(async move {
                 let Ok(_running) = running.try_lock_owned() else { return };
                 if let Err(e) = audit_forwarder::forward(&broker, &syslog).await {
-                    tracing::warn!(error = %e, "forwarding the audit log to syslog failed; retrying");
+                    tracing::warn!(error = %error_chain(&e), "forwarding the audit log to syslog failed; retrying");
                 }
             })
         })?;
@@ -64,10 +65,10 @@ pub async fn start(
         let broker = sweeper.clone();
         Box::pin(async move {
             if let Err(e) = timeout::time_out_undecided(&broker).await {
-                error!(error = %e, "decision-timeout sweep failed");
+                error!(error = %error_chain(&e), "decision-timeout sweep failed");
             }
             if let Err(e) = remind::remind_and_escalate(&broker).await {
-                error!(error = %e, "reminder and escalation sweep failed");
+                error!(error = %error_chain(&e), "reminder and escalation sweep failed");
             }
         })
     })?;
@@ -76,21 +77,21 @@ pub async fn start(
         let broker = broker.clone();
         Box::pin(async move {
             if let Err(e) = crate::store::link_tokens::forget_expired(broker.store.conn()).await {
-                error!(error = %e, "forgetting expired link tokens failed");
+                error!(error = %error_chain(&e), "forgetting expired link tokens failed");
             }
             let now = crate::domain::now();
             if let Err(e) = crate::store::credentials::forget_old_sessions(broker.store.conn(), now).await {
-                error!(error = %e, "forgetting old browser sessions failed");
+                error!(error = %error_chain(&e), "forgetting old browser sessions failed");
             }
             if let Err(e) = identity_center_jobs::reconcile(&broker).await {
-                error!(error = %e, "Identity Center reconciliation failed");
+                error!(error = %error_chain(&e), "Identity Center reconciliation failed");
             }
             match reconcile::reconcile_all(&broker).await {
                 Ok(r) if r.drift + r.restored > 0 => {
                     tracing::warn!(drift = r.drift, restored = r.restored, "reconciliation found drift")
                 }
                 Ok(_) => {}
-                Err(e) => error!(error = %e, "reconciliation failed"),
+                Err(e) => error!(error = %error_chain(&e), "reconciliation failed"),
             }
         })
     })?;
@@ -100,7 +101,7 @@ pub async fn start(
             let broker = pruning.clone();
             Box::pin(async move {
                 if let Err(e) = aws_jobs::schedule_prunes(&broker).await {
-                    error!(error = %e, "scheduling the pruning of AWS revocations failed");
+                    error!(error = %error_chain(&e), "scheduling the pruning of AWS revocations failed");
                 }
             })
         })?;

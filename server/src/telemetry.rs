@@ -14,6 +14,18 @@ pub fn init(settings: &LogSettings) {
     };
 }
 
+/// An error and its sources, `outer: inner: root`, for logs and the jobs' recorded errors.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
 /// The span of each HTTP request: method, path (never the query, which can carry an emailed
 /// link's token), request id and status. Every log line inside it carries these.
 pub struct RequestSpan;

@@ -25,6 +25,7 @@ use super::AuthError;
 use crate::{
     config::EntraSettings,
     domain::{Caller, Role, Upn},
+    telemetry::error_chain,
 };
 
 /// Clock skew tolerated on `exp` and `nbf`.
@@ -227,7 +228,7 @@ impl EntraTokens {
             match self.fetch().await {
                 Ok(fresh) => *keys = Keys { by_id: fresh, fetched: Some(Instant::now()) },
                 Err(e) => {
-                    tracing::warn!(error = %e, url = %self.jwks_url, "fetching Entra ID's signing keys failed");
+                    tracing::warn!(error = %error_chain(&e), url = %self.jwks_url, "fetching Entra ID's signing keys failed");
                     return Err(AuthError::Invalid("the issuer's keys cannot be fetched right now".into()));
                 }
             }

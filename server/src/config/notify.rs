@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::{ConfigError, is_loopback_http, read_secret_file};
+use super::{ConfigError, HttpsUrl, values::secret};
 use crate::domain::HumanDuration;
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -52,17 +52,7 @@ impl SmtpSettings {
 
     /// The login, when one is configured: user and password (or password file) together.
     pub fn credentials(&self) -> Result<Option<(String, SecretString)>, ConfigError> {
-        let password = match (&self.password, &self.password_file) {
-            (Some(_), Some(_)) => {
-                return Err(ConfigError::Key {
-                    key: "smtp.password",
-                    reason: "set either smtp.password or smtp.password_file, not both".into(),
-                });
-            }
-            (Some(p), None) => Some(p.clone()),
-            (None, Some(path)) => Some(read_secret_file("smtp.password_file", path)?),
-            (None, None) => None,
-        };
+        let password = secret("smtp.password", &self.password, "smtp.password_file", &self.password_file)?;
         match (&self.user, password) {
             (Some(user), Some(password)) => Ok(Some((user.clone(), password))),
             (None, None) => Ok(None),
@@ -77,26 +67,20 @@ impl SmtpSettings {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct LinkSettings {
     /// How long an emailed Approve/Deny link works (never past the request's decision timeout).
-    #[serde(default = "default_link_ttl")]
     pub ttl: HumanDuration,
     /// Also demand that the approver be signed in, as the person the link was sent to.
     /// Default: on whenever a browser sign-in (`[oidc]`) is configured — a forwarded mail
     /// must not let whoever holds it decide. A profile's `require_sign_in_for_links`
     /// overrides this.
-    #[serde(default)]
     pub require_sign_in: Option<bool>,
-}
-
-fn default_link_ttl() -> HumanDuration {
-    HumanDuration::from_secs(8 * 3600)
 }
 
 impl Default for LinkSettings {
     fn default() -> Self {
-        Self { ttl: default_link_ttl(), require_sign_in: None }
+        Self { ttl: HumanDuration::from_secs(8 * 3600), require_sign_in: None }
     }
 }
 
@@ -114,7 +98,7 @@ pub enum WebhookFormat {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookSettings {
-    pub url: String,
+    pub url: HttpsUrl,
     pub format: WebhookFormat,
     /// HMAC key of the `generic` format's signature header (or `secret_file`).
     pub secret: Option<SecretString>,
@@ -124,17 +108,7 @@ pub struct WebhookSettings {
 impl WebhookSettings {
     /// The signing key: required for `generic`, meaningless for the others.
     pub fn secret(&self) -> Result<Option<SecretString>, ConfigError> {
-        let secret = match (&self.secret, &self.secret_file) {
-            (Some(_), Some(_)) => {
-                return Err(ConfigError::Key {
-                    key: "notify.webhook.secret",
-                    reason: "set either secret or secret_file, not both".into(),
-                });
-            }
-            (Some(s), None) => Some(s.clone()),
-            (None, Some(path)) => Some(read_secret_file("notify.webhook.secret_file", path)?),
-            (None, None) => None,
-        };
+        let secret = secret("notify.webhook.secret", &self.secret, "notify.webhook.secret_file", &self.secret_file)?;
         match (self.format, &secret) {
             (WebhookFormat::Generic, None) => Err(ConfigError::Key {
                 key: "notify.webhook.secret",
@@ -150,59 +124,37 @@ impl WebhookSettings {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct NotifySettings {
     /// Remind the approvers of a request still undecided this long after its stage began.
-    #[serde(default = "default_remind_after")]
     pub remind_after: HumanDuration,
     /// Call in the profile's `escalation` approvers this long after the stage began.
-    #[serde(default = "default_escalate_after")]
     pub escalate_after: HumanDuration,
     /// Tell the requester this long before their access ends.
-    #[serde(default = "default_expiry_warning")]
     pub expiry_warning: HumanDuration,
     /// A message or webhook call that still fails this long after it was due is given up
     /// (and the failure audited).
-    #[serde(default = "default_give_up_after")]
     pub give_up_after: HumanDuration,
     /// Write mail as `.eml` files into this folder instead of sending it (demo, dry runs).
     pub mail_folder: Option<PathBuf>,
-    #[serde(default)]
     pub webhook: Vec<WebhookSettings>,
-}
-
-fn default_remind_after() -> HumanDuration {
-    HumanDuration::from_secs(4 * 3600)
-}
-fn default_escalate_after() -> HumanDuration {
-    HumanDuration::from_secs(8 * 3600)
-}
-fn default_expiry_warning() -> HumanDuration {
-    HumanDuration::from_secs(600)
-}
-fn default_give_up_after() -> HumanDuration {
-    HumanDuration::from_secs(24 * 3600)
 }
 
 impl Default for NotifySettings {
     fn default() -> Self {
         Self {
-            remind_after: default_remind_after(),
-            escalate_after: default_escalate_after(),
-            expiry_warning: default_expiry_warning(),
-            give_up_after: default_give_up_after(),
+            remind_after: HumanDuration::from_secs(4 * 3600),
+            escalate_after: HumanDuration::from_secs(8 * 3600),
+            expiry_warning: HumanDuration::from_secs(600),
+            give_up_after: HumanDuration::from_secs(24 * 3600),
             mail_folder: None,
             webhook: Vec::new(),
         }
     }
 }
 
-/// Checks that need no network: addresses parse, secrets are complete, URLs are http(s).
-pub(super) fn check(
-    smtp: Option<&SmtpSettings>,
-    notify: &NotifySettings,
-    public_url: Option<&str>,
-) -> Result<(), ConfigError> {
+/// Checks that need no network: addresses parse, secrets are complete.
+pub(super) fn check(smtp: Option<&SmtpSettings>, notify: &NotifySettings) -> Result<(), ConfigError> {
     if let Some(smtp) = smtp {
         if notify.mail_folder.is_some() {
             return Err(ConfigError::Key {
@@ -220,12 +172,6 @@ pub(super) fn check(
         }
     }
     for hook in &notify.webhook {
-        if !(hook.url.starts_with("https://") || is_loopback_http(&hook.url)) {
-            return Err(ConfigError::Key {
-                key: "notify.webhook.url",
-                reason: format!("{} must be an https:// URL (plain http only on loopback)", hook.url),
-            });
-        }
         hook.secret()?;
     }
     if notify.escalate_after.get() <= notify.remind_after.get() {
@@ -235,14 +181,6 @@ pub(super) fn check(
                 "({}) must be longer than notify.remind_after ({})",
                 notify.escalate_after, notify.remind_after
             ),
-        });
-    }
-    if let Some(url) = public_url
-        && !(url.starts_with("https://") || url.starts_with("http://"))
-    {
-        return Err(ConfigError::Key {
-            key: "server.public_url",
-            reason: format!("{url:?} must be the http(s):// address people use to reach Elevate"),
         });
     }
     Ok(())

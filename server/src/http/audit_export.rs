@@ -9,6 +9,7 @@ use super::{AppState, views::AuditEventView};
 use crate::{
     domain::Caller,
     store::audit::{Page, Search},
+    telemetry::error_chain,
     workflows::queries,
 };
 
@@ -52,7 +53,7 @@ pub fn json_lines(
                 match queries::search_audit(&state.broker, &caller, &search, Page::After(last), BATCH).await {
                     Ok(next) => Export::Batch(next),
                     Err(e) => {
-                        tracing::error!(error = %e, "an audit export failed part-way");
+                        tracing::error!(error = %error_chain(&e), "an audit export failed part-way");
                         Export::Failed
                     }
                 }

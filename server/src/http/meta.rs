@@ -6,14 +6,14 @@ use utoipa::OpenApi;
 use super::{
     AppState,
     extract::number,
-    problem::{ApiError, Problem},
+    problem::{ApiError, ListRefusals, SearchRefusals},
     views::{AuditEventView, AuditPage, ProfileView},
 };
 use crate::{domain::Caller, workflows::queries};
 
 /// The profiles the caller may request.
 #[utoipa::path(get, path = "/api/v1/profiles", tag = "profiles",
-    responses((status = 200, body = Vec<ProfileView>), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = Vec<ProfileView>), ListRefusals))]
 #[get("/profiles")]
 pub async fn profiles(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let profiles = queries::requestable_profiles(&state.broker, &caller).await?;
@@ -34,7 +34,7 @@ pub struct AuditParams {
 
 /// The audit log, oldest first (auditors and admins).
 #[utoipa::path(get, path = "/api/v1/audit", params(AuditParams), tag = "audit",
-    responses((status = 200, body = AuditPage), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = AuditPage), SearchRefusals))]
 #[get("/audit")]
 pub async fn audit(
     state: web::Data<AppState>,
@@ -65,21 +65,17 @@ pub struct ExportParams {
 #[utoipa::path(get, path = "/api/v1/audit/export", params(ExportParams), tag = "audit",
     responses(
         (status = 200, content_type = "application/x-ndjson", body = AuditEventView, description = "one event per line"),
-        (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")))]
+        SearchRefusals))]
 #[get("/audit/export")]
 pub async fn audit_export(
     state: web::Data<AppState>,
     caller: Caller,
     params: web::Query<ExportParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let from = params.since.as_deref().map(|s| crate::domain::parse_instant("since", s)).transpose();
-    let search = crate::store::audit::Search {
-        from: from.map_err(crate::workflows::WorkflowError::from)?,
-        ..Default::default()
-    };
     let after = number::<i64>("after_seq", params.after_seq.as_deref())?.unwrap_or(0);
-    let page = crate::store::audit::Page::After(after.max(0));
-    let first = queries::search_audit(&state.broker, &caller, &search, page, super::audit_export::BATCH).await?;
+    let since = params.since.as_deref();
+    let (search, first) =
+        queries::start_export(&state.broker, &caller, since, after, super::audit_export::BATCH).await?;
     Ok(HttpResponse::Ok().content_type(super::audit_export::CONTENT_TYPE).streaming(super::audit_export::json_lines(
         state.into_inner(),
         caller,
@@ -104,7 +100,7 @@ pub async fn healthz() -> HttpResponse {
 /// The database is reachable and every migration applied.
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    match state.broker.store.ready().await {
+    match queries::ready(&state.broker).await {
         Ok(true) => Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ready" }))),
         Ok(false) => Err(ApiError::Unavailable("database migrations are pending".into())),
         Err(_) => Err(ApiError::Unavailable("the database is unreachable".into())),
@@ -121,6 +117,8 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
         super::requests::revoke_one, super::requests::extend_one, super::requests::approvals,
         super::requests::review_one, super::requests::reviews,
     ),
+    // Named by the refusals' `$ref`s (`problem::problems`).
+    components(schemas(super::problem::Problem)),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
 )]

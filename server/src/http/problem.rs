@@ -6,7 +6,7 @@ use serde::Serialize;
 use tracing::error;
 use utoipa::ToSchema;
 
-use crate::{auth::AuthError, providers::directory::DirectoryError, workflows::WorkflowError};
+use crate::{auth::AuthError, providers::directory::DirectoryError, telemetry::error_chain, workflows::WorkflowError};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Problem {
@@ -47,37 +47,52 @@ impl ApiError {
         Self::BadRequest { field: Some(field.to_owned()), detail: detail.into() }
     }
 
-    fn kind(&self) -> (&'static str, &'static str) {
+    /// The one table: what an error means to a client — its status, problem type and title.
+    /// The API answers with it as problem+json, the pages (links included) as a page.
+    pub fn meaning(&self) -> (StatusCode, &'static str, &'static str) {
+        use StatusCode as S;
+        use WorkflowError as W;
         match self {
-            Self::Workflow(WorkflowError::Invalid(_)) | Self::BadRequest { .. } => ("invalid-input", "Invalid input"),
-            Self::Workflow(WorkflowError::NotFound(_)) | Self::NotFound(_) => ("not-found", "Not found"),
-            Self::Workflow(WorkflowError::Forbidden(_)) => ("forbidden", "Not allowed"),
-            Self::Workflow(WorkflowError::MfaRequired(_)) => ("mfa-required", "Multi-factor sign-in required"),
-            Self::Workflow(
-                WorkflowError::Conflict(_)
-                | WorkflowError::Transition(_)
-                | WorkflowError::LinkUsed
-                | WorkflowError::LinkOutdated,
-            ) => ("conflict", "Conflict with the current state"),
-            Self::Workflow(WorkflowError::Directory(_)) => ("directory-unavailable", "Directory unavailable"),
-            Self::Workflow(WorkflowError::Store(_)) => ("internal", "Internal error"),
-            Self::Auth(_) => ("unauthenticated", "Authentication required"),
-            Self::PayloadTooLarge(_) => ("payload-too-large", "Request body too large"),
-            Self::UnsupportedMediaType(_) => ("unsupported-media-type", "Unsupported media type"),
-            Self::Unavailable(_) => ("unavailable", "Service unavailable"),
-            Self::TooManyRequests { .. } => ("rate-limited", "Too many requests"),
+            Self::Workflow(W::Invalid(_)) | Self::BadRequest { .. } => {
+                (S::BAD_REQUEST, "invalid-input", "Invalid input")
+            }
+            Self::Workflow(W::NotFound(_)) | Self::NotFound(_) => (S::NOT_FOUND, "not-found", "Not found"),
+            Self::Workflow(W::Forbidden(_)) => (S::FORBIDDEN, "forbidden", "Not allowed"),
+            Self::Workflow(W::MfaRequired(_)) => (S::FORBIDDEN, "mfa-required", "Multi-factor sign-in required"),
+            Self::Workflow(W::Conflict(_) | W::Transition(_) | W::LinkUsed | W::LinkOutdated) => {
+                (S::CONFLICT, "conflict", "Conflict with the current state")
+            }
+            Self::Workflow(W::Directory(DirectoryError::Transient { .. })) => {
+                (S::SERVICE_UNAVAILABLE, "directory-unavailable", "Directory unavailable")
+            }
+            Self::Workflow(W::Directory(_)) => (S::BAD_GATEWAY, "directory-unavailable", "Directory unavailable"),
+            Self::Workflow(W::Store(_)) => (S::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
+            Self::Auth(_) => (S::UNAUTHORIZED, "unauthenticated", "Authentication required"),
+            Self::PayloadTooLarge(_) => (S::PAYLOAD_TOO_LARGE, "payload-too-large", "Request body too large"),
+            Self::UnsupportedMediaType(_) => {
+                (S::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "Unsupported media type")
+            }
+            Self::Unavailable(_) => (S::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
+            Self::TooManyRequests { .. } => (S::TOO_MANY_REQUESTS, "rate-limited", "Too many requests"),
         }
     }
 
-    fn detail(&self) -> String {
+    /// What the client is told; internal error text (database messages) never leaves the server.
+    pub fn detail(&self) -> String {
         match self {
-            // Internal error text (database messages) never leaves the server.
             Self::Workflow(WorkflowError::Store(_)) => "something went wrong on our side; it has been logged".into(),
             Self::Workflow(WorkflowError::Directory(DirectoryError::Transient { .. })) => {
                 "the directory is temporarily unavailable; try again shortly".into()
             }
             Self::Workflow(WorkflowError::Directory(_)) => "the directory refused the lookup".into(),
             other => other.to_string(),
+        }
+    }
+
+    /// A failure on our side goes to the log with its chain of causes (the client sees none).
+    pub fn log_if_ours(&self) {
+        if self.meaning().0.is_server_error() {
+            error!(error = %error_chain(self), "request failed");
         }
     }
 
@@ -92,35 +107,12 @@ impl ApiError {
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        match self {
-            Self::Workflow(WorkflowError::Invalid(_)) | Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            Self::Workflow(WorkflowError::NotFound(_)) | Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::Workflow(WorkflowError::Forbidden(_) | WorkflowError::MfaRequired(_)) => StatusCode::FORBIDDEN,
-            Self::Workflow(
-                WorkflowError::Conflict(_)
-                | WorkflowError::Transition(_)
-                | WorkflowError::LinkUsed
-                | WorkflowError::LinkOutdated,
-            ) => StatusCode::CONFLICT,
-            Self::Workflow(WorkflowError::Directory(DirectoryError::Transient { .. })) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            Self::Workflow(WorkflowError::Directory(_)) => StatusCode::BAD_GATEWAY,
-            Self::Workflow(WorkflowError::Store(_)) => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::Auth(_) => StatusCode::UNAUTHORIZED,
-            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-        }
+        self.meaning().0
     }
 
     fn error_response(&self) -> HttpResponse {
-        let status = self.status_code();
-        if status.is_server_error() {
-            error!(error = %error_chain(self), "request failed");
-        }
-        let (kind, title) = self.kind();
+        let (status, kind, title) = self.meaning();
+        self.log_if_ours();
         let body = Problem {
             kind: format!("https://elevate.dev/problems/{kind}"),
             title: title.to_owned(),
@@ -145,14 +137,44 @@ impl ResponseError for ApiError {
     }
 }
 
-/// The error and its sources, for the log.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
+/// Declares a set of refusals a route documents (problem+json bodies under these statuses),
+/// so that each route names one set instead of listing the statuses again.
+macro_rules! refusals {
+    ($($(#[$doc:meta])* $name:ident = [$($status:literal),+];)+) => {$(
+        $(#[$doc])*
+        pub struct $name;
+
+        impl utoipa::IntoResponses for $name {
+            fn responses() -> std::collections::BTreeMap<String, utoipa::openapi::RefOr<utoipa::openapi::Response>> {
+                problems(&[$($status),+])
+            }
+        }
+    )+};
+}
+
+refusals! {
+    /// Reading a list that takes no input: not signed in, or too fast.
+    ListRefusals = [401, 429];
+    /// Reading with a filter: also bad input and not allowed.
+    SearchRefusals = [400, 401, 403, 429];
+    /// Reading one item.
+    ItemRefusals = [400, 401, 404, 429];
+    /// Filing a request: anything but an unknown item.
+    FilingRefusals = [400, 401, 403, 409, 413, 415, 429];
+    /// Changing one item.
+    ChangeRefusals = [400, 401, 403, 404, 409, 413, 415, 429];
+}
+
+/// One problem+json response per status, named by its reason phrase.
+fn problems(statuses: &[u16]) -> std::collections::BTreeMap<String, utoipa::openapi::RefOr<utoipa::openapi::Response>> {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    statuses
+        .iter()
+        .map(|&status| {
+            let reason = StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or_default();
+            let content = ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build();
+            let response = ResponseBuilder::new().description(reason).content("application/problem+json", content);
+            (status.to_string(), response.build().into())
+        })
+        .collect()
 }

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use super::{
     AppState,
     extract::{JsonBody, number},
-    problem::{ApiError, Problem},
+    problem::{ApiError, ChangeRefusals, FilingRefusals, ItemRefusals, ListRefusals, SearchRefusals},
     views::{CreateRequest, DecisionBody, ExtendBody, RequestPage, RequestView, ReviewBody},
 };
 use crate::{
@@ -23,9 +23,19 @@ async fn view(broker: &Broker, request: Request) -> Result<RequestView, ApiError
     Ok(queries::details(broker, request).await?.into())
 }
 
+/// A page of requests, each as its view, read in one batch.
+async fn page_of(
+    broker: &Broker,
+    requests: Vec<Request>,
+    next_cursor: Option<String>,
+) -> Result<HttpResponse, ApiError> {
+    let items = queries::details_of(broker, requests).await?.into_iter().map(RequestView::from).collect();
+    Ok(HttpResponse::Ok().json(RequestPage { items, next_cursor }))
+}
+
 /// File a request for access.
 #[utoipa::path(post, path = "/api/v1/requests", request_body = CreateRequest, tag = "requests",
-    responses((status = 201, body = RequestView), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json"), (status = 413, body = Problem, content_type = "application/problem+json"), (status = 415, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 201, body = RequestView), FilingRefusals))]
 #[post("/requests")]
 pub async fn create(
     state: web::Data<AppState>,
@@ -63,7 +73,7 @@ pub struct ListParams {
 
 /// List requests, newest first.
 #[utoipa::path(get, path = "/api/v1/requests", params(ListParams), tag = "requests",
-    responses((status = 200, body = RequestPage), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = RequestPage), SearchRefusals))]
 #[get("/requests")]
 pub async fn list(
     state: web::Data<AppState>,
@@ -76,16 +86,12 @@ pub async fn list(
     let page_size = limit.unwrap_or(50) as usize;
     let requests = queries::list_requests(&state.broker, &caller, query).await?;
     let next_cursor = (requests.len() == page_size).then(|| requests.last().map(|r| r.id.to_string())).flatten();
-    let mut items = Vec::with_capacity(requests.len());
-    for r in requests {
-        items.push(view(&state.broker, r).await?);
-    }
-    Ok(HttpResponse::Ok().json(RequestPage { items, next_cursor }))
+    page_of(&state.broker, requests, next_cursor).await
 }
 
 /// One request, with its decisions.
 #[utoipa::path(get, path = "/api/v1/requests/{id}", params(("id" = uuid::Uuid, Path, description = "The request's id")), tag = "requests",
-    responses((status = 200, body = RequestView), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = RequestView), ItemRefusals))]
 #[get("/requests/{id}")]
 pub async fn get_one(
     state: web::Data<AppState>,
@@ -116,7 +122,7 @@ macro_rules! decision_route {
     ($name:ident, $path:literal, $doc:literal, |$broker:ident, $caller:ident, $id:ident, $body:ident| $call:expr) => {
         #[doc = $doc]
         #[utoipa::path(post, path = concat!("/api/v1", $path), params(("id" = uuid::Uuid, Path, description = "The request's id")), request_body(content = DecisionBody, description = "optional"), tag = "requests",
-            responses((status = 200, body = RequestView), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json"), (status = 413, body = Problem, content_type = "application/problem+json"), (status = 415, body = Problem, content_type = "application/problem+json")))]
+            responses((status = 200, body = RequestView), ChangeRefusals))]
         #[post($path)]
         pub async fn $name(state: web::Data<AppState>, $caller: Caller, $id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
             let $body = comment(&body)?;
@@ -163,7 +169,7 @@ decision_route!(
 
 /// Ask for more time on an active grant; creates a linked extension request.
 #[utoipa::path(post, path = "/api/v1/requests/{id}/extend", request_body = ExtendBody, params(("id" = uuid::Uuid, Path, description = "The request's id")), tag = "requests",
-    responses((status = 201, body = RequestView), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json"), (status = 413, body = Problem, content_type = "application/problem+json"), (status = 415, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 201, body = RequestView), ChangeRefusals))]
 #[post("/requests/{id}/extend")]
 pub async fn extend_one(
     state: web::Data<AppState>,
@@ -178,20 +184,16 @@ pub async fn extend_one(
 
 /// Requests the caller may decide now.
 #[utoipa::path(get, path = "/api/v1/approvals", tag = "requests",
-    responses((status = 200, body = RequestPage), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = RequestPage), ListRefusals))]
 #[get("/approvals")]
 pub async fn approvals(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
-    let mut items = Vec::new();
-    for r in queries::approvals(&state.broker, &caller).await? {
-        items.push(view(&state.broker, r).await?);
-    }
-    Ok(HttpResponse::Ok().json(RequestPage { items, next_cursor: None }))
+    page_of(&state.broker, queries::approvals(&state.broker, &caller).await?, None).await
 }
 
 /// Record the after-the-fact review of a break-glass request (its profile's approvers and
 /// admins, never its requester; once).
 #[utoipa::path(post, path = "/api/v1/requests/{id}/review", request_body = ReviewBody, params(("id" = uuid::Uuid, Path, description = "The request's id")), tag = "requests",
-    responses((status = 200, body = RequestView), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json"), (status = 413, body = Problem, content_type = "application/problem+json"), (status = 415, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = RequestView), ChangeRefusals))]
 #[post("/requests/{id}/review")]
 pub async fn review_one(
     state: web::Data<AppState>,
@@ -207,12 +209,8 @@ pub async fn review_one(
 
 /// Break-glass requests awaiting the caller's review.
 #[utoipa::path(get, path = "/api/v1/reviews", tag = "requests",
-    responses((status = 200, body = RequestPage), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = RequestPage), ListRefusals))]
 #[get("/reviews")]
 pub async fn reviews(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
-    let mut items = Vec::new();
-    for r in review::awaiting(&state.broker, &caller).await? {
-        items.push(view(&state.broker, r).await?);
-    }
-    Ok(HttpResponse::Ok().json(RequestPage { items, next_cursor: None }))
+    page_of(&state.broker, review::awaiting(&state.broker, &caller).await?, None).await
 }

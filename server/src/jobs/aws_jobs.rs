@@ -14,18 +14,19 @@ use crate::{
     providers::aws::AwsError,
     store::{
         StoreError,
-        audit::{self, NewEvent},
+        audit::{self, NewEvent, Subject},
         grants::Grant,
         jobs::{self, Job, NewJob},
         requests, users,
     },
+    telemetry::error_chain,
 };
 
 impl From<AwsError> for EffectError {
     fn from(e: AwsError) -> Self {
         match e {
-            AwsError::Transient { .. } => EffectError::Retry { message: e.to_string(), after: None },
-            other => EffectError::Permanent(other.to_string()),
+            AwsError::Transient { .. } => EffectError::Retry { message: error_chain(&e), after: None },
+            other => EffectError::permanent(other),
         }
     }
 }
@@ -48,7 +49,7 @@ pub async fn schedule_revocation(
         user_id: &g.user_id,
         upn: &g.upn,
         grant_id: Some(&g.id),
-        subject: format!("request:{}", g.request_id),
+        subject: Subject::Request(&g.request_id).to_string(),
     };
     revoke_for(broker, c, profile, user, ended_at).await
 }
@@ -63,7 +64,7 @@ pub async fn schedule_drift_revocations(
     removed_at: i64,
 ) -> Result<(), StoreError> {
     for profile in broker.policy.profiles().filter(|p| p.group.as_str() == group) {
-        let user = Revoked { user_id, upn, grant_id: None, subject: format!("group:{group}") };
+        let user = Revoked { user_id, upn, grant_id: None, subject: Subject::Group(group).to_string() };
         revoke_for(broker, c, profile, user, removed_at).await?;
     }
     Ok(())
@@ -105,13 +106,12 @@ async fn revoke_for(
 }
 
 fn field<'a>(payload: &'a serde_json::Value, key: &str) -> Result<&'a str, EffectError> {
-    payload[key].as_str().ok_or_else(|| EffectError::Permanent(format!("payload without {key}")))
+    payload[key].as_str().ok_or_else(|| EffectError::permanent(format!("payload without {key}")))
 }
 
 pub async fn revoke_sessions(broker: &Broker, job: &Job) -> Result<(), EffectError> {
-    let Some(aws) = &broker.aws else { return Err(EffectError::Permanent("[aws] is no longer configured".into())) };
-    let payload: serde_json::Value =
-        serde_json::from_str(&job.payload).map_err(|e| EffectError::Permanent(e.to_string()))?;
+    let Some(aws) = &broker.aws else { return Err(EffectError::permanent("[aws] is no longer configured")) };
+    let payload: serde_json::Value = serde_json::from_str(&job.payload).map_err(EffectError::permanent)?;
     let (role_arn, session_name) = (field(&payload, "role_arn")?, field(&payload, "session_name")?);
     let before_ms = payload["before"].as_i64().unwrap_or_else(now);
     let before = DateTime::<Utc>::from_timestamp_millis(before_ms).unwrap_or_else(Utc::now);
@@ -126,7 +126,11 @@ pub async fn revoke_sessions(broker: &Broker, job: &Job) -> Result<(), EffectErr
         "role": role_arn, "session_name": session_name, "issued_before": crate::domain::format_millis(before_ms),
         "outcome": outcome, "statements": statements,
     });
-    audit::append(&tx, NewEvent::new("system", "aws.sessions_revoked", field(&payload, "subject")?, details)).await?;
+    audit::append(
+        &tx,
+        NewEvent::system("aws.sessions_revoked", Subject::Written(field(&payload, "subject")?), details),
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -161,8 +165,7 @@ pub async fn schedule_prunes(broker: &Broker) -> Result<usize, StoreError> {
 
 pub async fn prune(broker: &Broker, job: &Job) -> Result<(), EffectError> {
     let Some(aws) = &broker.aws else { return Ok(()) };
-    let payload: serde_json::Value =
-        serde_json::from_str(&job.payload).map_err(|e| EffectError::Permanent(e.to_string()))?;
+    let payload: serde_json::Value = serde_json::from_str(&job.payload).map_err(EffectError::permanent)?;
     match aws.iam.prune(field(&payload, "role_arn")?).await {
         Ok(_) | Err(AwsError::NotFound(_)) => Ok(()),
         Err(e) => Err(e.into()),

@@ -9,15 +9,23 @@ use crate::{
     broker::Broker,
     domain::GroupId,
     providers::directory::DirectoryError,
-    store::{StoreError, audit, audit::NewEvent, grants, jobs::Job},
+    store::{
+        StoreError, audit,
+        audit::{NewEvent, Subject},
+        grants,
+        jobs::Job,
+    },
+    telemetry::error_chain,
 };
 
 #[derive(Debug, thiserror::Error)]
 pub enum EffectError {
+    /// Worth another attempt, after `after` when the peer asked for that.
     #[error("{message}")]
     Retry { message: String, after: Option<Duration> },
-    #[error("{0}")]
-    Permanent(String),
+    /// Will fail again however often it is tried; the cause is kept whole (its sources too).
+    #[error(transparent)]
+    Permanent(Box<dyn std::error::Error + Send + Sync>),
     #[error("storage failed: {0}")]
     Store(#[from] StoreError),
     /// The job's lease was taken over by another worker: this attempt's result is not written.
@@ -31,11 +39,21 @@ impl From<sea_orm::DbErr> for EffectError {
     }
 }
 
+impl EffectError {
+    /// A failure that another attempt will not mend: a message, or an error with its sources.
+    pub fn permanent(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Permanent(cause.into())
+    }
+}
+
 impl From<DirectoryError> for EffectError {
     fn from(e: DirectoryError) -> Self {
         match e {
-            DirectoryError::Transient { message, retry_after } => Self::Retry { message, after: retry_after },
-            other => Self::Permanent(other.to_string()),
+            // The whole chain in the message: what failed underneath is recorded with the attempt.
+            DirectoryError::Transient { retry_after, .. } => {
+                Self::Retry { message: error_chain(&e), after: retry_after }
+            }
+            other => Self::permanent(other),
         }
     }
 }
@@ -44,15 +62,14 @@ impl From<DirectoryError> for EffectError {
 /// does not wait for it, and the regular provisioning cycle catches up if it fails for good.
 pub async fn provision(broker: &Broker, job: &Job) -> Result<(), EffectError> {
     let Some(id) = &job.grant_id else {
-        return Err(EffectError::Permanent(format!("job {} names no grant", job.id)));
+        return Err(EffectError::permanent(format!("job {} names no grant", job.id)));
     };
     let Some(g) = grants::get(broker.store.conn(), id).await? else { return Ok(()) };
-    let group = GroupId::parse(&g.group_id).map_err(|e| EffectError::Permanent(e.to_string()))?;
+    let group = GroupId::parse(&g.group_id).map_err(EffectError::permanent)?;
     broker.directory.provision_now(&group, &g.user_id).await?;
     let tx = broker.store.begin().await?;
     let details = json!({ "group": g.group_id, "user": g.upn, "grant": g.id, "state": g.state.as_str() });
-    audit::append(&tx, NewEvent::new("system", "membership.provisioned", format!("request:{}", g.request_id), details))
-        .await?;
+    audit::append(&tx, NewEvent::system("membership.provisioned", Subject::Request(&g.request_id), details)).await?;
     tx.commit().await?;
     Ok(())
 }

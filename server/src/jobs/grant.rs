@@ -11,7 +11,7 @@ use crate::{
     notify::Notice,
     store::{
         StoreError,
-        audit::{self, NewEvent},
+        audit::{self, NewEvent, Subject},
         grants::{self, Grant, GrantState},
         jobs::{self, NewJob},
         requests::{self, Request},
@@ -57,10 +57,6 @@ impl EndOutcome {
             Self::NotAdded => ("membership.unchanged", "the grant ended before its membership was added"),
         }
     }
-}
-
-fn subject(g: &Grant) -> String {
-    format!("request:{}", g.request_id)
 }
 
 /// Moves `g` to `after`, or says the stored grant was no longer in `g`'s state.
@@ -161,7 +157,7 @@ pub async fn confirm(
         "group": g.group_id, "user": g.upn, "grant": g.id, "standing": standing,
         "activated_at": format_millis(activated_at), "expires_at": format_millis(expires_at),
     });
-    audit::append(tx, NewEvent::new("system", "grant.activated", subject(&g), details)).await?;
+    audit::append(tx, NewEvent::system("grant.activated", Subject::Request(&g.request_id), details)).await?;
     broker.metrics.observe_grant_lag(approved_at, at);
     Ok(true)
 }
@@ -181,7 +177,7 @@ pub async fn expire(broker: &Broker, tx: &DatabaseTransaction, g: &Grant) -> Res
         "group": g.group_id, "user": g.upn, "grant": g.id,
         "expires_at": g.expires_at.map(format_millis),
     });
-    audit::append(tx, NewEvent::new("system", "grant.expired", subject(&g), details)).await?;
+    audit::append(tx, NewEvent::system("grant.expired", Subject::Request(&g.request_id), details)).await?;
     Ok(())
 }
 
@@ -200,7 +196,7 @@ pub async fn fail(broker: &Broker, tx: &DatabaseTransaction, g: &Grant, error: &
     }
     let g = end(tx, g.clone()).await?;
     let details = json!({ "group": g.group_id, "user": g.upn, "grant": g.id, "error": error });
-    audit::append(tx, NewEvent::new("system", "grant.failed", subject(&g), details)).await?;
+    audit::append(tx, NewEvent::system("grant.failed", Subject::Request(&g.request_id), details)).await?;
     Ok(())
 }
 
@@ -235,7 +231,7 @@ pub async fn settle(
     let (action, reason) = outcome.audited();
     let details =
         json!({ "group": g.group_id, "user": g.upn, "grant": g.id, "outcome": outcome.as_str(), "reason": reason });
-    audit::append(tx, NewEvent::new("system", action, subject(&g), details)).await?;
+    audit::append(tx, NewEvent::system(action, Subject::Request(&g.request_id), details)).await?;
     Ok(())
 }
 
@@ -245,11 +241,8 @@ pub async fn cancel_extensions(c: &impl ConnectionTrait, id: &RequestId, reason:
     for ext in requests::pending_extensions_of(c, id).await? {
         let cancelled = requests::after(&ext, RequestEvent::Cancel)?;
         requests::update(c, &ext, cancelled).await?;
-        audit::append(
-            c,
-            NewEvent::new("system", "request.cancelled", format!("request:{}", ext.id), json!({ "reason": reason })),
-        )
-        .await?;
+        audit::append(c, NewEvent::system("request.cancelled", Subject::Request(&ext.id), json!({ "reason": reason })))
+            .await?;
     }
     Ok(())
 }

@@ -12,7 +12,7 @@ use crate::{
     providers::aws::{AwsError, identity_center::IdentityCenter},
     store::{
         StoreError,
-        audit::{self, NewEvent},
+        audit::{self, NewEvent, Subject},
         grants::{self, Grant, GrantState},
         jobs::{self, Job, NewJob},
         requests,
@@ -51,7 +51,7 @@ fn target<'a>(
     let target = broker.policy.find(profile).and_then(|p| p.identity_center.as_ref());
     match (store, target) {
         (Some(s), Some(t)) => Ok((s, t)),
-        _ => Err(EffectError::Permanent(format!("profile {profile} no longer targets IAM Identity Center"))),
+        _ => Err(EffectError::permanent(format!("profile {profile} no longer targets IAM Identity Center"))),
     }
 }
 
@@ -80,11 +80,8 @@ pub async fn ensure(broker: &Broker, job: &Job) -> Result<(), EffectError> {
     let tx = broker.store.begin().await?;
     let details =
         json!({ "identity_store": t.identity_store_id, "group": group, "user": g.upn, "added_by_elevate": added });
-    audit::append(
-        &tx,
-        NewEvent::new("system", "identity_center.member_present", format!("request:{}", g.request_id), details),
-    )
-    .await?;
+    audit::append(&tx, NewEvent::system("identity_center.member_present", Subject::Request(&g.request_id), details))
+        .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -107,11 +104,8 @@ pub async fn remove(broker: &Broker, job: &Job) -> Result<(), EffectError> {
     let g = grants::save(&tx, g).await?;
     let details =
         json!({ "identity_store": t.identity_store_id, "group": group, "user": g.upn, "was_member": removed });
-    audit::append(
-        &tx,
-        NewEvent::new("system", "identity_center.member_removed", format!("request:{}", g.request_id), details),
-    )
-    .await?;
+    audit::append(&tx, NewEvent::system("identity_center.member_removed", Subject::Request(&g.request_id), details))
+        .await?;
     tx.commit().await?;
     if let Ok(Some(r)) = requests::get(broker.store.conn(), &g.request_id).await {
         broker.metrics.observe_revocation_lag("identity_center", r.expires_at, at);
@@ -148,8 +142,7 @@ pub async fn reconcile(broker: &Broker) -> Result<usize, EffectError> {
             found += 1;
             broker.metrics.drift_found.with_label_values(&[group.as_str(), mode]).inc();
             let details = json!({ "identity_store": t.identity_store_id, "group": group, "user_id": member, "mode": mode, "side": "identity_center" });
-            audit::append(&tx, NewEvent::new("system", "drift.found", format!("identity-center:{group}"), details))
-                .await?;
+            audit::append(&tx, NewEvent::system("drift.found", Subject::IdentityCenterGroup(&group), details)).await?;
             if enforce {
                 let payload = json!({ "profile": p.key.as_str(), "group": group, "user_id": member });
                 let job = NewJob {
@@ -171,10 +164,9 @@ pub async fn reconcile(broker: &Broker) -> Result<usize, EffectError> {
 }
 
 pub async fn remove_drift(broker: &Broker, job: &Job) -> Result<(), EffectError> {
-    let payload: serde_json::Value =
-        serde_json::from_str(&job.payload).map_err(|e| EffectError::Permanent(e.to_string()))?;
+    let payload: serde_json::Value = serde_json::from_str(&job.payload).map_err(EffectError::permanent)?;
     let get = |k: &str| {
-        payload[k].as_str().map(str::to_owned).ok_or_else(|| EffectError::Permanent(format!("payload without {k}")))
+        payload[k].as_str().map(str::to_owned).ok_or_else(|| EffectError::permanent(format!("payload without {k}")))
     };
     let (profile, group, user) = (get("profile")?, get("group")?, get("user_id")?);
     let (store, t) = target(broker, &profile)?;
@@ -185,7 +177,7 @@ pub async fn remove_drift(broker: &Broker, job: &Job) -> Result<(), EffectError>
     };
     let tx = broker.store.begin().await?;
     let details = json!({ "identity_store": t.identity_store_id, "group": group, "user_id": user, "was_member": removed, "side": "identity_center" });
-    audit::append(&tx, NewEvent::new("system", "drift.removed", format!("identity-center:{group}"), details)).await?;
+    audit::append(&tx, NewEvent::system("drift.removed", Subject::IdentityCenterGroup(&group), details)).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -22,7 +22,7 @@ use crate::{
     providers::directory::DirectoryError,
     store::{
         audit,
-        audit::NewEvent,
+        audit::{NewEvent, Subject},
         grants::{self, Grant, GrantState},
         jobs::{self, Job, Lease},
         memberships::{self, Membership},
@@ -51,7 +51,7 @@ enum Step {
 
 pub async fn sync(broker: &Broker, job: &Job, lease: &Lease, give_up_adds: bool) -> Result<(), EffectError> {
     let (user_id, group_id) = sync::target(job)?;
-    let group = GroupId::parse(&group_id).map_err(|e| EffectError::Permanent(e.to_string()))?;
+    let group = GroupId::parse(&group_id).map_err(EffectError::permanent)?;
     let payload: serde_json::Value = serde_json::from_str(&job.payload).unwrap_or_default();
     let mut purpose = Purpose::of(&payload);
     let s = Sync { broker, lease, user_id, group, give_up_adds };
@@ -137,8 +137,8 @@ impl Sync<'_> {
             memberships::save(&tx, m.clone()).await?;
             if member {
                 let details = json!({ "group": self.group_id(), "user": m.upn, "grant": wanting[0].id });
-                let subject = format!("request:{}", wanting[0].request_id);
-                audit::append(&tx, NewEvent::new("system", "membership.standing_found", subject, details)).await?;
+                let subject = Subject::Request(&wanting[0].request_id);
+                audit::append(&tx, NewEvent::system("membership.standing_found", subject, details)).await?;
             }
             tx.commit().await?;
             return Ok(Step::Again);
@@ -186,7 +186,7 @@ impl Sync<'_> {
             Err(DirectoryError::Transient { message, .. }) if self.give_up_adds => {
                 return self.fail(&starting, &message).await;
             }
-            Err(e @ (DirectoryError::NotFound(_) | DirectoryError::Permanent { .. })) => {
+            Err(e @ (DirectoryError::NotFound(_) | DirectoryError::Permanent { .. } | DirectoryError::Failed(_))) => {
                 return self.fail(&starting, &e.to_string()).await;
             }
             Err(e) => return Err(e.into()),
@@ -233,8 +233,8 @@ impl Sync<'_> {
         let tx = self.begin().await?;
         for g in wanting {
             let details = json!({ "group": g.group_id, "user": g.upn, "grant": g.id });
-            let subject = format!("request:{}", g.request_id);
-            audit::append(&tx, NewEvent::new("system", "membership.restored", subject, details)).await?;
+            let subject = Subject::Request(&g.request_id);
+            audit::append(&tx, NewEvent::system("membership.restored", subject, details)).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -295,11 +295,7 @@ impl Sync<'_> {
         };
         let tx = self.begin().await?;
         let details = json!({ "group": self.group_id(), "user": m.upn, "outcome": outcome, "reason": "an add landed after the grant ended" });
-        audit::append(
-            &tx,
-            NewEvent::new("system", "membership.removed", format!("group:{}", self.group_id()), details),
-        )
-        .await?;
+        audit::append(&tx, NewEvent::system("membership.removed", Subject::Group(self.group_id()), details)).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -321,8 +317,7 @@ impl Sync<'_> {
         };
         let tx = self.begin().await?;
         let details = json!({ "group": self.group_id(), "user": upn, "outcome": outcome });
-        audit::append(&tx, NewEvent::new("system", "drift.removed", format!("group:{}", self.group_id()), details))
-            .await?;
+        audit::append(&tx, NewEvent::system("drift.removed", Subject::Group(self.group_id()), details)).await?;
         if outcome == "removed" {
             super::aws_jobs::schedule_drift_revocations(self.broker, &tx, self.group_id(), &self.user_id, upn, now())
                 .await?;

@@ -20,7 +20,7 @@ use crate::{
     },
     store::{
         StoreError, audit,
-        audit::NewEvent,
+        audit::{NewEvent, Subject},
         decisions,
         jobs::{self, Job, JobStatus, Lease, NewJob},
         requests::{self, Request},
@@ -68,7 +68,7 @@ pub async fn notify(
 }
 
 fn payload<T: serde::de::DeserializeOwned>(job: &Job) -> Result<T, EffectError> {
-    serde_json::from_str(&job.payload).map_err(|e| EffectError::Permanent(format!("job {}: bad payload: {e}", job.id)))
+    serde_json::from_str(&job.payload).map_err(|e| EffectError::permanent(format!("job {}: bad payload: {e}", job.id)))
 }
 
 async fn request_of(broker: &Broker, id: &RequestId) -> Result<Option<Request>, EffectError> {
@@ -111,7 +111,7 @@ pub async fn fan_out(broker: &Broker, job: &Job, lease: &Lease) -> Result<(), Ef
         jobs::enqueue(&tx, delivery(super::JobKind::CallWebhook, json!(p))).await?;
     }
     let details = json!({ "event": notice.event(), "mail_to": mailed, "webhooks": broker.notifier.webhooks.len() });
-    audit::append(&tx, NewEvent::new("system", "notification.routed", format!("request:{id}"), details)).await?;
+    audit::append(&tx, NewEvent::system("notification.routed", Subject::Request(&id), details)).await?;
     if !jobs::settle(&tx, lease, JobStatus::Done, job.due_at, None).await? {
         // Another worker took the job over; it will fan out instead.
         return Err(EffectError::Fenced);
@@ -124,7 +124,7 @@ pub async fn fan_out(broker: &Broker, job: &Job, lease: &Lease) -> Result<(), Ef
 /// The people who may decide the request now and have not: the stage's approvers (or the
 /// escalation approvers), never the requester.
 async fn deciders(broker: &Broker, request: &Request, audience: Audience) -> Result<Vec<DirectoryUser>, EffectError> {
-    let profile = broker.profile_of(request).map_err(|e| EffectError::Permanent(e.to_string()))?;
+    let profile = broker.profile_of(request).map_err(EffectError::permanent)?;
     let principals = match audience {
         Audience::StageApprovers(stage) => profile.approval.stage(stage).map(|s| &s.approvers),
         Audience::Escalation => profile.escalation.as_ref(),
@@ -134,7 +134,7 @@ async fn deciders(broker: &Broker, request: &Request, audience: Audience) -> Res
     let Some(principals) = principals else { return Ok(Vec::new()) };
     let decided: Vec<String> =
         decisions::for_request(broker.store.conn(), &request.id).await?.into_iter().map(|d| d.approver).collect();
-    let requester = Upn::parse(&request.requester).map_err(|e| EffectError::Permanent(e.to_string()))?;
+    let requester = Upn::parse(&request.requester).map_err(EffectError::permanent)?;
     let mut people = broker.people_among(principals).await?;
     people.retain(|u| u.upn != requester && !decided.iter().any(|d| d == u.upn.as_str()));
     Ok(people)
@@ -150,7 +150,7 @@ async fn current_content(
     if !notice.is_current(&request) {
         return Ok(None);
     }
-    let profile = broker.profile_of(&request).map_err(|e| EffectError::Permanent(e.to_string()))?;
+    let profile = broker.profile_of(&request).map_err(EffectError::permanent)?;
     let risk = broker.risk_tier(profile);
     let content =
         messages::content(notice, &request, profile, risk.as_deref(), broker.notifier.request_url(&request.id));
@@ -163,12 +163,10 @@ pub async fn send_mail(broker: &Broker, job: &Job) -> Result<(), EffectError> {
     let Some(mailer) = &broker.notifier.mailer else { return Ok(()) };
     let Some((request, mut content)) = current_content(broker, &p.request, &p.notice).await? else { return Ok(()) };
     if let Some((stage, version)) = p.notice.asks_decision() {
-        let approver = Upn::parse(&p.to).map_err(|e| EffectError::Permanent(e.to_string()))?;
-        let [approve, deny] = broker
-            .notifier
-            .approval_links(&request, &approver, stage, version)
-            .map_err(|e| EffectError::Permanent(e.to_string()))?;
-        let profile = broker.profile_of(&request).map_err(|e| EffectError::Permanent(e.to_string()))?;
+        let approver = Upn::parse(&p.to).map_err(EffectError::permanent)?;
+        let [approve, deny] =
+            broker.notifier.approval_links(&request, &approver, stage, version).map_err(EffectError::permanent)?;
+        let profile = broker.profile_of(&request).map_err(EffectError::permanent)?;
         content = content.with_links(approve, deny, broker.links_need_sign_in(profile));
     }
     let to = mailbox(&p.name, &p.address).map_err(mail_error)?;
@@ -180,12 +178,12 @@ pub async fn send_mail(broker: &Broker, job: &Job) -> Result<(), EffectError> {
 pub async fn call_webhook(broker: &Broker, job: &Job) -> Result<(), EffectError> {
     let p: WebhookPayload = payload(job)?;
     let Some(hook) = broker.notifier.webhooks.get(p.hook) else {
-        return Err(EffectError::Permanent(format!("webhook #{} is no longer configured", p.hook)));
+        return Err(EffectError::permanent(format!("webhook #{} is no longer configured", p.hook)));
     };
     let Some((request, content)) = current_content(broker, &p.request, &p.notice).await? else { return Ok(()) };
     hook.post(&content.chat(&p.notice, &request)).await.map_err(|e| match e {
         WebhookError::Transient { message, retry_after } => EffectError::Retry { message, after: retry_after },
-        WebhookError::Permanent(message) => EffectError::Permanent(message),
+        WebhookError::Permanent(message) => EffectError::permanent(message),
     })?;
     audit_delivery(
         broker,
@@ -203,7 +201,7 @@ async fn audit_delivery(
     details: serde_json::Value,
 ) -> Result<(), EffectError> {
     let tx = broker.store.begin().await?;
-    audit::append(&tx, NewEvent::new("system", action, format!("request:{}", request.id), details)).await?;
+    audit::append(&tx, NewEvent::system(action, Subject::Request(&request.id), details)).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -211,7 +209,7 @@ async fn audit_delivery(
 fn mail_error(e: MailError) -> EffectError {
     match e {
         MailError::Transient(message) => EffectError::Retry { message, after: None },
-        MailError::Permanent(message) => EffectError::Permanent(message),
+        MailError::Permanent(message) => EffectError::permanent(message),
     }
 }
 

@@ -110,5 +110,5 @@ pub(super) fn target(job: &Job) -> Result<(String, String), EffectError> {
         .and_then(|k| k.strip_prefix("membership:"))
         .and_then(|k| k.rsplit_once(':'))
         .map(|(group, user)| (user.to_owned(), group.to_owned()))
-        .ok_or_else(|| EffectError::Permanent(format!("sync job {} names no membership", job.id)))
+        .ok_or_else(|| EffectError::permanent(format!("sync job {} names no membership", job.id)))
 }

@@ -65,7 +65,7 @@ fn severity(action: &str) -> u8 {
 impl Syslog {
     pub fn new(settings: &SyslogSettings) -> Self {
         let hostname = std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "elevate".into());
-        Self { address: settings.address.clone(), protocol: settings.protocol, hostname }
+        Self { address: settings.address.to_string(), protocol: settings.protocol, hostname }
     }
 
     /// The RFC 5424 message carrying the event as CEF.

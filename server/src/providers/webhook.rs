@@ -48,7 +48,7 @@ impl Webhook {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ConfigError::Key { key: "notify.webhook", reason: e.to_string() })?;
-        Ok(Self { url: settings.url.clone(), format: settings.format, secret: settings.secret()?, http })
+        Ok(Self { url: settings.url.to_string(), format: settings.format, secret: settings.secret()?, http })
     }
 
     /// The URL without its path and query (Slack and Teams URLs carry their secret there).

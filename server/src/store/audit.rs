@@ -1,12 +1,15 @@
 //! The tamper-evident audit log: an append-only hash chain. Each event's hash is SHA-256 over
 //! the previous event's hash and the event's own fields, so changing, removing or reordering
 //! any stored event breaks every hash after it.
+use std::fmt;
+
 use entity::audit_events as events;
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::{StoreError, is_postgres};
-use crate::domain::now;
+use crate::domain::{GrantId, RequestId, Upn, now};
 
 /// The `prev_hash` of the first event.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -14,7 +17,8 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 /// Serialises appends across replicas on PostgreSQL (SQLite write transactions already are).
 const APPEND_LOCK: i64 = 0x0065_6c65_7661_7465;
 
-/// An event about to be written; `subject` is what it is about (`request:<id>`, `grant:<id>`).
+/// An event about to be written: who did what, about what (`subject`, written `kind:id` as
+/// the log is searched by it), with details.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
     pub actor: String,
@@ -23,14 +27,53 @@ pub struct NewEvent {
     pub details: serde_json::Value,
 }
 
+/// What an audit event is about.
+#[derive(Debug, Clone, Copy)]
+pub enum Subject<'a> {
+    Request(&'a RequestId),
+    Grant(&'a GrantId),
+    /// A group of the directory, by id.
+    Group(&'a str),
+    /// A group of IAM Identity Center, by id.
+    IdentityCenterGroup(&'a str),
+    User(&'a Upn),
+    /// An API token, by its id (`jti`).
+    Token(&'a str),
+    Job(i64),
+    /// The audit chain at this sequence number.
+    Audit(i64),
+    /// The configuration in force.
+    Config,
+    /// A subject written earlier in this form (a job's lock key, a payload's subject).
+    Written(&'a str),
+}
+
+impl fmt::Display for Subject<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Request(id) => write!(f, "request:{id}"),
+            Self::Grant(id) => write!(f, "grant:{id}"),
+            Self::Group(id) => write!(f, "group:{id}"),
+            Self::IdentityCenterGroup(id) => write!(f, "identity-center:{id}"),
+            Self::User(upn) => write!(f, "user:{upn}"),
+            Self::Token(jti) => write!(f, "token:{jti}"),
+            Self::Job(id) => write!(f, "job:{id}"),
+            Self::Audit(seq) => write!(f, "audit:{seq}"),
+            Self::Config => f.write_str("config"),
+            Self::Written(subject) => f.write_str(subject),
+        }
+    }
+}
+
 impl NewEvent {
-    pub fn new(
-        actor: impl Into<String>,
-        action: &'static str,
-        subject: impl Into<String>,
-        details: serde_json::Value,
-    ) -> Self {
-        Self { actor: actor.into(), action, subject: subject.into(), details }
+    /// An event of a person (or a bot, or the command line: `cli:<user>`).
+    pub fn new(actor: impl Into<String>, action: &'static str, subject: Subject<'_>, details: Value) -> Self {
+        Self { actor: actor.into(), action, subject: subject.to_string(), details }
+    }
+
+    /// An event of Elevate itself (the worker, the sweeps, start-up).
+    pub fn system(action: &'static str, subject: Subject<'_>, details: Value) -> Self {
+        Self::new("system", action, subject, details)
     }
 }
 

@@ -42,6 +42,18 @@ pub async fn for_request(
         .await?)
 }
 
+/// The decisions about `request_ids`, in the order they were made, in one query.
+pub async fn for_requests(
+    c: &impl ConnectionTrait,
+    request_ids: &[RequestId],
+) -> Result<Vec<decisions::Model>, StoreError> {
+    Ok(decisions::Entity::find()
+        .filter(decisions::Column::RequestId.is_in(request_ids.iter().cloned()))
+        .order_by_asc(decisions::Column::Id)
+        .all(c)
+        .await?)
+}
+
 pub async fn approvals_at_stage(
     c: &impl ConnectionTrait,
     request_id: &RequestId,

@@ -20,6 +20,11 @@ pub async fn for_request(c: &impl ConnectionTrait, request_id: &RequestId) -> Re
     Ok(grants::Entity::find().filter(grants::Column::RequestId.eq(request_id.clone())).one(c).await?)
 }
 
+/// The grants of `request_ids` (a request has at most one), in one query.
+pub async fn for_requests(c: &impl ConnectionTrait, request_ids: &[RequestId]) -> Result<Vec<Grant>, StoreError> {
+    Ok(grants::Entity::find().filter(grants::Column::RequestId.is_in(request_ids.iter().cloned())).all(c).await?)
+}
+
 pub async fn save(c: &impl ConnectionTrait, grant: Grant) -> Result<Grant, StoreError> {
     Ok(grant.into_active_model().reset_all().update(c).await?)
 }

@@ -22,6 +22,11 @@ pub async fn get(c: &impl ConnectionTrait, id: &RequestId) -> Result<Option<Requ
     Ok(requests::Entity::find_by_id(id.clone()).one(c).await?)
 }
 
+/// The requests of `ids` that exist, in one query.
+pub async fn get_many(c: &impl ConnectionTrait, ids: &[RequestId]) -> Result<Vec<Request>, StoreError> {
+    Ok(requests::Entity::find().filter(requests::Column::Id.is_in(ids.iter().cloned())).all(c).await?)
+}
+
 /// Reads a request for update: on PostgreSQL the row stays locked until the transaction ends,
 /// so concurrent decisions on one request are taken one after the other (on SQLite the write
 /// transaction already serialises them).

@@ -11,6 +11,11 @@ pub async fn get(c: &impl ConnectionTrait, request_id: &RequestId) -> Result<Opt
     Ok(reviews::Entity::find_by_id(request_id.clone()).one(c).await?)
 }
 
+/// The reviews of `request_ids`, in one query.
+pub async fn for_requests(c: &impl ConnectionTrait, request_ids: &[RequestId]) -> Result<Vec<Review>, StoreError> {
+    Ok(reviews::Entity::find().filter(reviews::Column::RequestId.is_in(request_ids.iter().cloned())).all(c).await?)
+}
+
 /// Records a review; `false` when the request already has one (the primary key refuses it).
 pub async fn insert(c: &impl ConnectionTrait, review: Review) -> Result<bool, StoreError> {
     let row: reviews::ActiveModel = review.into();

@@ -4,7 +4,11 @@ use serde_json::json;
 use super::{Broker, WorkflowError, authz::Action, change_status};
 use crate::{
     domain::{Caller, Comment, RequestEvent},
-    store::{audit, audit::NewEvent, requests::Request},
+    store::{
+        audit,
+        audit::{NewEvent, Subject},
+        requests::Request,
+    },
 };
 
 pub async fn cancel(
@@ -17,11 +21,8 @@ pub async fn cancel(
     let tx = broker.store.begin().await?;
     let (request, cancelled) = change_status(broker, &tx, caller, id, (Action::Cancel, RequestEvent::Cancel)).await?;
     let details = json!({ "comment": comment.as_deref() });
-    audit::append(
-        &tx,
-        NewEvent::new(caller.upn.as_str(), "request.cancelled", format!("request:{}", request.id), details),
-    )
-    .await?;
+    audit::append(&tx, NewEvent::new(caller.upn.as_str(), "request.cancelled", Subject::Request(&request.id), details))
+        .await?;
     tx.commit().await?;
     Ok(cancelled)
 }

@@ -11,7 +11,14 @@ use crate::{
     domain::{Caller, Comment, InvalidValue, RequestEvent, RequestId, RequestStatus, Role, Upn, now},
     jobs::{grant, notifications},
     notify::Notice,
-    store::{audit, audit::NewEvent, decisions, decisions::NewDecision, link_tokens, requests, requests::Request},
+    store::{
+        audit,
+        audit::{NewEvent, Subject},
+        decisions,
+        decisions::NewDecision,
+        link_tokens, requests,
+        requests::Request,
+    },
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,7 +181,7 @@ pub(super) async fn record(
         },
     )
     .await?;
-    let subject = format!("request:{}", request.id);
+    let subject = Subject::Request(&request.id);
     let (via_name, bot) = match via {
         Via::Api => ("api", None),
         Via::Bot(bot) => ("bot", Some(bot.as_str())),
@@ -187,7 +194,7 @@ pub(super) async fn record(
     let at = now();
     let updated = match decision {
         Decision::Deny => {
-            audit::append(&tx, NewEvent::new(caller.upn.as_str(), "request.denied", &subject, details)).await?;
+            audit::append(&tx, NewEvent::new(caller.upn.as_str(), "request.denied", subject, details)).await?;
             let denied = apply(&request, RequestEvent::Deny)?;
             let denied = requests::update(&tx, &request, denied).await?;
             let notice =
@@ -196,7 +203,7 @@ pub(super) async fn record(
             denied
         }
         Decision::Approve => {
-            audit::append(&tx, NewEvent::new(caller.upn.as_str(), "request.approval_given", &subject, details)).await?;
+            audit::append(&tx, NewEvent::new(caller.upn.as_str(), "request.approval_given", subject, details)).await?;
             let profile = broker.profile_of(&request)?;
             let required = profile.approval.stage(request.stage).map_or(1, |s| s.required);
             let given = decisions::approvals_at_stage(&tx, &request.id, request.stage).await?;
@@ -215,7 +222,7 @@ pub(super) async fn record(
                     ..request.clone()
                 };
                 let details = json!({ "stage": next.stage });
-                audit::append(&tx, NewEvent::new("system", "request.stage_advanced", &subject, details)).await?;
+                audit::append(&tx, NewEvent::system("request.stage_advanced", subject, details)).await?;
                 let next = requests::update(&tx, &request, next).await?;
                 notifications::notify(broker, &tx, &next, progress, at).await?;
                 let ask = Notice::ApprovalNeeded { stage: next.stage, version: next.version };
@@ -227,7 +234,7 @@ pub(super) async fn record(
                 let approved = requests::update(&tx, &request, approved).await?;
                 grant::start(&tx, &approved).await?;
                 let details = json!({ "stage": request.stage, "approvals": given });
-                audit::append(&tx, NewEvent::new("system", "request.approved", &subject, details)).await?;
+                audit::append(&tx, NewEvent::system("request.approved", subject, details)).await?;
                 notifications::notify(broker, &tx, &approved, Notice::Approved, at).await?;
                 approved
             }

@@ -10,7 +10,12 @@ use crate::{
     },
     domain::Caller,
     providers::directory::{DirectoryError, DirectoryUser},
-    store::{StoreError, audit, audit::NewEvent, credentials},
+    store::{
+        StoreError, audit,
+        audit::{NewEvent, Subject},
+        credentials,
+    },
+    telemetry::error_chain,
 };
 
 /// The directory user whose object id is `object_id`; `Forbidden` when the directory has no
@@ -56,13 +61,13 @@ pub async fn refuse_revoked(broker: &Broker, caller: &Caller, token: &TokenId) -
 pub async fn record_token_use(broker: &Broker, caller: &Caller, jti: &str) {
     let roles: Vec<_> = caller.roles.iter().map(|r| r.as_str()).collect();
     let details = serde_json::json!({ "jti": jti, "roles": roles, "delegate": caller.delegate });
-    let event = NewEvent::new(caller.upn.as_str(), "token.used", format!("token:{jti}"), details);
+    let event = NewEvent::new(caller.upn.as_str(), "token.used", Subject::Token(jti), details);
     let recorded = async {
         let tx = broker.store.begin().await?;
         audit::append(&tx, event).await?;
         tx.commit().await.map_err(StoreError::from)
     };
     if let Err(e) = recorded.await {
-        tracing::warn!(error = %e, "recording an API token's use failed");
+        tracing::warn!(error = %error_chain(&e), "recording an API token's use failed");
     }
 }

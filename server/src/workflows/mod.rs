@@ -4,6 +4,7 @@
 pub mod authz;
 pub mod aws_mapping;
 pub mod cancel;
+pub mod configuration;
 pub mod decide;
 pub mod extend;
 pub mod identify;

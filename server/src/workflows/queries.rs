@@ -1,5 +1,7 @@
 //! Reading: one request, lists of requests, the approvals inbox, the audit log. Each read
 //! checks the same rules as the changes do.
+use std::collections::HashMap;
+
 use entity::{audit_events, decisions::Model as DecisionRow};
 
 use super::{
@@ -31,16 +33,40 @@ async fn may_see(broker: &Broker, caller: &Caller, request: &Request) -> Result<
 }
 
 pub async fn details(broker: &Broker, request: Request) -> Result<RequestDetails, WorkflowError> {
-    // One snapshot for the request, its grant and its decisions, so that the answer never
-    // mixes two moments (say, the grant's Identity Center removal without the request's
-    // `ended_at` that was committed before it).
+    let id = request.id.clone();
+    details_of(broker, vec![request]).await?.pop().ok_or_else(|| WorkflowError::NotFound(format!("request {id}")))
+}
+
+/// Requests with their grants, decisions and reviews: one query per table however many
+/// requests there are (a page of a list costs four reads, not four per request), all in one
+/// snapshot, so that an answer never mixes two moments (say, a grant's Identity Center
+/// removal without the request's `ended_at` that was committed before it).
+pub async fn details_of(broker: &Broker, requests: Vec<Request>) -> Result<Vec<RequestDetails>, WorkflowError> {
+    let ids: Vec<RequestId> = requests.iter().map(|r| r.id.clone()).collect();
     let snapshot = broker.store.snapshot().await?;
-    let grant = grants::for_request(&snapshot, &request.id).await?;
-    let decisions = decisions::for_request(&snapshot, &request.id).await?;
-    let review = reviews::get(&snapshot, &request.id).await?;
-    let request = requests::get(&snapshot, &request.id).await?.unwrap_or(request);
+    let mut now: HashMap<_, _> =
+        requests::get_many(&snapshot, &ids).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
+    let mut grants: HashMap<_, _> =
+        grants::for_requests(&snapshot, &ids).await?.into_iter().map(|g| (g.request_id.clone(), g)).collect();
+    let mut reviews: HashMap<_, _> =
+        reviews::for_requests(&snapshot, &ids).await?.into_iter().map(|r| (r.request_id.clone(), r)).collect();
+    let mut decisions: HashMap<RequestId, Vec<DecisionRow>> = HashMap::new();
+    for d in decisions::for_requests(&snapshot, &ids).await? {
+        decisions.entry(d.request_id.clone()).or_default().push(d);
+    }
     snapshot.commit().await?;
-    Ok(RequestDetails { decisions, grant, request, review })
+    Ok(requests
+        .into_iter()
+        .map(|listed| {
+            let id = listed.id.clone();
+            RequestDetails {
+                decisions: decisions.remove(&id).unwrap_or_default(),
+                grant: grants.remove(&id),
+                review: reviews.remove(&id),
+                request: now.remove(&id).unwrap_or(listed),
+            }
+        })
+        .collect())
 }
 
 pub async fn get_request(broker: &Broker, caller: &Caller, id: &str) -> Result<RequestDetails, WorkflowError> {
@@ -67,7 +93,7 @@ pub async fn requestable_profiles<'b>(broker: &'b Broker, caller: &Caller) -> Re
 /// Every audit event about a request, oldest first: its timeline. Call after `get_request`,
 /// which decides whether the caller may see the request at all.
 pub async fn timeline(broker: &Broker, request_id: &RequestId) -> Result<Vec<audit_events::Model>, WorkflowError> {
-    Ok(audit::for_subject(broker.store.conn(), &format!("request:{request_id}")).await?)
+    Ok(audit::for_subject(broker.store.conn(), &audit::Subject::Request(request_id).to_string()).await?)
 }
 
 pub struct ListQuery {
@@ -213,6 +239,26 @@ pub async fn search_audit(
 ) -> Result<Vec<audit_events::Model>, WorkflowError> {
     may_read_audit(caller)?;
     Ok(audit::search(broker.store.conn(), search, page, limit).await?)
+}
+
+/// The start of an export of the audit log (auditors and admins): everything from `since`
+/// (RFC 3339) after sequence number `after_seq`; the first batch, and the search that goes on.
+pub async fn start_export(
+    broker: &Broker,
+    caller: &Caller,
+    since: Option<&str>,
+    after_seq: i64,
+    batch: u64,
+) -> Result<(audit::Search, Vec<audit_events::Model>), WorkflowError> {
+    let from = since.map(|s| crate::domain::parse_instant("since", s)).transpose()?;
+    let search = audit::Search { from, ..Default::default() };
+    let first = search_audit(broker, caller, &search, audit::Page::After(after_seq.max(0)), batch).await?;
+    Ok((search, first))
+}
+
+/// Whether this replica can serve: the database answers and its schema is current.
+pub async fn ready(broker: &Broker) -> Result<bool, WorkflowError> {
+    Ok(broker.store.ready().await?)
 }
 
 /// What the metrics' gauges show, read in one snapshot.

@@ -13,7 +13,7 @@ use crate::{
     policy::ReconcileMode,
     providers::directory::DirectoryError,
     store::{
-        audit::{self, NewEvent},
+        audit::{self, NewEvent, Subject},
         grants::{self, GrantState},
         jobs::in_flight,
     },
@@ -75,7 +75,7 @@ pub async fn reconcile_all(broker: &Broker) -> Result<Reconciliation, WorkflowEr
             let mode = if enforce { "enforce" } else { "report" };
             broker.metrics.drift_found.with_label_values(&[group.as_str(), mode]).inc();
             let details = json!({ "group": group.as_str(), "user": member.upn.as_str(), "mode": if enforce { "enforce" } else { "report" } });
-            audit::append(&tx, NewEvent::new("system", "drift.found", format!("group:{group}"), details)).await?;
+            audit::append(&tx, NewEvent::system("drift.found", Subject::Group(group.as_str()), details)).await?;
             if enforce {
                 sync::schedule_drift_removal(&tx, &member.id, group.as_str(), member.upn.as_str()).await?;
             }
@@ -86,8 +86,7 @@ pub async fn reconcile_all(broker: &Broker) -> Result<Reconciliation, WorkflowEr
             }
             outcome.restored += 1;
             let details = json!({ "group": g.group_id, "user": g.upn, "grant": g.id });
-            audit::append(&tx, NewEvent::new("system", "drift.missing", format!("request:{}", g.request_id), details))
-                .await?;
+            audit::append(&tx, NewEvent::system("drift.missing", Subject::Request(&g.request_id), details)).await?;
             sync::schedule_restore(&tx, &g.user_id, &g.group_id).await?;
         }
         tx.commit().await?;

@@ -11,7 +11,7 @@ use crate::{
     notify::Notice,
     store::{
         audit,
-        audit::NewEvent,
+        audit::{NewEvent, Subject},
         requests::{self, Nudge, Request},
     },
 };
@@ -65,7 +65,7 @@ async fn nudge(broker: &Broker, seen: &Request, nudge: Nudge) -> Result<bool, Wo
         Nudge::Escalated => ("request.escalated", Notice::Escalated { stage, version }),
     };
     let details = json!({ "stage": stage });
-    audit::append(&tx, NewEvent::new("system", action, format!("request:{}", request.id), details)).await?;
+    audit::append(&tx, NewEvent::system(action, Subject::Request(&request.id), details)).await?;
     notifications::notify(broker, &tx, &request, notice, at).await?;
     tx.commit().await?;
     broker.wake_worker();

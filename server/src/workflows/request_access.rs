@@ -14,7 +14,13 @@ use crate::{
     notify::Notice,
     policy::{ApprovalRule, Profile},
     providers::directory::{DirectoryError, DirectoryUser},
-    store::{audit, audit::NewEvent, requests, requests::Request, users},
+    store::{
+        audit,
+        audit::{NewEvent, Subject},
+        requests,
+        requests::Request,
+        users,
+    },
 };
 
 /// What the caller asks for, as received (parsed here).
@@ -242,14 +248,14 @@ pub(super) async fn file(
         )));
     }
     requests::insert(&tx, request.clone()).await?;
-    let subject = format!("request:{}", request.id);
+    let subject = Subject::Request(&request.id);
     let details = json!({
         "profile": request.profile, "requester": request.requester, "duration_seconds": duration.as_secs(),
         "justification": request.justification, "ticket": request.ticket, "extends": request.extends,
         "on_behalf": (caller.upn != user.upn).then(|| caller.upn.to_string()),
     });
     let action = if request.extends.is_some() { "request.extension_filed" } else { "request.created" };
-    audit::append(&tx, NewEvent::new(caller.upn.as_str(), action, &subject, details)).await?;
+    audit::append(&tx, NewEvent::new(caller.upn.as_str(), action, subject, details)).await?;
     let request = if break_glass {
         let active = super::apply(&request, RequestEvent::Approve)?;
         let active = requests::update(&tx, &request, active).await?;
@@ -258,15 +264,14 @@ pub(super) async fn file(
             "justification": active.justification,
             "review": "required: every approver and admin has been told",
         });
-        audit::append(&tx, NewEvent::new(caller.upn.as_str(), "request.break_glass", &subject, details)).await?;
+        audit::append(&tx, NewEvent::new(caller.upn.as_str(), "request.break_glass", subject, details)).await?;
         notifications::notify(broker, &tx, &active, Notice::BreakGlass, at).await?;
         active
     } else if profile.approval == ApprovalRule::Automatic {
         let approved = super::apply(&request, RequestEvent::Approve)?;
         let approved = requests::update(&tx, &request, approved).await?;
         grant::start(&tx, &approved).await?;
-        audit::append(&tx, NewEvent::new("system", "request.approved", &subject, json!({ "rule": "auto_approve" })))
-            .await?;
+        audit::append(&tx, NewEvent::system("request.approved", subject, json!({ "rule": "auto_approve" }))).await?;
         notifications::notify(broker, &tx, &approved, Notice::Approved, at).await?;
         approved
     } else {

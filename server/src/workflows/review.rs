@@ -8,7 +8,14 @@ use super::{
 };
 use crate::{
     domain::{Caller, Comment, InvalidValue, RequestId, now},
-    store::{audit, audit::NewEvent, requests, requests::Request, reviews, reviews::Review},
+    store::{
+        audit,
+        audit::{NewEvent, Subject},
+        requests,
+        requests::Request,
+        reviews,
+        reviews::Review,
+    },
 };
 
 fn outcome(s: &str) -> Result<&'static str, InvalidValue> {
@@ -57,7 +64,7 @@ pub async fn review(
     let details = json!({ "outcome": outcome, "comment": review.comment });
     audit::append(
         &tx,
-        NewEvent::new(caller.upn.as_str(), "request.break_glass_reviewed", format!("request:{id}"), details),
+        NewEvent::new(caller.upn.as_str(), "request.break_glass_reviewed", Subject::Request(&id), details),
     )
     .await?;
     tx.commit().await?;

@@ -7,7 +7,12 @@ use super::{Broker, WorkflowError, apply, authz::Action, change_status, is_reque
 use crate::{
     domain::{Caller, Comment, RequestEvent, RequestId, RequestStatus, now},
     jobs::{grant, notifications},
-    store::{StoreError, audit, audit::NewEvent, grants, requests, requests::Request},
+    store::{
+        StoreError, audit,
+        audit::{NewEvent, Subject},
+        grants, requests,
+        requests::Request,
+    },
 };
 
 pub async fn revoke(
@@ -25,9 +30,9 @@ pub async fn revoke(
     let (request, revoked) = change_status(broker, &tx, caller, id, (Action::Revoke, RequestEvent::Revoke)).await?;
     notifications::notify(broker, &tx, &revoked, notifications::ended(RequestStatus::Revoked), now()).await?;
     end_grant(&tx, &request).await?;
-    let subject = format!("request:{}", request.id);
+    let subject = Subject::Request(&request.id);
     let details = json!({ "comment": comment.as_deref(), "as_admin": !is_requester(caller, &request) });
-    audit::append(&tx, NewEvent::new(caller.upn.as_str(), "request.revoked", &subject, details)).await?;
+    audit::append(&tx, NewEvent::new(caller.upn.as_str(), "request.revoked", subject, details)).await?;
     for other in chain.into_iter().filter(|r| r.id != request.id) {
         // Read again under the lock taken above.
         let Some(other) = requests::get(&tx, &other.id).await? else { continue };
@@ -43,7 +48,7 @@ pub async fn revoke(
         }
         let details =
             json!({ "reason": "its extension chain was revoked", "revoked": request.id, "by": caller.upn.as_str() });
-        audit::append(&tx, NewEvent::new("system", action, format!("request:{}", other.id), details)).await?;
+        audit::append(&tx, NewEvent::system(action, Subject::Request(&other.id), details)).await?;
     }
     tx.commit().await?;
     broker.wake_worker();

@@ -12,9 +12,11 @@ use crate::{
     providers::directory::{DirectoryError, DirectoryUser},
     store::{
         Store, StoreError, audit,
-        audit::NewEvent,
+        audit::{NewEvent, Subject},
         credentials::{self, Session, SessionsOf},
+        users,
     },
+    telemetry::error_chain,
 };
 
 /// The signed-in user of a live session.
@@ -122,7 +124,7 @@ pub async fn sign_in(
     let upn: &Upn = &user.upn;
     let tx = broker.store.begin().await?;
     credentials::insert_session(&tx, session).await?;
-    audit::append(&tx, NewEvent::new(upn.as_str(), "user.signed_in", format!("user:{upn}"), details)).await?;
+    audit::append(&tx, NewEvent::new(upn.as_str(), "user.signed_in", Subject::User(upn), details)).await?;
     tx.commit().await?;
     Ok(roles)
 }
@@ -147,7 +149,7 @@ pub async fn session(broker: &Broker, cookie_value: &str) -> Result<Option<Signe
                 return Ok(None);
             }
             Err(e) => {
-                tracing::warn!(error = %e, user = %user, "a session's roles could not be read again");
+                tracing::warn!(error = %error_chain(&e), user = %user, "a session's roles could not be read again");
                 roles.retain(|r| matches!(r, Role::Requester | Role::Approver));
             }
         }
@@ -179,7 +181,12 @@ async fn end(
 ) -> Result<u64, StoreError> {
     let tx = store.begin().await?;
     let ended = credentials::end_sessions(&tx, which, by, now()).await?;
-    audit::append(&tx, NewEvent::new(by, action, format!("user:{user}"), json!({ "sessions": ended }))).await?;
+    audit::append(&tx, NewEvent::new(by, action, Subject::User(user), json!({ "sessions": ended }))).await?;
     tx.commit().await?;
     Ok(ended)
+}
+
+/// The users of the local directory, by UPN with their names, for the demo's sign-in page.
+pub async fn demo_users(broker: &Broker) -> Result<Vec<(String, String)>, WorkflowError> {
+    Ok(users::all(broker.store.conn()).await?.into_iter().map(|u| (u.upn, u.display_name)).collect())
 }

@@ -6,7 +6,11 @@ use crate::{
     domain::{RequestEvent, RequestStatus, now},
     jobs::notifications,
     notify::Notice,
-    store::{audit, audit::NewEvent, requests},
+    store::{
+        audit,
+        audit::{NewEvent, Subject},
+        requests,
+    },
 };
 
 /// Times out every overdue pending request; returns how many. Safe to run on every replica.
@@ -22,7 +26,7 @@ pub async fn time_out_undecided(broker: &Broker) -> Result<usize, WorkflowError>
         let timed_out = requests::update(&tx, &request, timed_out).await?;
         notifications::notify(broker, &tx, &timed_out, Notice::TimedOut, now()).await?;
         let details = json!({ "decision_due_at": crate::domain::format_millis(request.decision_due_at) });
-        audit::append(&tx, NewEvent::new("system", "request.timed_out", format!("request:{id}"), details)).await?;
+        audit::append(&tx, NewEvent::system("request.timed_out", Subject::Request(&id), details)).await?;
         tx.commit().await?;
         count += 1;
     }

@@ -11,7 +11,7 @@ use crate::{
     domain::{Role, Upn, format_millis, now},
     store::{
         Store, audit,
-        audit::NewEvent,
+        audit::{NewEvent, Subject},
         credentials::{self, IssuedToken as TokenRow},
     },
 };
@@ -44,7 +44,7 @@ pub async fn issue(
     });
     let tx = store.begin().await?;
     credentials::record_token(&tx, row).await?;
-    audit::append(&tx, NewEvent::new(actor, "token.issued", format!("user:{subject}"), details)).await?;
+    audit::append(&tx, NewEvent::new(actor, "token.issued", Subject::User(subject), details)).await?;
     tx.commit().await?;
     Ok(issued)
 }
@@ -61,7 +61,7 @@ pub async fn revoke(store: &Store, jti: &str, actor: &str) -> Result<TokenRow, W
         .await?
         .ok_or_else(|| WorkflowError::NotFound(format!("token {jti} (see `elevate token list`)")))?;
     let details = json!({ "jti": jti, "subject": token.subject });
-    audit::append(&tx, NewEvent::new(actor, "token.revoked", format!("token:{jti}"), details)).await?;
+    audit::append(&tx, NewEvent::new(actor, "token.revoked", Subject::Token(jti), details)).await?;
     tx.commit().await?;
     Ok(token)
 }
@@ -75,7 +75,7 @@ pub async fn revoke_all_of(store: &Store, subject: &Upn, actor: &str) -> Result<
     let tx = store.begin().await?;
     let revoked = credentials::cut_off(&tx, subject.as_str(), actor, at).await?;
     let details = json!({ "issued_before": format_millis(at), "listed_tokens_revoked": revoked });
-    audit::append(&tx, NewEvent::new(actor, "token.revoked", format!("user:{subject}"), details)).await?;
+    audit::append(&tx, NewEvent::new(actor, "token.revoked", Subject::User(subject), details)).await?;
     tx.commit().await?;
     Ok(revoked)
 }

@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, get, http::StatusCode, post, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{AppState, Visitor, message, refused, render, see_other};
+use super::{AppState, CsrfForm, Visitor, message, refused, render, see_other};
 use crate::workflows::{decide, queries};
 
 #[derive(Template)]
@@ -18,7 +18,6 @@ struct InboxPage<'a> {
 
 #[derive(Deserialize)]
 struct DecisionForm {
-    csrf: Option<String>,
     decision: String,
     comment: Option<String>,
     /// `request` when sent from the request's page.
@@ -35,21 +34,16 @@ pub(super) async fn inbox(state: web::Data<AppState>, visitor: Visitor) -> HttpR
             let csrf = visitor.csrf.clone();
             render(StatusCode::OK, &InboxPage { signed_in: Some(&visitor), csrf, items })
         }
-        Err(e) => super::unavailable(e, &visitor),
+        Err(e) => super::refused(e, "", &visitor),
     }
 }
 
 #[post("/requests/{id}/decide")]
 pub(super) async fn decide_form(
     state: web::Data<AppState>,
-    visitor: Visitor,
     id: web::Path<String>,
-    form: web::Form<DecisionForm>,
+    CsrfForm { visitor, form }: CsrfForm<DecisionForm>,
 ) -> HttpResponse {
-    let form = form.into_inner();
-    if let Some(refusal) = visitor.refuse_forged(&state, form.csrf.as_deref()) {
-        return refusal;
-    }
     let decision = match form.decision.as_str() {
         "approve" => decide::Decision::Approve,
         "deny" => decide::Decision::Deny,

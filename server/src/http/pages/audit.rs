@@ -123,7 +123,7 @@ pub(super) async fn export(
 ) -> HttpResponse {
     let search = match q.parse() {
         Ok(search) => search,
-        Err(e) => return refused(e.into(), "Not exported", &visitor),
+        Err(e) => return refused(WorkflowError::from(e), "Not exported", &visitor),
     };
     // The first batch before the response starts: a refusal still gets its status.
     let caller = visitor.caller();

@@ -3,7 +3,7 @@
 use actix_web::{HttpResponse, get, http::StatusCode, web};
 use askama::Template;
 
-use super::{AppState, Visitor, render, unavailable};
+use super::{AppState, Visitor, refused, render};
 use crate::{policy::ApprovalRule, workflows::queries};
 
 struct Entry {
@@ -28,7 +28,7 @@ pub(super) async fn catalog(state: web::Data<AppState>, visitor: Visitor) -> Htt
     let broker = &state.broker;
     let profiles = match queries::requestable_profiles(broker, &visitor.caller()).await {
         Ok(profiles) => profiles,
-        Err(e) => return unavailable(e, &visitor),
+        Err(e) => return refused(e, "", &visitor),
     };
     let entries = profiles
         .into_iter()

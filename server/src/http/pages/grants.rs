@@ -3,7 +3,7 @@
 use actix_web::{HttpResponse, get, http::StatusCode, web};
 use askama::Template;
 
-use super::{AppState, Visitor, render, unavailable};
+use super::{AppState, Visitor, refused, render};
 use crate::{domain::format_millis, workflows::queries};
 
 struct Row {
@@ -34,7 +34,7 @@ pub(super) async fn active(state: web::Data<AppState>, visitor: Visitor) -> Http
     };
     let grants = match queries::list_requests(&state.broker, &caller, q).await {
         Ok(grants) => grants,
-        Err(e) => return unavailable(e, &visitor),
+        Err(e) => return refused(e, "", &visitor),
     };
     let rows = grants
         .into_iter()

@@ -1,19 +1,15 @@
 //! `/act?token=…`: an emailed Approve or Deny link. `GET` shows what the link would do and
 //! one button; only the `POST` of that button decides.
-use actix_web::{HttpRequest, HttpResponse, ResponseError, get, http::StatusCode, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, http::StatusCode, post, web};
 use askama::Template;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
-use tracing::error;
 
 use super::{AppState, Visitor, from_own_page, message, render};
 use crate::{
     auth::{LinkAction, LinkError},
     http::problem::ApiError,
-    workflows::{
-        WorkflowError,
-        link_decision::{self, LinkRefusal},
-    },
+    workflows::link_decision::{self, LinkRefusal},
 };
 
 #[derive(Deserialize)]
@@ -117,25 +113,22 @@ fn refused(refusal: LinkRefusal, token: &str, user: Option<&Visitor>) -> HttpRes
         let hint = utf8_percent_encode(approver, NON_ALPHANUMERIC);
         format!("/signin?login_hint={hint}&next={}", utf8_percent_encode(&back, NON_ALPHANUMERIC))
     });
-    let reason = refusal.to_string();
-    let status = match refusal {
-        LinkRefusal::Token(LinkError::Expired) => StatusCode::GONE,
-        LinkRefusal::Token(LinkError::Invalid) => StatusCode::BAD_REQUEST,
-        LinkRefusal::Used | LinkRefusal::Decided(_) | LinkRefusal::Changed => StatusCode::CONFLICT,
-        LinkRefusal::OtherApprover { .. } | LinkRefusal::OwnRequest => StatusCode::FORBIDDEN,
-        LinkRefusal::SignInRequired(_) => StatusCode::UNAUTHORIZED,
+    let (status, reason) = match refusal {
+        // What the API would answer, from the one table; internal detail stays in the log.
         LinkRefusal::Workflow(e) => {
-            // The same status as the API would give; internal detail stays in the log.
             let api = ApiError::Workflow(e);
-            if let ApiError::Workflow(WorkflowError::Store(e)) = &api {
-                error!(error = ?e, "deciding by link failed");
-                let reason = "something went wrong on our side; it has been logged".to_owned();
-                return render(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    &RefusedPage { reason, sign_in_url, signed_in: user },
-                );
-            }
-            api.status_code()
+            api.log_if_ours();
+            (api.meaning().0, api.detail())
+        }
+        other => {
+            let status = match &other {
+                LinkRefusal::Token(LinkError::Expired) => StatusCode::GONE,
+                LinkRefusal::Token(LinkError::Invalid) => StatusCode::BAD_REQUEST,
+                LinkRefusal::OtherApprover { .. } | LinkRefusal::OwnRequest => StatusCode::FORBIDDEN,
+                LinkRefusal::SignInRequired(_) => StatusCode::UNAUTHORIZED,
+                _ => StatusCode::CONFLICT,
+            };
+            (status, other.to_string())
         }
     };
     render(status, &RefusedPage { reason, sign_in_url, signed_in: user })

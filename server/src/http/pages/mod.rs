@@ -3,6 +3,7 @@
 mod approvals;
 mod audit;
 mod catalog;
+mod csrf_form;
 mod grants;
 mod links;
 mod request_form;
@@ -15,7 +16,9 @@ use actix_web::{HttpRequest, HttpResponse, get, http::StatusCode, web};
 use askama::Template;
 use tracing::error;
 
-use super::AppState;
+use super::{AppState, problem::ApiError};
+use crate::telemetry::error_chain;
+use csrf_form::CsrfForm;
 use visitor::Visitor;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -71,7 +74,7 @@ fn render(status: StatusCode, page: &impl Template) -> HttpResponse {
     match page.render() {
         Ok(html) => HttpResponse::build(status).content_type("text/html; charset=utf-8").body(html),
         Err(e) => {
-            error!(error = %e, "page template failed");
+            error!(error = %error_chain(&e), "page template failed");
             HttpResponse::InternalServerError().content_type("text/plain; charset=utf-8").body("page failed to render")
         }
     }
@@ -93,24 +96,14 @@ fn listed(
     requests.iter().map(|r| (r.id.to_string(), facts_of(broker, r))).collect()
 }
 
-/// A page that could not be served for a reason on our side (logged; no detail shown).
-fn unavailable(e: crate::workflows::WorkflowError, visitor: &Visitor) -> HttpResponse {
-    tracing::error!(error = %e, "a page could not be served");
-    message(StatusCode::SERVICE_UNAVAILABLE, "Unavailable", "Try again shortly.", Some(visitor))
-}
-
-/// A workflow's refusal as a page: not allowed (403), not possible now (409), or our fault.
-fn refused(e: crate::workflows::WorkflowError, title: &str, visitor: &Visitor) -> HttpResponse {
-    use crate::workflows::WorkflowError as E;
-    match e {
-        E::Forbidden(_) | E::NotFound(_) | E::MfaRequired(_) => {
-            message(StatusCode::FORBIDDEN, "Not allowed", &e.to_string(), Some(visitor))
-        }
-        E::Conflict(_) | E::Transition(_) | E::Invalid(_) => {
-            message(StatusCode::CONFLICT, title, &e.to_string(), Some(visitor))
-        }
-        e => unavailable(e, visitor),
-    }
+/// A workflow's refusal, or a failure on our side, as a page with the status, title and
+/// detail the API would give (`ApiError::meaning`); `title` names what was not done.
+fn refused(e: impl Into<ApiError>, title: &str, visitor: &Visitor) -> HttpResponse {
+    let e = e.into();
+    e.log_if_ours();
+    let (status, _, generic) = e.meaning();
+    let title = if title.is_empty() || status.is_server_error() { generic } else { title };
+    message(status, title, &e.detail(), Some(visitor))
 }
 
 /// After a form: to `location` (303, so a reload does not post again).

@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, get, http::StatusCode, post, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{AppState, Visitor, message, render, see_other, unavailable};
+use super::{AppState, CsrfForm, Visitor, message, refused, render, see_other};
 use crate::{
     domain::format_millis,
     policy::Profile,
@@ -22,7 +22,6 @@ struct ProfileQuery {
 
 #[derive(Deserialize)]
 struct RequestForm {
-    csrf: Option<String>,
     profile: String,
     duration_seconds: Option<String>,
     justification: Option<String>,
@@ -157,16 +156,15 @@ pub(super) async fn new_form(
             Some(profile) => mfa_first(&visitor, profile),
             None => render(StatusCode::OK, &page),
         },
-        Err(e) => unavailable(e, &visitor),
+        Err(e) => refused(e, "", &visitor),
     }
 }
 
 #[post("/requests/new")]
-pub(super) async fn submit(state: web::Data<AppState>, visitor: Visitor, form: web::Form<RequestForm>) -> HttpResponse {
-    let form = form.into_inner();
-    if let Some(refusal) = visitor.refuse_forged(&state, form.csrf.as_deref()) {
-        return refusal;
-    }
+pub(super) async fn submit(
+    state: web::Data<AppState>,
+    CsrfForm { visitor, form }: CsrfForm<RequestForm>,
+) -> HttpResponse {
     if let Some(profile) = needs_mfa(&state, &visitor, state.broker.policy.find(&form.profile)) {
         return mfa_first(&visitor, profile);
     }
@@ -194,7 +192,7 @@ pub(super) async fn submit(state: web::Data<AppState>, visitor: Visitor, form: w
         Err(e @ (WorkflowError::Forbidden(_) | WorkflowError::Conflict(_))) => {
             form_again(&state, &visitor, &form, vec![("form".to_owned(), e.to_string())]).await
         }
-        Err(e) => unavailable(e, &visitor),
+        Err(e) => refused(e, "", &visitor),
     }
 }
 
@@ -207,7 +205,7 @@ async fn form_again(
 ) -> HttpResponse {
     match form_page(state, visitor, Some(&form.profile), Some(form), errors).await {
         Ok(page) => render(StatusCode::BAD_REQUEST, &page),
-        Err(e) => unavailable(e, visitor),
+        Err(e) => refused(e, "", visitor),
     }
 }
 
@@ -227,6 +225,6 @@ pub(super) async fn mine(state: web::Data<AppState>, visitor: Visitor) -> HttpRe
                 .collect();
             render(StatusCode::OK, &MyRequestsPage { signed_in: Some(&visitor), rows })
         }
-        Err(e) => unavailable(e, &visitor),
+        Err(e) => refused(e, "", &visitor),
     }
 }

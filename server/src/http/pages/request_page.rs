@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, get, http::StatusCode, post, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{AppState, Visitor, message, refused, render, see_other, unavailable};
+use super::{AppState, CsrfForm, Visitor, message, refused, render, see_other};
 use crate::{
     domain::{HumanDuration, RequestStatus, format_millis, now},
     store::requests::Request,
@@ -38,7 +38,6 @@ struct RequestPage<'a> {
 
 #[derive(Deserialize)]
 struct ActionForm {
-    csrf: Option<String>,
     comment: Option<String>,
     /// `grants` when sent from the active grants page.
     back: Option<String>,
@@ -46,7 +45,6 @@ struct ActionForm {
 
 #[derive(Deserialize)]
 struct ExtendForm {
-    csrf: Option<String>,
     duration_seconds: Option<String>,
     justification: Option<String>,
 }
@@ -65,7 +63,7 @@ pub(super) async fn show(state: web::Data<AppState>, visitor: Visitor, id: web::
                 Some(&visitor),
             );
         }
-        Err(e) => return unavailable(e, &visitor),
+        Err(e) => return refused(e, "", &visitor),
     };
     let request = &details.request;
     let mut facts = super::facts_of(broker, request);
@@ -80,7 +78,7 @@ pub(super) async fn show(state: web::Data<AppState>, visitor: Visitor, id: web::
         .collect();
     let timeline = match queries::timeline(broker, &request.id).await {
         Ok(events) => events.into_iter().map(|e| (format_millis(e.at), e.actor, e.action)).collect(),
-        Err(e) => return unavailable(e, &visitor),
+        Err(e) => return refused(e, "", &visitor),
     };
     let own = request.requester == visitor.user.as_str();
     let pending = request.status == RequestStatus::Pending;
@@ -138,15 +136,10 @@ fn extensions(state: &AppState, request: &Request) -> Vec<(i64, String)> {
 #[post("/requests/{id}/{action:cancel|revoke}")]
 pub(super) async fn act(
     state: web::Data<AppState>,
-    visitor: Visitor,
     path: web::Path<(String, String)>,
-    form: web::Form<ActionForm>,
+    CsrfForm { visitor, form }: CsrfForm<ActionForm>,
 ) -> HttpResponse {
     let (id, action) = path.into_inner();
-    let form = form.into_inner();
-    if let Some(refusal) = visitor.refuse_forged(&state, form.csrf.as_deref()) {
-        return refusal;
-    }
     let caller = visitor.caller();
     let comment = form.comment.filter(|c| !c.trim().is_empty());
     let done = if action == "cancel" {
@@ -165,14 +158,9 @@ pub(super) async fn act(
 #[post("/requests/{id}/extend")]
 pub(super) async fn extend_grant(
     state: web::Data<AppState>,
-    visitor: Visitor,
     id: web::Path<String>,
-    form: web::Form<ExtendForm>,
+    CsrfForm { visitor, form }: CsrfForm<ExtendForm>,
 ) -> HttpResponse {
-    let form = form.into_inner();
-    if let Some(refusal) = visitor.refuse_forged(&state, form.csrf.as_deref()) {
-        return refusal;
-    }
     let Some(seconds) = form.duration_seconds.as_deref().and_then(|d| d.parse::<i64>().ok()) else {
         let text = "Pick one of the offered durations.";
         return message(StatusCode::BAD_REQUEST, "Not extended", text, Some(&visitor));

@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, get, http::StatusCode, post, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{AppState, Visitor, refused, render, see_other, unavailable};
+use super::{AppState, CsrfForm, Visitor, refused, render, see_other};
 use crate::workflows::review;
 
 #[derive(Template)]
@@ -18,7 +18,6 @@ struct ReviewsPage<'a> {
 
 #[derive(Deserialize)]
 struct ReviewForm {
-    csrf: Option<String>,
     outcome: Option<String>,
     comment: Option<String>,
 }
@@ -31,21 +30,16 @@ pub(super) async fn awaiting(state: web::Data<AppState>, visitor: Visitor) -> Ht
             let items = super::listed(broker, &requests);
             render(StatusCode::OK, &ReviewsPage { signed_in: Some(&visitor), csrf: visitor.csrf.clone(), items })
         }
-        Err(e) => unavailable(e, &visitor),
+        Err(e) => refused(e, "", &visitor),
     }
 }
 
 #[post("/requests/{id}/review")]
 pub(super) async fn record(
     state: web::Data<AppState>,
-    visitor: Visitor,
     id: web::Path<String>,
-    form: web::Form<ReviewForm>,
+    CsrfForm { visitor, form }: CsrfForm<ReviewForm>,
 ) -> HttpResponse {
-    let form = form.into_inner();
-    if let Some(refusal) = visitor.refuse_forged(&state, form.csrf.as_deref()) {
-        return refusal;
-    }
     let comment = form.comment.filter(|c| !c.trim().is_empty());
     let outcome = form.outcome.unwrap_or_default();
     match review::review(&state.broker, &visitor.caller(), &id, &outcome, comment.as_deref()).await {

@@ -9,7 +9,7 @@ use super::{AppState, Visitor, from_own_page, message, render};
 use crate::{
     auth::oidc::Claimed,
     domain::Upn,
-    store::users,
+    telemetry::error_chain,
     workflows::{
         WorkflowError,
         sign_in::{self, Method},
@@ -74,7 +74,7 @@ pub(super) async fn page(state: web::Data<AppState>, req: HttpRequest, query: we
         let provider = match oidc.get().await {
             Ok(provider) => provider,
             Err(e) => {
-                tracing::error!(error = %e, "OpenID Connect discovery failed");
+                tracing::error!(error = %error_chain(&e), "OpenID Connect discovery failed");
                 let text = "The identity provider cannot be reached right now; try again shortly.";
                 return message(StatusCode::BAD_GATEWAY, "Sign-in unavailable", text, user);
             }
@@ -84,7 +84,7 @@ pub(super) async fn page(state: web::Data<AppState>, req: HttpRequest, query: we
         return match state.sessions.seal_pending(pending) {
             Ok(cookie) => HttpResponse::SeeOther().cookie(cookie).insert_header((header::LOCATION, url)).finish(),
             Err(e) => {
-                tracing::error!(error = %e, "sealing the sign-in state failed");
+                tracing::error!(error = %error_chain(&e), "sealing the sign-in state failed");
                 message(StatusCode::INTERNAL_SERVER_ERROR, "Sign-in failed", "It has been logged.", user)
             }
         };
@@ -97,10 +97,10 @@ pub(super) async fn page(state: web::Data<AppState>, req: HttpRequest, query: we
             user,
         );
     }
-    let users = match users::all(state.broker.store.conn()).await {
-        Ok(rows) => rows.into_iter().map(|u| (u.upn, u.display_name)).collect(),
+    let users = match sign_in::demo_users(&state.broker).await {
+        Ok(users) => users,
         Err(e) => {
-            tracing::error!(error = %e, "listing the demo users failed");
+            tracing::error!(error = %error_chain(&e), "listing the demo users failed");
             Vec::new()
         }
     };
@@ -139,14 +139,14 @@ pub(super) async fn callback(
     let provider = match oidc.get().await {
         Ok(provider) => provider,
         Err(e) => {
-            tracing::error!(error = %e, "OpenID Connect discovery failed");
+            tracing::error!(error = %error_chain(&e), "OpenID Connect discovery failed");
             return refuse(StatusCode::BAD_GATEWAY, "The identity provider cannot be reached right now.");
         }
     };
     let user = match provider.finish(&code, &pending).await {
         Ok(user) => user,
         Err(e) => {
-            tracing::warn!(error = %e, "an OpenID Connect sign-in was refused");
+            tracing::warn!(error = %error_chain(&e), "an OpenID Connect sign-in was refused");
             return refuse(StatusCode::UNAUTHORIZED, &e.to_string());
         }
     };
@@ -170,14 +170,14 @@ async fn start_session(
             return message(StatusCode::FORBIDDEN, "Sign-in failed", &why, None);
         }
         Err(e) => {
-            tracing::error!(error = %e, "the directory could not name a signed-in user");
+            tracing::error!(error = %error_chain(&e), "the directory could not name a signed-in user");
             let text = "The directory cannot be asked right now; try again.";
             return message(StatusCode::SERVICE_UNAVAILABLE, "Sign-in failed", text, None);
         }
     };
     let key = state.sessions.new_key();
     if let Err(e) = sign_in::sign_in(&state.broker, &user, method, &key, state.sessions.ttl(), mfa_at).await {
-        tracing::error!(error = %e, "a sign-in could not be recorded");
+        tracing::error!(error = %error_chain(&e), "a sign-in could not be recorded");
         let text = "The sign-in could not be recorded; try again.";
         return message(StatusCode::SERVICE_UNAVAILABLE, "Sign-in failed", text, None);
     }
@@ -232,7 +232,7 @@ pub(super) async fn sign_out(
             return refusal;
         }
         if let Err(e) = sign_in::sign_out(&state.broker, visitor.cookie()).await {
-            tracing::error!(error = %e, "a session could not be ended");
+            tracing::error!(error = %error_chain(&e), "a session could not be ended");
             let text = "Your session could not be ended; try again.";
             return message(StatusCode::SERVICE_UNAVAILABLE, "Sign-out failed", text, Some(&visitor));
         }

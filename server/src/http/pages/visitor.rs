@@ -10,6 +10,7 @@ use actix_web::{
 use super::{AppState, message};
 use crate::{
     domain::{Caller, Role, Upn},
+    telemetry::error_chain,
     workflows::{
         authz::{self, Action},
         sign_in,
@@ -34,7 +35,7 @@ impl Visitor {
         let session = match sign_in::session(&state.broker, cookie.value()).await {
             Ok(session) => session?,
             Err(e) => {
-                tracing::error!(error = %e, "a session could not be read");
+                tracing::error!(error = %error_chain(&e), "a session could not be read");
                 return None;
             }
         };

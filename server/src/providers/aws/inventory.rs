@@ -261,7 +261,7 @@ impl AccountClient {
         }
 
         Ok(Inventory {
-            account_id: self.settings.account_id.clone(),
+            account_id: self.settings.account_id.to_string(),
             users,
             groups,
             service_linked_roles,

@@ -115,7 +115,7 @@ impl AwsIam {
                 config = loader().credentials_provider(provider).load().await;
             }
             accounts.insert(
-                account.account_id.clone(),
+                account.account_id.to_string(),
                 AccountClient {
                     settings: account.clone(),
                     client: Client::from_conf(

@@ -21,7 +21,7 @@ impl LocalDirectory {
 
 impl From<StoreError> for DirectoryError {
     fn from(e: StoreError) -> Self {
-        DirectoryError::Transient { message: format!("local directory: {e}"), retry_after: None }
+        DirectoryError::Transient { message: "local directory".into(), retry_after: None, source: Some(Box::new(e)) }
     }
 }
 
@@ -119,7 +119,7 @@ pub async fn seed(store: &Store, settings: &DirectorySettings) -> Result<(), See
                     serde_json::json!({ "group": id.as_str(), "user": upn.as_str(), "source": "configuration" });
                 audit::append(
                     &tx,
-                    audit::NewEvent::new("system", "directory.member_seeded", format!("group:{id}"), details),
+                    audit::NewEvent::system("directory.member_seeded", audit::Subject::Group(id.as_str()), details),
                 )
                 .await?;
             }

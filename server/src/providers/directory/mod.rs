@@ -25,10 +25,20 @@ pub enum DirectoryError {
     NotFound(String),
     /// Worth retrying, after `retry_after` when the directory said so.
     #[error("directory temporarily unavailable: {message}")]
-    Transient { message: String, retry_after: Option<Duration> },
+    Transient {
+        message: String,
+        retry_after: Option<Duration>,
+        /// What failed underneath (the connection, the database), when something did.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     /// Retrying will not help (bad request, forbidden, quota).
     #[error("directory refused: {code}: {message}")]
     Permanent { code: String, message: String },
+    /// Retrying will not help either: the provider failed in a way of its own (a credential,
+    /// an answer that does not decode), kept whole.
+    #[error("the directory failed")]
+    Failed(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 #[async_trait]

@@ -10,7 +10,7 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 
 use super::{GraphError, credentials::TokenSource};
-use crate::providers::origin_of;
+use crate::{providers::origin_of, telemetry::error_chain};
 
 /// The longest `Retry-After` slept inside one call; a longer one ends the call, and the job
 /// that made it is rescheduled after that wait.
@@ -77,7 +77,7 @@ impl GraphClient {
         url: &str,
         body: Option<&Value>,
     ) -> Result<Option<Value>, GraphError> {
-        let _permit = self.limit.acquire().await.map_err(|_| GraphError::Network("client shut down".into()))?;
+        let _permit = self.limit.acquire().await.map_err(|_| GraphError::ShutDown)?;
         // Removals first when the tenant's write bucket runs short.
         let priority = if method == Method::DELETE { "high" } else { "normal" };
         let mut attempt = 0;
@@ -95,12 +95,12 @@ impl GraphClient {
             let response = match request.send().await {
                 Ok(r) => r,
                 Err(e) if attempt < self.max_retries => {
-                    tracing::warn!(error = %e, attempt, "Graph unreachable; retrying");
+                    tracing::warn!(error = %error_chain(&e), attempt, "Graph unreachable; retrying");
                     tokio::time::sleep(backoff(attempt)).await;
                     attempt += 1;
                     continue;
                 }
-                Err(e) => return Err(GraphError::Network(e.to_string())),
+                Err(e) => return Err(GraphError::Network(e)),
             };
             let status = response.status();
             if status.is_success() {

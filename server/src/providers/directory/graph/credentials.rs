@@ -135,8 +135,7 @@ impl TokenSource {
                 form.push(("client_assertion", self.assertion(key, thumbprint)?));
             }
         }
-        let response =
-            self.http.post(&self.token_url).form(&form).send().await.map_err(|e| GraphError::Network(e.to_string()))?;
+        let response = self.http.post(&self.token_url).form(&form).send().await.map_err(GraphError::Network)?;
         if !response.status().is_success() {
             let status = response.status().as_u16();
             let err: TokenError = response.json().await.unwrap_or_default();

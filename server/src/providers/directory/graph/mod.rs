@@ -23,8 +23,10 @@ pub enum GraphError {
     Token { status: u16, code: String, message: String },
     #[error("Graph answered {status}: {code}: {message}")]
     Status { status: u16, code: String, message: String, retry_after: Option<Duration> },
-    #[error("Graph is unreachable: {0}")]
-    Network(String),
+    #[error("Graph is unreachable")]
+    Network(#[source] reqwest::Error),
+    #[error("the Graph client is shut down")]
+    ShutDown,
     #[error("unexpected answer from Graph: {0}")]
     Decode(String),
     #[error("{0}")]
@@ -35,13 +37,17 @@ impl From<GraphError> for DirectoryError {
     fn from(e: GraphError) -> Self {
         match e {
             GraphError::Status { status: 429 | 500 | 502 | 503 | 504, code, message, retry_after } => {
-                DirectoryError::Transient { message: format!("{code}: {message}"), retry_after }
+                DirectoryError::Transient { message: format!("{code}: {message}"), retry_after, source: None }
             }
-            GraphError::Network(message) => DirectoryError::Transient { message, retry_after: None },
+            GraphError::Network(e) => DirectoryError::Transient {
+                message: "Graph is unreachable".into(),
+                retry_after: None,
+                source: Some(Box::new(e)),
+            },
             GraphError::Status { code, message, .. } | GraphError::Token { code, message, .. } => {
                 DirectoryError::Permanent { code, message }
             }
-            other => DirectoryError::Permanent { code: "Elevate".into(), message: other.to_string() },
+            other => DirectoryError::Failed(Box::new(other)),
         }
     }
 }
@@ -81,7 +87,7 @@ impl GraphDirectory {
             .timeout(settings.timeout.get())
             .user_agent(concat!("elevate/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| GraphError::Network(e.to_string()))?;
+            .map_err(GraphError::Network)?;
         let tokens = credentials::TokenSource::new(
             http.clone(),
             &settings.authority_url,

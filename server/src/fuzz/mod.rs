@@ -6,10 +6,8 @@
 //! under `proptest-regressions/` to be replayed first on every later run.
 use std::path::Path;
 
-use chrono::{DateTime, TimeZone, Utc};
 use proptest::prelude::*;
 use secrecy::SecretString;
-use serde_json::{Value, json};
 
 use crate::{
     auth::{LinkAction, LinkSigner, LinkTarget, Sessions, TokenAuthority},
@@ -17,206 +15,17 @@ use crate::{
     providers::{aws, directory::graph, syslog},
 };
 
+mod cef;
+mod strategies;
+
+use cef::{extension_fields, split_unescaped, unescape};
+use strategies::{instant, json_value, mutated};
+
 const SECRET: &str = "fuzz-secret-0123456789abcdef0123456789abcdef";
-
-/// One edit of a text: where (a fraction of its length), what, and how much.
-#[derive(Debug, Clone)]
-enum Edit {
-    Delete(f64, usize),
-    Insert(f64, String),
-    DuplicateLine(f64),
-    SwapLines(f64, f64),
-    /// The value of a `key = value` line replaced: reaches the checks past the TOML syntax.
-    ReplaceValue(f64, String),
-}
-
-fn edit() -> impl Strategy<Value = Edit> {
-    let at = 0.0..1.0f64;
-    prop_oneof![
-        (at.clone(), 1..40usize).prop_map(|(a, n)| Edit::Delete(a, n)),
-        (at.clone(), insertion()).prop_map(|(a, s)| Edit::Insert(a, s)),
-        at.clone().prop_map(Edit::DuplicateLine),
-        (at.clone(), at.clone()).prop_map(|(a, b)| Edit::SwapLines(a, b)),
-        (at, toml_value()).prop_map(|(a, v)| Edit::ReplaceValue(a, v)),
-    ]
-}
-
-/// A TOML value a careless hand might write where another was meant.
-fn toml_value() -> impl Strategy<Value = String> {
-    prop_oneof![
-        prop::sample::select(vec![
-            "0",
-            "-1",
-            "1",
-            "4294967296",
-            "9223372036854775807",
-            "true",
-            "\"\"",
-            "[]",
-            "{}",
-            "[\"\"]",
-            "\"0s\"",
-            "\"-1h\"",
-            "\"1s\"",
-            "\"9999999999999h\"",
-            "\"eight hours\"",
-            "\"@\"",
-            "\"a@b\"",
-            "{ users = [] }",
-            "{ groups = [\"\"] }",
-            "{ groups = [\"Approvers\"], approvals_required = 0 }",
-            "{ users = [\"x@example.com\"], approvals_required = 99 }",
-            "\"arn:aws:iam::1:role/\"",
-            "\"high\"",
-            "\"http://localhost.attacker.net\"",
-            "\"postgres://u:p@ss@h/db\"",
-            "\"sqlite:\"",
-        ])
-        .prop_map(str::to_owned),
-        "\"\\PC{0,20}\"",
-        any::<i64>().prop_map(|n| n.to_string()),
-    ]
-}
-
-/// What a hostile or careless hand inserts: TOML's and JSON's punctuation, quotes, huge and
-/// negative numbers, control and invisible characters, or anything at all.
-fn insertion() -> impl Strategy<Value = String> {
-    prop_oneof![
-        prop::sample::select(vec![
-            "\"",
-            "'",
-            "[",
-            "]",
-            "{",
-            "}",
-            "=",
-            ",",
-            "\n",
-            "#",
-            "\\",
-            "\\u{0}",
-            "[[",
-            "]]",
-            "\"\"\"",
-            "-1",
-            "0",
-            "9223372036854775807",
-            "18446744073709551616",
-            "1e308",
-            "nan",
-            "inf",
-            "true",
-            "\u{202E}",
-            "\u{200B}",
-            "\u{0}",
-            "\r\n",
-            "🦀",
-            "x.y.z",
-            "= [",
-            "= {",
-        ])
-        .prop_map(str::to_owned),
-        "\\PC{0,12}",
-        any::<String>(),
-    ]
-}
-
-/// `base` with a few random edits (of any kind, or only values replaced: most texts of the
-/// first kind stop at the TOML syntax, those of the second reach the checks behind it).
-fn mutated(base: &'static str) -> impl Strategy<Value = String> {
-    let values = (0.0..1.0f64, toml_value()).prop_map(|(a, v)| Edit::ReplaceValue(a, v));
-    let edits = prop_oneof![prop::collection::vec(edit(), 0..6), prop::collection::vec(values, 1..4)];
-    edits.prop_map(move |edits| {
-        let mut text = base.to_owned();
-        for e in edits {
-            let at = |f: f64, text: &str| {
-                let i = ((text.len() as f64) * f) as usize;
-                (0..=i.min(text.len())).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0)
-            };
-            match e {
-                Edit::Delete(f, n) => {
-                    let start = at(f, &text);
-                    let end = text[start..].char_indices().nth(n).map_or(text.len(), |(i, _)| start + i);
-                    text.replace_range(start..end, "");
-                }
-                Edit::Insert(f, s) => {
-                    let i = at(f, &text);
-                    text.insert_str(i, &s);
-                }
-                Edit::DuplicateLine(_) | Edit::SwapLines(..) | Edit::ReplaceValue(..)
-                    if text.lines().next().is_none() => {}
-                Edit::DuplicateLine(f) => {
-                    let mut lines: Vec<&str> = text.lines().collect();
-                    let i = ((lines.len() as f64) * f) as usize % lines.len();
-                    lines.insert(i, lines[i]);
-                    text = lines.join("\n");
-                }
-                Edit::SwapLines(a, b) => {
-                    let mut lines: Vec<&str> = text.lines().collect();
-                    let n = lines.len();
-                    lines.swap(((n as f64) * a) as usize % n, ((n as f64) * b) as usize % n);
-                    text = lines.join("\n");
-                }
-                Edit::ReplaceValue(f, value) => {
-                    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
-                    let i = ((lines.len() as f64) * f) as usize % lines.len();
-                    if let Some((key, _)) = lines[i].split_once(" = ") {
-                        lines[i] = format!("{key} = {value}");
-                    }
-                    text = lines.join("\n");
-                }
-            }
-        }
-        text
-    })
-}
-
-/// Arbitrary JSON, nested a few levels, with the keys the parsers look for among others.
-fn json_value() -> impl Strategy<Value = Value> {
-    let key = prop_oneof![
-        prop::sample::select(vec![
-            "id",
-            "userPrincipalName",
-            "displayName",
-            "mail",
-            "value",
-            "@odata.nextLink",
-            "Statement",
-            "Sid",
-            "Effect",
-            "Condition",
-            "DateLessThan",
-            "aws:TokenIssueTime",
-            "StringEqualsIgnoreCase",
-            "aws:userid",
-        ])
-        .prop_map(str::to_owned),
-        "\\PC{0,8}",
-    ];
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::from),
-        any::<i64>().prop_map(Value::from),
-        any::<f64>().prop_map(|f| json!(f)),
-        prop_oneof!["\\PC{0,24}", Just("2020-01-01T00:00:00Z".to_owned()), Just("ALICE@Example.com".to_owned())]
-            .prop_map(Value::from),
-    ];
-    leaf.prop_recursive(4, 48, 6, move |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
-            prop::collection::btree_map(key.clone(), inner, 0..6).prop_map(|m| Value::Object(m.into_iter().collect())),
-        ]
-    })
-}
-
-fn instant() -> impl Strategy<Value = DateTime<Utc>> {
-    // Any second from 1970 to 2100: what a clock of Elevate's can say.
-    (0i64..4_102_444_800).prop_map(|s| Utc.timestamp_opt(s, 0).unwrap())
-}
 
 proptest! {
     #[test]
-    fn policy_file(text in prop_oneof![mutated(include_str!("../../docs/policy.example.toml")), any::<String>()]) {
+    fn policy_file(text in prop_oneof![mutated(include_str!("../../../docs/policy.example.toml")), any::<String>()]) {
         let path = Path::new("fuzz/policy.toml");
         if let Err(e) = crate::policy::Policy::parse(path, &text) {
             let said = e.to_string();
@@ -228,7 +37,7 @@ proptest! {
     }
 
     #[test]
-    fn config_file(text in prop_oneof![mutated(include_str!("../../docs/elevate.example.toml")), any::<String>()]) {
+    fn config_file(text in prop_oneof![mutated(include_str!("../../../docs/elevate.example.toml")), any::<String>()]) {
         let dir = std::env::temp_dir().join(format!("elevate-fuzz-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join(format!("{}.toml", uuid::Uuid::new_v4()));
@@ -312,7 +121,7 @@ proptest! {
     #[test]
     fn cef_lines(actor in any::<String>(), action in any::<String>(), subject in any::<String>(),
                  details in any::<String>(), seq in any::<i64>()) {
-        let settings = crate::config::SyslogSettings { address: "127.0.0.1:514".into(), protocol: Default::default() };
+        let settings = crate::config::SyslogSettings { address: "127.0.0.1:514".to_owned().try_into().unwrap(), protocol: Default::default() };
         let line = syslog::Syslog::new(&settings).message(&syslog::Event {
             seq, at: "2026-01-01T00:00:00.000Z", actor: &actor, action: &action, subject: &subject,
             details: &details, hash: "abc",
@@ -371,53 +180,4 @@ fn replace_at(token: &str, at: prop::sample::Index, c: char) -> String {
     let chars: Vec<char> = token.chars().collect();
     let i = at.index(chars.len());
     chars.iter().enumerate().map(|(j, d)| if i == j { c } else { *d }).collect()
-}
-
-/// Splits at `sep` where it is not escaped by a backslash (CEF's rule), into at most `max`
-/// parts (the extension after the header's seven separators may hold `|` unescaped).
-fn split_unescaped(s: &str, sep: char, max: usize) -> Vec<String> {
-    let (mut parts, mut current, mut escaped) = (vec![], String::new(), false);
-    for c in s.chars() {
-        if !escaped && c == sep && parts.len() + 1 < max {
-            parts.push(std::mem::take(&mut current));
-            continue;
-        }
-        escaped = !escaped && c == '\\';
-        current.push(c);
-    }
-    parts.push(current);
-    parts
-}
-
-/// CEF extension `key=value key=value`: a key is the word before an unescaped `=`.
-fn extension_fields(s: &str) -> Vec<(String, String)> {
-    let pieces = split_unescaped(s, '=', usize::MAX);
-    let mut fields = vec![];
-    let mut key = pieces[0].clone();
-    for (i, piece) in pieces.iter().enumerate().skip(1) {
-        let (value, next) = if i + 1 == pieces.len() {
-            (piece.as_str(), "")
-        } else {
-            piece.rsplit_once(' ').unwrap_or((piece.as_str(), ""))
-        };
-        fields.push((key.clone(), value.to_owned()));
-        key = next.to_owned();
-    }
-    fields
-}
-
-fn unescape(s: &str) -> String {
-    let (mut out, mut chars) = (String::new(), s.chars());
-    while let Some(c) = chars.next() {
-        out.push(match (c, c == '\\') {
-            (_, true) => match chars.next() {
-                Some('n') => '\n',
-                Some('r') => '\r',
-                Some(other) => other,
-                None => '\\',
-            },
-            (c, false) => c,
-        });
-    }
-    out
 }

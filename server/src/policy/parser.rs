@@ -1,189 +1,35 @@
-//! The policy: the catalog of access profiles (README, "Policy"). Parsed once from TOML;
-//! every error names the file, the line and the key.
-use std::{
-    collections::BTreeMap,
-    fmt,
-    path::{Path, PathBuf},
-    time::Duration,
-};
+//! Reading a policy file: TOML into raw shapes that keep their spans, then validated into
+//! the model, so that every error points at its line.
+use std::{collections::BTreeMap, path::Path, time::Duration};
 
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::{ApprovalRule, IdentityCenterTarget, PolicyError, Principals, Profile, ReconcileMode, Stage};
 use crate::domain::{GroupId, HumanDuration, InvalidValue, ProfileKey, Upn};
 
-#[derive(Debug, thiserror::Error)]
-pub struct PolicyError {
-    pub file: PathBuf,
-    pub line: Option<usize>,
-    pub key: String,
-    pub message: String,
-}
-
-impl fmt::Display for PolicyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file.display())?;
-        if let Some(line) = self.line {
-            write!(f, ":{line}")?;
-        }
-        if !self.key.is_empty() {
-            write!(f, ": {}", self.key)?;
-        }
-        write!(f, ": {}", self.message)
+/// The profiles of the policy in `text`, or the first error with its line and key.
+pub(super) fn parse(path: &Path, text: &str) -> Result<BTreeMap<ProfileKey, Profile>, PolicyError> {
+    let at = |span: Option<std::ops::Range<usize>>, key: String, message: String| PolicyError {
+        file: path.to_owned(),
+        line: span.map(|s| line_of(text, s.start)),
+        key,
+        message,
+    };
+    let raw: RawPolicy = toml::from_str(text).map_err(|e| at(e.span(), String::new(), e.message().to_owned()))?;
+    let mut profiles = BTreeMap::new();
+    for (name, raw_profile) in raw.profiles {
+        let span = raw_profile.span();
+        let profile = raw_profile
+            .into_inner()
+            .validate(&name)
+            .map_err(|e| at(Some(e.span.unwrap_or(span)), format!("profiles.{name}{}", e.key), e.message))?;
+        profiles.insert(profile.key.clone(), profile);
     }
-}
-
-/// Users and groups of the directory.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Principals {
-    pub groups: Vec<GroupId>,
-    pub users: Vec<Upn>,
-}
-
-impl Principals {
-    pub fn is_empty(&self) -> bool {
-        self.groups.is_empty() && self.users.is_empty()
+    if profiles.is_empty() {
+        return Err(at(None, "profiles".into(), "the policy declares no profile".into()));
     }
-}
-
-/// One approval stage: who may approve and how many distinct approvals it takes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stage {
-    pub approvers: Principals,
-    pub required: u32,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ApprovalRule {
-    /// Approved as soon as it is filed (the request still goes through the audit log).
-    Automatic,
-    Approvers {
-        first: Stage,
-        second: Option<Stage>,
-    },
-}
-
-impl ApprovalRule {
-    pub fn stage(&self, number: i32) -> Option<&Stage> {
-        match (self, number) {
-            (Self::Approvers { first, .. }, 1) => Some(first),
-            (Self::Approvers { second, .. }, 2) => second.as_ref(),
-            _ => None,
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct Profile {
-    pub key: ProfileKey,
-    pub title: String,
-    pub description: Option<String>,
-    pub aws_account: Option<String>,
-    pub aws_role_arn: Option<String>,
-    pub group: GroupId,
-    pub min_duration: HumanDuration,
-    pub default_duration: HumanDuration,
-    pub max_duration: HumanDuration,
-    pub decision_timeout: HumanDuration,
-    pub require_justification: bool,
-    pub require_ticket: bool,
-    pub require_mfa: bool,
-    pub eligible: Principals,
-    pub approval: ApprovalRule,
-    /// What reconciliation does about members of `group` that hold no grant.
-    pub reconcile: ReconcileMode,
-    /// Members of `group` who belong there without a grant (never drift).
-    pub permanent_members: Vec<Upn>,
-    /// Deny the user's live AWS sessions of the role when a grant ends. `None`: decided by
-    /// the role's risk tier (on for high risk) once AWS has been asked.
-    pub revoke_sessions: Option<bool>,
-    /// IAM Identity Center: the group that mirrors `group` there (`aws_target = "identity_center"`).
-    pub identity_center: Option<IdentityCenterTarget>,
-    /// Approvers called in (and allowed to decide) when a stage stays undecided for
-    /// `notify.escalate_after`.
-    pub escalation: Option<Principals>,
-    /// Overrides `links.require_sign_in` for this profile's emailed links.
-    pub require_sign_in_for_links: Option<bool>,
-    /// Break-glass (`break_glass = true`): these users may activate at once, without
-    /// approval, with a justification; every approver and admin is told, and the grant awaits
-    /// an after-the-fact review.
-    pub break_glass: Option<Vec<Upn>>,
-}
-
-/// Where an Identity Center profile's membership also lives.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IdentityCenterTarget {
-    pub identity_store_id: String,
-    /// The Identity Center group's id or display name.
-    pub group: String,
-    pub region: Option<String>,
-}
-
-/// Drift handling for a profile's group: a member without an active grant who is not a
-/// permanent member is drift.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReconcileMode {
-    /// Not looked at.
-    Off,
-    /// Recorded in the audit log.
-    #[default]
-    Report,
-    /// Recorded and removed.
-    Enforce,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct Policy {
-    profiles: BTreeMap<ProfileKey, Profile>,
-}
-
-impl Policy {
-    pub fn load(path: &Path) -> Result<Self, PolicyError> {
-        let text = std::fs::read_to_string(path).map_err(|e| PolicyError {
-            file: path.to_owned(),
-            line: None,
-            key: String::new(),
-            message: format!("cannot read the policy file: {e}"),
-        })?;
-        Self::parse(path, &text)
-    }
-
-    pub fn parse(path: &Path, text: &str) -> Result<Self, PolicyError> {
-        let at = |span: Option<std::ops::Range<usize>>, key: String, message: String| PolicyError {
-            file: path.to_owned(),
-            line: span.map(|s| line_of(text, s.start)),
-            key,
-            message,
-        };
-        let raw: RawPolicy = toml::from_str(text).map_err(|e| at(e.span(), String::new(), e.message().to_owned()))?;
-        let mut profiles = BTreeMap::new();
-        for (name, raw_profile) in raw.profiles {
-            let span = raw_profile.span();
-            let profile = raw_profile
-                .into_inner()
-                .validate(&name)
-                .map_err(|e| at(Some(e.span.unwrap_or(span)), format!("profiles.{name}{}", e.key), e.message))?;
-            profiles.insert(profile.key.clone(), profile);
-        }
-        if profiles.is_empty() {
-            return Err(at(None, "profiles".into(), "the policy declares no profile".into()));
-        }
-        Ok(Self { profiles })
-    }
-
-    pub fn get(&self, key: &ProfileKey) -> Option<&Profile> {
-        self.profiles.get(key)
-    }
-
-    pub fn find(&self, key: &str) -> Option<&Profile> {
-        ProfileKey::parse(key).ok().and_then(|k| self.profiles.get(&k))
-    }
-
-    pub fn profiles(&self) -> impl Iterator<Item = &Profile> {
-        self.profiles.values()
-    }
+    Ok(profiles)
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -505,6 +351,7 @@ impl RawProfile {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::Policy;
 
     const GOOD: &str = r#"
 [profiles.AzureAD-Admins]

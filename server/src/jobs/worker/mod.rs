@@ -8,11 +8,15 @@ use std::{
 };
 
 use futures_util::FutureExt;
-
 use rand::Rng;
 use serde_json::json;
 use tokio::{sync::watch, task::JoinSet};
 use tracing::{Instrument, error, info, info_span, warn};
+
+mod liveness;
+
+pub use liveness::Heartbeat;
+use liveness::{DEAD_AFTER_MS, Running, host_name};
 
 use super::{
     JobKind,
@@ -24,16 +28,11 @@ use crate::{
     domain::now,
     store::{
         StoreError, audit,
-        audit::NewEvent,
+        audit::{NewEvent, Subject},
         jobs::{self, Job, JobStatus, Lease},
-        processes,
     },
+    telemetry::error_chain,
 };
-
-/// How often a process says it is alive (and renews the leases of the jobs it runs).
-const HEARTBEAT: Duration = Duration::from_secs(1);
-/// A process not heard from for this long is taken for dead: its jobs are taken over.
-const DEAD_AFTER_MS: i64 = 5_000;
 
 pub struct Worker {
     broker: Broker,
@@ -46,57 +45,13 @@ pub struct Worker {
     running: Arc<Mutex<HashSet<i64>>>,
 }
 
-/// A job counted as running in this process until its task ends, however it ends (done,
-/// panicked, or stopped at shutdown).
-struct Running {
-    ids: Arc<Mutex<HashSet<i64>>>,
-    id: i64,
-}
-
-impl Running {
-    fn start(ids: &Arc<Mutex<HashSet<i64>>>, id: i64) -> Self {
-        ids.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(id);
-        Self { ids: ids.clone(), id }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.ids.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&self.id);
-    }
-}
-
-/// The task that keeps this process's heartbeat (and its leases) fresh.
-pub struct Heartbeat {
-    stop: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Heartbeat {
-    /// Stops beating and leaves the processes table (after the worker gave back its jobs).
-    pub async fn stop(self) {
-        let _ = self.stop.send(true);
-        let _ = self.task.await;
-    }
-}
-
-/// This machine's name (`/proc/sys/kernel/hostname`, else `$HOSTNAME`).
-fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "localhost".into())
-}
-
 /// Logs a job task that panicked outside its effect (`execute` catches the effect's own
 /// panics); its lease is no longer renewed, so the job is taken again once it runs out.
 fn report(joined: Result<(), tokio::task::JoinError>) {
     if let Err(e) = joined
         && e.is_panic()
     {
-        error!(error = %e, "job task panicked");
+        error!(error = %error_chain(&e), "job task panicked");
     }
 }
 
@@ -119,55 +74,6 @@ impl Worker {
             host: self.host.clone(),
             running: self.running.clone(),
         }
-    }
-
-    /// Registers this process and gives back, to run at once, what processes of this host
-    /// that died (earlier runs of this one, crashed replicas) left running; returns how many
-    /// jobs that was. Those of other hosts are taken over once their heartbeat goes stale.
-    pub async fn register(&self) -> Result<u64, StoreError> {
-        let tx = self.broker.store.begin().await?;
-        processes::register(&tx, &self.owner, &self.host, std::process::id()).await?;
-        let dead = processes::dead_on_host(&tx, &self.host, &self.owner).await?;
-        let retaken = jobs::release_from(&tx, &dead).await?;
-        processes::forget(&tx, &dead).await?;
-        tx.commit().await?;
-        Ok(retaken)
-    }
-
-    /// Beats every second until stopped: the process's row says it is alive and the leases of
-    /// its running jobs are renewed, so a long job keeps its lease and a dead process's jobs
-    /// are taken over within `DEAD_AFTER_MS` and a poll.
-    pub fn start_heartbeat(&self) -> Heartbeat {
-        let (stop, mut stopped) = watch::channel(false);
-        let worker = self.clone_handle();
-        let task = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(HEARTBEAT);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    _ = stopped.changed() => break,
-                }
-                if let Err(e) = worker.beat().await {
-                    warn!(error = %e, "heartbeat failed; retrying");
-                }
-            }
-            if let Err(e) = processes::leave(worker.broker.store.conn(), &worker.owner).await {
-                warn!(error = %e, "could not leave the processes table");
-            }
-        });
-        Heartbeat { stop, task }
-    }
-
-    async fn beat(&self) -> Result<(), StoreError> {
-        let tx = self.broker.store.begin().await?;
-        if !processes::beat(&tx, &self.owner).await? {
-            processes::register(&tx, &self.owner, &self.host, std::process::id()).await?;
-        }
-        let ids: Vec<i64> =
-            self.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().copied().collect();
-        jobs::renew_leases(&tx, &self.owner, ids, self.settings.lease.as_millis()).await?;
-        tx.commit().await?;
-        Ok(())
     }
 
     /// Runs every due job, repeatedly, until nothing is due. Start-up calls this before
@@ -243,7 +149,7 @@ impl Worker {
                     Ok(started) if started == free => None,
                     Ok(_) => Some(self.until_next_due().await),
                     Err(e) => {
-                        error!(error = %e, "worker could not claim jobs");
+                        error!(error = %error_chain(&e), "worker could not claim jobs");
                         Some(self.settings.poll_interval.get())
                     }
                 }
@@ -278,7 +184,7 @@ impl Worker {
         match jobs::release_all(self.broker.store.conn(), &self.owner).await {
             Ok(n) if n > 0 => info!(released = n, "released claimed jobs"),
             Ok(_) => {}
-            Err(e) => error!(error = %e, "could not release claimed jobs"),
+            Err(e) => error!(error = %error_chain(&e), "could not release claimed jobs"),
         }
     }
 
@@ -291,7 +197,7 @@ impl Worker {
             }
             Ok(None) => poll,
             Err(e) => {
-                error!(error = %e, "could not read the next due job");
+                error!(error = %error_chain(&e), "could not read the next due job");
                 poll
             }
         }
@@ -333,7 +239,7 @@ impl Worker {
         }
         if let Err(e) = self.record(&job, &lease, result).await {
             // Its lease is no longer renewed: it runs out and the job is claimed again.
-            error!(error = %e, "could not record the job's outcome");
+            error!(error = %error_chain(&e), "could not record the job's outcome");
         }
     }
 
@@ -347,7 +253,7 @@ impl Worker {
             }
             Err(e) => e,
         };
-        let message = error.to_string();
+        let message = error_chain(&error);
         warn!(attempt = job.attempts, error = %message, "job attempt failed");
         // A membership sync is retried for ever: revocation is never abandoned (an add that
         // keeps failing fails its grant from inside the sync, after `worker.max_attempts`).
@@ -369,12 +275,12 @@ impl Worker {
         let tx = self.broker.store.begin().await?;
         // About the grant, or the membership (its lock key), or else the job itself.
         let subject = match (&job.grant_id, &job.lock_key) {
-            (Some(g), _) => format!("grant:{g}"),
-            (None, Some(key)) => key.clone(),
-            (None, None) => format!("job:{}", job.id),
+            (Some(g), _) => Subject::Grant(g),
+            (None, Some(key)) => Subject::Written(key),
+            (None, None) => Subject::Job(job.id),
         };
         let details = json!({ "job": job.id, "kind": job.kind.as_str(), "attempt": job.attempts, "error": message, "final": give_up });
-        audit::append(&tx, NewEvent::new("system", "job.attempt_failed", subject, details)).await?;
+        audit::append(&tx, NewEvent::system("job.attempt_failed", subject, details)).await?;
         let (status, due) = if give_up {
             (JobStatus::Failed, job.due_at)
         } else {

@@ -1,0 +1,66 @@
+//! Evidence kept outside the database (`[audit]`): signed checkpoints of the audit chain and
+//! forwarding to a syslog collector.
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::{ConfigError, HostPort};
+use crate::domain::HumanDuration;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSettings {
+    /// Ed25519 private key (PEM) that `elevate audit checkpoint` signs with.
+    pub checkpoint_key_file: Option<PathBuf>,
+    /// Its public key (PEM), for `elevate audit verify --from-checkpoint`.
+    pub checkpoint_public_key_file: Option<PathBuf>,
+    /// Where `serve` writes a signed checkpoint every `checkpoint_interval` (when the log
+    /// grew); keep the folder off the database host, or copy it away.
+    pub checkpoint_dir: Option<PathBuf>,
+    pub checkpoint_interval: HumanDuration,
+    /// Forward every audit event, in order, to a syslog collector (CEF).
+    pub syslog: Option<SyslogSettings>,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self {
+            checkpoint_key_file: None,
+            checkpoint_public_key_file: None,
+            checkpoint_dir: None,
+            checkpoint_interval: HumanDuration::from_secs(3600),
+            syslog: None,
+        }
+    }
+}
+
+impl AuditSettings {
+    pub(super) fn check(&self) -> Result<(), ConfigError> {
+        match self.checkpoint_dir.is_some() && self.checkpoint_key_file.is_none() {
+            true => Err(ConfigError::Key {
+                key: "audit.checkpoint_dir",
+                reason: "needs audit.checkpoint_key_file, the key that signs the checkpoints".into(),
+            }),
+            false => Ok(()),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyslogSettings {
+    /// The collector, e.g. `siem.example.com:514`.
+    pub address: HostPort,
+    #[serde(default)]
+    pub protocol: SyslogProtocol,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyslogProtocol {
+    /// Delivered in order, or retried (the default).
+    #[default]
+    Tcp,
+    /// Fire and forget: a lost datagram is not noticed.
+    Udp,
+}
