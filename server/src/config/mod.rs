@@ -170,3 +170,33 @@ impl Settings {
 /// `ELEVATE_*` variables that are not configuration (they choose the config file or belong
 /// to the test suite).
 const IGNORED_ENV: [&str; 6] = ["CONFIG", "TEST_POSTGRES_URL", "TEST_DB", "TEST_MOTO_SERVER", "TEST_PYTHON", "BIN"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The configuration in `text`, loaded as `elevate --config` would load it.
+    fn load(name: &str, text: &str) -> Result<Loaded, ConfigError> {
+        let path = std::env::temp_dir().join(format!("elevate-{name}-{}.toml", std::process::id()));
+        std::fs::write(&path, text).expect("the file is written");
+        let loaded = Settings::load(Some(&path));
+        std::fs::remove_file(&path).ok();
+        loaded
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_kind_is_refused_under_its_key() {
+        let graph =
+            "[directory]\nkind = \"graph\"\n[graph]\ntenant_id = \"t\"\nclient_id = \"c\"\nclient_secret = \"s\"\n";
+        let refused = |name, extra: &str| load(name, &format!("{graph}{extra}")).err().expect("refused").to_string();
+        let e = refused("url", "base_url = \"http://graph.example/v1.0\"\n");
+        assert!(e.contains("graph.base_url") && e.contains("https://"), "{e}");
+        let e = refused("account", "[aws]\naccounts = [{ account_id = \"12345\", saml_provider_arn = \"x\" }]\n");
+        assert!(e.contains("aws.accounts") && e.contains("12-digit"), "{e}");
+        let e = refused("syslog", "[audit.syslog]\naddress = \"siem.example\"\n");
+        assert!(e.contains("audit.syslog.address") && e.contains("host:port"), "{e}");
+        let e = refused("secret", "client_secret_file = \"/nonexistent\"\n");
+        assert!(e.contains("graph.client_secret") && e.contains("not both"), "{e}");
+        assert!(load("good", &format!("{graph}base_url = \"https://graph.example/v1.0\"\n")).is_ok());
+    }
+}

@@ -33,7 +33,7 @@ async fn app(worker: &str) -> TestApp {
     seed_graph(&graph);
     graph.add_group("Oncall-Admins", &[]);
     graph.add_group("Change-Admins", &[]);
-    TestApp::spawn_custom(POLICY, Some(graph), worker, "").await
+    TestApp::builder().policy(POLICY).graph(graph).worker(worker).spawn().await
 }
 
 fn now_ms() -> i64 {
@@ -240,7 +240,7 @@ async fn a_sync_waiting_behind_an_add_in_flight_leaves_the_worker_idle_until_its
 async fn an_extension_filed_while_its_chain_is_revoked_never_outlives_the_revoke() {
     // On PostgreSQL, where filing and revoking really run at the same time (SQLite takes
     // writers one at a time). AzureAD-Developers approves itself, extensions too.
-    let app = TestApp::spawn_on_postgres(crate::helpers::POLICY, GraphServer::start().await, "").await;
+    let app = TestApp::builder().postgres().graph(GraphServer::start().await).spawn().await;
     let alice = app.engineer();
     for round in 0..12 {
         let id = alice.request("AzureAD-Developers", 4).await;

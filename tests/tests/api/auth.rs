@@ -125,7 +125,7 @@ async fn a_bot_decides_only_for_a_human_approver_it_names_and_never_a_request_it
         &format!(r#"approval = {{ groups = ["Approvers"], users = ["{BOT}"], approvals_required = 1 }}"#),
     );
     assert_ne!(policy, POLICY, "the test policy names the bot");
-    let app = TestApp::spawn_custom(&policy, None, "", "").await;
+    let app = TestApp::builder().policy(&policy).spawn().await;
     let bot = app.with_token(&token(BOT, &["approver"], Some("delegate"), 600, SECRET));
     let decide = |id: &str, body: serde_json::Value| {
         let (bot, path) = (&bot, format!("/api/v1/requests/{id}/approve"));

@@ -149,7 +149,7 @@ async fn discover_lists_the_federated_roles_with_their_policies_and_risk() {
         .unwrap();
     role(&iam, "ec2-service-role", false, &["AdministratorAccess"]).await;
 
-    let app = TestApp::spawn_with("", &moto.config("1h")).await;
+    let app = TestApp::builder().config(&moto.config("1h")).spawn().await;
     let out = app.cli(&["aws", "discover"]);
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{table}{}", String::from_utf8_lossy(&out.stderr));
@@ -184,7 +184,7 @@ async fn the_mapping_check_names_missing_and_untrusting_roles() {
     let iam = moto.iam().await;
     reference_account(&iam).await;
     role(&iam, "Not-Federated", false, &[]).await;
-    let app = TestApp::spawn_with("", &moto.config("1h")).await;
+    let app = TestApp::builder().config(&moto.config("1h")).spawn().await;
     let bad = app.dir.path().join("bad-policy.toml");
     let text = POLICY
         .replace("role/AzureAD-Admins", "role/Does-Not-Exist")
@@ -220,7 +220,7 @@ async fn ending_a_grant_denies_exactly_that_users_older_sessions_merged_per_role
     let moto = Moto::start().await;
     let iam = moto.iam().await;
     let role_id = reference_account(&iam).await;
-    let app = TestApp::spawn_with("", &moto.config("2s")).await;
+    let app = TestApp::builder().config(&moto.config("2s")).spawn().await;
 
     let alice = app.engineer().request("AzureAD-Admins", 1).await;
     app.approver(BOB).approve(&alice).await;
@@ -307,7 +307,7 @@ async fn the_inventory_flags_admin_users_missing_mfa_old_keys_and_a_second_saml_
     iam.create_saml_provider().name("Okta").saml_metadata_document(metadata).send().await.unwrap();
     tokio::time::sleep(Duration::from_millis(1100)).await;
 
-    let app = TestApp::spawn_with("", &moto.config("1h")).await;
+    let app = TestApp::builder().config(&moto.config("1h")).spawn().await;
     let out = app.cli(&["aws", "inventory", "--format", "json", "--max-key-age", "0s"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let inv: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -350,7 +350,7 @@ async fn a_revocation_during_an_aws_outage_is_retried_until_aws_is_back() {
     reference_account(&iam).await;
     let proxy = elevate_tests::tcp_proxy::Proxy::start(moto.url.trim_start_matches("http://")).await;
     let through_proxy = Moto { url: proxy.url.clone(), ..moto };
-    let app = TestApp::spawn_with("", &through_proxy.config("1h")).await;
+    let app = TestApp::builder().config(&through_proxy.config("1h")).spawn().await;
 
     let id = app.engineer().request("AzureAD-Admins", 2).await;
     app.approver(BOB).approve(&id).await;
@@ -394,7 +394,7 @@ async fn drift_removed_by_reconciliation_also_loses_its_live_sessions() {
     let moto = Moto::start().await;
     let iam = moto.iam().await;
     reference_account(&iam).await;
-    let app = TestApp::spawn_with("reconcile_interval = \"1s\"", &moto.config("1h")).await;
+    let app = TestApp::builder().worker("reconcile_interval = \"1s\"").config(&moto.config("1h")).spawn().await;
     // Mallory was added to the developers' group by hand: no grant, and the profile enforces.
     {
         use sea_orm::{ActiveValue::Set, EntityTrait};
@@ -475,7 +475,7 @@ async fn a_mixed_case_users_live_sessions_are_denied_under_the_name_entra_gives_
     let iam = moto.iam().await;
     let role_id = reference_account(&iam).await;
     let graph = GraphServer::start().await;
-    let app = TestApp::spawn_custom(POLICY, Some(graph), "", &moto.config("2s")).await;
+    let app = TestApp::builder().graph(graph).config(&moto.config("2s")).spawn().await;
     let erin = app.graph().add_user(MIXED);
     app.graph().set_member("Engineers", &erin, true);
 
@@ -508,7 +508,7 @@ async fn a_high_risk_roles_emailed_link_decides_only_for_its_signed_in_approver_
     // The profile and [links] both say its links need no sign-in.
     let policy = POLICY.replacen("permanent_members", "require_sign_in_for_links = false\npermanent_members", 1);
     let extra = format!("{}\n{}\n[links]\nrequire_sign_in = false\n", sink.config(), moto.config("1h"));
-    let app = TestApp::spawn_custom(&policy, None, "", &extra).await;
+    let app = TestApp::builder().policy(&policy).config(&extra).spawn().await;
     let id = app.engineer().request("AzureAD-Admins", 600).await;
     let mail = sink.wait_for(1, |m| m.to == BOB && m.subject.starts_with("Approval needed")).await.remove(0);
     assert!(mail.text.contains("signed in to Elevate"), "{}", mail.text);

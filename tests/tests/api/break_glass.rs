@@ -41,7 +41,7 @@ fn glass(justification: Option<&str>) -> Value {
 async fn a_named_user_breaks_the_glass_everyone_is_told_and_one_approver_reviews_it() {
     let sink = SmtpSink::start().await;
     // Dave is an admin in every test's configuration (auth.admins).
-    let app = TestApp::spawn_custom(&policy(), None, "", &sink.config()).await;
+    let app = TestApp::builder().policy(&policy()).config(&sink.config()).spawn().await;
 
     // Without a justification, or by someone the profile does not name: refused, nothing filed.
     let (status, body) = app.engineer().post("/api/v1/requests", glass(None)).await;

@@ -36,7 +36,7 @@ require_sign_in_for_links = true
 }
 
 async fn spawn(sink: &SmtpSink, extra: &str) -> TestApp {
-    TestApp::spawn_custom(&policy(), None, "", &format!("{}\n{extra}", sink.config())).await
+    TestApp::builder().policy(&policy()).config(&format!("{}\n{extra}", sink.config())).spawn().await
 }
 
 fn asks(to: &str) -> impl Fn(&Mail) -> bool + '_ {

@@ -27,7 +27,7 @@ pub fn entra_config(idp: &OidcProvider) -> String {
 }
 
 async fn spawn(idp: &OidcProvider) -> TestApp {
-    TestApp::spawn_custom(POLICY, Some(GraphServer::start().await), "", &entra_config(idp)).await
+    TestApp::builder().graph(GraphServer::start().await).config(&entra_config(idp)).spawn().await
 }
 
 /// A user's delegated token as Entra issues it: object and tenant ids and a scope (and no

@@ -143,7 +143,7 @@ async fn serve_signs_a_checkpoint_periodically_while_the_log_grows() {
         "[audit]\ncheckpoint_key_file = \"{key}\"\ncheckpoint_dir = \"{}\"\ncheckpoint_interval = \"1s\"\n",
         folder.display()
     );
-    let mut app = TestApp::spawn_with("", &config).await;
+    let mut app = TestApp::builder().config(&config).spawn().await;
     app.engineer().request("AzureAD-Admins", 600).await;
     let files = |n: usize| {
         let folder = folder.clone();
@@ -232,7 +232,7 @@ async fn no_configured_secret_reaches_a_log_line_or_an_audit_event() {
         idp.config(),
         hooks.url
     );
-    let app = TestApp::spawn_custom(POLICY, Some(GraphServer::start().await), "", &extra).await;
+    let app = TestApp::builder().graph(GraphServer::start().await).config(&extra).spawn().await;
 
     // A grant's whole life, webhooks included, a browser sign-in, and refused credentials.
     let id = app.engineer().request("AzureAD-Admins", 2).await;

@@ -10,7 +10,7 @@ use crate::helpers::*;
 
 #[tokio::test]
 async fn a_grant_adds_and_its_expiry_removes_the_entra_membership_exactly_once() {
-    let app = TestApp::spawn_with_graph().await;
+    let app = TestApp::builder().graph(GraphServer::start().await).spawn().await;
     let graph = app.graph();
     let alice_id = graph.user_id(ALICE);
     let id = app.engineer().request("AzureAD-Admins", 2).await;
@@ -31,7 +31,7 @@ async fn a_grant_adds_and_its_expiry_removes_the_entra_membership_exactly_once()
 
 #[tokio::test]
 async fn a_member_before_the_grant_stays_one_and_graph_is_never_asked_to_remove_them() {
-    let app = TestApp::spawn_with_graph().await;
+    let app = TestApp::builder().graph(GraphServer::start().await).spawn().await;
     let graph = app.graph();
     let carol = graph.user_id(CAROL);
     let id = app.approver(CAROL).request("AzureAD-Admins", 1).await;
@@ -46,7 +46,7 @@ async fn a_member_before_the_grant_stays_one_and_graph_is_never_asked_to_remove_
 
 #[tokio::test]
 async fn a_member_removed_by_hand_before_expiry_ends_cleanly() {
-    let app = TestApp::spawn_with_graph().await;
+    let app = TestApp::builder().graph(GraphServer::start().await).spawn().await;
     let graph = app.graph();
     let id = app.engineer().request("AzureAD-Admins", 2).await;
     app.approver(BOB).approve(&id).await;
@@ -80,7 +80,7 @@ async fn with_thirty_percent_of_calls_throttled_every_grant_and_revocation_compl
     // retries would rightly end before it was ever added).
     let graph = GraphServer::start().await;
     seed_graph(&graph);
-    let app = TestApp::spawn_custom(&hour_long_policy(), Some(graph), "", "").await;
+    let app = TestApp::builder().policy(&hour_long_policy()).graph(graph).spawn().await;
     let graph = app.graph();
     let engineers: Vec<String> = (0..8).map(|i| format!("engineer{i}@example.com")).collect();
     for upn in &engineers {
@@ -113,7 +113,7 @@ async fn with_thirty_percent_of_calls_throttled_every_grant_and_revocation_compl
 
 #[tokio::test]
 async fn an_expiry_during_a_ten_second_outage_is_revoked_within_seconds_of_recovery() {
-    let app = TestApp::spawn_with_graph().await;
+    let app = TestApp::builder().graph(GraphServer::start().await).spawn().await;
     let graph = app.graph();
     let id = app.engineer().request("AzureAD-Admins", 2).await;
     app.approver(BOB).approve(&id).await;
@@ -146,7 +146,7 @@ async fn grant_of(app: &TestApp, request_id: &str) -> String {
 
 #[tokio::test]
 async fn eligibility_follows_nested_groups_and_listings_follow_paging() {
-    let app = TestApp::spawn_with_graph().await;
+    let app = TestApp::builder().graph(GraphServer::start().await).spawn().await;
     let graph = app.graph();
     graph.state().page_size = 1;
     // Mallory is in SRE, and SRE is a member of Engineers: eligible transitively.
@@ -163,7 +163,7 @@ async fn eligibility_follows_nested_groups_and_listings_follow_paging() {
 
 #[tokio::test]
 async fn a_revoked_token_is_refreshed_once_and_the_call_goes_through() {
-    let app = TestApp::spawn_with_graph().await;
+    let app = TestApp::builder().graph(GraphServer::start().await).spawn().await;
     let graph = app.graph();
     let first = app.engineer().request("AzureAD-Admins", 60).await;
     graph.revoke_tokens();
@@ -234,7 +234,7 @@ async fn bad_credentials_stop_start_up_and_directory_check_shows_what_works() {
 
 #[tokio::test]
 async fn reconciliation_reports_or_removes_drift_and_restores_a_missing_grant() {
-    let app = TestApp::spawn_with_graph_and("reconcile_interval = \"1s\"", "").await;
+    let app = TestApp::builder().graph(GraphServer::start().await).worker("reconcile_interval = \"1s\"").spawn().await;
     let graph = app.graph();
     let mallory = graph.user_id(MALLORY);
     let id = app.engineer().request("AzureAD-Admins", 600).await;
@@ -349,7 +349,7 @@ fn provisioning() -> String {
 
 #[tokio::test]
 async fn membership_changes_are_provisioned_on_demand_without_waiting_for_the_cycle() {
-    let app = TestApp::spawn_with_graph_and("", &provisioning()).await;
+    let app = TestApp::builder().graph(GraphServer::start().await).config(&provisioning()).spawn().await;
     let graph = app.graph();
     let alice = graph.user_id(ALICE);
     let id = app.engineer().request("AzureAD-Admins", 2).await;
@@ -371,7 +371,12 @@ async fn membership_changes_are_provisioned_on_demand_without_waiting_for_the_cy
 
 #[tokio::test]
 async fn a_failing_provisioning_push_never_blocks_the_grant() {
-    let app = TestApp::spawn_with_graph_and("max_attempts = 2", &provisioning()).await;
+    let app = TestApp::builder()
+        .graph(GraphServer::start().await)
+        .worker("max_attempts = 2")
+        .config(&provisioning())
+        .spawn()
+        .await;
     let graph = app.graph();
     graph.state().provisioning_forbidden = true;
     let id = app.engineer().request("AzureAD-Admins", 2).await;
@@ -395,7 +400,7 @@ async fn a_failing_provisioning_push_never_blocks_the_grant() {
 async fn the_token_is_refreshed_before_it_expires_not_after_a_refusal() {
     let graph = GraphServer::start().await;
     graph.state().token_lifetime_secs = 3;
-    let app = TestApp::spawn_on(graph).await;
+    let app = TestApp::builder().graph(graph).spawn().await;
     let graph = app.graph();
     // An approver reading a request is authorized by asking Graph each time (the catalog
     // would be answered from the display cache).
@@ -413,7 +418,7 @@ async fn the_token_is_refreshed_before_it_expires_not_after_a_refusal() {
 #[tokio::test]
 async fn calls_to_graph_stay_within_max_concurrency_during_a_mass_expiry() {
     let graph = GraphServer::start().await;
-    let app = TestApp::spawn_on(graph).await;
+    let app = TestApp::builder().graph(graph).spawn().await;
     let graph = app.graph();
     let engineers: Vec<String> = (0..12).map(|i| format!("engineer{i}@example.com")).collect();
     for upn in &engineers {
@@ -441,7 +446,7 @@ async fn a_retry_after_past_all_reason_delays_an_add_no_longer_than_backoff_max(
     // after Graph relents.
     let graph = GraphServer::start().await;
     seed_graph(&graph);
-    let app = TestApp::spawn_custom(&hour_long_policy(), Some(graph), "", "").await;
+    let app = TestApp::builder().policy(&hour_long_policy()).graph(graph).spawn().await;
     let graph = app.graph();
     graph.set_faults(Faults {
         throttle_share: 1.0,
@@ -466,7 +471,7 @@ async fn a_retry_after_past_all_reason_delays_an_add_no_longer_than_backoff_max(
 async fn reloading_the_inbox_does_not_spend_graph_calls_but_deciding_asks_afresh() {
     let graph = GraphServer::start().await;
     seed_graph(&graph);
-    let app = TestApp::spawn_custom(POLICY, Some(graph), "", "").await;
+    let app = TestApp::builder().graph(graph).spawn().await;
     let graph = app.graph();
     let mut ids = Vec::new();
     for i in 0..20 {

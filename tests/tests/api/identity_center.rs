@@ -64,7 +64,7 @@ async fn identity_center_app(worker: &str) -> IdentityCenterApp {
         "{head}identity_center_endpoint_url = \"{}\"\nidentity_center_wait = \"1s\"\n[[aws.accounts]]{account}",
         proxy.url
     );
-    let app = TestApp::spawn_custom(&policy, Some(graph), worker, &aws).await;
+    let app = TestApp::builder().policy(&policy).graph(graph).worker(worker).config(&aws).spawn().await;
     IdentityCenterApp { app, store, group_id, proxy, _moto: moto }
 }
 

@@ -183,7 +183,7 @@ async fn call(app: &TestApp, route: &str, id: &str, token: Option<&str>) -> u16 
 #[tokio::test]
 async fn every_api_route_answers_every_kind_of_caller_as_the_table_says() {
     let idp = OidcProvider::start().await;
-    let app = TestApp::spawn_with("", &entra_config(&idp)).await;
+    let app = TestApp::builder().config(&entra_config(&idp)).spawn().await;
     let mut wrong = Vec::new();
     for (route, needs, expected) in API {
         for ((who, caller), want) in CALLERS.iter().zip(expected) {

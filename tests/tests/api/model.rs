@@ -376,7 +376,7 @@ async fn random_histories_keep_every_membership_equal_to_the_active_grants() {
     for (_, group) in PROFILES {
         graph.add_group(group, &[]);
     }
-    let app = TestApp::spawn_custom(POLICY, Some(graph), "", "").await;
+    let app = TestApp::builder().policy(POLICY).graph(graph).spawn().await;
     let mut run = Run {
         app,
         model: Model { reqs: Vec::new(), disturbances: Vec::new() },

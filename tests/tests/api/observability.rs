@@ -1,6 +1,8 @@
 //! `GET /metrics`: what an operator graphs and alerts on.
 use std::time::Duration;
 
+use elevate_tests::graph_server::GraphServer;
+
 use crate::helpers::{BOB, TestApp};
 
 /// The value of one sample line (`name{labels} value`) of the exposition text.
@@ -10,7 +12,7 @@ fn sample(text: &str, series: &str) -> Option<f64> {
 
 #[tokio::test]
 async fn metrics_show_requests_grants_jobs_decisions_lags_and_graph_calls() {
-    let app = TestApp::spawn_with_graph().await;
+    let app = TestApp::builder().graph(GraphServer::start().await).spawn().await;
     let id = app.engineer().request("AzureAD-Admins", 2).await;
     app.approver(BOB).approve(&id).await;
     app.wait_for_status(&id, "active", Duration::from_secs(5)).await;

@@ -104,7 +104,7 @@ async fn assert_each_grant_happened_exactly_once(app: &TestApp, requests: &[Valu
 async fn sigkill_at_random_points_loses_nothing_and_repeats_nothing() {
     let (graph, users) = graph_with_crashers(40).await;
     seed_graph(&graph);
-    let mut app = TestApp::spawn_custom(POLICY, Some(graph), "lease = \"2s\"\n", "").await;
+    let mut app = TestApp::builder().policy(POLICY).graph(graph).worker("lease = \"2s\"\n").spawn().await;
     let bot = Bot::new();
     let mut rng = rand::rng();
     for cycle in 0..20 {
@@ -140,7 +140,7 @@ async fn sigkill_at_random_points_loses_nothing_and_repeats_nothing() {
 async fn many_expiries_during_downtime_are_revoked_before_serving() {
     let (graph, users) = graph_with_crashers(30).await;
     seed_graph(&graph);
-    let mut app = TestApp::spawn_custom(POLICY, Some(graph), "", "").await;
+    let mut app = TestApp::builder().policy(POLICY).graph(graph).spawn().await;
     let bot = Bot::new();
     for user in &users {
         bot.file(&app.address, user, "Auto", 3600).await;
@@ -173,7 +173,7 @@ async fn many_expiries_during_downtime_are_revoked_before_serving() {
 async fn sigterm_stops_serving_and_finishes_or_gives_back_running_jobs_in_time() {
     let (graph, users) = graph_with_crashers(6).await;
     seed_graph(&graph);
-    let mut app = TestApp::spawn_custom(POLICY, Some(graph), "shutdown_grace = \"2s\"\n", "").await;
+    let mut app = TestApp::builder().policy(POLICY).graph(graph).worker("shutdown_grace = \"2s\"\n").spawn().await;
     let bot = Bot::new();
     for user in &users {
         bot.file(&app.address, user, "Approved", 60).await;

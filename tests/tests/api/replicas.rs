@@ -68,7 +68,7 @@ async fn requests(app: &TestApp) -> Vec<Value> {
 async fn three_replicas_revoke_a_thousand_simultaneous_expiries_exactly_once() {
     let (graph, users) = crowd(GRANTS).await;
     let worker = "lease = \"5s\"\nconcurrency = 16\n";
-    let app = TestApp::spawn_on_postgres(POLICY, graph, worker).await;
+    let app = TestApp::builder().postgres().policy(POLICY).graph(graph).worker(worker).spawn().await;
     let mut second = app.replica(2).await;
     let third = app.replica(3).await;
     let addresses = [app.address.clone(), second.address.clone(), third.address.clone()];
@@ -132,7 +132,7 @@ async fn three_replicas_revoke_a_thousand_simultaneous_expiries_exactly_once() {
 #[tokio::test]
 async fn approvals_sent_to_different_replicas_at_once_never_double_count() {
     let (graph, users) = crowd(20).await;
-    let app = TestApp::spawn_on_postgres(POLICY, graph, "").await;
+    let app = TestApp::builder().postgres().policy(POLICY).graph(graph).spawn().await;
     let other = app.replica(2).await;
     let http = reqwest::Client::new();
     let bot = token(BOT, &["requester"], Some("delegate"), 3600, SECRET);
@@ -203,7 +203,7 @@ async fn the_jobs_of_a_killed_replica_are_taken_over_within_ten_seconds_and_no_l
     let (graph, users) = crowd(12).await;
     // Default leases (a minute): only liveness makes the takeover fast. Enough slots that the
     // live replicas have room for what the dead one held.
-    let app = TestApp::spawn_on_postgres(POLICY, graph, "concurrency = 32\n").await;
+    let app = TestApp::builder().postgres().policy(POLICY).graph(graph).worker("concurrency = 32\n").spawn().await;
     let mut second = app.replica(2).await;
     let third = app.replica(3).await;
     let http = reqwest::Client::new();

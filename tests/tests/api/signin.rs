@@ -71,7 +71,8 @@ async fn attempt_sign_in(
 async fn an_approver_signs_in_with_openid_connect_and_confirms_a_link_that_demands_it() {
     let idp = OidcProvider::start().await;
     let sink = SmtpSink::start().await;
-    let app = TestApp::spawn_custom(&policy(), None, "", &format!("{}\n{}", sink.config(), idp.config())).await;
+    let app =
+        TestApp::builder().policy(&policy()).config(&format!("{}\n{}", sink.config(), idp.config())).spawn().await;
     let id = app.engineer().request("SignedLinks", 600).await;
     let mail = sink.wait_for(1, |m| m.to == CAROL && m.subject.starts_with("Approval needed")).await.remove(0);
     let link = mail.link("Approve");
@@ -101,7 +102,7 @@ async fn an_approver_signs_in_with_openid_connect_and_confirms_a_link_that_deman
 #[tokio::test]
 async fn a_callback_that_was_not_started_here_or_was_altered_is_refused() {
     let idp = OidcProvider::start().await;
-    let app = TestApp::spawn_custom(&policy(), None, "", &idp.config()).await;
+    let app = TestApp::builder().policy(&policy()).config(&idp.config()).spawn().await;
     let http = http();
     let start = http.get(format!("{}/signin?login_hint={ALICE}", app.address)).send().await.unwrap();
     let pending = cookie(&start, "elevate_signin").unwrap();
@@ -132,7 +133,7 @@ async fn a_callback_that_was_not_started_here_or_was_altered_is_refused() {
 #[tokio::test]
 async fn a_profile_that_requires_mfa_sends_a_password_only_session_back_to_sign_in_with_mfa() {
     let idp = OidcProvider::start().await;
-    let app = TestApp::spawn_custom(&policy(), None, "", &idp.config()).await;
+    let app = TestApp::builder().policy(&policy()).config(&idp.config()).spawn().await;
     let (password_only, _) = sign_in(&app, ALICE, "/requests").await;
     let form_page = |cookie: String| {
         let address = app.address.clone();
@@ -181,7 +182,8 @@ async fn with_a_sign_in_configured_an_emailed_link_decides_nothing_without_it() 
     // forwarded mail is no capability by itself.
     let idp = OidcProvider::start().await;
     let sink = SmtpSink::start().await;
-    let app = TestApp::spawn_custom(&policy(), None, "", &format!("{}\n{}", sink.config(), idp.config())).await;
+    let app =
+        TestApp::builder().policy(&policy()).config(&format!("{}\n{}", sink.config(), idp.config())).spawn().await;
     let id = app.engineer().request("AzureAD-Admins", 600).await;
     let mail = sink.wait_for(1, |m| m.to == CAROL && m.subject.starts_with("Approval needed")).await.remove(0);
     let link = mail.link("Approve");
@@ -203,7 +205,8 @@ async fn with_a_sign_in_configured_an_emailed_link_decides_nothing_without_it() 
 #[tokio::test]
 async fn a_sign_in_is_the_directory_object_the_provider_names_never_a_name_it_does_not_vouch_for() {
     let idp = OidcProvider::start().await;
-    let app = TestApp::spawn_custom(&policy(), Some(GraphServer::start().await), "", &idp.config()).await;
+    let app =
+        TestApp::builder().policy(&policy()).graph(GraphServer::start().await).config(&idp.config()).spawn().await;
     let as_dave = format!("/signin?login_hint={DAVE}&next=/requests");
     let signed_in_as = |session: String| {
         let app = &app;

@@ -64,7 +64,7 @@ async fn every_event_reaches_the_collector_in_order_once_even_after_an_outage() 
     // The collector is down at first: nothing is lost meanwhile.
     let port = free_port();
     let config = format!("[audit.syslog]\naddress = \"127.0.0.1:{port}\"\nprotocol = \"tcp\"\n");
-    let app = TestApp::spawn_with("", &config).await;
+    let app = TestApp::builder().config(&config).spawn().await;
     let forged = "fix prod x=1\nCEF:0|Evil|Evil|1|forged|forged|10|suser=mallory";
     let (status, filed) = app.engineer().try_request("AzureAD-Admins", 600, json!({ "justification": forged })).await;
     assert_eq!(status, 201, "{filed}");
@@ -94,7 +94,7 @@ async fn udp_carries_the_same_messages() {
     let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let port = socket.local_addr().unwrap().port();
     let config = format!("[audit.syslog]\naddress = \"127.0.0.1:{port}\"\nprotocol = \"udp\"\n");
-    let app = TestApp::spawn_with("", &config).await;
+    let app = TestApp::builder().config(&config).spawn().await;
     let id = app.engineer().request("AzureAD-Admins", 600).await;
     let mut buf = vec![0u8; 65536];
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -126,7 +126,7 @@ async fn forwarding_never_holds_the_database_its_cursor_follows_each_batch() {
     let port = free_port();
     let received = tcp_collector(port).await;
     let config = format!("[audit.syslog]\naddress = \"127.0.0.1:{port}\"\nprotocol = \"tcp\"\n");
-    let app = TestApp::spawn_with("", &config).await;
+    let app = TestApp::builder().config(&config).spawn().await;
     for _ in 0..3 {
         let id = app.engineer().request("AzureAD-Admins", 600).await;
         app.approver(BOB).approve(&id).await;

@@ -12,7 +12,7 @@ use crate::{
 
 /// An Elevate with OpenID Connect sign-in (and mail, for the approvers' links).
 async fn spawn(idp: &OidcProvider, sink: &SmtpSink) -> TestApp {
-    TestApp::spawn_custom(&policy(), None, "", &format!("{}\n{}", sink.config(), idp.config())).await
+    TestApp::builder().policy(&policy()).config(&format!("{}\n{}", sink.config(), idp.config())).spawn().await
 }
 
 /// Signs `user` in through the identity provider, as the browser would by following the

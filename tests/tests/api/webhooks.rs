@@ -33,7 +33,7 @@ format = "slack"
 "#,
         url = receiver.url
     );
-    let app = TestApp::spawn_with("", &extra).await;
+    let app = TestApp::builder().config(&extra).spawn().await;
     let id = app.engineer().request("AzureAD-Admins", 600).await;
 
     let asked = receiver.wait_for("/generic", |p| p.body.contains("\"approval_needed\"")).await;

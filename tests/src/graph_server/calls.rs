@@ -1,0 +1,322 @@
+//! The Graph v1.0 calls Elevate makes: users, groups, memberships, paging, and the
+//! provisioning push; each passes the gate (authentication, faults, latency) first.
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    time::{Duration, Instant},
+};
+
+use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
+use rand::Rng;
+use serde_json::{Value, json};
+
+use super::{
+    Call, PROVISIONING_JOB, PROVISIONING_RULE, PROVISIONING_SP, Shared, State, User, error, find_user, lock, not_found,
+};
+
+/// Authentication, injected faults and latency, in the order Graph applies them; records the
+/// call. `Err` is the response to send instead of handling the call.
+async fn gate(state: &Shared, req: &HttpRequest) -> Result<(), HttpResponse> {
+    let latency = lock(state).faults.latency;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let mut s = lock(state);
+    let bearer =
+        req.headers().get("Authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let refusal = match bearer {
+        None => Some(error(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", "Access token is empty.")),
+        Some(t) if !s.tokens.contains(t) => Some(error(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            "Access token validation failure. Invalid audience.",
+        )),
+        Some(_) => None,
+    };
+    let refusal = refusal.or_else(|| {
+        let f = &s.faults;
+        let mut rng = rand::rng();
+        if f.outage_until.is_some_and(|t| Instant::now() < t) || rng.random_bool(f.unavailable_share.clamp(0.0, 1.0)) {
+            Some(error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "serviceNotAvailable",
+                "The service is temporarily unavailable. Please retry later.",
+            ))
+        } else if (!f.throttle_writes_only
+            || (req.method() != actix_web::http::Method::GET && req.path().contains("/members/")))
+            && rng.random_bool(f.throttle_share.clamp(0.0, 1.0))
+        {
+            let mut r =
+                error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", "Too many requests. Please try again later.");
+            let after = f.retry_after.as_deref().unwrap_or("1");
+            if let Ok(value) = actix_web::http::header::HeaderValue::from_str(after) {
+                r.headers_mut().insert(actix_web::http::header::RETRY_AFTER, value);
+            }
+            Some(r)
+        } else {
+            None
+        }
+    });
+    if let Some(r) = refusal {
+        record(&mut s, req, r.status().as_u16());
+        return Err(r);
+    }
+    Ok(())
+}
+
+fn record(s: &mut State, req: &HttpRequest, status: u16) {
+    s.calls.push(Call { method: req.method().to_string(), path: req.path().to_owned(), status, at: Instant::now() });
+}
+
+fn done(state: &Shared, req: &HttpRequest, response: HttpResponse) -> HttpResponse {
+    record(&mut lock(state), req, response.status().as_u16());
+    response
+}
+
+fn user_json(u: &User) -> Value {
+    json!({
+        "@odata.type": "#microsoft.graph.user", "id": u.id, "userPrincipalName": u.upn,
+        "displayName": u.display_name, "mail": u.upn,
+    })
+}
+
+/// One page of `items`, with an absolute `@odata.nextLink` (carrying `$skiptoken`) when more follow.
+fn page(req: &HttpRequest, s: &State, items: Vec<Value>) -> HttpResponse {
+    let query = web::Query::<BTreeMap<String, String>>::from_query(req.query_string())
+        .map(|q| q.into_inner())
+        .unwrap_or_default();
+    let skip: usize = query.get("$skiptoken").and_then(|t| t.parse().ok()).unwrap_or(0);
+    let top: usize = query.get("$top").and_then(|t| t.parse().ok()).unwrap_or(100).min(999);
+    let size = top.min(s.page_size).max(1);
+    let chunk: Vec<Value> = items.iter().skip(skip).take(size).cloned().collect();
+    let mut body =
+        json!({ "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#directoryObjects", "value": chunk });
+    if skip + size < items.len() {
+        let host = req.connection_info().host().to_owned();
+        let mut rest: Vec<String> =
+            query.iter().filter(|(k, _)| *k != "$skiptoken").map(|(k, v)| format!("{k}={v}")).collect();
+        rest.push(format!("$skiptoken={}", skip + size));
+        body["@odata.nextLink"] = json!(format!("http://{host}{}?{}", req.path(), rest.join("&")));
+    }
+    HttpResponse::Ok().json(body)
+}
+
+pub(super) async fn get_user(state: Shared, req: HttpRequest, id: web::Path<String>) -> HttpResponse {
+    if let Err(r) = gate(&state, &req).await {
+        return r;
+    }
+    let response = match find_user(&lock(&state), &id) {
+        Some(u) => HttpResponse::Ok().json(user_json(u)),
+        None => not_found(&id),
+    };
+    done(&state, &req, response)
+}
+
+pub(super) async fn get_group(state: Shared, req: HttpRequest, id: web::Path<String>) -> HttpResponse {
+    if let Err(r) = gate(&state, &req).await {
+        return r;
+    }
+    let response = match lock(&state).groups.get(id.as_str()) {
+        Some((name, _)) => {
+            HttpResponse::Ok().json(json!({ "@odata.type": "#microsoft.graph.group", "id": *id, "displayName": name }))
+        }
+        None => not_found(&id),
+    };
+    done(&state, &req, response)
+}
+
+fn groups_containing(s: &State, member: &str) -> Vec<String> {
+    s.groups.iter().filter(|(_, (_, m))| m.contains(member)).map(|(g, _)| g.clone()).collect()
+}
+
+fn group_json(id: &str) -> Value {
+    json!({ "@odata.type": "#microsoft.graph.group", "id": id })
+}
+
+pub(super) async fn member_of(state: Shared, req: HttpRequest, id: web::Path<String>) -> HttpResponse {
+    if let Err(r) = gate(&state, &req).await {
+        return r;
+    }
+    let s = lock(&state);
+    let response = match find_user(&s, &id) {
+        Some(u) => page(&req, &s, groups_containing(&s, &u.id).iter().map(|g| group_json(g)).collect()),
+        None => not_found(&id),
+    };
+    drop(s);
+    done(&state, &req, response)
+}
+
+pub(super) async fn transitive_member_of(state: Shared, req: HttpRequest, id: web::Path<String>) -> HttpResponse {
+    if let Err(r) = gate(&state, &req).await {
+        return r;
+    }
+    let s = lock(&state);
+    let response = match find_user(&s, &id) {
+        Some(u) => {
+            let mut seen = BTreeSet::new();
+            let mut frontier = groups_containing(&s, &u.id);
+            while let Some(g) = frontier.pop() {
+                if seen.insert(g.clone()) {
+                    frontier.extend(groups_containing(&s, &g));
+                }
+            }
+            page(&req, &s, seen.iter().map(|g| group_json(g)).collect())
+        }
+        None => not_found(&id),
+    };
+    drop(s);
+    done(&state, &req, response)
+}
+
+pub(super) async fn list_members(state: Shared, req: HttpRequest, id: web::Path<String>) -> HttpResponse {
+    if let Err(r) = gate(&state, &req).await {
+        return r;
+    }
+    let s = lock(&state);
+    let response = match s.groups.get(id.as_str()) {
+        Some((_, members)) => {
+            let items =
+                members.iter().map(|m| s.users.get(m).map(user_json).unwrap_or_else(|| group_json(m))).collect();
+            page(&req, &s, items)
+        }
+        None => not_found(&id),
+    };
+    drop(s);
+    done(&state, &req, response)
+}
+
+pub(super) async fn add_member(
+    state: Shared,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (group, reference) = path.into_inner();
+    if let Err(r) = gate(&state, &req).await {
+        return r;
+    }
+    let late = lock(&state).faults.late_add;
+    if !late.is_zero() {
+        tokio::time::sleep(late).await;
+    }
+    if reference != "$ref" {
+        return done(&state, &req, error(StatusCode::BAD_REQUEST, "BadRequest", "Unsupported segment type."));
+    }
+    let odata_id = serde_json::from_slice::<Value>(&body).ok().and_then(|v| v["@odata.id"].as_str().map(str::to_owned));
+    let Some(member) =
+        odata_id.as_deref().and_then(|u| u.rsplit_once("/directoryObjects/")).map(|(_, id)| id.to_owned())
+    else {
+        let r = error(StatusCode::BAD_REQUEST, "Request_BadRequest", "Invalid object identifier ''.");
+        return done(&state, &req, r);
+    };
+    let (response, slow) = {
+        let mut guard = lock(&state);
+        let s = &mut *guard;
+        let response = if !s.users.contains_key(&member) {
+            not_found(&member)
+        } else {
+            match s.groups.get_mut(&group) {
+                None => not_found(&group),
+                Some((_, members)) if members.contains(&member) => error(
+                    StatusCode::BAD_REQUEST,
+                    "Request_BadRequest",
+                    "One or more added object references already exist for the following modified properties: 'members'.",
+                ),
+                Some((_, members)) => {
+                    members.insert(member.clone());
+                    s.changes.push((group.clone(), member, true, Instant::now()));
+                    HttpResponse::NoContent().finish()
+                }
+            }
+        };
+        (response, s.faults.slow_add_answer)
+    };
+    if !slow.is_zero() {
+        tokio::time::sleep(slow).await;
+    }
+    done(&state, &req, response)
+}
+
+pub(super) async fn remove_member(
+    state: Shared,
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+) -> HttpResponse {
+    let (group, member, reference) = path.into_inner();
+    if let Err(r) = gate(&state, &req).await {
+        return r;
+    }
+    if reference != "$ref" {
+        return done(&state, &req, error(StatusCode::BAD_REQUEST, "BadRequest", "Unsupported segment type."));
+    }
+    let mut guard = lock(&state);
+    let s = &mut *guard;
+    let response = match s.groups.get_mut(&group) {
+        None => not_found(&group),
+        Some((_, members)) => {
+            if members.remove(&member) {
+                s.changes.push((group.clone(), member.clone(), false, Instant::now()));
+                HttpResponse::NoContent().finish()
+            } else {
+                // Graph answers a non-member with 404 naming the member.
+                not_found(&member)
+            }
+        }
+    };
+    drop(guard);
+    done(&state, &req, response)
+}
+
+/// `provisionOnDemand`: one group with its member, at most 5 calls per 10 s per app.
+pub(super) async fn provision_on_demand(
+    state: Shared,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (sp, job) = path.into_inner();
+    if let Err(r) = gate(&state, &req).await {
+        return r;
+    }
+    let mut s = lock(&state);
+    let now = Instant::now();
+    s.provisioning_calls.retain(|t| now.duration_since(*t) < Duration::from_secs(10));
+    let response = if sp != PROVISIONING_SP || job != PROVISIONING_JOB {
+        not_found(if sp != PROVISIONING_SP { &sp } else { &job })
+    } else if s.provisioning_forbidden {
+        error(
+            StatusCode::FORBIDDEN,
+            "Authorization_RequestDenied",
+            "Insufficient privileges to complete the operation.",
+        )
+    } else if s.provisioning_calls.len() >= 5 {
+        let mut r =
+            error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", "Too many requests. Please try again later.");
+        r.headers_mut()
+            .insert(actix_web::http::header::RETRY_AFTER, actix_web::http::header::HeaderValue::from_static("2"));
+        r
+    } else {
+        let v: Value = serde_json::from_slice(&body).unwrap_or_default();
+        let p = &v["parameters"][0];
+        let subject = &p["subjects"][0];
+        let member = &subject["links"]["members"][0];
+        let group = subject["objectId"].as_str().unwrap_or_default().to_owned();
+        let user = member["objectId"].as_str().unwrap_or_default().to_owned();
+        if p["ruleId"] != PROVISIONING_RULE
+            || subject["objectTypeName"] != "Group"
+            || member["objectTypeName"] != "User"
+        {
+            error(StatusCode::BAD_REQUEST, "BadRequest", "The provisionOnDemand parameters are not valid.")
+        } else if !s.groups.contains_key(&group) || !s.users.contains_key(&user) {
+            not_found(if s.groups.contains_key(&group) { &user } else { &group })
+        } else {
+            s.provisioning_calls.push(now);
+            s.provisioned.push((group, user));
+            HttpResponse::Ok().json(json!({
+                "@odata.type": "#microsoft.graph.stringKeyStringValuePair",
+                "key": "ProvisioningResult", "value": "Success",
+            }))
+        }
+    };
+    record(&mut s, &req, response.status().as_u16());
+    response
+}
