@@ -43,6 +43,8 @@ pub struct Broker {
     pub mfa_max_age: std::time::Duration,
     /// Users' groups for display and routing (`directory.display_cache_ttl`).
     pub groups_cache: Arc<GroupsCache>,
+    /// Groups' members, for display only (`directory.display_cache_ttl`).
+    pub members_cache: Arc<MembersCache>,
     /// Directory users by object id, for Entra tokens (`IDENTITY_TTL`).
     pub identities: Arc<TtlCache<String, DirectoryUser>>,
 }
@@ -94,6 +96,18 @@ pub struct TtlCache<K, V> {
 /// A user's groups as the directory said; `None`: it does not know the user.
 pub type KnownGroups = Option<Arc<[GroupId]>>;
 pub type GroupsCache = TtlCache<Upn, KnownGroups>;
+/// A group's members as the directory said; `None`: it does not know the group.
+pub type MembersCache = TtlCache<GroupId, Option<Arc<[DirectoryUser]>>>;
+
+/// How current a directory answer must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// Asked now: for every authorization (deciding, filing, reading a request, signing in)
+    /// and for whom a notice goes to.
+    Fresh,
+    /// May be up to `directory.display_cache_ttl` old: for what is only shown or routed.
+    Display,
+}
 
 /// More entries than this and the stale ones are dropped.
 const CACHE_PRUNE_AT: usize = 10_000;
@@ -134,6 +148,16 @@ impl Broker {
     /// Everyone `principals` names: the users, and the members of the groups (a group or
     /// user the directory does not know is skipped). Each person once.
     pub async fn people_among(&self, principals: &Principals) -> Result<Vec<DirectoryUser>, DirectoryError> {
+        self.people_among_as(principals, Freshness::Fresh).await
+    }
+
+    /// [`Broker::people_among`], the groups' members from an answer as fresh as `freshness`
+    /// asks (a fresh answer serves the next display too).
+    pub async fn people_among_as(
+        &self,
+        principals: &Principals,
+        freshness: Freshness,
+    ) -> Result<Vec<DirectoryUser>, DirectoryError> {
         let mut people: Vec<DirectoryUser> = Vec::new();
         for upn in &principals.users {
             match self.directory.resolve_user(upn.as_str()).await {
@@ -143,11 +167,23 @@ impl Broker {
             }
         }
         for group in &principals.groups {
-            match self.directory.list_members(group).await {
-                Ok(members) => people.extend(members),
-                Err(DirectoryError::NotFound(_)) => {}
-                Err(e) => return Err(e),
-            }
+            let cached = match freshness {
+                Freshness::Display => self.members_cache.get(group),
+                Freshness::Fresh => None,
+            };
+            let members = match cached {
+                Some(members) => members,
+                None => {
+                    let members = match self.directory.list_members(group).await {
+                        Ok(members) => Some(Arc::from(members)),
+                        Err(DirectoryError::NotFound(_)) => None,
+                        Err(e) => return Err(e),
+                    };
+                    self.members_cache.put(group, members.clone());
+                    members
+                }
+            };
+            people.extend(members.iter().flat_map(|m| m.iter().cloned()));
         }
         people.sort_by(|a, b| a.upn.cmp(&b.upn));
         people.dedup_by(|a, b| a.upn == b.upn);

@@ -7,9 +7,11 @@ use elevate::{config::Settings, telemetry};
 
 mod audit;
 mod aws;
+mod client;
 mod credentials;
 mod directory;
 mod policy;
+mod request;
 mod serve;
 
 #[derive(Parser)]
@@ -60,6 +62,8 @@ enum Command {
         #[command(subcommand)]
         command: directory::DirectoryCommand,
     },
+    /// Ask for access and decide requests through an Elevate server's API.
+    Request(request::RequestArgs),
 }
 
 impl Cli {
@@ -75,6 +79,7 @@ impl Cli {
             Command::Audit { command } => command.run(&config).await,
             Command::Aws { command } => command.run(&config).await,
             Command::Directory { command } => command.run(&config).await,
+            Command::Request(args) => args.run().await,
         }
     }
 }

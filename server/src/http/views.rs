@@ -97,6 +97,22 @@ pub struct RequestView {
     pub break_glass: bool,
     /// The after-the-fact review of a break-glass request, once given.
     pub review: Option<ReviewView>,
+    /// Who can decide it now: the current stage's approvers (and the escalation's, once
+    /// called in) who have not decided yet, never the requester. Only on a pending request
+    /// read on its own, and only when the directory could be asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approvers: Option<Vec<PersonView>>,
+    /// When the profile's escalation approvers will be called in, while that is still ahead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub escalates_at: Option<String>,
+}
+
+/// Someone of the directory, as a requester is shown them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PersonView {
+    pub name: String,
+    /// Their mail address (their UPN when the directory has none).
+    pub mail: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -133,6 +149,10 @@ impl From<RequestDetails> for RequestView {
             identity_center_ended_at: d.grant.as_ref().and_then(|g| g.ic_ended_at).map(format_millis),
             membership_outcome: d.grant.and_then(|g| g.end_outcome),
             break_glass: r.break_glass,
+            approvers: d.deciders.as_ref().map(|d| {
+                d.people.iter().map(|p| PersonView { name: p.display_name.clone(), mail: p.address() }).collect()
+            }),
+            escalates_at: d.deciders.as_ref().and_then(|d| d.escalates_at).map(format_millis),
             review: d.review.map(|v| ReviewView {
                 outcome: v.outcome,
                 reviewer: v.reviewer,

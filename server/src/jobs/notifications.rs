@@ -25,6 +25,7 @@ use crate::{
         jobs::{self, Job, JobStatus, Lease, NewJob},
         requests::{self, Request},
     },
+    telemetry::error_chain,
 };
 
 #[derive(Serialize, Deserialize)]
@@ -94,7 +95,7 @@ pub async fn fan_out(broker: &Broker, job: &Job, lease: &Lease) -> Result<(), Ef
     let mut mailed = Vec::new();
     if broker.notifier.mailer.is_some() {
         for user in recipients {
-            let address = user.mail.clone().unwrap_or_else(|| user.upn.to_string());
+            let address = user.address();
             mailed.push(address.clone());
             let p = MailPayload {
                 request: id.clone(),
@@ -106,11 +107,12 @@ pub async fn fan_out(broker: &Broker, job: &Job, lease: &Lease) -> Result<(), Ef
             jobs::enqueue(&tx, delivery(super::JobKind::SendMail, json!(p))).await?;
         }
     }
-    for hook in 0..broker.notifier.webhooks.len() {
+    let hooks = if notice.goes_to_chat() { broker.notifier.webhooks.len() } else { 0 };
+    for hook in 0..hooks {
         let p = WebhookPayload { request: id.clone(), notice: notice.clone(), hook };
         jobs::enqueue(&tx, delivery(super::JobKind::CallWebhook, json!(p))).await?;
     }
-    let details = json!({ "event": notice.event(), "mail_to": mailed, "webhooks": broker.notifier.webhooks.len() });
+    let details = json!({ "event": notice.event(), "mail_to": mailed, "webhooks": hooks });
     audit::append(&tx, NewEvent::system("notification.routed", Subject::Request(&id), details)).await?;
     if !jobs::settle(&tx, lease, JobStatus::Done, job.due_at, None).await? {
         // Another worker took the job over; it will fan out instead.
@@ -208,8 +210,8 @@ async fn audit_delivery(
 
 fn mail_error(e: MailError) -> EffectError {
     match e {
-        MailError::Transient(message) => EffectError::Retry { message, after: None },
-        MailError::Permanent(message) => EffectError::permanent(message),
+        MailError::Transient(_) => EffectError::Retry { message: error_chain(&e), after: None },
+        MailError::Permanent(_) => EffectError::permanent(e),
     }
 }
 

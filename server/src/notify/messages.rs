@@ -108,6 +108,18 @@ pub fn content(notice: &Notice, request: &Request, profile: &Profile, risk: Opti
                  approvers or an admin, review it in Elevate: was it justified?"
             ),
         ),
+        Notice::AwaitingDecision { deciders, escalates_at } => (
+            format!("Waiting for a decision: your request for {title}"),
+            "Your request waits for a decision".to_owned(),
+            format!(
+                "Who can decide it: {}.{}",
+                deciders.join(", "),
+                match escalates_at {
+                    Some(at) => format!(" Undecided by {}, the escalation approvers are called in too.", utc(*at)),
+                    None => String::new(),
+                }
+            ),
+        ),
         Notice::TimedOut => (
             format!("Timed out: your request for {title}"),
             "Your request timed out".to_owned(),
@@ -167,7 +179,7 @@ impl Content {
     }
 
     pub fn mail(&self, to: lettre::message::Mailbox) -> Result<OutgoingMail, MailError> {
-        let render = |r: Result<String, askama::Error>| r.map_err(|e| MailError::Permanent(format!("template: {e}")));
+        let render = |r: Result<String, askama::Error>| r.map_err(|e| MailError::Permanent(e.into()));
         Ok(OutgoingMail {
             to,
             subject: self.subject.clone(),

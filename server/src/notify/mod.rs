@@ -56,6 +56,12 @@ pub enum Notice {
     TimedOut,
     /// Activated without approval (break-glass): to every approver and admin at once.
     BreakGlass,
+    /// Filed, waiting for a decision (to the requester): who can decide, as `Name <mail>`, and
+    /// when the escalation approvers are called in, when the profile has them.
+    AwaitingDecision {
+        deciders: Vec<String>,
+        escalates_at: Option<i64>,
+    },
 }
 
 /// Who hears of a notice.
@@ -85,6 +91,7 @@ impl Notice {
             Self::Ended { .. } => "ended",
             Self::TimedOut => "timed_out",
             Self::BreakGlass => "break_glass",
+            Self::AwaitingDecision { .. } => "awaiting_decision",
         }
     }
 
@@ -117,8 +124,15 @@ impl Notice {
             Self::ExpiringSoon { expires_at } => {
                 request.status == RequestStatus::Active && request.expires_at == Some(*expires_at)
             }
+            Self::AwaitingDecision { .. } => request.status == RequestStatus::Pending,
             _ => true,
         }
+    }
+
+    /// Posted to the chat webhooks too? Not what only the requester needs: the channel already
+    /// heard that approval is needed.
+    pub fn goes_to_chat(&self) -> bool {
+        !matches!(self, Self::AwaitingDecision { .. })
     }
 }
 

@@ -18,14 +18,15 @@ pub struct OutgoingMail {
     pub html: String,
 }
 
+/// Why a mail was not sent, with the cause kept whole (lettre's error and its sources).
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
     /// The server or the network may do better later (4xx, connection refused, timeout).
-    #[error("mail not sent, will retry: {0}")]
-    Transient(String),
+    #[error("mail not sent, will retry")]
+    Transient(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// Retrying cannot help (5xx: unknown recipient, refused sender; a bad address).
-    #[error("mail refused: {0}")]
-    Permanent(String),
+    #[error("mail refused")]
+    Permanent(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 enum Transport {
@@ -69,13 +70,13 @@ impl Mailer {
             .to(mail.to)
             .subject(mail.subject)
             .multipart(MultiPart::alternative_plain_html(mail.text, mail.html))
-            .map_err(|e| MailError::Permanent(e.to_string()))?;
+            .map_err(|e| MailError::Permanent(e.into()))?;
         match &self.transport {
             Transport::Smtp(smtp) => smtp.send(message).await.map(|_| ()).map_err(|e| {
-                if e.is_permanent() { MailError::Permanent(e.to_string()) } else { MailError::Transient(e.to_string()) }
+                if e.is_permanent() { MailError::Permanent(e.into()) } else { MailError::Transient(e.into()) }
             }),
             Transport::Folder(folder) => {
-                folder.send(message).await.map(|_| ()).map_err(|e| MailError::Transient(e.to_string()))
+                folder.send(message).await.map(|_| ()).map_err(|e| MailError::Transient(e.into()))
             }
         }
     }
@@ -88,6 +89,6 @@ fn parse_from(from: &str) -> Result<Mailbox, ConfigError> {
 /// A recipient's mailbox from a display name and an address.
 pub fn mailbox(name: &str, address: &str) -> Result<Mailbox, MailError> {
     let address =
-        address.parse().map_err(|e| MailError::Permanent(format!("{address:?} is not a mail address: {e}")))?;
+        address.parse().map_err(|e| MailError::Permanent(format!("{address:?} is not a mail address: {e}").into()))?;
     Ok(Mailbox::new((!name.is_empty()).then(|| name.to_owned()), address))
 }

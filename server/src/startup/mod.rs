@@ -111,6 +111,7 @@ pub async fn broker(settings: &Settings, policy: Policy, public_url: &str, store
         max_pending_per_user: settings.limits.max_pending_per_user,
         mfa_max_age: settings.auth.mfa_max_age.get(),
         groups_cache: Arc::new(crate::broker::GroupsCache::new(settings.directory.display_cache_ttl.get())),
+        members_cache: Arc::new(crate::broker::MembersCache::new(settings.directory.display_cache_ttl.get())),
         identities: Arc::new(crate::broker::TtlCache::new(crate::broker::IDENTITY_TTL)),
         staff: Arc::new(crate::workflows::sign_in::Staff {
             admins: settings.auth.admins.principals("auth.admins")?,

@@ -19,7 +19,7 @@ pub mod sign_in;
 pub mod timeout;
 pub mod tokens;
 
-pub use crate::broker::Broker;
+pub use crate::broker::{Broker, Freshness};
 use crate::{
     domain::{Caller, InvalidValue, RequestEvent, TransitionError, Upn},
     policy::Principals,
@@ -74,15 +74,6 @@ impl From<sea_orm::DbErr> for WorkflowError {
     fn from(e: sea_orm::DbErr) -> Self {
         Self::Store(e.into())
     }
-}
-
-/// How current a directory answer must be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Freshness {
-    /// Asked now: for every authorization (deciding, filing, reading a request, signing in).
-    Fresh,
-    /// May be up to `directory.display_cache_ttl` old: for what is only shown or routed.
-    Display,
 }
 
 /// What only workflows ask of the broker.

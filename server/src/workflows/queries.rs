@@ -12,6 +12,7 @@ use super::{
 use crate::{
     domain::{Caller, InvalidValue, RequestId, RequestStatus, Upn},
     policy::Profile,
+    providers::directory::DirectoryUser,
     store::{audit, decisions, grants, grants::Grant, requests, requests::Request, reviews},
 };
 
@@ -22,6 +23,17 @@ pub struct RequestDetails {
     pub grant: Option<Grant>,
     /// The after-the-fact review, for a break-glass request that has one.
     pub review: Option<reviews::Review>,
+    /// Who can decide it now, for a pending request read on its own (`get_request`).
+    pub deciders: Option<Deciders>,
+}
+
+/// Who can decide a pending request now, as the requester is shown it.
+pub struct Deciders {
+    /// The current stage's approvers — and the escalation's, once called in — who have not
+    /// decided it yet; never the requester, nor whoever filed it for them.
+    pub people: Vec<DirectoryUser>,
+    /// When the profile's escalation approvers will be called in, while that is still ahead.
+    pub escalates_at: Option<i64>,
 }
 
 async fn may_see(broker: &Broker, caller: &Caller, request: &Request) -> Result<bool, WorkflowError> {
@@ -64,6 +76,7 @@ pub async fn details_of(broker: &Broker, requests: Vec<Request>) -> Result<Vec<R
                 grant: grants.remove(&id),
                 review: reviews.remove(&id),
                 request: now.remove(&id).unwrap_or(listed),
+                deciders: None,
             }
         })
         .collect())
@@ -74,9 +87,39 @@ pub async fn get_request(broker: &Broker, caller: &Caller, id: &str) -> Result<R
     let request = requests::get(broker.store.conn(), &id).await?;
     match request {
         // Someone who may not see a request learns nothing about it, not even that it exists.
-        Some(r) if may_see(broker, caller, &r).await? => details(broker, r).await,
+        Some(r) if may_see(broker, caller, &r).await? => {
+            let mut details = details(broker, r).await?;
+            details.deciders = deciders(broker, &details.request, &details.decisions).await;
+            Ok(details)
+        }
         _ => Err(WorkflowError::NotFound(format!("request {id}"))),
     }
+}
+
+/// Who can decide `request` now (when it is pending), from directory answers as old as
+/// `directory.display_cache_ttl` — it is only shown. A directory that cannot answer leaves
+/// the list out rather than failing the read.
+async fn deciders(broker: &Broker, request: &Request, decisions: &[DecisionRow]) -> Option<Deciders> {
+    let profile = broker.profile_of(request).ok().filter(|_| request.status == RequestStatus::Pending)?;
+    let stage = profile.approval.stage(request.stage)?;
+    let escalated = request.escalated_at.and(profile.escalation.as_ref());
+    let mut people = Vec::new();
+    for principals in std::iter::once(&stage.approvers).chain(escalated) {
+        match broker.people_among_as(principals, Freshness::Display).await {
+            Ok(found) => people.extend(found),
+            Err(e) => {
+                tracing::warn!(error = %crate::telemetry::error_chain(&e), "who can decide a request is not known now");
+                return None;
+            }
+        }
+    }
+    let decided = |upn: &Upn| decisions.iter().any(|d| d.stage == request.stage && d.approver == upn.as_str());
+    people.retain(|p| p.upn.as_str() != request.requester && p.upn.as_str() != request.filed_by && !decided(&p.upn));
+    people.sort_by(|a, b| a.upn.cmp(&b.upn));
+    people.dedup_by(|a, b| a.upn == b.upn);
+    let escalates_at = (profile.escalation.is_some() && request.escalated_at.is_none())
+        .then(|| request.stage_started_at.unwrap_or(request.created_at) + broker.notifier.escalate_after_ms);
+    Some(Deciders { people, escalates_at })
 }
 
 /// The profiles `caller` is eligible for, to show (filing checks eligibility afresh).

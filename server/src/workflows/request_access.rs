@@ -163,9 +163,13 @@ pub(super) async fn resolve(broker: &Broker, upn: &Upn) -> Result<DirectoryUser,
 }
 
 /// Refuses a request nobody could approve (only the requester, or empty approver groups),
-/// rather than leaving it to time out.
-async fn check_someone_can_approve(broker: &Broker, profile: &Profile, requester: &Upn) -> Result<(), WorkflowError> {
-    let ApprovalRule::Approvers { first, .. } = &profile.approval else { return Ok(()) };
+/// rather than leaving it to time out; returns who can approve it (the requester is told).
+async fn check_someone_can_approve(
+    broker: &Broker,
+    profile: &Profile,
+    requester: &Upn,
+) -> Result<Vec<DirectoryUser>, WorkflowError> {
+    let ApprovalRule::Approvers { first, .. } = &profile.approval else { return Ok(Vec::new()) };
     let mut approvers = broker.people_among(&first.approvers).await.map_err(WorkflowError::Directory)?;
     approvers.retain(|a| &a.upn != requester);
     if (approvers.len() as u64) < u64::from(first.required) {
@@ -176,7 +180,7 @@ async fn check_someone_can_approve(broker: &Broker, profile: &Profile, requester
             approvers.len()
         )));
     }
-    Ok(())
+    Ok(approvers)
 }
 
 /// Stores a checked request, auto-approving it when the profile says so.
@@ -197,7 +201,7 @@ pub(super) async fn file(
     };
     let break_glass = matches!(kind, Kind::BreakGlass);
     require_mfa(broker, caller, profile, &user.upn)?;
-    check_someone_can_approve(broker, profile, &user.upn).await?;
+    let approvers = check_someone_can_approve(broker, profile, &user.upn).await?;
     let at = now();
     let request = Request {
         id: RequestId::new(),
@@ -277,6 +281,16 @@ pub(super) async fn file(
     } else {
         let ask = Notice::ApprovalNeeded { stage: request.stage, version: request.version };
         notifications::notify(broker, &tx, &request, ask, at).await?;
+        // The requester hears who can decide (never themselves, nor the bot that filed) and
+        // when escalation calls in more.
+        let deciders = approvers
+            .iter()
+            .filter(|a| a.upn.as_str() != request.filed_by)
+            .map(|a| format!("{} <{}>", a.display_name, a.address()))
+            .collect();
+        let escalates_at = profile.escalation.as_ref().map(|_| at + broker.notifier.escalate_after_ms);
+        let waits = Notice::AwaitingDecision { deciders, escalates_at };
+        notifications::notify(broker, &tx, &request, waits, at).await?;
         request
     };
     tx.commit().await?;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{ALICE, BOB, CAROL, DAVE, MALLORY, POLICY, SECRET, TestApp},
+    helpers::{ALICE, BOB, CAROL, DAVE, MALLORY, POLICY, SECRET, TestApp, millis},
     notify_peers::{Mail, SmtpSink},
 };
 
@@ -194,7 +194,8 @@ async fn links_are_refused_when_altered_not_theirs_cancelled_or_for_oneself() {
     let bobs = app.approver(BOB).request("AzureAD-Admins", 600).await;
     let carol_mail = sink.wait_for(1, asks(CAROL)).await.remove(0);
     assert!(carol_mail.text.contains(BOB));
-    assert!(!sink.messages().iter().any(|m| m.to == BOB), "the requester was asked to approve");
+    // (He is mailed who can decide it, as every requester is; never asked to decide it.)
+    assert!(!sink.messages().iter().any(asks(BOB)), "the requester was asked to approve");
     // A genuinely signed link for Bob on his own request (say, from a stolen key) is refused too.
     let forged = forge_link(&bobs, BOB, "approve", 1, 1);
     let (status, page) = open(&format!("{}/act?token={forged}", app.address), None).await;
@@ -300,6 +301,29 @@ async fn a_decision_stands_while_smtp_is_down_and_the_mail_follows() {
     sink.wait_for(1, to_with_subject(ALICE, "Active")).await;
     // The ask for a decision already made is not sent late.
     assert!(!sink.messages().iter().any(|m| m.subject.starts_with("Approval needed")));
+}
+
+/// The line of a mail that names who can decide.
+fn who_can_decide(mail: &Mail) -> String {
+    mail.text.lines().find(|l| l.contains("Who can decide it:")).expect("a line naming the deciders").to_owned()
+}
+
+#[tokio::test]
+async fn the_requester_is_told_who_can_decide_and_when_escalation_calls_in_more() {
+    let sink = SmtpSink::start().await;
+    let app = spawn(&sink, "").await;
+    // Bob, an approver himself, asks: Carol can decide it, never Bob.
+    app.approver(BOB).request("AzureAD-Admins", 600).await;
+    let waiting = sink.wait_for(1, to_with_subject(BOB, "Waiting for a decision")).await.remove(0);
+    let line = who_can_decide(&waiting);
+    assert!(line.contains(CAROL) && !line.contains(BOB) && !line.contains("escalation"), "{line}");
+    // A profile with escalation says when more approvers are called in (here after 8 hours).
+    let id = app.engineer().request("Escalating", 600).await;
+    let waiting = sink.wait_for(1, to_with_subject(ALICE, "Waiting for a decision")).await.remove(0);
+    let line = who_can_decide(&waiting);
+    assert!(line.contains(CAROL) && !line.contains(DAVE) && line.contains("escalation approvers"), "{line}");
+    let (_, body) = app.engineer().get(&format!("/api/v1/requests/{id}")).await;
+    assert_eq!(millis(&body["escalates_at"]) - millis(&body["created_at"]), 8 * 3600 * 1000, "{body}");
 }
 
 #[tokio::test]

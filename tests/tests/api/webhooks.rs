@@ -55,4 +55,12 @@ format = "slack"
     app.approver(BOB).approve(&id).await;
     receiver.wait_for("/generic", |p| p.body.contains("\"event\":\"approved\"")).await;
     receiver.wait_for("/slack", |p| p.body.contains("Active")).await;
+
+    // What only the requester needs (who can decide) is mailed, not posted to the channels,
+    // which heard that approval is needed.
+    let routed = app.wait_for_audit(&format!("request:{id}"), "notification.routed", 4).await;
+    let waiting = routed.iter().find(|e| e["details"]["event"] == "awaiting_decision").expect("routed");
+    assert_eq!(waiting["details"]["webhooks"], 0, "{waiting}");
+    assert!(routed.iter().any(|e| e["details"]["event"] == "approved" && e["details"]["webhooks"] == 2), "{routed:?}");
+    assert!(!receiver.posted.lock().unwrap().iter().any(|p| p.body.contains("awaiting_decision")));
 }

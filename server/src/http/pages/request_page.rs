@@ -24,6 +24,10 @@ struct RequestPage<'a> {
     /// For a break-glass request: its review so far, in words.
     break_glass: Option<String>,
     decisions: Vec<(String, String, String)>,
+    /// Who can decide it now, (name, mail), while it is pending and the directory answers.
+    deciders: Option<Vec<(String, String)>>,
+    /// When the profile's escalation approvers will be called in, while that is ahead.
+    escalates_at: Option<String>,
     /// (instant, who, what) of every audit event about the request.
     timeline: Vec<(String, String, String)>,
     can_decide: bool,
@@ -98,6 +102,11 @@ pub(super) async fn show(state: web::Data<AppState>, visitor: Visitor, id: web::
                 None => "awaiting review".to_owned(),
             }),
             decisions,
+            deciders: details
+                .deciders
+                .as_ref()
+                .map(|d| d.people.iter().map(|p| (p.display_name.clone(), p.address())).collect()),
+            escalates_at: details.deciders.as_ref().and_then(|d| d.escalates_at).map(format_millis),
             timeline,
             can_decide,
             can_cancel: own && pending,

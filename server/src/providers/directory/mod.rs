@@ -19,6 +19,13 @@ pub struct DirectoryUser {
     pub mail: Option<String>,
 }
 
+impl DirectoryUser {
+    /// Where to write to them: their mail, or their UPN when the directory has no mail.
+    pub fn address(&self) -> String {
+        self.mail.clone().unwrap_or_else(|| self.upn.to_string())
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DirectoryError {
     #[error("{0} does not exist in the directory")]

@@ -1,0 +1,205 @@
+//! `elevate request …`: asking for access and deciding from a terminal or a script, through an
+//! Elevate server's REST API (the same checks as the web pages and chat bots meet).
+use std::{io::Write, process::ExitCode, time::Duration};
+
+use anyhow::Context;
+use clap::Subcommand;
+use elevate::domain::HumanDuration;
+use serde_json::{Value, json};
+
+use super::client::{Client, Server};
+
+#[derive(clap::Args)]
+pub struct RequestArgs {
+    #[command(flatten)]
+    server: Server,
+    /// Print the server's JSON instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: RequestCommand,
+}
+
+#[derive(Subcommand)]
+enum RequestCommand {
+    /// Ask for access to a profile.
+    New {
+        profile: String,
+        /// How long, e.g. 30m, 1h (default: the profile's).
+        #[arg(long = "for", value_name = "DURATION")]
+        duration: Option<String>,
+        /// Why the access is needed.
+        #[arg(long)]
+        why: Option<String>,
+        /// The change or incident ticket, when the profile asks for one.
+        #[arg(long)]
+        ticket: Option<String>,
+        /// Follow the request until it is active (exit 0) or refused (exit 1).
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Your requests (all of them for admins and auditors), newest first.
+    List {
+        /// Only those in this status (pending, approved, active, …).
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// One request, with who can decide it while it is pending.
+    Show { id: String },
+    /// Approve a request you may decide.
+    Approve {
+        id: String,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Deny a request you may decide.
+    Deny {
+        id: String,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Withdraw your pending request.
+    Cancel {
+        id: String,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// End an approved or active grant now.
+    Revoke {
+        id: String,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Ask for more time on your active grant (a request of its own).
+    Extend {
+        id: String,
+        /// How much longer, e.g. 30m.
+        #[arg(long, value_name = "DURATION")]
+        by: String,
+        #[arg(long)]
+        why: Option<String>,
+        /// Follow the extension until it is active (exit 0) or refused (exit 1).
+        #[arg(long)]
+        wait: bool,
+    },
+}
+
+impl RequestArgs {
+    pub async fn run(self) -> anyhow::Result<ExitCode> {
+        let client = self.server.connect()?;
+        let json = self.json;
+        let (request, wait) = match self.command {
+            RequestCommand::New { profile, duration, why, ticket, wait } => {
+                let seconds = duration.map(|d| seconds("--for", &d)).transpose()?;
+                let body =
+                    json!({ "profile": profile, "duration_seconds": seconds, "justification": why, "ticket": ticket });
+                (client.post("/requests", body).await?, wait)
+            }
+            RequestCommand::Extend { id, by, why, wait } => {
+                let body = json!({ "duration_seconds": seconds("--by", &by)?, "justification": why });
+                (client.post(&format!("/requests/{id}/extend"), body).await?, wait)
+            }
+            RequestCommand::List { status } => {
+                let query = status.map(|s| format!("?status={s}")).unwrap_or_default();
+                let page = client.get(&format!("/requests{query}")).await?;
+                print_list(&page, json)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            RequestCommand::Show { id } => (client.get(&format!("/requests/{id}")).await?, false),
+            RequestCommand::Approve { id, comment } => (decide(&client, &id, "approve", comment).await?, false),
+            RequestCommand::Deny { id, comment } => (decide(&client, &id, "deny", comment).await?, false),
+            RequestCommand::Cancel { id, comment } => (decide(&client, &id, "cancel", comment).await?, false),
+            RequestCommand::Revoke { id, comment } => (decide(&client, &id, "revoke", comment).await?, false),
+        };
+        print_request(&request, json)?;
+        if !wait {
+            return Ok(ExitCode::SUCCESS);
+        }
+        follow(&client, &request, json).await
+    }
+}
+
+async fn decide(client: &Client, id: &str, action: &str, comment: Option<String>) -> anyhow::Result<Value> {
+    client.post(&format!("/requests/{id}/{action}"), json!({ "comment": comment })).await
+}
+
+fn seconds(flag: &str, text: &str) -> anyhow::Result<i64> {
+    Ok(HumanDuration::parse("duration", text).with_context(|| flag.to_owned())?.as_secs())
+}
+
+/// Polls the request every second, printing each status it reaches, until it is active (0)
+/// or will never be (1).
+async fn follow(client: &Client, request: &Value, json: bool) -> anyhow::Result<ExitCode> {
+    let id = request["id"].as_str().context("the server's answer has no id")?;
+    let mut last = request["status"].as_str().unwrap_or_default().to_owned();
+    loop {
+        match last.as_str() {
+            "active" => return Ok(ExitCode::SUCCESS),
+            "pending" | "approved" => {}
+            _ => return Ok(ExitCode::FAILURE),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = client.get(&format!("/requests/{id}")).await?;
+        let status = now["status"].as_str().unwrap_or_default().to_owned();
+        if status != last {
+            match json {
+                true => println!("{now}"),
+                false => println!("{id}: {status}{}", until(&now)),
+            }
+            std::io::stdout().flush()?;
+            last = status;
+        }
+    }
+}
+
+fn until(request: &Value) -> String {
+    request["expires_at"].as_str().map(|at| format!(" until {at}")).unwrap_or_default()
+}
+
+fn text(value: &Value) -> &str {
+    value.as_str().unwrap_or("-")
+}
+
+fn print_request(r: &Value, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(r)?);
+        return Ok(());
+    }
+    println!("{}  {}  {}{}", text(&r["id"]), text(&r["profile"]), text(&r["status"]), until(r));
+    println!("  requester   {}", text(&r["requester"]));
+    println!("  duration    {}", HumanDuration::from_secs(r["duration_seconds"].as_u64().unwrap_or(0)));
+    if let Some(why) = r["justification"].as_str() {
+        println!("  why         {why}");
+    }
+    for d in r["decisions"].as_array().into_iter().flatten() {
+        println!("  {:<11} {} (stage {})", text(&d["decision"]), text(&d["approver"]), d["stage"]);
+    }
+    if let Some(people) = r["approvers"].as_array() {
+        let names: Vec<String> =
+            people.iter().map(|p| format!("{} <{}>", text(&p["name"]), text(&p["mail"]))).collect();
+        println!("  deciders    {}", names.join(", "));
+    }
+    if let Some(at) = r["escalates_at"].as_str() {
+        println!("  escalates   {at}");
+    }
+    Ok(())
+}
+
+fn print_list(page: &Value, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(page)?);
+        return Ok(());
+    }
+    println!("{:<36}  {:<24}  {:<10}  {:<28}  created", "id", "profile", "status", "requester");
+    for r in page["items"].as_array().into_iter().flatten() {
+        println!(
+            "{:<36}  {:<24}  {:<10}  {:<28}  {}",
+            text(&r["id"]),
+            text(&r["profile"]),
+            text(&r["status"]),
+            text(&r["requester"]),
+            text(&r["created_at"])
+        );
+    }
+    Ok(())
+}
