@@ -129,6 +129,8 @@ pub fn instructions(base: &str, tokens: &[DemoToken], mail: &Path) -> String {
          sees Active grants and the Audit log.\n\nDemo users and their API tokens (valid 24h):\n"
     );
     let mail = mail.display();
+    // This very binary, wherever it was built.
+    let cli = std::env::current_exe().map_or_else(|_| "elevate".to_owned(), |p| p.display().to_string());
     for t in tokens {
         let roles: Vec<_> = t.roles.iter().map(|r| r.as_str()).collect();
         out.push_str(&format!("  {:<20} {:<22} export {}={}\n", t.upn, roles.join(","), var(t.upn), t.token));
@@ -146,6 +148,12 @@ Try it (paste the export lines above first):
   curl -s {base}/api/v1/requests/ID -H "Authorization: Bearer $ALICE"
   # Dave reads the audit log
   curl -s {base}/api/v1/audit -H "Authorization: Bearer $DAVE"
+
+Or with the command line (the same API):
+  export ELEVATE_URL={base}
+  ELEVATE_TOKEN=$ALICE {cli} request new AzureAD-Admins --for 30s --why demo --wait &
+  ELEVATE_TOKEN=$BOB {cli} request list --to-decide
+  ELEVATE_TOKEN=$BOB {cli} request approve ID
 
 Mail to approvers and to the requester is written to {mail}/ as .eml files: open the newest
 one for Bob, and its Approve link shows the confirmation page. Sign in as a demo user at

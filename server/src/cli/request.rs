@@ -24,6 +24,7 @@ pub struct RequestArgs {
 enum RequestCommand {
     /// Ask for access to a profile.
     New {
+        /// The profile's key, e.g. AzureAD-Admins (`elevate request` lists none: see the catalog page).
         profile: String,
         /// How long, e.g. 30m, 1h (default: the profile's).
         #[arg(long = "for", value_name = "DURATION")]
@@ -38,14 +39,21 @@ enum RequestCommand {
         #[arg(long)]
         wait: bool,
     },
-    /// Your requests (all of them for admins and auditors), newest first.
+    /// Your requests (all of them for admins and auditors), newest first; or, with
+    /// --to-decide, those you may decide now.
     List {
         /// Only those in this status (pending, approved, active, …).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "to_decide")]
         status: Option<String>,
+        /// The requests waiting for your decision (your approvals inbox).
+        #[arg(long)]
+        to_decide: bool,
     },
     /// One request, with who can decide it while it is pending.
-    Show { id: String },
+    Show {
+        /// The request's id.
+        id: String,
+    },
     /// Approve a request you may decide.
     Approve {
         id: String,
@@ -99,9 +107,13 @@ impl RequestArgs {
                 let body = json!({ "duration_seconds": seconds("--by", &by)?, "justification": why });
                 (client.post(&format!("/requests/{id}/extend"), body).await?, wait)
             }
-            RequestCommand::List { status } => {
-                let query = status.map(|s| format!("?status={s}")).unwrap_or_default();
-                let page = client.get(&format!("/requests{query}")).await?;
+            RequestCommand::List { status, to_decide } => {
+                let path = match (to_decide, status) {
+                    (true, _) => "/approvals".to_owned(),
+                    (false, Some(s)) => format!("/requests?status={s}"),
+                    (false, None) => "/requests".to_owned(),
+                };
+                let page = client.get(&path).await?;
                 print_list(&page, json)?;
                 return Ok(ExitCode::SUCCESS);
             }

@@ -140,8 +140,10 @@ async fn the_demo_walks_a_request_from_pending_to_expired_and_refuses_a_public_a
     use tokio::io::AsyncBufReadExt;
     let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
     let mut seen = Vec::new();
+    let mut printed = Vec::new();
     let finished = tokio::time::timeout(std::time::Duration::from_secs(60), async {
         while let Ok(Some(line)) = lines.next_line().await {
+            printed.push(line.clone());
             if let Some(step) = line.strip_prefix("walkthrough: ") {
                 seen.push(step.to_owned());
                 if step.starts_with("membership") {
@@ -158,4 +160,7 @@ async fn the_demo_walks_a_request_from_pending_to_expired_and_refuses_a_public_a
     for expected in ["is \"pending\"", "status active", "status expired", "membership \"removed\""] {
         assert!(text.contains(expected), "{expected} missing from:\n{text}");
     }
+    // It prints a command line to try, naming this very binary.
+    let cli_line = format!("{} request new AzureAD-Admins --for 30s", binary().canonicalize().unwrap().display());
+    assert!(printed.iter().any(|l| l.contains(&cli_line)), "{cli_line} missing from:\n{}", printed.join("\n"));
 }

@@ -49,7 +49,11 @@ async fn an_engineer_asks_from_the_terminal_and_an_approver_decides_from_another
     let shown = stdout(&request_cli(&app, ALICE, &alice, &["show", &id]).await);
     assert!(shown.contains("deciders") && shown.contains(BOB) && shown.contains(CAROL), "{shown}");
 
-    // Bob approves from his terminal; the grant becomes active.
+    // Bob finds it among what he may decide, and approves it; the grant becomes active.
+    let inbox = stdout(&request_cli(&app, BOB, &["requester", "approver"], &["list", "--to-decide"]).await);
+    assert!(inbox.lines().any(|l| l.starts_with(&id)), "{inbox}");
+    let mallorys = stdout(&request_cli(&app, MALLORY, &["requester", "approver"], &["list", "--to-decide"]).await);
+    assert!(!mallorys.contains(&id), "{mallorys}");
     let out = request_cli(&app, BOB, &["requester", "approver"], &["approve", &id, "--comment", "ok"]).await;
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("approved") || stdout(&out).contains("active"), "{}", stdout(&out));
