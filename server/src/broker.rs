@@ -47,6 +47,8 @@ pub struct Broker {
     pub members_cache: Arc<MembersCache>,
     /// Directory users by object id, for Entra tokens (`IDENTITY_TTL`).
     pub identities: Arc<TtlCache<String, DirectoryUser>>,
+    /// PagerDuty, for profiles that approve whoever is on call (`[oncall.pagerduty]`).
+    pub pagerduty: Option<Arc<crate::providers::pagerduty::PagerDuty>>,
 }
 
 /// How long the user an object id stands for is taken from memory: the id is immutable, so

@@ -14,6 +14,7 @@ mod auth;
 mod aws;
 mod directory;
 mod notify;
+mod oncall;
 mod server;
 mod values;
 mod worker;
@@ -26,12 +27,13 @@ pub use directory::{
     ProvisioningSettings,
 };
 pub use notify::{LinkSettings, NotifySettings, SmtpSecurity, SmtpSettings, WebhookFormat, WebhookSettings};
+pub use oncall::{OnCallSettings, PagerDutySettings};
 pub use server::{DatabaseSettings, LimitSettings, LogFormat, LogSettings, PolicySettings, ServerSettings};
 pub use values::{AccountId, HostPort, HttpsUrl, SamlProviderArn, is_loopback_http};
 pub use worker::WorkerSettings;
 
 /// Top-level sections; environment variables outside them are reported, not applied.
-const SECTIONS: [&str; 15] = [
+const SECTIONS: [&str; 16] = [
     "audit",
     "limits",
     "server",
@@ -47,6 +49,7 @@ const SECTIONS: [&str; 15] = [
     "links",
     "notify",
     "oidc",
+    "oncall",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +95,9 @@ pub struct Settings {
     pub audit: AuditSettings,
     #[serde(default)]
     pub limits: LimitSettings,
+    /// On-call services, for profiles that approve whoever is on call (`on_call`).
+    #[serde(default)]
+    pub oncall: OnCallSettings,
 }
 
 /// Settings and the warnings met while loading them (to be logged once logging is up).
@@ -161,6 +167,9 @@ impl Settings {
                 key: "auth.demo_sign_in",
                 reason: "lets anyone sign in as anyone: only with the local directory on a loopback address".into(),
             });
+        }
+        if let Some(pagerduty) = &self.oncall.pagerduty {
+            pagerduty.token()?;
         }
         self.audit.check()?;
         self.worker.check()

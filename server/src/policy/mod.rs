@@ -6,10 +6,11 @@ use crate::domain::ProfileKey;
 
 mod error;
 mod model;
+mod on_call;
 mod parser;
 
 pub use error::PolicyError;
-pub use model::{ApprovalRule, IdentityCenterTarget, Principals, Profile, ReconcileMode, Stage};
+pub use model::{ApprovalRule, IdentityCenterTarget, OnCallRule, Principals, Profile, ReconcileMode, Stage};
 
 #[derive(Debug, Clone, Default)]
 pub struct Policy {

@@ -78,6 +78,18 @@ pub struct Profile {
     /// approval, with a justification; every approver and admin is told, and the grant awaits
     /// an after-the-fact review.
     pub break_glass: Option<Vec<Upn>>,
+    /// Auto-approval of a requester who is on call right now (`on_call`).
+    pub on_call: Option<OnCallRule>,
+}
+
+/// Whoever is on call now in these PagerDuty schedules or escalation policies is approved
+/// without waiting, for at most `max_duration`; anyone else, or when PagerDuty cannot say,
+/// waits for the approvers as usual.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnCallRule {
+    pub pagerduty_schedules: Vec<String>,
+    pub pagerduty_escalation_policies: Vec<String>,
+    pub max_duration: HumanDuration,
 }
 
 /// Where an Identity Center profile's membership also lives.

@@ -5,7 +5,9 @@ use std::{collections::BTreeMap, path::Path, time::Duration};
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{ApprovalRule, IdentityCenterTarget, PolicyError, Principals, Profile, ReconcileMode, Stage};
+use super::{
+    ApprovalRule, IdentityCenterTarget, PolicyError, Principals, Profile, ReconcileMode, Stage, on_call::RawOnCall,
+};
 use crate::domain::{GroupId, HumanDuration, InvalidValue, ProfileKey, Upn};
 
 /// The profiles of the policy in `text`, or the first error with its line and key.
@@ -75,6 +77,7 @@ struct RawProfile {
     break_glass: Option<Spanned<bool>>,
     #[serde(default)]
     break_glass_users: Vec<Spanned<String>>,
+    on_call: Option<Spanned<RawOnCall>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -110,17 +113,21 @@ struct RawStage {
 }
 
 /// A validation error inside one profile: `key` is relative (`.max_duration`).
-struct FieldError {
+pub(super) struct FieldError {
     span: Option<std::ops::Range<usize>>,
     key: String,
     message: String,
 }
 
-fn field_err<T>(span: std::ops::Range<usize>, key: &str, message: impl Into<String>) -> Result<T, FieldError> {
+pub(super) fn field_err<T>(
+    span: std::ops::Range<usize>,
+    key: &str,
+    message: impl Into<String>,
+) -> Result<T, FieldError> {
     Err(FieldError { span: Some(span), key: key.to_owned(), message: message.into() })
 }
 
-fn parse_at<T>(
+pub(super) fn parse_at<T>(
     value: &Spanned<String>,
     key: &str,
     parse: impl Fn(&str) -> Result<T, InvalidValue>,
@@ -317,10 +324,12 @@ impl RawProfile {
                 None => None,
             },
         };
+        let on_call = self.on_call.map(|raw| raw.into_inner().validate(max, &approval)).transpose()?;
         Ok(Profile {
             key,
             escalation,
             break_glass,
+            on_call,
             require_sign_in_for_links: self.require_sign_in_for_links,
             title: self.title,
             description: self.description,

@@ -92,6 +92,16 @@ pub async fn broker(settings: &Settings, policy: Policy, public_url: &str, store
             p.key
         )));
     }
+    let pagerduty = match &settings.oncall.pagerduty {
+        Some(pagerduty) => Some(Arc::new(crate::providers::pagerduty::PagerDuty::new(pagerduty)?)),
+        None => match policy.profiles().find(|p| p.on_call.is_some()) {
+            Some(p) => {
+                let reason = format!("profile {} approves whoever is on call: configure [oncall.pagerduty]", p.key);
+                return Err(ConfigError::Key { key: "oncall.pagerduty", reason }.into());
+            }
+            None => None,
+        },
+    };
     let directory: Arc<dyn DirectoryProvider> = match settings.directory.kind {
         DirectoryKind::Local => {
             local::seed(&store, &settings.directory).await?;
@@ -113,6 +123,7 @@ pub async fn broker(settings: &Settings, policy: Policy, public_url: &str, store
         groups_cache: Arc::new(crate::broker::GroupsCache::new(settings.directory.display_cache_ttl.get())),
         members_cache: Arc::new(crate::broker::MembersCache::new(settings.directory.display_cache_ttl.get())),
         identities: Arc::new(crate::broker::TtlCache::new(crate::broker::IDENTITY_TTL)),
+        pagerduty,
         staff: Arc::new(crate::workflows::sign_in::Staff {
             admins: settings.auth.admins.principals("auth.admins")?,
             auditors: settings.auth.auditors.principals("auth.auditors")?,

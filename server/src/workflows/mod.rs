@@ -9,6 +9,7 @@ pub mod decide;
 pub mod extend;
 pub mod identify;
 pub mod link_decision;
+mod on_call;
 pub mod queries;
 pub mod reconcile;
 pub mod remind;

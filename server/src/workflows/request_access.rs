@@ -5,6 +5,7 @@ use serde_json::json;
 use super::{
     Broker, WorkflowError,
     authz::{self, Action},
+    on_call::{self, OnCall},
 };
 use crate::{
     domain::{
@@ -202,6 +203,10 @@ pub(super) async fn file(
     let break_glass = matches!(kind, Kind::BreakGlass);
     require_mfa(broker, caller, profile, &user.upn)?;
     let approvers = check_someone_can_approve(broker, profile, &user.upn).await?;
+    let on_call = match &kind {
+        Kind::Ask => on_call::ask(broker, profile, user, duration).await,
+        Kind::Extend(_) | Kind::BreakGlass => OnCall::NotAsked,
+    };
     let at = now();
     let request = Request {
         id: RequestId::new(),
@@ -271,14 +276,22 @@ pub(super) async fn file(
         audit::append(&tx, NewEvent::new(caller.upn.as_str(), "request.break_glass", subject, details)).await?;
         notifications::notify(broker, &tx, &active, Notice::BreakGlass, at).await?;
         active
-    } else if profile.approval == ApprovalRule::Automatic {
+    } else if let Some(rule) = match (&profile.approval, &on_call) {
+        (ApprovalRule::Automatic, _) => Some(json!({ "rule": "auto_approve" })),
+        (_, OnCall::Now(shift)) => Some(on_call::approval_details(shift)),
+        _ => None,
+    } {
         let approved = super::apply(&request, RequestEvent::Approve)?;
         let approved = requests::update(&tx, &request, approved).await?;
         grant::start(&tx, &approved).await?;
-        audit::append(&tx, NewEvent::system("request.approved", subject, json!({ "rule": "auto_approve" }))).await?;
+        audit::append(&tx, NewEvent::system("request.approved", subject, rule)).await?;
         notifications::notify(broker, &tx, &approved, Notice::Approved, at).await?;
         approved
     } else {
+        if let OnCall::Unknown(error) = &on_call {
+            let details = json!({ "service": "pagerduty", "error": error, "fallback": "approvers decide" });
+            audit::append(&tx, NewEvent::system("request.on_call_unknown", subject, details)).await?;
+        }
         let ask = Notice::ApprovalNeeded { stage: request.stage, version: request.version };
         notifications::notify(broker, &tx, &request, ask, at).await?;
         // The requester hears who can decide (never themselves, nor the bot that filed) and

@@ -22,6 +22,7 @@ mod matrix;
 mod model;
 mod notify_peers;
 mod observability;
+mod on_call;
 mod pages;
 mod reliability;
 mod replicas;
