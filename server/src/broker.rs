@@ -47,8 +47,9 @@ pub struct Broker {
     pub members_cache: Arc<MembersCache>,
     /// Directory users by object id, for Entra tokens (`IDENTITY_TTL`).
     pub identities: Arc<TtlCache<String, DirectoryUser>>,
-    /// PagerDuty, for profiles that approve whoever is on call (`[oncall.pagerduty]`).
-    pub pagerduty: Option<Arc<crate::providers::pagerduty::PagerDuty>>,
+    /// PagerDuty and Opsgenie, for profiles that approve whoever is on call (`[oncall]`).
+    pub pagerduty: Option<Arc<crate::providers::oncall::pagerduty::PagerDuty>>,
+    pub opsgenie: Option<Arc<crate::providers::oncall::opsgenie::Opsgenie>>,
 }
 
 /// How long the user an object id stands for is taken from memory: the id is immutable, so

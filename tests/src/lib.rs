@@ -1,7 +1,8 @@
-//! Test peers written for Elevate's tests where no runnable server exists: Microsoft Graph and
-//! PagerDuty, each following the service's documentation. Everything else is the real thing
+//! Test peers written for Elevate's tests where no runnable server exists: Microsoft Graph,
+//! PagerDuty and Opsgenie, each following the service's documentation. Everything else is the real thing
 //! (SQLite, PostgreSQL, moto, aiosmtpd, an OpenID Connect provider, Chromium).
 pub mod expiry;
 pub mod graph_server;
+pub mod opsgenie_server;
 pub mod pagerduty_server;
 pub mod tcp_proxy;

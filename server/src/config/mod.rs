@@ -27,7 +27,7 @@ pub use directory::{
     ProvisioningSettings,
 };
 pub use notify::{LinkSettings, NotifySettings, SmtpSecurity, SmtpSettings, WebhookFormat, WebhookSettings};
-pub use oncall::{OnCallSettings, PagerDutySettings};
+pub use oncall::{OnCallSettings, OpsgenieSettings, PagerDutySettings};
 pub use server::{DatabaseSettings, LimitSettings, LogFormat, LogSettings, PolicySettings, ServerSettings};
 pub use values::{AccountId, HostPort, HttpsUrl, SamlProviderArn, is_loopback_http};
 pub use worker::WorkerSettings;
@@ -170,6 +170,9 @@ impl Settings {
         }
         if let Some(pagerduty) = &self.oncall.pagerduty {
             pagerduty.token()?;
+        }
+        if let Some(opsgenie) = &self.oncall.opsgenie {
+            opsgenie.api_key()?;
         }
         self.audit.check()?;
         self.worker.check()

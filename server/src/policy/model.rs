@@ -82,13 +82,15 @@ pub struct Profile {
     pub on_call: Option<OnCallRule>,
 }
 
-/// Whoever is on call now in these PagerDuty schedules or escalation policies is approved
-/// without waiting, for at most `max_duration`; anyone else, or when PagerDuty cannot say,
-/// waits for the approvers as usual.
+/// Whoever is on call now in these PagerDuty schedules or escalation policies, or Opsgenie
+/// schedules, is approved without waiting, for at most `max_duration`; anyone else, or when
+/// the services cannot say, waits for the approvers as usual.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OnCallRule {
     pub pagerduty_schedules: Vec<String>,
     pub pagerduty_escalation_policies: Vec<String>,
+    /// Opsgenie schedules by id (a UUID) or name.
+    pub opsgenie_schedules: Vec<String>,
     pub max_duration: HumanDuration,
 }
 

@@ -1,4 +1,4 @@
-//! A profile's `on_call` table: who is on call in PagerDuty is approved at once.
+//! A profile's `on_call` table: who is on call in PagerDuty or Opsgenie is approved at once.
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -15,6 +15,8 @@ pub(super) struct RawOnCall {
     pagerduty_schedules: Vec<Spanned<String>>,
     #[serde(default)]
     pagerduty_escalation_policies: Vec<Spanned<String>>,
+    #[serde(default)]
+    opsgenie_schedules: Vec<Spanned<String>>,
     max_duration: Spanned<String>,
 }
 
@@ -44,7 +46,15 @@ impl RawOnCall {
         };
         let schedules = ids(self.pagerduty_schedules, ".on_call.pagerduty_schedules")?;
         let policies = ids(self.pagerduty_escalation_policies, ".on_call.pagerduty_escalation_policies")?;
-        if schedules.is_empty() && policies.is_empty() {
+        let opsgenie = self
+            .opsgenie_schedules
+            .into_iter()
+            .map(|s| match s.get_ref().trim().is_empty() || s.get_ref().chars().any(char::is_control) {
+                true => field_err(s.span(), ".on_call.opsgenie_schedules", "is not a schedule id or name"),
+                false => Ok(s.into_inner()),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if schedules.is_empty() && policies.is_empty() && opsgenie.is_empty() {
             return field_err(span, ".on_call", "names no schedule or escalation policy");
         }
         let max_duration =
@@ -56,7 +66,12 @@ impl RawOnCall {
                 format!("is longer than the profile's max_duration ({profile_max})"),
             );
         }
-        Ok(OnCallRule { pagerduty_schedules: schedules, pagerduty_escalation_policies: policies, max_duration })
+        Ok(OnCallRule {
+            pagerduty_schedules: schedules,
+            pagerduty_escalation_policies: policies,
+            opsgenie_schedules: opsgenie,
+            max_duration,
+        })
     }
 }
 
@@ -86,6 +101,7 @@ mod tests {
             ("{ pagerduty_schedules = [\"PI7DH85\"], max_duration = \"9h\" }", approvers, "on_call.max_duration"),
             ("{ pagerduty_schedules = [\"PI7DH85\"], max_duration = \"1h\" }", "{ auto_approve = true }", "on_call"),
             ("{ pagerduty_schedules = [\"PI7DH85\"], max_duration = \"1h\", opsgenie = 1 }", approvers, "opsgenie"),
+            ("{ opsgenie_schedules = [\" \"], max_duration = \"1h\" }", approvers, "opsgenie_schedules"),
         ] {
             let e = parse(on_call, approval).unwrap_err().to_string();
             assert!(e.contains("p.toml:7") && e.contains(key), "{on_call}: {e}");

@@ -2,7 +2,7 @@
 pub mod aws;
 pub mod directory;
 pub mod mail;
-pub mod pagerduty;
+pub mod oncall;
 pub mod syslog;
 pub mod webhook;
 

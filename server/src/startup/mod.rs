@@ -11,6 +11,7 @@ use crate::{
     providers::{
         aws::{AwsIam, identity_center::IdentityCenter},
         directory::{DirectoryProvider, graph, local},
+        oncall,
     },
     store::{Store, StoreError},
     workflows::{Broker, aws_mapping::AwsMapping},
@@ -92,16 +93,7 @@ pub async fn broker(settings: &Settings, policy: Policy, public_url: &str, store
             p.key
         )));
     }
-    let pagerduty = match &settings.oncall.pagerduty {
-        Some(pagerduty) => Some(Arc::new(crate::providers::pagerduty::PagerDuty::new(pagerduty)?)),
-        None => match policy.profiles().find(|p| p.on_call.is_some()) {
-            Some(p) => {
-                let reason = format!("profile {} approves whoever is on call: configure [oncall.pagerduty]", p.key);
-                return Err(ConfigError::Key { key: "oncall.pagerduty", reason }.into());
-            }
-            None => None,
-        },
-    };
+    let (pagerduty, opsgenie) = on_call_services(settings, &policy)?;
     let directory: Arc<dyn DirectoryProvider> = match settings.directory.kind {
         DirectoryKind::Local => {
             local::seed(&store, &settings.directory).await?;
@@ -124,6 +116,7 @@ pub async fn broker(settings: &Settings, policy: Policy, public_url: &str, store
         members_cache: Arc::new(crate::broker::MembersCache::new(settings.directory.display_cache_ttl.get())),
         identities: Arc::new(crate::broker::TtlCache::new(crate::broker::IDENTITY_TTL)),
         pagerduty,
+        opsgenie,
         staff: Arc::new(crate::workflows::sign_in::Staff {
             admins: settings.auth.admins.principals("auth.admins")?,
             auditors: settings.auth.auditors.principals("auth.auditors")?,
@@ -134,6 +127,41 @@ pub async fn broker(settings: &Settings, policy: Policy, public_url: &str, store
             None => None,
         },
     })
+}
+
+/// The on-call services profiles ask (`on_call`): each one a profile names must be configured.
+#[allow(clippy::type_complexity)]
+fn on_call_services(
+    settings: &Settings,
+    policy: &Policy,
+) -> Result<(Option<Arc<oncall::pagerduty::PagerDuty>>, Option<Arc<oncall::opsgenie::Opsgenie>>), StartError> {
+    let needs = |service: &'static str, asks: fn(&crate::policy::OnCallRule) -> bool| match policy
+        .profiles()
+        .find(|p| p.on_call.as_ref().is_some_and(asks))
+    {
+        Some(p) => Err(ConfigError::Key {
+            key: service,
+            reason: format!("profile {} approves whoever is on call there: configure [{service}]", p.key),
+        }),
+        None => Ok(()),
+    };
+    let pagerduty = match &settings.oncall.pagerduty {
+        Some(pd) => Some(Arc::new(oncall::pagerduty::PagerDuty::new(pd)?)),
+        None => {
+            needs("oncall.pagerduty", |r| {
+                !r.pagerduty_schedules.is_empty() || !r.pagerduty_escalation_policies.is_empty()
+            })?;
+            None
+        }
+    };
+    let opsgenie = match &settings.oncall.opsgenie {
+        Some(og) => Some(Arc::new(oncall::opsgenie::Opsgenie::new(og)?)),
+        None => {
+            needs("oncall.opsgenie", |r| !r.opsgenie_schedules.is_empty())?;
+            None
+        }
+    };
+    Ok((pagerduty, opsgenie))
 }
 
 /// The directory alone, for `elevate directory check`: Graph needs no database, the local

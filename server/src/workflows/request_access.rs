@@ -289,7 +289,7 @@ pub(super) async fn file(
         approved
     } else {
         if let OnCall::Unknown(error) = &on_call {
-            let details = json!({ "service": "pagerduty", "error": error, "fallback": "approvers decide" });
+            let details = json!({ "error": error, "fallback": "approvers decide" });
             audit::append(&tx, NewEvent::system("request.on_call_unknown", subject, details)).await?;
         }
         let ask = Notice::ApprovalNeeded { stage: request.stage, version: request.version };

@@ -180,3 +180,102 @@ async fn a_profile_that_approves_by_on_call_needs_pagerduty_configured() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && stderr.contains("oncall.pagerduty") && stderr.contains("OnCallProd"), "{stderr}");
 }
+
+mod opsgenie {
+    use elevate_tests::opsgenie_server::{OpsgenieServer, Rotation};
+
+    use super::*;
+
+    const SCHEDULE_ID: &str = "d875a1f4-9b4e-4219-a803-0c26936d18de";
+
+    fn policy() -> String {
+        format!(
+            r#"{POLICY}
+[profiles.OnCallProd]
+title = "Production, at once for whoever is on call"
+group = "Prod-Admins"
+min_duration = "1s"
+max_duration = "8h"
+eligible = {{ groups = ["Engineers"] }}
+approval = {{ users = ["carol@example.com"] }}
+on_call = {{ opsgenie_schedules = ["Platform Primary", "{SCHEDULE_ID}"], max_duration = "1h" }}
+"#
+        )
+    }
+
+    fn rotation(id: &str, name: &str, email: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> Rotation {
+        Rotation { schedule_id: id.into(), schedule_name: name.into(), email: email.into(), start, end }
+    }
+
+    #[tokio::test]
+    async fn whoever_opsgenie_has_on_call_now_is_approved_by_schedule_name_or_id() {
+        let opsgenie = OpsgenieServer::start().await;
+        let app = TestApp::builder().policy(&policy()).config(&opsgenie.config()).spawn().await;
+        {
+            let mut state = opsgenie.state();
+            let other = "0b1c2d3e-0000-4000-8000-000000000001";
+            state.rotations.push(rotation(other, "Platform Primary", BOB, hours(-1), hours(1)));
+            state.rotations.push(rotation(other, "Platform Primary", ALICE, hours(1), hours(3)));
+            state.rotations.push(rotation(SCHEDULE_ID, "Database", ALICE, hours(-1), hours(1)));
+        }
+        // Not on call in "Platform Primary" now (later), but in the other schedule, named by id.
+        let filed = file(&app, 600).await;
+        assert_eq!(filed["status"], "approved", "{filed}");
+        let events = app.audit_events(&format!("request:{}", filed["id"].as_str().unwrap())).await;
+        let d = &event(&events, "request.approved").expect("approved")["details"];
+        assert_eq!((d["service"].as_str(), d["schedule"].as_str()), (Some("opsgenie"), Some(SCHEDULE_ID)), "{d}");
+        assert_eq!(d["user"], ALICE);
+        let calls = opsgenie.state().calls.clone();
+        assert!(
+            calls
+                .iter()
+                .any(|c| c.contains("Platform%20Primary/on-calls") && c.contains("scheduleIdentifierType=name")),
+            "{calls:?}"
+        );
+        assert!(calls.iter().all(|c| c.contains("flat=true") && c.contains("date=")), "{calls:?}");
+        // Off call everywhere: the approvers decide.
+        opsgenie.state().rotations.retain(|r| r.email != ALICE);
+        assert_eq!(file(&app, 600).await["status"], "pending");
+    }
+
+    #[tokio::test]
+    async fn without_an_answer_from_opsgenie_the_approvers_decide_and_the_audit_log_says_why() {
+        let opsgenie = OpsgenieServer::start().await;
+        let app = TestApp::builder().policy(&policy()).config(&opsgenie.config()).spawn().await;
+        opsgenie.state().rotations.push(rotation(SCHEDULE_ID, "Database", ALICE, hours(-1), hours(1)));
+        let why = |filed: Value| {
+            let app = &app;
+            async move {
+                assert_eq!(filed["status"], "pending", "{filed}");
+                let events = app.audit_events(&format!("request:{}", filed["id"].as_str().unwrap())).await;
+                event(&events, "request.on_call_unknown").expect("audited")["details"]["error"].to_string()
+            }
+        };
+        opsgenie.state().rate_limited = true;
+        let error = why(file(&app, 600).await).await;
+        assert!(error.contains("opsgenie") && error.contains("THROTTLED"), "{error}");
+        opsgenie.state().rate_limited = false;
+        // "Platform Primary" does not exist (404): that hides no yes from the other schedule …
+        assert_eq!(file(&app, 600).await["status"], "approved");
+        // … and without one, it is the answer.
+        opsgenie.state().rotations[0].end = hours(-1);
+        let error = why(file(&app, 600).await).await;
+        assert!(error.contains("404") && error.contains("Platform Primary"), "{error}");
+        opsgenie.stop().await;
+        let error = why(file(&app, 600).await).await;
+        assert!(error.contains("could not be reached"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_wrong_key_is_refused_and_no_one_is_approved_by_it() {
+        let opsgenie = OpsgenieServer::start().await;
+        let config = opsgenie.config().replace(elevate_tests::opsgenie_server::OG_KEY, "not-the-key");
+        let app = TestApp::builder().policy(&policy()).config(&config).spawn().await;
+        opsgenie.state().rotations.push(rotation(SCHEDULE_ID, "Database", ALICE, hours(-1), hours(1)));
+        let filed = file(&app, 600).await;
+        assert_eq!(filed["status"], "pending");
+        let events = app.audit_events(&format!("request:{}", filed["id"].as_str().unwrap())).await;
+        let error = event(&events, "request.on_call_unknown").expect("audited")["details"]["error"].to_string();
+        assert!(error.contains("401") && error.contains("Could not authenticate"), "{error}");
+    }
+}

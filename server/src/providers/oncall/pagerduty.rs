@@ -7,18 +7,8 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use super::Shift;
 use crate::config::{ConfigError, PagerDutySettings};
-
-/// A shift of someone who is on call now.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Shift {
-    /// The on-call person's PagerDuty email.
-    pub email: String,
-    pub schedule: Option<String>,
-    pub escalation_policy: Option<String>,
-    /// When the shift ends (RFC 3339); `None`: a permanent on-call.
-    pub end: Option<String>,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum PagerDutyError {
@@ -125,11 +115,11 @@ impl PagerDuty {
             ];
             query.extend(ids.iter().map(|id| (filter, id.clone())));
             let page = self.page(&query).await?;
-            let found = page.oncalls.iter().find(|e| {
-                e.user.email.as_deref().is_some_and(|mail| emails.iter().any(|m| m.eq_ignore_ascii_case(mail)))
-            });
+            let found =
+                page.oncalls.iter().find(|e| e.user.email.as_deref().is_some_and(|mail| super::one_of(emails, mail)));
             if let Some(e) = found {
                 return Ok(Some(Shift {
+                    service: "pagerduty",
                     email: e.user.email.clone().unwrap_or_default(),
                     schedule: e.schedule.as_ref().map(|s| s.id.clone()),
                     escalation_policy: e.escalation_policy.as_ref().map(|p| p.id.clone()),
