@@ -43,8 +43,9 @@ pub struct Broker {
     pub mfa_max_age: std::time::Duration,
     /// Users' groups for display and routing (`directory.display_cache_ttl`).
     pub groups_cache: Arc<GroupsCache>,
-    /// Groups' members, for display only (`directory.display_cache_ttl`).
+    /// Groups' members and named users, for display only (`directory.display_cache_ttl`).
     pub members_cache: Arc<MembersCache>,
+    pub people_cache: Arc<PeopleCache>,
     /// Directory users by object id, for Entra tokens (`IDENTITY_TTL`).
     pub identities: Arc<TtlCache<String, DirectoryUser>>,
     /// PagerDuty and Opsgenie, for profiles that approve whoever is on call (`[oncall]`).
@@ -101,6 +102,8 @@ pub type KnownGroups = Option<Arc<[GroupId]>>;
 pub type GroupsCache = TtlCache<Upn, KnownGroups>;
 /// A group's members as the directory said; `None`: it does not know the group.
 pub type MembersCache = TtlCache<GroupId, Option<Arc<[DirectoryUser]>>>;
+/// A user as the directory said; `None`: it does not know them.
+pub type PeopleCache = TtlCache<Upn, Option<DirectoryUser>>;
 
 /// How current a directory answer must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,6 +141,34 @@ impl<K: std::hash::Hash + Eq + Clone, V: Clone> TtlCache<K, V> {
     }
 }
 
+/// `key`'s directory answer from `cache` when `freshness` allows, else asked now with `ask`
+/// (a fresh answer serves the next display too). "Not found" is an answer: `None`.
+async fn cached<K, V, F, Fut>(
+    cache: &TtlCache<K, Option<V>>,
+    key: &K,
+    freshness: Freshness,
+    ask: F,
+) -> Result<Option<V>, DirectoryError>
+where
+    K: std::hash::Hash + Eq + Clone,
+    V: Clone,
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<V, DirectoryError>>,
+{
+    if freshness == Freshness::Display
+        && let Some(answer) = cache.get(key)
+    {
+        return Ok(answer);
+    }
+    let answer = match ask().await {
+        Ok(value) => Some(value),
+        Err(DirectoryError::NotFound(_)) => None,
+        Err(e) => return Err(e),
+    };
+    cache.put(key, answer.clone());
+    Ok(answer)
+}
+
 /// A request names a profile the policy no longer has.
 #[derive(Debug, thiserror::Error)]
 #[error("profile {0} is no longer in the policy")]
@@ -163,29 +194,12 @@ impl Broker {
     ) -> Result<Vec<DirectoryUser>, DirectoryError> {
         let mut people: Vec<DirectoryUser> = Vec::new();
         for upn in &principals.users {
-            match self.directory.resolve_user(upn.as_str()).await {
-                Ok(user) => people.push(user),
-                Err(DirectoryError::NotFound(_)) => {}
-                Err(e) => return Err(e),
-            }
+            let user = cached(&self.people_cache, upn, freshness, || self.directory.resolve_user(upn.as_str())).await?;
+            people.extend(user);
         }
         for group in &principals.groups {
-            let cached = match freshness {
-                Freshness::Display => self.members_cache.get(group),
-                Freshness::Fresh => None,
-            };
-            let members = match cached {
-                Some(members) => members,
-                None => {
-                    let members = match self.directory.list_members(group).await {
-                        Ok(members) => Some(Arc::from(members)),
-                        Err(DirectoryError::NotFound(_)) => None,
-                        Err(e) => return Err(e),
-                    };
-                    self.members_cache.put(group, members.clone());
-                    members
-                }
-            };
+            let list = || async { self.directory.list_members(group).await.map(Arc::<[DirectoryUser]>::from) };
+            let members = cached(&self.members_cache, group, freshness, list).await?;
             people.extend(members.iter().flat_map(|m| m.iter().cloned()));
         }
         people.sort_by(|a, b| a.upn.cmp(&b.upn));

@@ -1,5 +1,6 @@
 //! The `elevate` command line: one module per command under `cli/`; an error becomes a
-//! message on standard error and a failing exit code.
+//! message on standard error and exit code 2 (1 is a command's own "no": a broken audit
+//! chain, a refused request).
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -12,7 +13,7 @@ async fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(2)
         }
     }
 }

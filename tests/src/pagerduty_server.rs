@@ -21,6 +21,8 @@ pub struct OnCall {
     pub email: String,
     pub schedule: Option<String>,
     pub escalation_policy: String,
+    /// 1 for the first responder, 2 for whom a page escalates to, …
+    pub level: u32,
     pub start: Option<DateTime<Utc>>,
     pub end: Option<DateTime<Utc>>,
 }
@@ -167,7 +169,7 @@ async fn oncalls(state: web::Data<Mutex<State>>, req: HttpRequest) -> HttpRespon
                 "user": user_json(o, full_users),
                 "schedule": o.schedule.as_deref().map(|id| reference("schedule", id)),
                 "escalation_policy": reference("escalation_policy", &o.escalation_policy),
-                "escalation_level": 1,
+                "escalation_level": o.level,
                 "start": o.start.map(|t| t.to_rfc3339()),
                 "end": o.end.map(|t| t.to_rfc3339()),
             })

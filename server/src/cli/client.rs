@@ -53,7 +53,13 @@ impl Server {
         if !(base.starts_with("https://") || elevate::config::is_loopback_http(&base)) {
             bail!("{base} must be an https:// URL (plain http only on this machine): the token would travel in clear");
         }
-        Ok(Client { base, token, http: reqwest::Client::new() })
+        // A server that hangs must not hang a script; a redirect could carry the token elsewhere.
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .context("building the HTTP client")?;
+        Ok(Client { base, token, http })
     }
 }
 

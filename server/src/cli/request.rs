@@ -4,7 +4,7 @@ use std::{io::Write, process::ExitCode, time::Duration};
 
 use anyhow::Context;
 use clap::Subcommand;
-use elevate::domain::HumanDuration;
+use elevate::domain::{HumanDuration, RequestStatus};
 use serde_json::{Value, json};
 
 use super::client::{Client, Server};
@@ -92,6 +92,11 @@ enum RequestCommand {
     },
 }
 
+/// A request's id as typed: a UUID, so that it cannot reach another endpoint of the API.
+fn id(text: &str) -> anyhow::Result<String> {
+    uuid::Uuid::parse_str(text).map(|id| id.to_string()).with_context(|| format!("{text:?} is not a request id"))
+}
+
 impl RequestArgs {
     pub async fn run(self) -> anyhow::Result<ExitCode> {
         let client = self.server.connect()?;
@@ -103,21 +108,25 @@ impl RequestArgs {
                     json!({ "profile": profile, "duration_seconds": seconds, "justification": why, "ticket": ticket });
                 (client.post("/requests", body).await?, wait)
             }
-            RequestCommand::Extend { id, by, why, wait } => {
+            RequestCommand::Extend { id: request, by, why, wait } => {
                 let body = json!({ "duration_seconds": seconds("--by", &by)?, "justification": why });
-                (client.post(&format!("/requests/{id}/extend"), body).await?, wait)
+                (client.post(&format!("/requests/{}/extend", id(&request)?), body).await?, wait)
             }
             RequestCommand::List { status, to_decide } => {
                 let path = match (to_decide, status) {
                     (true, _) => "/approvals".to_owned(),
-                    (false, Some(s)) => format!("/requests?status={s}"),
+                    (false, Some(s)) => {
+                        let known = RequestStatus::ALL.iter().any(|known| known.as_str() == s);
+                        anyhow::ensure!(known, "--status {s:?}: expected one of {}", statuses());
+                        format!("/requests?status={s}")
+                    }
                     (false, None) => "/requests".to_owned(),
                 };
                 let page = client.get(&path).await?;
                 print_list(&page, json)?;
                 return Ok(ExitCode::SUCCESS);
             }
-            RequestCommand::Show { id } => (client.get(&format!("/requests/{id}")).await?, false),
+            RequestCommand::Show { id: request } => (client.get(&format!("/requests/{}", id(&request)?)).await?, false),
             RequestCommand::Approve { id, comment } => (decide(&client, &id, "approve", comment).await?, false),
             RequestCommand::Deny { id, comment } => (decide(&client, &id, "deny", comment).await?, false),
             RequestCommand::Cancel { id, comment } => (decide(&client, &id, "cancel", comment).await?, false),
@@ -131,27 +140,42 @@ impl RequestArgs {
     }
 }
 
-async fn decide(client: &Client, id: &str, action: &str, comment: Option<String>) -> anyhow::Result<Value> {
-    client.post(&format!("/requests/{id}/{action}"), json!({ "comment": comment })).await
+async fn decide(client: &Client, request: &str, action: &str, comment: Option<String>) -> anyhow::Result<Value> {
+    client.post(&format!("/requests/{}/{action}", id(request)?), json!({ "comment": comment })).await
+}
+
+fn statuses() -> String {
+    RequestStatus::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
 }
 
 fn seconds(flag: &str, text: &str) -> anyhow::Result<i64> {
     Ok(HumanDuration::parse("duration", text).with_context(|| flag.to_owned())?.as_secs())
 }
 
-/// Polls the request every second, printing each status it reaches, until it is active (0)
-/// or will never be (1).
+/// Polls the request every two seconds, printing each status it reaches, until it is active
+/// (0) or will never be (1). A poll that fails (the network, a busy server) is tried again
+/// for a while before the command gives up with an error (2), never taken for a refusal.
 async fn follow(client: &Client, request: &Value, json: bool) -> anyhow::Result<ExitCode> {
     let id = request["id"].as_str().context("the server's answer has no id")?;
     let mut last = request["status"].as_str().unwrap_or_default().to_owned();
+    let mut failures = 0;
     loop {
         match last.as_str() {
             "active" => return Ok(ExitCode::SUCCESS),
             "pending" | "approved" => {}
             _ => return Ok(ExitCode::FAILURE),
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let now = client.get(&format!("/requests/{id}")).await?;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let now = match client.get(&format!("/requests/{id}")).await {
+            Ok(now) => now,
+            Err(e) if failures < 30 => {
+                failures += 1;
+                eprintln!("{id}: could not ask ({e:#}); trying again");
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        failures = 0;
         let status = now["status"].as_str().unwrap_or_default().to_owned();
         if status != last {
             match json {
@@ -168,8 +192,10 @@ fn until(request: &Value) -> String {
     request["expires_at"].as_str().map(|at| format!(" until {at}")).unwrap_or_default()
 }
 
-fn text(value: &Value) -> &str {
-    value.as_str().unwrap_or("-")
+/// A text the server returned, without control characters (a justification or a name must
+/// not drive the terminal).
+fn text(value: &Value) -> String {
+    value.as_str().map_or_else(|| "-".to_owned(), |t| t.chars().filter(|c| !c.is_control()).collect())
 }
 
 fn print_request(r: &Value, json: bool) -> anyhow::Result<()> {
@@ -180,8 +206,8 @@ fn print_request(r: &Value, json: bool) -> anyhow::Result<()> {
     println!("{}  {}  {}{}", text(&r["id"]), text(&r["profile"]), text(&r["status"]), until(r));
     println!("  requester   {}", text(&r["requester"]));
     println!("  duration    {}", HumanDuration::from_secs(r["duration_seconds"].as_u64().unwrap_or(0)));
-    if let Some(why) = r["justification"].as_str() {
-        println!("  why         {why}");
+    if r["justification"].is_string() {
+        println!("  why         {}", text(&r["justification"]));
     }
     for d in r["decisions"].as_array().into_iter().flatten() {
         println!("  {:<11} {} (stage {})", text(&d["decision"]), text(&d["approver"]), d["stage"]);

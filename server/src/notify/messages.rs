@@ -113,7 +113,11 @@ pub fn content(notice: &Notice, request: &Request, profile: &Profile, risk: Opti
             "Your request waits for a decision".to_owned(),
             format!(
                 "Who can decide it: {}.{}",
-                deciders.join(", "),
+                if deciders.is_empty() {
+                    "nobody named in the directory now; ask an administrator".to_owned()
+                } else {
+                    deciders.join(", ")
+                },
                 match escalates_at {
                     Some(at) => format!(" Undecided by {}, the escalation approvers are called in too.", utc(*at)),
                     None => String::new(),

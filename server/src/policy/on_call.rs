@@ -22,15 +22,21 @@ pub(super) struct RawOnCall {
 
 impl RawOnCall {
     /// The rule, or the key at fault: it must name a schedule or policy, bound the access to
-    /// at most the profile's `max_duration`, and stand beside approvers (not `auto_approve`).
+    /// at most the profile's `max_duration`, and stand beside one approval in one stage.
     pub(super) fn validate(
         self,
         profile_max: HumanDuration,
         approval: &ApprovalRule,
     ) -> Result<OnCallRule, FieldError> {
         let span = self.max_duration.span();
-        if *approval == ApprovalRule::Automatic {
-            return field_err(span, ".on_call", "makes no sense with auto_approve");
+        match approval {
+            ApprovalRule::Automatic => return field_err(span, ".on_call", "makes no sense with auto_approve"),
+            // Being on call stands in for one approver; it must not skip a second one, or a
+            // second stage.
+            ApprovalRule::Approvers { first, second } if first.required > 1 || second.is_some() => {
+                return field_err(span, ".on_call", "needs an approval rule of one approval in one stage");
+            }
+            ApprovalRule::Approvers { .. } => {}
         }
         let ids = |list: Vec<Spanned<String>>, key: &str| -> Result<Vec<String>, FieldError> {
             list.into_iter()
@@ -102,6 +108,11 @@ mod tests {
             ("{ pagerduty_schedules = [\"PI7DH85\"], max_duration = \"1h\" }", "{ auto_approve = true }", "on_call"),
             ("{ pagerduty_schedules = [\"PI7DH85\"], max_duration = \"1h\", opsgenie = 1 }", approvers, "opsgenie"),
             ("{ opsgenie_schedules = [\" \"], max_duration = \"1h\" }", approvers, "opsgenie_schedules"),
+            (
+                "{ pagerduty_schedules = [\"PI7DH85\"], max_duration = \"1h\" }",
+                "{ groups = [\"A\"], approvals_required = 2 }",
+                "one approval in one stage",
+            ),
         ] {
             let e = parse(on_call, approval).unwrap_err().to_string();
             assert!(e.contains("p.toml:7") && e.contains(key), "{on_call}: {e}");

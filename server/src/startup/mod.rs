@@ -114,6 +114,7 @@ pub async fn broker(settings: &Settings, policy: Policy, public_url: &str, store
         mfa_max_age: settings.auth.mfa_max_age.get(),
         groups_cache: Arc::new(crate::broker::GroupsCache::new(settings.directory.display_cache_ttl.get())),
         members_cache: Arc::new(crate::broker::MembersCache::new(settings.directory.display_cache_ttl.get())),
+        people_cache: Arc::new(crate::broker::PeopleCache::new(settings.directory.display_cache_ttl.get())),
         identities: Arc::new(crate::broker::TtlCache::new(crate::broker::IDENTITY_TTL)),
         pagerduty,
         opsgenie,

@@ -113,7 +113,8 @@ async fn deciders(broker: &Broker, request: &Request, decisions: &[DecisionRow])
             }
         }
     }
-    let decided = |upn: &Upn| decisions.iter().any(|d| d.stage == request.stage && d.approver == upn.as_str());
+    // Who decided at any stage may not decide again (`decisions::has_decided`, checked by `decide`).
+    let decided = |upn: &Upn| decisions.iter().any(|d| d.approver == upn.as_str());
     people.retain(|p| p.upn.as_str() != request.requester && p.upn.as_str() != request.filed_by && !decided(&p.upn));
     people.sort_by(|a, b| a.upn.cmp(&b.upn));
     people.dedup_by(|a, b| a.upn == b.upn);

@@ -203,9 +203,11 @@ pub(super) async fn file(
     let break_glass = matches!(kind, Kind::BreakGlass);
     require_mfa(broker, caller, profile, &user.upn)?;
     let approvers = check_someone_can_approve(broker, profile, &user.upn).await?;
+    // Only the person on call, asking for themselves: a bot filing for them gets no approval
+    // by their shift (they did nothing), and extensions and break-glass have rules of their own.
     let on_call = match &kind {
-        Kind::Ask => on_call::ask(broker, profile, user, duration).await,
-        Kind::Extend(_) | Kind::BreakGlass => OnCall::NotAsked,
+        Kind::Ask if caller.upn == user.upn => on_call::ask(broker, profile, user, duration).await,
+        Kind::Ask | Kind::Extend(_) | Kind::BreakGlass => OnCall::NotAsked,
     };
     let at = now();
     let request = Request {
@@ -296,7 +298,7 @@ pub(super) async fn file(
         notifications::notify(broker, &tx, &request, ask, at).await?;
         // The requester hears who can decide (never themselves, nor the bot that filed) and
         // when escalation calls in more.
-        let deciders = approvers
+        let deciders: Vec<String> = approvers
             .iter()
             .filter(|a| a.upn.as_str() != request.filed_by)
             .map(|a| format!("{} <{}>", a.display_name, a.address()))

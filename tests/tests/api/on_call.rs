@@ -44,6 +44,7 @@ fn shift(email: &str, schedule: Option<&str>, start: DateTime<Utc>, end: DateTim
         email: email.to_owned(),
         schedule: schedule.map(str::to_owned),
         escalation_policy: POLICY_ID.to_owned(),
+        level: 1,
         start: Some(start),
         end: Some(end),
     }
@@ -82,6 +83,25 @@ async fn whoever_is_on_call_now_is_approved_at_once_within_the_rules_bound() {
     pagerduty.state().oncalls = vec![shift(ALICE, None, hours(-1), hours(1))];
     let filed = file(&app, 600).await;
     assert_eq!(filed["status"], "approved", "{filed}");
+    // A bot filing for her gets no approval by her shift: she did nothing.
+    let bot = app.with_token(&token(BOT, &["requester"], Some("delegate"), 3600, SECRET));
+    let (status, filed) = bot.try_request("OnCallProd", 600, serde_json::json!({ "requester": ALICE })).await;
+    assert_eq!((status, filed["status"].as_str()), (201, Some("pending")), "{filed}");
+}
+
+#[tokio::test]
+async fn only_the_first_responder_in_a_real_shift_counts() {
+    let pagerduty = PagerDutyServer::start().await;
+    let app = spawn(&pagerduty).await;
+    // Alice is the secondary (escalation level 2) …
+    let mut secondary = shift(ALICE, Some(SCHEDULE), hours(-1), hours(1));
+    secondary.level = 2;
+    // … and named in the policy's first level directly: PagerDuty reports her on call for
+    // ever (no start, no end). Neither is being on call now.
+    let mut named = shift(ALICE, None, hours(-1), hours(1));
+    (named.start, named.end) = (None, None);
+    pagerduty.state().oncalls = vec![secondary, named];
+    assert_eq!(file(&app, 600).await["status"], "pending");
 }
 
 #[tokio::test]

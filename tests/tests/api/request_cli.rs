@@ -107,7 +107,7 @@ async fn wait_follows_a_request_until_it_is_active_or_refused() {
 async fn refusals_are_one_clear_line_and_nothing_is_sent_without_a_server_or_token() {
     let app = TestApp::spawn().await;
     let out = request_cli(&app, ALICE, &["requester"], &["new", "No-Such-Profile", "--for", "1h"]).await;
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(2), "an error, not a refused request (1)");
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.starts_with("error: 400 Invalid input:") && err.contains("No-Such-Profile"), "{err}");
@@ -115,6 +115,11 @@ async fn refusals_are_one_clear_line_and_nothing_is_sent_without_a_server_or_tok
     let id = app.engineer().request("AzureAD-Admins", 600).await;
     let err = stderr(&request_cli(&app, MALLORY, &["requester", "approver"], &["approve", &id]).await);
     assert!(err.starts_with("error: 403 Not allowed:"), "{err}");
+    // Ids and statuses are checked before they go into a URL.
+    let err = stderr(&request_cli(&app, ALICE, &["requester"], &["show", "../tokens"]).await);
+    assert!(err.contains("is not a request id"), "{err}");
+    let err = stderr(&request_cli(&app, ALICE, &["requester"], &["list", "--status", "pending&requester=x"]).await);
+    assert!(err.contains("--status") && err.contains("expected one of"), "{err}");
     // A bad duration is caught before anything is sent.
     let err = stderr(&request_cli(&app, ALICE, &["requester"], &["new", "AzureAD-Admins", "--for", "soon"]).await);
     assert!(err.contains("--for") && err.contains("soon"), "{err}");

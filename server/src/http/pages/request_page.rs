@@ -89,7 +89,7 @@ pub(super) async fn show(state: web::Data<AppState>, visitor: Visitor, id: web::
     let live = matches!(request.status, RequestStatus::Approved | RequestStatus::Active);
     let can_decide = pending
         && decide::may_decide(broker, &caller, request, crate::workflows::Freshness::Display).await.is_ok()
-        && !details.decisions.iter().any(|d| d.approver == visitor.user.as_str() && d.stage == request.stage);
+        && !details.decisions.iter().any(|d| d.approver == visitor.user.as_str());
     render(
         StatusCode::OK,
         &RequestPage {

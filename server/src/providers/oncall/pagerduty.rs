@@ -30,9 +30,10 @@ pub struct PagerDuty {
     token: SecretString,
 }
 
-/// PagerDuty pages at most 100 entries, and refuses `offset + limit` beyond 10,000.
+/// PagerDuty pages at most 100 entries; more than 10 pages of people on call now in the
+/// named schedules is not a rotation, and a filing must not wait on it.
 const PAGE: usize = 100;
-const MOST: usize = 10_000;
+const MOST: usize = 1_000;
 
 #[derive(Deserialize)]
 struct Page {
@@ -46,7 +47,18 @@ struct Entry {
     user: Reference,
     schedule: Option<Reference>,
     escalation_policy: Option<Reference>,
+    #[serde(default)]
+    escalation_level: Option<u32>,
     end: Option<String>,
+}
+
+impl Entry {
+    /// On call now as the first to be paged, in a shift that ends: not a secondary or a
+    /// manager further up the escalation policy, and not someone named in a level directly
+    /// (PagerDuty reports them as on call for ever, `end: null`).
+    fn first_responder(&self) -> bool {
+        self.escalation_level == Some(1) && self.end.is_some()
+    }
 }
 
 #[derive(Deserialize)]
@@ -115,8 +127,9 @@ impl PagerDuty {
             ];
             query.extend(ids.iter().map(|id| (filter, id.clone())));
             let page = self.page(&query).await?;
-            let found =
-                page.oncalls.iter().find(|e| e.user.email.as_deref().is_some_and(|mail| super::one_of(emails, mail)));
+            let found = page.oncalls.iter().find(|e| {
+                e.first_responder() && e.user.email.as_deref().is_some_and(|mail| super::one_of(emails, mail))
+            });
             if let Some(e) = found {
                 return Ok(Some(Shift {
                     service: "pagerduty",
@@ -126,7 +139,8 @@ impl PagerDuty {
                     end: e.end.clone(),
                 }));
             }
-            if !page.more || page.oncalls.is_empty() {
+            // A page shorter than asked for is the last, whatever `more` says.
+            if !page.more || page.oncalls.len() < PAGE {
                 break;
             }
             offset += page.oncalls.len();
