@@ -130,8 +130,9 @@ async fn an_approver_approves_from_the_mail_and_no_get_changes_anything() {
     assert!(bob_mail.html.contains(">Approve</a>") && bob_mail.html.contains(">Deny</a>"));
 
     // A mail scanner fetches every link of every mail: nothing changes. (Each delivery is
-    // audited just after the SMTP server took it: wait for both records first.)
-    app.wait_for_audit(&format!("request:{id}"), "notification.mailed", 2).await;
+    // audited just after the SMTP server took it: wait for all three records first — Bob's,
+    // Carol's, and Alice's, who is told who can decide.)
+    app.wait_for_audit(&format!("request:{id}"), "notification.mailed", 3).await;
     let before = everything(&app, id).await;
     for mail in [&bob_mail, &carol_mail] {
         let links = mail.links();
