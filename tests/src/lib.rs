@@ -3,6 +3,7 @@
 //! (SQLite, PostgreSQL, moto, aiosmtpd, an OpenID Connect provider, Chromium).
 pub mod expiry;
 pub mod graph_server;
+pub mod on_call_peer;
 pub mod opsgenie_server;
 pub mod pagerduty_server;
 pub mod tcp_proxy;

@@ -4,11 +4,13 @@
 //! point in time `date` (default now), `flat=true` for the users' names (their emails) in
 //! `onCallRecipients`, otherwise `onCallParticipants`; 404 for an unknown schedule, 429 with
 //! `X-RateLimit-*` headers; every body carries `took` and `requestId`.
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Mutex;
 
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, dev::ServerHandle, http::StatusCode, web};
+use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
+
+use crate::on_call_peer::Peer;
 
 pub const OG_KEY: &str = "eb24a1f5-faa2-4ba2-a551-1a1f565c889a";
 
@@ -33,45 +35,22 @@ pub struct State {
     pub calls: Vec<String>,
 }
 
-pub struct OpsgenieServer {
-    pub url: String,
-    state: Arc<Mutex<State>>,
-    handle: ServerHandle,
-}
+/// The server: `Peer`'s URL, state and stop, and the configuration Elevate needs for it.
+pub type OpsgenieServer = Peer<State>;
 
+/// The routes, and Elevate's configuration for this server.
 impl OpsgenieServer {
     pub async fn start() -> Self {
-        let state = Arc::new(Mutex::new(State::default()));
-        let data = web::Data::from(state.clone());
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
-                .route("/v2/schedules/{identifier}/on-calls", web::get().to(on_calls))
-                .default_service(web::to(|| async { error(StatusCode::NOT_FOUND, "Resource or handler not found") }))
+        Peer::serve(|cfg| {
+            cfg.route("/v2/schedules/{identifier}/on-calls", web::get().to(on_calls))
+                .default_service(web::to(|| async { error(StatusCode::NOT_FOUND, "Resource or handler not found") }));
         })
-        .workers(1)
-        .disable_signals()
-        .listen(listener)
-        .expect("listen")
-        .run();
-        let handle = server.handle();
-        tokio::spawn(server);
-        Self { url: format!("http://127.0.0.1:{port}"), state, handle }
-    }
-
-    pub fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        .await
     }
 
     /// `[oncall.opsgenie]` for Elevate's configuration, with this server's key.
     pub fn config(&self) -> String {
         format!("[oncall.opsgenie]\napi_key = \"{OG_KEY}\"\nbase_url = \"{}\"\n", self.url)
-    }
-
-    pub async fn stop(&self) {
-        self.handle.stop(false).await;
     }
 }
 

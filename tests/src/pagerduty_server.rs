@@ -4,11 +4,13 @@
 //! (both default to now), `include[]=users` for full user objects with their email, classic
 //! offset paging (`limit` 25 by default, at most 100; `more`), and its error bodies: 401 code
 //! 2006, 400 code 2004, 429 code 2020 with `ratelimit-*` headers.
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Mutex;
 
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, dev::ServerHandle, http::StatusCode, web};
+use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
+
+use crate::on_call_peer::Peer;
 
 pub const PD_TOKEN: &str = "y_NbAkKc66ryYTWUXYEu";
 
@@ -38,45 +40,22 @@ pub struct State {
     pub calls: Vec<String>,
 }
 
-pub struct PagerDutyServer {
-    pub url: String,
-    state: Arc<Mutex<State>>,
-    handle: ServerHandle,
-}
+/// The server: `Peer`'s URL, state and stop, and the configuration Elevate needs for it.
+pub type PagerDutyServer = Peer<State>;
 
+/// The routes, and Elevate's configuration for this server.
 impl PagerDutyServer {
     pub async fn start() -> Self {
-        let state = Arc::new(Mutex::new(State::default()));
-        let data = web::Data::from(state.clone());
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
-                .route("/oncalls", web::get().to(oncalls))
-                .default_service(web::to(|| async { error(StatusCode::NOT_FOUND, 2100, "Not Found") }))
+        Peer::serve(|cfg| {
+            cfg.route("/oncalls", web::get().to(oncalls))
+                .default_service(web::to(|| async { error(StatusCode::NOT_FOUND, 2100, "Not Found") }));
         })
-        .workers(1)
-        .disable_signals()
-        .listen(listener)
-        .expect("listen")
-        .run();
-        let handle = server.handle();
-        tokio::spawn(server);
-        Self { url: format!("http://127.0.0.1:{port}"), state, handle }
-    }
-
-    pub fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        .await
     }
 
     /// `[oncall.pagerduty]` for Elevate's configuration, with this server's token.
     pub fn config(&self) -> String {
         format!("[oncall.pagerduty]\ntoken = \"{PD_TOKEN}\"\nbase_url = \"{}\"\n", self.url)
-    }
-
-    pub async fn stop(&self) {
-        self.handle.stop(false).await;
     }
 }
 

@@ -13,7 +13,8 @@ use crate::helpers::*;
 const SCHEDULE: &str = "PI7DH85";
 const POLICY_ID: &str = "PT20YPA";
 
-fn policy() -> String {
+/// The test policy plus `OnCallProd`, approved by Carol or by being on call where `where_` says.
+fn policy_on_call(where_: &str) -> String {
     format!(
         r#"{POLICY}
 [profiles.OnCallProd]
@@ -23,9 +24,13 @@ min_duration = "1s"
 max_duration = "8h"
 eligible = {{ groups = ["Engineers"] }}
 approval = {{ users = ["carol@example.com"] }}
-on_call = {{ pagerduty_schedules = ["{SCHEDULE}"], pagerduty_escalation_policies = ["{POLICY_ID}"], max_duration = "1h" }}
+on_call = {{ {where_}, max_duration = "1h" }}
 "#
     )
+}
+
+fn policy() -> String {
+    policy_on_call(&format!(r#"pagerduty_schedules = ["{SCHEDULE}"], pagerduty_escalation_policies = ["{POLICY_ID}"]"#))
 }
 
 async fn spawn(pagerduty: &PagerDutyServer) -> TestApp {
@@ -209,18 +214,7 @@ mod opsgenie {
     const SCHEDULE_ID: &str = "d875a1f4-9b4e-4219-a803-0c26936d18de";
 
     fn policy() -> String {
-        format!(
-            r#"{POLICY}
-[profiles.OnCallProd]
-title = "Production, at once for whoever is on call"
-group = "Prod-Admins"
-min_duration = "1s"
-max_duration = "8h"
-eligible = {{ groups = ["Engineers"] }}
-approval = {{ users = ["carol@example.com"] }}
-on_call = {{ opsgenie_schedules = ["Platform Primary", "{SCHEDULE_ID}"], max_duration = "1h" }}
-"#
-        )
+        policy_on_call(&format!(r#"opsgenie_schedules = ["Platform Primary", "{SCHEDULE_ID}"]"#))
     }
 
     fn rotation(id: &str, name: &str, email: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> Rotation {
