@@ -45,6 +45,9 @@ pub enum JobStatus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
 pub enum JobKind {
+    /// Open a scheduled request's window: start its grant at `start_at`.
+    #[sea_orm(string_value = "start_scheduled")]
+    StartScheduled,
     /// Make one user's membership of one group match what the grants say it should be.
     #[sea_orm(string_value = "sync_membership")]
     SyncMembership,
@@ -80,6 +83,7 @@ pub enum JobKind {
 impl JobKind {
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::StartScheduled => "start_scheduled",
             Self::SyncMembership => "sync_membership",
             Self::Provision => "provision_now",
             Self::RevokeSessions => "revoke_aws_sessions",

@@ -46,6 +46,9 @@ pub struct Model {
     pub escalated_at: Option<i64>,
     /// Activated without approval (break-glass): awaits an after-the-fact review.
     pub break_glass: bool,
+    /// Scheduled access: the instant the approved window opens (`None`: at approval). The
+    /// window is `start_at .. start_at + duration`; moving it means filing a new request.
+    pub start_at: Option<i64>,
 }
 
 /// Where a request is in its life (the server's `domain::Lifecycle` says which events move
@@ -70,6 +73,9 @@ pub enum RequestStatus {
     Pending,
     #[sea_orm(string_value = "approved")]
     Approved,
+    /// Approved for a window that has not opened yet (`start_at` ahead).
+    #[sea_orm(string_value = "scheduled")]
+    Scheduled,
     #[sea_orm(string_value = "active")]
     Active,
     #[sea_orm(string_value = "denied")]
@@ -87,9 +93,10 @@ pub enum RequestStatus {
 }
 
 impl RequestStatus {
-    pub const ALL: [RequestStatus; 9] = [
+    pub const ALL: [RequestStatus; 10] = [
         Self::Pending,
         Self::Approved,
+        Self::Scheduled,
         Self::Active,
         Self::Denied,
         Self::Cancelled,
@@ -107,6 +114,7 @@ impl RequestStatus {
         match self {
             Self::Pending => "pending",
             Self::Approved => "approved",
+            Self::Scheduled => "scheduled",
             Self::Active => "active",
             Self::Denied => "denied",
             Self::Cancelled => "cancelled",

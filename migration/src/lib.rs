@@ -9,6 +9,7 @@ mod m20261129_000005_break_glass;
 mod m20261129_000006_audit_forwarding;
 mod m20261201_000007_membership_sync;
 mod m20261203_000008_credentials;
+mod m20261203_000009_scheduled_access;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000006_audit_forwarding::Migration),
             Box::new(m20261201_000007_membership_sync::Migration),
             Box::new(m20261203_000008_credentials::Migration),
+            Box::new(m20261203_000009_scheduled_access::Migration),
         ]
     }
 }

@@ -1,6 +1,8 @@
 // Elevate's only script, an enhancement (the pages work without it):
 // - every <time datetime="…"> shows in the viewer's own time zone, UTC in the tooltip;
 // - <time data-countdown> also says how long is left;
+// - a `datetime-local` field with data-utc holds the viewer's wall-clock time: its zone is
+//   named beside it ([data-zone]) and the form also sends the instant in UTC (the named field);
 // - pages that show a live status (data-live on <body>) refresh every 15 s while nobody is
 //   typing into a form on them.
 const local = (at) => at.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
@@ -29,3 +31,12 @@ if (document.body.hasAttribute('data-live')) {
     if (!busy) window.location.reload();
   }, 15000);
 }
+
+document.querySelectorAll('input[data-utc]').forEach((field) => {
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  field.form.querySelectorAll('[data-zone]').forEach((el) => { el.textContent = `your time, ${zone}`; });
+  field.form.addEventListener('submit', () => {
+    const at = new Date(field.value);
+    field.form.elements[field.dataset.utc].value = field.value && !Number.isNaN(at.getTime()) ? at.toISOString() : '';
+  });
+});

@@ -4,7 +4,7 @@ use std::{io::Write, process::ExitCode, time::Duration};
 
 use anyhow::Context;
 use clap::Subcommand;
-use elevate::domain::{HumanDuration, RequestStatus};
+use elevate::domain::{HumanDuration, RequestStatus, format_millis, now, parse_rfc3339};
 use serde_json::{Value, json};
 
 use super::client::{Client, Server};
@@ -35,6 +35,10 @@ enum RequestCommand {
         /// The change or incident ticket, when the profile asks for one.
         #[arg(long)]
         ticket: Option<String>,
+        /// Schedule the access: when it starts, as RFC 3339 (2026-12-04T08:00:00Z,
+        /// 2026-12-04T09:00:00+01:00) or from now (+2h). Decided ahead; ends that --for later.
+        #[arg(long, value_name = "WHEN")]
+        start_at: Option<String>,
         /// Follow the request until it is active (exit 0) or refused (exit 1).
         #[arg(long)]
         wait: bool,
@@ -102,10 +106,13 @@ impl RequestArgs {
         let client = self.server.connect()?;
         let json = self.json;
         let (request, wait) = match self.command {
-            RequestCommand::New { profile, duration, why, ticket, wait } => {
+            RequestCommand::New { profile, duration, why, ticket, start_at, wait } => {
                 let seconds = duration.map(|d| seconds("--for", &d)).transpose()?;
-                let body =
-                    json!({ "profile": profile, "duration_seconds": seconds, "justification": why, "ticket": ticket });
+                let start_at = start_at.map(|at| instant("--start-at", &at)).transpose()?;
+                let body = json!({
+                    "profile": profile, "duration_seconds": seconds, "justification": why, "ticket": ticket,
+                    "start_at": start_at,
+                });
                 (client.post("/requests", body).await?, wait)
             }
             RequestCommand::Extend { id: request, by, why, wait } => {
@@ -152,6 +159,15 @@ fn seconds(flag: &str, text: &str) -> anyhow::Result<i64> {
     Ok(HumanDuration::parse("duration", text).with_context(|| flag.to_owned())?.as_secs())
 }
 
+/// An instant as RFC 3339, or `+DURATION` from now; sent in UTC.
+fn instant(flag: &str, text: &str) -> anyhow::Result<String> {
+    let at = match text.strip_prefix('+') {
+        Some(ahead) => now().saturating_add(seconds(flag, ahead)?.saturating_mul(1000)),
+        None => parse_rfc3339("start_at", text).with_context(|| flag.to_owned())?,
+    };
+    Ok(format_millis(at))
+}
+
 /// Polls the request every two seconds, printing each status it reaches, until it is active
 /// (0) or will never be (1). A poll that fails (the network, a busy server) is tried again
 /// for a while before the command gives up with an error (2), never taken for a refusal.
@@ -162,7 +178,7 @@ async fn follow(client: &Client, request: &Value, json: bool) -> anyhow::Result<
     loop {
         match last.as_str() {
             "active" => return Ok(ExitCode::SUCCESS),
-            "pending" | "approved" => {}
+            "pending" | "approved" | "scheduled" => {}
             _ => return Ok(ExitCode::FAILURE),
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -188,8 +204,13 @@ async fn follow(client: &Client, request: &Value, json: bool) -> anyhow::Result<
     }
 }
 
+/// When the access ends, or, while it is scheduled, when it starts.
 fn until(request: &Value) -> String {
-    request["expires_at"].as_str().map(|at| format!(" until {at}")).unwrap_or_default()
+    match (request["expires_at"].as_str(), request["start_at"].as_str()) {
+        (Some(end), _) => format!(" until {end}"),
+        (None, Some(start)) => format!(" from {start}"),
+        (None, None) => String::new(),
+    }
 }
 
 /// A text the server returned, without control characters (a justification or a name must

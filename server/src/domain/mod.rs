@@ -11,7 +11,7 @@ pub use duration::{GrantDuration, HumanDuration};
 pub use ids::{GrantId, GroupId, NotAnId, ProfileKey, RequestId, Upn};
 pub use status::{Lifecycle, RequestEvent, RequestStatus, TransitionError};
 pub use text::{Comment, Justification, Ticket};
-pub use time::{Millis, format_millis, now, parse_instant};
+pub use time::{Millis, format_millis, now, parse_instant, parse_rfc3339};
 
 /// A value from outside that is not acceptable; `field` names what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

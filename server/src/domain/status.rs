@@ -6,6 +6,10 @@ pub use entity::requests::RequestStatus;
 pub enum RequestEvent {
     /// The last approval the rule needs was given (or the profile approves automatically).
     Approve,
+    /// The same, for a window that opens later (`start_at` ahead): the request waits.
+    Schedule,
+    /// A scheduled request's window opened.
+    Start,
     Deny,
     Cancel,
     /// Nobody decided before the profile's `decision_timeout`.
@@ -37,6 +41,10 @@ impl Lifecycle for RequestStatus {
         use RequestStatus as S;
         let next = match (self, event) {
             (S::Pending, E::Approve) => S::Approved,
+            (S::Pending, E::Schedule) => S::Scheduled,
+            (S::Scheduled, E::Start) => S::Approved,
+            (S::Scheduled, E::Cancel) => S::Cancelled,
+            (S::Scheduled, E::Revoke) => S::Revoked,
             (S::Pending, E::Deny) => S::Denied,
             (S::Pending, E::Cancel) => S::Cancelled,
             (S::Pending, E::Timeout) => S::TimedOut,
@@ -56,6 +64,8 @@ impl RequestEvent {
     fn past_tense(self) -> &'static str {
         match self {
             Self::Approve => "approved",
+            Self::Schedule => "scheduled",
+            Self::Start => "started",
             Self::Deny => "denied",
             Self::Cancel => "cancelled",
             Self::Timeout => "timed out",
@@ -73,7 +83,18 @@ mod tests {
 
     #[test]
     fn terminal_states_accept_no_event() {
-        let events = [E::Approve, E::Deny, E::Cancel, E::Timeout, E::Activate, E::Expire, E::Revoke, E::Fail];
+        let events = [
+            E::Approve,
+            E::Schedule,
+            E::Start,
+            E::Deny,
+            E::Cancel,
+            E::Timeout,
+            E::Activate,
+            E::Expire,
+            E::Revoke,
+            E::Fail,
+        ];
         for status in S::ALL.into_iter().filter(|s| s.is_terminal()) {
             for event in events {
                 assert!(status.on(event).is_err(), "{status} accepted {event:?}");
@@ -88,6 +109,10 @@ mod tests {
         assert_eq!(S::Active.on(E::Expire), Ok(S::Expired));
         assert!(S::Active.on(E::Cancel).is_err());
         assert!(S::Pending.on(E::Revoke).is_err());
+        assert_eq!(S::Pending.on(E::Schedule), Ok(S::Scheduled));
+        assert_eq!(S::Scheduled.on(E::Start), Ok(S::Approved));
+        assert!(S::Scheduled.on(E::Activate).is_err(), "a scheduled request activates only after its start");
+        assert!(S::Approved.on(E::Start).is_err());
         let err = S::Cancelled.on(E::Approve).unwrap_err();
         assert_eq!(err.to_string(), "a request that is cancelled cannot be approved");
         for s in S::ALL {

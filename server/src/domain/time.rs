@@ -12,6 +12,16 @@ pub fn format_millis(ms: Millis) -> String {
     DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default().to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// An instant a program sent: RFC 3339 with its zone (`2026-11-29T08:00:00Z`), nothing else.
+pub fn parse_rfc3339(field: &'static str, s: &str) -> Result<Millis, super::InvalidValue> {
+    DateTime::parse_from_rfc3339(s.trim()).map(|at| at.timestamp_millis()).map_err(|_| {
+        super::InvalidValue::new(
+            field,
+            format!("{s:?} is not an RFC 3339 date and time with a zone, like 2026-11-29T08:00:00Z"),
+        )
+    })
+}
+
 /// An instant typed by a person or a program: RFC 3339 (`2026-11-29T08:00:00Z`), or a
 /// date and time without a zone (`2026-11-29T08:00`, as an HTML `datetime-local` field sends
 /// it), read as UTC.

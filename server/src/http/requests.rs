@@ -9,10 +9,10 @@ use super::{
     views::{CreateRequest, DecisionBody, ExtendBody, RequestPage, RequestView, ReviewBody},
 };
 use crate::{
-    domain::Caller,
+    domain::{Caller, parse_rfc3339},
     store::requests::Request,
     workflows::{
-        Broker, cancel, decide, extend,
+        Broker, WorkflowError, cancel, decide, extend,
         queries::{self, ListQuery},
         request_access::{self, NewRequest},
         review, revoke,
@@ -50,6 +50,12 @@ pub async fn create(
         ticket: b.ticket,
         requester: b.requester,
         break_glass: b.break_glass,
+        start_at: b
+            .start_at
+            .as_deref()
+            .map(|s| parse_rfc3339("start_at", s))
+            .transpose()
+            .map_err(WorkflowError::from)?,
     };
     let request = request_access::request_access(&state.broker, &caller, input).await?;
     Ok(HttpResponse::Created().json(view(&state.broker, request).await?))
@@ -58,8 +64,8 @@ pub async fn create(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
-    /// pending, approved, active, denied, cancelled, timed_out, expired, revoked or failed
-    #[param(pattern = "^(pending|approved|active|denied|cancelled|timed_out|expired|revoked|failed)$")]
+    /// pending, approved, scheduled, active, denied, cancelled, timed_out, expired, revoked or failed
+    #[param(pattern = "^(pending|approved|scheduled|active|denied|cancelled|timed_out|expired|revoked|failed)$")]
     status: Option<String>,
     /// UPN; defaults to the caller unless admin or auditor
     requester: Option<String>,

@@ -25,6 +25,12 @@ pub struct CreateRequest {
     pub ticket: Option<String>,
     /// UPN of the user the request is for; only with the `delegate` scope.
     pub requester: Option<String>,
+    /// Scheduled access: when the window opens (RFC 3339 with a zone, in the future, at most
+    /// the profile's `max_advance` ahead). Decided ahead as usual; once approved the request
+    /// is `scheduled` until then, and its access ends at `start_at` + duration. Absent: the
+    /// access starts once approved.
+    #[schema(format = DateTime, example = "2026-12-04T08:00:00Z")]
+    pub start_at: Option<String>,
     /// Break the glass: active at once without approval, for the users a `break_glass` profile
     /// names; needs a justification; every approver and admin is told; reviewed afterwards.
     #[serde(default)]
@@ -80,6 +86,8 @@ pub struct RequestView {
     pub created_at: String,
     pub updated_at: String,
     pub decision_due_at: String,
+    /// Scheduled access: when the approved window opens (it ends at `start_at` + duration).
+    pub start_at: Option<String>,
     pub activated_at: Option<String>,
     pub expires_at: Option<String>,
     /// When the grant's end was carried out (membership removed, or kept for a stated reason).
@@ -142,6 +150,7 @@ impl From<RequestDetails> for RequestView {
             created_at: format_millis(r.created_at),
             updated_at: format_millis(r.updated_at),
             decision_due_at: format_millis(r.decision_due_at),
+            start_at: r.start_at.map(format_millis),
             activated_at: r.activated_at.map(format_millis),
             expires_at: r.expires_at.map(format_millis),
             ended_at: r.ended_at.map(format_millis),

@@ -4,7 +4,7 @@
 use sea_orm::{ConnectionTrait, DatabaseTransaction};
 use serde_json::json;
 
-use super::{JobKind, identity_center_jobs, notifications, sync};
+use super::{JobKind, effects::EffectError, identity_center_jobs, notifications, sync};
 use crate::{
     broker::Broker,
     domain::{GrantId, RequestEvent, RequestId, RequestStatus, format_millis, now},
@@ -13,7 +13,7 @@ use crate::{
         StoreError,
         audit::{self, NewEvent, Subject},
         grants::{self, Grant, GrantState},
-        jobs::{self, NewJob},
+        jobs::{self, Job, NewJob},
         requests::{self, Request},
     },
 };
@@ -68,6 +68,51 @@ async fn write(c: &impl ConnectionTrait, g: &Grant, after: Grant) -> Result<Gran
     }
 }
 
+/// The request got every approval it needs: its grant starts now, or, when its window opens
+/// later, it waits as `scheduled` for a job due at `start_at` (`open_scheduled`).
+pub async fn approve(c: &impl ConnectionTrait, request: &Request) -> Result<Request, StoreError> {
+    let Some(start_at) = request.start_at.filter(|start| *start > now()) else {
+        let approved = requests::update(c, request, requests::after(request, RequestEvent::Approve)?).await?;
+        start(c, &approved).await?;
+        return Ok(approved);
+    };
+    let scheduled = requests::update(c, request, requests::after(request, RequestEvent::Schedule)?).await?;
+    let job = NewJob {
+        kind: JobKind::StartScheduled,
+        grant_id: None,
+        lock_key: None,
+        payload: json!({ "request": request.id }),
+        due_at: start_at,
+    };
+    jobs::enqueue(c, job).await?;
+    Ok(scheduled)
+}
+
+/// A scheduled request's window opens: its grant starts. The window's end was fixed by the
+/// approval (`start_at + duration`, see `open_window`), so a late start never lengthens it,
+/// and one later than the whole window ends without adding anything. A request cancelled or
+/// revoked meanwhile is left alone.
+pub async fn open_scheduled(broker: &Broker, job: &Job) -> Result<(), EffectError> {
+    #[derive(serde::Deserialize)]
+    struct Payload {
+        request: RequestId,
+    }
+    let Payload { request: id } = serde_json::from_str(&job.payload)
+        .map_err(|e| EffectError::permanent(format!("job {}: bad payload: {e}", job.id)))?;
+    let tx = broker.store.begin().await?;
+    let Some(request) = requests::get_for_update(&tx, &id).await? else { return Ok(()) };
+    if request.status != RequestStatus::Scheduled {
+        return Ok(());
+    }
+    let approved = requests::update(&tx, &request, requests::after(&request, RequestEvent::Start)?).await?;
+    start(&tx, &approved).await?;
+    let details = json!({ "start_at": request.start_at.map(format_millis) });
+    audit::append(&tx, NewEvent::system("request.started", Subject::Request(&id), details)).await?;
+    tx.commit().await?;
+    broker.wake_worker();
+    Ok(())
+}
+
 /// The request was approved: its grant starts, and the membership is synced.
 pub async fn start(c: &impl ConnectionTrait, request: &Request) -> Result<Grant, StoreError> {
     let grant = Grant {
@@ -103,12 +148,15 @@ pub async fn end(c: &impl ConnectionTrait, g: Grant) -> Result<Grant, StoreError
 
 /// Fixes the grant's window at the first attempt to add its membership (`at`), before the
 /// directory is called: however long the add takes, or a crash after it, access ends at
-/// `at + duration` (an extension's end is fixed at filing). A sync is due at the end.
+/// `at + duration` (an extension's end is fixed at filing, a scheduled one's at
+/// `start_at + duration`). A sync is due at the end.
 pub async fn open_window(tx: &DatabaseTransaction, g: &Grant, at: i64) -> Result<(), StoreError> {
     let Some(request) = requests::get_for_update(tx, &g.request_id).await? else { return Ok(()) };
+    // A scheduled window ends where it was approved to, however late it opened.
+    let opens = request.start_at.unwrap_or(at);
     let expires_at = match request.extends_until {
         Some(until) => until,
-        None => request.duration_seconds.checked_mul(1000).and_then(|d| at.checked_add(d)).unwrap_or(i64::MAX),
+        None => request.duration_seconds.checked_mul(1000).and_then(|d| opens.checked_add(d)).unwrap_or(i64::MAX),
     };
     write(tx, g, Grant { activated_at: Some(at), expires_at: Some(expires_at), ..g.clone() }).await?;
     let windowed = Request {

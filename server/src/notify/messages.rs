@@ -45,11 +45,12 @@ pub fn content(notice: &Notice, request: &Request, profile: &Profile, risk: Opti
     let title = &profile.title;
     let who = &request.requester;
     let how_long = duration(request.duration_seconds);
+    let from = request.start_at.map(|at| format!(" from {}", format_millis(at))).unwrap_or_default();
     let (subject, heading, lead) = match notice {
         Notice::ApprovalNeeded { .. } => (
             format!("Approval needed: {who} asks for {title} ({how_long})"),
             "Access request to approve".to_owned(),
-            format!("{who} asks for {title} for {how_long}."),
+            format!("{who} asks for {title} for {how_long}{from}."),
         ),
         Notice::Reminder { .. } => (
             format!("Reminder: {who} still waits for {title} ({how_long})"),
@@ -72,7 +73,13 @@ pub fn content(notice: &Notice, request: &Request, profile: &Profile, risk: Opti
         Notice::Approved => (
             format!("Approved: your request for {title}"),
             "Your request was approved".to_owned(),
-            format!("Elevate is granting {title} now; you will hear again when the access is active."),
+            match window(request) {
+                Some((opens, ends)) => format!(
+                    "Your access to {title} is scheduled: Elevate grants it at {opens} and takes it back at {ends}; \
+                     you will hear again when it is active."
+                ),
+                None => format!("Elevate is granting {title} now; you will hear again when the access is active."),
+            },
         ),
         Notice::Denied { approver, comment } => (
             format!("Denied: your request for {title}"),
@@ -141,6 +148,13 @@ pub fn content(notice: &Notice, request: &Request, profile: &Profile, risk: Opti
 }
 
 /// What anyone deciding a request needs to know about it (mail, and the confirmation page).
+/// A scheduled request's window, (opens, ends), in UTC: approved for exactly that.
+fn window(request: &Request) -> Option<(String, String)> {
+    let opens = request.start_at?;
+    let ends = opens.saturating_add(request.duration_seconds.saturating_mul(1000));
+    Some((format_millis(opens), format_millis(ends)))
+}
+
 pub fn facts(request: &Request, profile: &Profile, risk: Option<&str>) -> Vec<(&'static str, String)> {
     let mut facts =
         vec![("Requester", request.requester.clone()), ("Profile", format!("{} ({})", profile.title, profile.key))];
@@ -154,6 +168,9 @@ pub fn facts(request: &Request, profile: &Profile, risk: Option<&str>) -> Vec<(&
         facts.push(("Risk tier", risk.to_owned()));
     }
     facts.push(("Duration", duration(request.duration_seconds)));
+    if let Some((opens, ends)) = window(request) {
+        facts.push(("Window", format!("{opens} to {ends}")));
+    }
     if let Some(j) = &request.justification {
         facts.push(("Justification", j.clone()));
     }

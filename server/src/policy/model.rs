@@ -55,6 +55,8 @@ pub struct Profile {
     pub default_duration: HumanDuration,
     pub max_duration: HumanDuration,
     pub decision_timeout: HumanDuration,
+    /// How far ahead a request may schedule its window (`start_at`); `0s`: not at all.
+    pub max_advance: HumanDuration,
     pub require_justification: bool,
     pub require_ticket: bool,
     pub require_mfa: bool,

@@ -10,6 +10,9 @@ use super::{
 };
 use crate::domain::{GroupId, HumanDuration, InvalidValue, ProfileKey, Upn};
 
+/// The furthest ahead any profile may let requests schedule their window.
+const MAX_ADVANCE_LIMIT_SECS: u64 = 90 * 24 * 3600;
+
 /// The profiles of the policy in `text`, or the first error with its line and key.
 pub(super) fn parse(path: &Path, text: &str) -> Result<BTreeMap<ProfileKey, Profile>, PolicyError> {
     let at = |span: Option<std::ops::Range<usize>>, key: String, message: String| PolicyError {
@@ -57,6 +60,7 @@ struct RawProfile {
     default_duration: Option<Spanned<String>>,
     max_duration: Spanned<String>,
     decision_timeout: Option<Spanned<String>>,
+    max_advance: Option<Spanned<String>>,
     #[serde(default)]
     require_justification: bool,
     #[serde(default)]
@@ -222,6 +226,11 @@ impl RawProfile {
         if timeout.get() < Duration::from_secs(1) {
             return field_err(span_of(&self.decision_timeout), ".decision_timeout", "must be at least 1s");
         }
+        let max_advance =
+            duration_at(self.max_advance.as_ref(), ".max_advance", HumanDuration::from_secs(7 * 24 * 3600))?;
+        if max_advance > HumanDuration::from_secs(MAX_ADVANCE_LIMIT_SECS) {
+            return field_err(span_of(&self.max_advance), ".max_advance", "must be at most 90 days");
+        }
         let eligible_span = self.eligible.span();
         let eligible = self.eligible.into_inner();
         let eligible = principals(".eligible", &eligible.groups, &eligible.users)?;
@@ -340,6 +349,7 @@ impl RawProfile {
             default_duration: default,
             max_duration: max,
             decision_timeout: timeout,
+            max_advance,
             require_justification: self.require_justification,
             require_ticket: self.require_ticket,
             require_mfa: self.require_mfa,

@@ -20,9 +20,9 @@ pub enum Action {
     ListAll,
     /// Approve or deny (and never one's own request: decide.rs checks that first).
     Decide,
-    /// Withdraw a pending request.
+    /// Withdraw a pending or scheduled request.
     Cancel,
-    /// End an approved or active grant early.
+    /// End an approved, scheduled or active grant early.
     Revoke,
     /// Ask for more time on an active grant.
     Extend,

@@ -230,9 +230,7 @@ pub(super) async fn record(
                 next
             } else {
                 ensure_extended_is_active(&tx, &request).await?;
-                let approved = apply(&request, RequestEvent::Approve)?;
-                let approved = requests::update(&tx, &request, approved).await?;
-                grant::start(&tx, &approved).await?;
+                let approved = grant::approve(&tx, &request).await?;
                 let details = json!({ "stage": request.stage, "approvals": given });
                 audit::append(&tx, NewEvent::system("request.approved", subject, details)).await?;
                 notifications::notify(broker, &tx, &approved, Notice::Approved, at).await?;

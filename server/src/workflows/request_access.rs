@@ -9,7 +9,7 @@ use super::{
 };
 use crate::{
     domain::{
-        Caller, GrantDuration, InvalidValue, Justification, RequestEvent, RequestId, RequestStatus, Ticket, Upn, now,
+        Caller, GrantDuration, InvalidValue, Justification, RequestId, RequestStatus, Ticket, Upn, format_millis, now,
     },
     jobs::{grant, notifications},
     notify::Notice,
@@ -35,6 +35,8 @@ pub struct NewRequest {
     pub requester: Option<String>,
     /// Activate at once, without approval (profiles with `break_glass`, named users only).
     pub break_glass: bool,
+    /// Scheduled access: when the window opens (Unix ms; `None`: once approved).
+    pub start_at: Option<i64>,
 }
 
 /// When a request extends an active grant.
@@ -48,6 +50,8 @@ pub(super) struct Extension {
 pub(super) enum Kind {
     /// Asked for, decided by the profile's rule.
     Ask,
+    /// The same, for a window that opens at the given instant.
+    Scheduled(i64),
     /// More time on an active grant.
     Extend(Extension),
     /// Break-glass: active at once, told to everyone who could have decided, reviewed later.
@@ -67,6 +71,7 @@ pub async fn request_access(broker: &Broker, caller: &Caller, input: NewRequest)
     };
     let duration = grant_duration(&profile, duration)?;
     let (justification, ticket) = check_texts(&profile, input.justification.as_deref(), input.ticket.as_deref())?;
+    let start_at = check_start(&profile, input.start_at, input.break_glass)?;
     if input.break_glass {
         // Named people only, for themselves, and never without saying why.
         let named = profile.break_glass.as_ref().is_some_and(|users| users.contains(&requester));
@@ -82,11 +87,50 @@ pub async fn request_access(broker: &Broker, caller: &Caller, input: NewRequest)
         let user = resolve(broker, &requester).await?;
         return file(broker, caller, &user, &profile, duration, justification, ticket, Kind::BreakGlass).await;
     }
+    let kind = match start_at {
+        Some(at) => Kind::Scheduled(at),
+        None => Kind::Ask,
+    };
     let user = resolve(broker, &requester).await?;
     if !broker.is_among(&requester, &profile.eligible).await? {
         return Err(WorkflowError::Forbidden(format!("{requester} is not eligible for profile {}", profile.key)));
     }
-    file(broker, caller, &user, &profile, duration, justification, ticket, Kind::Ask).await
+    file(broker, caller, &user, &profile, duration, justification, ticket, kind).await
+}
+
+/// A window asked to open later: ahead of now, within the profile's `max_advance`, and never
+/// for break-glass (which is for now or not at all).
+fn check_start(profile: &Profile, start_at: Option<i64>, break_glass: bool) -> Result<Option<i64>, InvalidValue> {
+    let Some(start_at) = start_at else { return Ok(None) };
+    if break_glass {
+        return Err(InvalidValue::new("start_at", "break-glass access starts now: leave start_at out"));
+    }
+    let advance = profile.max_advance.as_millis();
+    if advance == 0 {
+        return Err(InvalidValue::new(
+            "start_at",
+            format!("profile {} does not schedule access ahead (its max_advance is 0s)", profile.key),
+        ));
+    }
+    let at = now();
+    if start_at <= at {
+        return Err(InvalidValue::new(
+            "start_at",
+            format!("must be in the future (got {}, now is {})", format_millis(start_at), format_millis(at)),
+        ));
+    }
+    if start_at - at > advance {
+        return Err(InvalidValue::new(
+            "start_at",
+            format!(
+                "may be at most {} ahead for profile {} (got {})",
+                profile.max_advance,
+                profile.key,
+                format_millis(start_at)
+            ),
+        ));
+    }
+    Ok(Some(start_at))
 }
 
 /// The user the request is for: the caller, or (for a delegate bot) the named user.
@@ -198,16 +242,21 @@ pub(super) async fn file(
 ) -> Result<Request, WorkflowError> {
     let extension = match &kind {
         Kind::Extend(extension) => Some(extension),
-        Kind::Ask | Kind::BreakGlass => None,
+        Kind::Ask | Kind::Scheduled(_) | Kind::BreakGlass => None,
+    };
+    let start_at = match kind {
+        Kind::Scheduled(at) => Some(at),
+        Kind::Ask | Kind::Extend(_) | Kind::BreakGlass => None,
     };
     let break_glass = matches!(kind, Kind::BreakGlass);
     require_mfa(broker, caller, profile, &user.upn)?;
     let approvers = check_someone_can_approve(broker, profile, &user.upn).await?;
-    // Only the person on call, asking for themselves: a bot filing for them gets no approval
-    // by their shift (they did nothing), and extensions and break-glass have rules of their own.
+    // Only the person on call, asking for themselves, now: a bot filing for them gets no
+    // approval by their shift (they did nothing), a shift now says nothing of a window later,
+    // and extensions and break-glass have rules of their own.
     let on_call = match &kind {
         Kind::Ask if caller.upn == user.upn => on_call::ask(broker, profile, user, duration).await,
-        Kind::Ask | Kind::Extend(_) | Kind::BreakGlass => OnCall::NotAsked,
+        Kind::Ask | Kind::Scheduled(_) | Kind::Extend(_) | Kind::BreakGlass => OnCall::NotAsked,
     };
     let at = now();
     let request = Request {
@@ -228,7 +277,8 @@ pub(super) async fn file(
         coverage_start: extension.map(|e| e.coverage_start),
         created_at: at,
         updated_at: at,
-        decision_due_at: at + profile.decision_timeout.as_millis(),
+        // Undecided by the time its window should open, a scheduled request times out.
+        decision_due_at: (at + profile.decision_timeout.as_millis()).min(start_at.unwrap_or(i64::MAX)),
         activated_at: None,
         expires_at: None,
         ended_at: None,
@@ -237,6 +287,7 @@ pub(super) async fn file(
         reminded_at: None,
         escalated_at: None,
         break_glass,
+        start_at,
     };
     let tx = broker.store.begin().await?;
     if let Some(extension) = extension {
@@ -263,14 +314,13 @@ pub(super) async fn file(
     let details = json!({
         "profile": request.profile, "requester": request.requester, "duration_seconds": duration.as_secs(),
         "justification": request.justification, "ticket": request.ticket, "extends": request.extends,
+        "start_at": request.start_at.map(format_millis),
         "on_behalf": (caller.upn != user.upn).then(|| caller.upn.to_string()),
     });
     let action = if request.extends.is_some() { "request.extension_filed" } else { "request.created" };
     audit::append(&tx, NewEvent::new(caller.upn.as_str(), action, subject, details)).await?;
     let request = if break_glass {
-        let active = super::apply(&request, RequestEvent::Approve)?;
-        let active = requests::update(&tx, &request, active).await?;
-        grant::start(&tx, &active).await?;
+        let active = grant::approve(&tx, &request).await?;
         let details = json!({
             "justification": active.justification,
             "review": "required: every approver and admin has been told",
@@ -283,9 +333,7 @@ pub(super) async fn file(
         (_, OnCall::Now(shift)) => Some(on_call::approval_details(shift)),
         _ => None,
     } {
-        let approved = super::apply(&request, RequestEvent::Approve)?;
-        let approved = requests::update(&tx, &request, approved).await?;
-        grant::start(&tx, &approved).await?;
+        let approved = grant::approve(&tx, &request).await?;
         audit::append(&tx, NewEvent::system("request.approved", subject, rule)).await?;
         notifications::notify(broker, &tx, &approved, Notice::Approved, at).await?;
         approved

@@ -1,4 +1,5 @@
-//! Ending access early: the requester gives it back, or an admin takes it away. Revoking one
+//! Ending access early (or before a scheduled window opens): the requester gives it back, or
+//! an admin takes it away. Revoking one
 //! request ends its whole extension chain: every approved or active request of it is revoked
 //! and every pending one cancelled, so no extension keeps the access the revoke took away.
 use serde_json::json;
@@ -73,10 +74,15 @@ async fn lock_chain(tx: &sea_orm::DatabaseTransaction, id: &RequestId) -> Result
     }
 }
 
+/// Ends the request's grant; a scheduled request has none yet (its start job then finds it
+/// revoked and starts nothing).
 async fn end_grant(tx: &sea_orm::DatabaseTransaction, request: &Request) -> Result<(), WorkflowError> {
-    let g = grants::for_request(tx, &request.id)
-        .await?
-        .ok_or_else(|| StoreError::Corrupt(format!("approved request {} has no grant", request.id)))?;
-    grant::end(tx, g).await?;
+    match grants::for_request(tx, &request.id).await? {
+        Some(g) => {
+            grant::end(tx, g).await?;
+        }
+        None if request.status == RequestStatus::Scheduled => {}
+        None => return Err(StoreError::Corrupt(format!("approved request {} has no grant", request.id)).into()),
+    }
     Ok(())
 }

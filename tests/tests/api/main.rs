@@ -27,6 +27,7 @@ mod pages;
 mod reliability;
 mod replicas;
 mod request_cli;
+mod scheduled;
 mod signin;
 mod staff_pages;
 mod starting_together;

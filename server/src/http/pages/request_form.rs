@@ -28,6 +28,24 @@ struct RequestForm {
     ticket: Option<String>,
     /// The "break the glass" box (profiles with `break_glass`, for the users they name).
     break_glass: Option<String>,
+    /// "Start at" as typed (`datetime-local`): the viewer's wall-clock time, read as UTC when
+    /// the page's script did not send `start_at_utc` beside it.
+    start_at: Option<String>,
+    /// The same instant in UTC (RFC 3339), filled in by the page's script from the viewer's
+    /// time zone.
+    start_at_utc: Option<String>,
+}
+
+impl RequestForm {
+    /// The instant the window should open, if one was given.
+    fn start_at(&self) -> Result<Option<i64>, crate::domain::InvalidValue> {
+        let given = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+        match (given(&self.start_at_utc), given(&self.start_at)) {
+            (Some(utc), _) => crate::domain::parse_rfc3339("start_at", &utc).map(Some),
+            (None, Some(typed)) => crate::domain::parse_instant("start_at", &typed).map(Some),
+            (None, None) => Ok(None),
+        }
+    }
 }
 
 /// The form as shown: the profile, the values typed so far, and what was wrong with them.
@@ -43,6 +61,7 @@ struct NewRequestPage<'a> {
     duration: i64,
     justification: String,
     ticket: String,
+    start_at: String,
     errors: Vec<(String, String)>,
 }
 
@@ -53,6 +72,8 @@ struct FormProfile {
     require_ticket: bool,
     /// The visitor is one of the profile's break-glass users.
     may_break_glass: bool,
+    /// How far ahead the window may open, in words; `None` when the profile does not schedule.
+    max_advance: Option<String>,
 }
 
 impl NewRequestPage<'_> {
@@ -131,12 +152,14 @@ async fn form_page<'v>(
         duration: typed_duration.or(profile.map(|p| p.default_duration.as_secs())).unwrap_or(0),
         justification: typed.and_then(|t| t.justification.clone()).unwrap_or_default(),
         ticket: typed.and_then(|t| t.ticket.clone()).unwrap_or_default(),
+        start_at: typed.and_then(|t| t.start_at.clone()).unwrap_or_default(),
         profile: profile.map(|p| FormProfile {
             key: p.key.to_string(),
             title: p.title.clone(),
             require_justification: p.require_justification,
             require_ticket: p.require_ticket,
             may_break_glass: p.break_glass.as_ref().is_some_and(|users| users.contains(&visitor.user)),
+            max_advance: (p.max_advance.as_secs() > 0).then(|| p.max_advance.to_string()),
         }),
         errors,
     })
@@ -176,6 +199,10 @@ pub(super) async fn submit(
         }
         None => None,
     };
+    let start_at = match form.start_at() {
+        Ok(at) => at,
+        Err(e) => return form_again(&state, &visitor, &form, vec![(e.field.to_owned(), e.reason)]).await,
+    };
     let input = NewRequest {
         profile: form.profile.clone(),
         duration_seconds: duration,
@@ -183,6 +210,7 @@ pub(super) async fn submit(
         ticket: form.ticket.clone(),
         requester: None,
         break_glass: form.break_glass.is_some(),
+        start_at,
     };
     match request_access::request_access(&state.broker, &visitor.caller(), input).await {
         Ok(request) => see_other(&format!("/requests/{}", request.id)),

@@ -1,7 +1,7 @@
 //! `/requests/{id}`: a request's facts, decisions and timeline (every audit event about it),
 //! with the buttons the visitor may use: approve/deny (its approvers), cancel (the requester,
-//! while pending), give back or revoke (the requester or an admin), extend (the requester,
-//! while active). Every button goes through the same workflow, and checks, as the API.
+//! while pending or scheduled), give back or revoke (the requester or an admin), extend (the
+//! requester, while active). Every button goes through the same workflow, and checks, as the API.
 use actix_web::{HttpResponse, get, http::StatusCode, post, web};
 use askama::Template;
 use serde::Deserialize;
@@ -86,7 +86,8 @@ pub(super) async fn show(state: web::Data<AppState>, visitor: Visitor, id: web::
     };
     let own = request.requester == visitor.user.as_str();
     let pending = request.status == RequestStatus::Pending;
-    let live = matches!(request.status, RequestStatus::Approved | RequestStatus::Active);
+    let scheduled = request.status == RequestStatus::Scheduled;
+    let live = matches!(request.status, RequestStatus::Approved | RequestStatus::Active) || scheduled;
     let can_decide = pending
         && decide::may_decide(broker, &caller, request, crate::workflows::Freshness::Display).await.is_ok()
         && !details.decisions.iter().any(|d| d.approver == visitor.user.as_str());
@@ -109,9 +110,11 @@ pub(super) async fn show(state: web::Data<AppState>, visitor: Visitor, id: web::
             escalates_at: details.deciders.as_ref().and_then(|d| d.escalates_at).map(format_millis),
             timeline,
             can_decide,
-            can_cancel: own && pending,
+            can_cancel: own && (pending || scheduled),
             revoke_label: match (live, own, visitor.is_admin()) {
-                (true, true, _) => Some("End my access now"),
+                // A requester withdraws a scheduled request with "Cancel" above.
+                (true, true, _) if !scheduled => Some("End my access now"),
+                (true, false, true) if scheduled => Some("Revoke this scheduled grant"),
                 (true, false, true) => Some("Revoke this grant"),
                 _ => None,
             },

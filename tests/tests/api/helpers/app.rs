@@ -222,6 +222,14 @@ impl TestApp {
         elevate_tests::expiry::set(&db, request_ids, at).await.expect("the expiry moves");
         db.close().await.ok();
     }
+
+    /// Moves the start of these scheduled requests to `at` (Unix ms), with the jobs that open
+    /// them: a test sees a window open at a known instant without waiting out a real schedule.
+    pub async fn set_start(&self, request_ids: &[String], at: i64) {
+        let db = self.db().await;
+        elevate_tests::expiry::set_start(&db, request_ids, at).await.expect("the start moves");
+        db.close().await.ok();
+    }
 }
 
 /// Starts `elevate serve` and waits until it listens; returns its address.
