@@ -154,6 +154,8 @@ Or with the command line (the same API):
   ELEVATE_TOKEN=$ALICE {cli} request new AzureAD-Admins --for 30s --why demo --wait &
   ELEVATE_TOKEN=$BOB {cli} request list --to-decide
   ELEVATE_TOKEN=$BOB {cli} request approve ID
+  # Access for later: decided now, active from its start, over 30 seconds after it
+  ELEVATE_TOKEN=$ALICE {cli} request new AzureAD-Admins --for 30s --why drill --start-at +2m --wait
 
 Mail to approvers and to the requester is written to {mail}/ as .eml files: open the newest
 one for Bob, and its Approve link shows the confirmation page. Sign in as a demo user at

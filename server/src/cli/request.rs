@@ -70,13 +70,13 @@ enum RequestCommand {
         #[arg(long)]
         comment: Option<String>,
     },
-    /// Withdraw your pending request.
+    /// Withdraw your pending or scheduled request.
     Cancel {
         id: String,
         #[arg(long)]
         comment: Option<String>,
     },
-    /// End an approved or active grant now.
+    /// End an approved, scheduled or active grant now.
     Revoke {
         id: String,
         #[arg(long)]

@@ -33,8 +33,15 @@ pub struct Browser {
 impl Browser {
     /// A fresh browser for the Elevate at `base`.
     pub async fn start(base: &str) -> Self {
+        Self::start_in_zone(base, "UTC").await
+    }
+
+    /// A fresh browser whose viewer lives in time zone `zone` (an IANA name: Chromium takes
+    /// it from `TZ`).
+    pub async fn start_in_zone(base: &str, zone: &str) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let driver = Command::new("chromedriver")
+            .env("TZ", zone)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -126,6 +133,14 @@ impl Browser {
         let field = self.find(&format!("#{id}")).await;
         field.clear().await.unwrap();
         field.send_keys(value).await.unwrap();
+    }
+
+    /// Sets the value of field `id` as its picker would (date and time fields take no typing
+    /// through WebDriver), telling the page's script it changed.
+    pub async fn set(&self, id: &str, value: &str) {
+        let script = "const f = document.getElementById(arguments[0]); f.value = arguments[1]; \
+                      f.dispatchEvent(new Event('input', { bubbles: true }));";
+        self.client.execute(script, vec![json!(id), json!(value)]).await.unwrap();
     }
 
     pub async fn choose(&self, id: &str, value: &str) {

@@ -169,3 +169,35 @@ async fn the_cli_file_names_the_server_and_a_token_file() {
     let page: Value = serde_json::from_str(&stdout(&out)).expect("JSON");
     assert!(page["items"].is_array(), "{page}");
 }
+
+#[tokio::test]
+async fn start_at_schedules_the_access_from_now_or_at_an_instant_and_a_bad_one_is_named() {
+    let app = TestApp::spawn().await;
+    let alice = ["requester"];
+    // From now: an auto-approved profile is scheduled at once, and says from when.
+    let before = chrono::Utc::now().timestamp_millis();
+    let out =
+        request_cli(&app, ALICE, &alice, &["new", "AzureAD-Developers", "--for", "10s", "--start-at", "+2h"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let first = stdout(&out).lines().next().unwrap_or_default().to_owned();
+    assert!(first.contains("scheduled from "), "{first}");
+    let id = first.split_whitespace().next().unwrap();
+    let (_, request) = app.engineer().get(&format!("/api/v1/requests/{id}")).await;
+    let ahead = millis(&request["start_at"]) - before;
+    assert!((7_200_000..7_260_000).contains(&ahead), "{request}");
+
+    // At an instant with its own zone: stored in UTC.
+    let at = (chrono::Utc::now() + chrono::Duration::days(1)).date_naive();
+    let args = ["new", "AzureAD-Admins", "--why", "drill", "--start-at", &format!("{at}T09:00:00+01:00"), "--json"];
+    let out = request_cli(&app, ALICE, &alice, &args).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let filed: Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+    assert_eq!(filed["start_at"], format!("{at}T08:00:00.000Z"), "{filed}");
+
+    // Without a zone it is not guessed; nothing is sent.
+    let out = request_cli(&app, ALICE, &alice, &["new", "AzureAD-Admins", "--start-at", &format!("{at}T09:00")]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(stderr(&out).contains("--start-at") && stderr(&out).contains("RFC 3339"), "{}", stderr(&out));
+    let (_, mine) = app.engineer().get("/api/v1/requests").await;
+    assert_eq!(mine["items"].as_array().map(Vec::len), Some(2), "{mine}");
+}

@@ -130,6 +130,46 @@ async fn a_form_with_bad_values_shows_each_error_next_to_its_field_and_keeps_wha
 }
 
 #[tokio::test]
+async fn an_engineer_schedules_access_in_her_own_time_zone_and_the_approvers_mail_names_the_window() {
+    let (idp, sink) = (OidcProvider::start().await, SmtpSink::start().await);
+    let app = spawn(&idp, &sink).await;
+    // Moscow is UTC+03:00 all year: no daylight saving to make the expected instant move.
+    let browser = Browser::start_in_zone(&app.address, "Europe/Moscow").await;
+    sign_in(&browser, ALICE, "/requests/new?profile=AzureAD-Admins").await;
+    let label = browser.find("label[for=start_at]").await.text().await.unwrap();
+    assert!(label.contains("your time, Europe/Moscow"), "{label}");
+
+    // A start in the past: the error is next to the field, and what she typed stays.
+    let yesterday = (chrono::Utc::now() - chrono::Duration::days(1)).date_naive();
+    browser.set("start_at", &format!("{yesterday}T09:30")).await;
+    browser.fill("justification", "Database failover drill").await;
+    browser.press("Request").await;
+    assert_eq!(browser.path().await, "/requests/new", "still on the form");
+    let error = browser.find("#start_at-error").await.text().await.unwrap();
+    assert!(error.contains("must be in the future"), "{error}");
+    assert_eq!(browser.value("start_at").await, format!("{yesterday}T09:30"));
+
+    // Tomorrow at 09:30 her time is 06:30 UTC.
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1)).date_naive();
+    browser.set("start_at", &format!("{tomorrow}T09:30")).await;
+    browser.choose("duration", "3600").await;
+    browser.press("Request").await;
+    let id = request_id(&browser.path().await);
+    let (opens, ends) = (format!("{tomorrow}T06:30:00.000Z"), format!("{tomorrow}T07:30:00.000Z"));
+    let (_, request) = app.engineer().get(&format!("/api/v1/requests/{id}")).await;
+    assert_eq!(request["start_at"], opens.as_str(), "{request}");
+    let page = browser.text().await;
+    assert!(page.contains(&format!("{opens} to {ends}")), "the page shows the window: {page}");
+    browser.screenshot("request-scheduled").await;
+
+    // The approvers' mail says which window they approve.
+    let mails = sink.wait_for(1, |m| m.to == BOB && m.subject.starts_with("Approval needed")).await;
+    assert!(mails[0].text.contains(&format!("from {opens}")), "{}", mails[0].text);
+    assert!(mails[0].text.contains(&format!("{opens} to {ends}")), "{}", mails[0].text);
+    browser.close().await;
+}
+
+#[tokio::test]
 async fn an_approver_opens_the_emailed_link_signs_in_and_confirms() {
     let (idp, sink) = (OidcProvider::start().await, SmtpSink::start().await);
     let app = spawn(&idp, &sink).await;
