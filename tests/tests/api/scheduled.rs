@@ -191,3 +191,44 @@ async fn left_undecided_a_scheduled_request_times_out_when_its_window_would_have
     assert_problem(status, &body, 409, None);
     assert!(!app.is_member("Change-Admins", ALICE).await);
 }
+
+#[tokio::test]
+async fn without_the_script_the_form_reads_utc_and_the_grants_page_lists_what_is_scheduled() {
+    use crate::{
+        helpers::DAVE,
+        pages::{csrf_of, demo_sign_in, page, post_form},
+    };
+    // The demo sign-in stands in for OpenID Connect: it needs the built-in directory.
+    let app = TestApp::builder().policy(POLICY).spawn().await;
+    let alice = demo_sign_in(&app, ALICE).await;
+    let (_, form) = page(&app, "/requests/new?profile=Auto", &alice).await;
+    assert!(form.contains("Start at (optional, <span data-zone>UTC</span>)"), "{form}");
+    let day = (chrono::Utc::now() + chrono::Duration::days(1)).date_naive();
+    let start_at = format!("{day}T10:00");
+    let fields = [
+        ("csrf", csrf_of(&form)),
+        ("profile", "Auto".into()),
+        ("duration_seconds", "3600".into()),
+        ("start_at", start_at),
+    ];
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, location) = post_form(&app, "/requests/new", &alice, &fields).await;
+    assert_eq!(status, 303);
+    let id = location.unwrap().trim_start_matches("/requests/").to_owned();
+    let (_, request) = app.engineer().get(&format!("/api/v1/requests/{id}")).await;
+    assert_eq!(
+        (request["status"].as_str(), request["start_at"].as_str()),
+        (Some("scheduled"), Some(&*format!("{day}T10:00:00.000Z")))
+    );
+
+    // On the grants page, under "Scheduled": Alice may cancel hers, Dave revoke it.
+    let (_, html) = page(&app, "/grants", &alice).await;
+    let (_, scheduled) = html.split_once("<h2>Scheduled</h2>").expect("a Scheduled section");
+    assert!(scheduled.contains(&id) && scheduled.contains(&format!("{day}T11:00:00.000Z")), "{scheduled}");
+    assert!(scheduled.contains(&format!("/requests/{id}/cancel")) && scheduled.contains(">Cancel<"), "{scheduled}");
+    let dave = demo_sign_in(&app, DAVE).await;
+    let (_, html) = page(&app, "/grants", &dave).await;
+    let (in_force, scheduled) = html.split_once("<h2>Scheduled</h2>").expect("a Scheduled section");
+    assert!(!in_force.contains(&id), "not in force yet: {in_force}");
+    assert!(scheduled.contains(ALICE) && scheduled.contains(&format!("/requests/{id}/revoke")), "{scheduled}");
+}

@@ -144,7 +144,7 @@ fn extensions(state: &AppState, request: &Request) -> Vec<(i64, String)> {
         .collect()
 }
 
-/// Cancel (own pending request) or revoke (own grant, or any grant for an admin).
+/// Cancel (own pending or scheduled request) or revoke (own grant, or any grant for an admin).
 #[post("/requests/{id}/{action:cancel|revoke}")]
 pub(super) async fn act(
     state: web::Data<AppState>,
