@@ -1,6 +1,6 @@
 //! Talking to an Elevate server over its REST API, for `elevate request`: where it is and the
-//! token to use (flags, `ELEVATE_URL` / `ELEVATE_TOKEN`, or `~/.config/elevate/cli.toml`), and
-//! problem+json refusals turned into one clear line.
+//! token to use (flags, `ELEVATE_URL` / `ELEVATE_TOKEN`, `~/.config/elevate/cli.toml`, or the
+//! token `elevate login` kept), and problem+json refusals turned into one clear line.
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
@@ -18,13 +18,17 @@ pub struct Server {
     token: Option<String>,
 }
 
-/// `~/.config/elevate/cli.toml`: `url`, and `token` or `token_file`.
+/// `~/.config/elevate/cli.toml`: `url`, and `token` or `token_file`; for `elevate login`, the
+/// identity provider's `issuer`, the command line's `client_id` and the `scope` to ask for.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct File {
+pub struct CliFile {
     url: Option<String>,
     token: Option<String>,
-    token_file: Option<PathBuf>,
+    pub token_file: Option<PathBuf>,
+    pub issuer: Option<String>,
+    pub client_id: Option<String>,
+    pub scope: Option<String>,
 }
 
 pub struct Client {
@@ -36,41 +40,65 @@ pub struct Client {
 impl Server {
     /// The client: each setting from the flag, else the environment, else the file.
     pub fn connect(self) -> anyhow::Result<Client> {
-        let file = config_file()?;
+        let file = cli_file()?;
         let url =
             self.url.or_else(|| env("ELEVATE_URL")).or(file.url).context(
                 "no server: pass --url, set ELEVATE_URL, or write `url = \"…\"` in ~/.config/elevate/cli.toml",
             )?;
-        let token = match (self.token.or_else(|| env("ELEVATE_TOKEN")).or(file.token), file.token_file) {
+        let token_file = file.token_file.or_else(|| default_token_path().filter(|p| p.exists()));
+        let token = match (self.token.or_else(|| env("ELEVATE_TOKEN")).or(file.token), token_file) {
             (Some(token), _) => token,
             (None, Some(path)) => std::fs::read_to_string(&path)
                 .with_context(|| format!("reading the token file {}", path.display()))?
                 .trim()
                 .to_owned(),
-            (None, None) => bail!("no token: pass --token, set ELEVATE_TOKEN, or name a token_file in the CLI file"),
+            (None, None) => bail!(
+                "no token: pass --token, set ELEVATE_TOKEN, name a token_file in the CLI file, or run `elevate login`"
+            ),
         };
-        let base = url.trim_end_matches('/').to_owned();
-        if !(base.starts_with("https://") || elevate::config::is_loopback_http(&base)) {
-            bail!("{base} must be an https:// URL (plain http only on this machine): the token would travel in clear");
-        }
-        // A server that hangs must not hang a script; a redirect could carry the token elsewhere.
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(30))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .context("building the HTTP client")?;
-        Ok(Client { base, token, http })
+        let base = checked_url(url.trim_end_matches('/'))?.to_owned();
+        Ok(Client { base, token, http: http()? })
     }
+}
+
+/// `url` if it may carry a token or a code: https, or plain http to this machine only.
+pub fn checked_url(url: &str) -> anyhow::Result<&str> {
+    if !(url.starts_with("https://") || elevate::config::is_loopback_http(url)) {
+        bail!("{url} must be an https:// URL (plain http only on this machine): the token would travel in clear");
+    }
+    Ok(url)
+}
+
+/// The HTTP client of the command line: a server that hangs must not hang a script, and a
+/// redirect could carry the token elsewhere.
+pub fn http() -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .context("building the HTTP client")
 }
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-fn config_file() -> anyhow::Result<File> {
+/// `~/.config/elevate` (or `$XDG_CONFIG_HOME/elevate`).
+fn config_dir() -> Option<PathBuf> {
     let dir =
         env("XDG_CONFIG_HOME").map(PathBuf::from).or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".config")));
-    let Some(path) = dir.map(|d| d.join("elevate/cli.toml")).filter(|p| p.exists()) else { return Ok(File::default()) };
+    dir.map(|d| d.join("elevate"))
+}
+
+/// Where `elevate login` keeps its token unless the CLI file names a `token_file`.
+pub fn default_token_path() -> Option<PathBuf> {
+    config_dir().map(|d| d.join("token"))
+}
+
+pub fn cli_file() -> anyhow::Result<CliFile> {
+    let Some(path) = config_dir().map(|d| d.join("cli.toml")).filter(|p| p.exists()) else {
+        return Ok(CliFile::default());
+    };
     let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("{}", path.display()))
 }

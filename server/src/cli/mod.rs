@@ -10,6 +10,7 @@ mod aws;
 mod client;
 mod credentials;
 mod directory;
+mod login;
 mod policy;
 mod request;
 mod serve;
@@ -64,6 +65,8 @@ enum Command {
     },
     /// Ask for access and decide requests through an Elevate server's API.
     Request(request::RequestArgs),
+    /// Get a token for `elevate request` from the identity provider (device code sign-in).
+    Login(login::LoginArgs),
 }
 
 impl Cli {
@@ -80,6 +83,7 @@ impl Cli {
             Command::Aws { command } => command.run(&config).await,
             Command::Directory { command } => command.run(&config).await,
             Command::Request(args) => args.run().await,
+            Command::Login(args) => args.run().await,
         }
     }
 }

@@ -18,6 +18,7 @@ mod identity_center;
 mod input;
 mod lifecycle;
 mod limits;
+mod login;
 mod matrix;
 mod model;
 mod notify_peers;
