@@ -92,7 +92,7 @@ impl LoginArgs {
         }
         eprintln!("Waiting for the sign-in (the code expires in {} min)…", grant.expires_in.div_ceil(60));
         let (token, expires_in) =
-            poll(&http, &client::checked_url(&discovery.token_endpoint)?, &client_id, &grant).await?;
+            poll(&http, client::checked_url(&discovery.token_endpoint)?, &client_id, &grant).await?;
         let path = file.login_token_path()?;
         save(&path, &token)?;
         let valid = expires_in.map(|s| format!(" (valid for {} min)", s / 60)).unwrap_or_default();
