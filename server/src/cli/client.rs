@@ -24,7 +24,7 @@ pub struct Server {
 #[serde(deny_unknown_fields)]
 pub struct CliFile {
     url: Option<String>,
-    token: Option<String>,
+    pub token: Option<String>,
     pub token_file: Option<PathBuf>,
     pub issuer: Option<String>,
     pub client_id: Option<String>,

@@ -97,6 +97,10 @@ impl LoginArgs {
         save(&path, &token)?;
         let valid = expires_in.map(|s| format!(" (valid for {} min)", s / 60)).unwrap_or_default();
         println!("Signed in: the token{valid} is in {}; `elevate request` uses it.", path.display());
+        // Said, not silently ignored: a token given otherwise comes first.
+        if std::env::var_os("ELEVATE_TOKEN").is_some_and(|t| !t.is_empty()) || file.token.is_some() {
+            eprintln!("note: ELEVATE_TOKEN or `token` in the CLI file is set, and `elevate request` uses that first");
+        }
         Ok(std::process::ExitCode::SUCCESS)
     }
 }
@@ -118,8 +122,16 @@ async fn poll(
         if tokio::time::Instant::now() > deadline {
             bail!("the code expired before anyone signed in with it: run `elevate login` again");
         }
-        let answer =
-            http.post(token_endpoint).form(&form).send().await.context("the token endpoint could not be reached")?;
+        let answer = match http.post(token_endpoint).form(&form).send().await {
+            Ok(answer) => answer,
+            // RFC 8628 §3.5: on a connection failure, back off and ask again while the code lasts.
+            Err(e) if e.is_connect() || e.is_timeout() => {
+                eprintln!("the token endpoint could not be reached ({e}); asking again");
+                interval = (interval * 2).min(60);
+                continue;
+            }
+            Err(e) => return Err(e).context("the token endpoint could not be reached"),
+        };
         let status = answer.status();
         let answer: TokenAnswer =
             answer.json().await.with_context(|| format!("the token endpoint answered {status} without JSON"))?;
@@ -130,8 +142,9 @@ async fn poll(
         match answer.error.as_deref() {
             Some("authorization_pending") => {}
             Some("slow_down") => interval += 5,
-            Some("access_denied") => bail!("the sign-in was refused{described}"),
-            Some("expired_token") => {
+            // RFC 8628's names, and Entra ID's.
+            Some("access_denied" | "authorization_declined") => bail!("the sign-in was refused{described}"),
+            Some("expired_token" | "code_expired") => {
                 bail!("the code expired before anyone signed in with it: run `elevate login` again")
             }
             Some(other) => bail!("the identity provider refused the token: {other}{described}"),
@@ -153,20 +166,25 @@ async fn json<T: serde::de::DeserializeOwned>(request: reqwest::RequestBuilder, 
     serde_json::from_str(&text).with_context(|| format!("{what} is not what RFC 8628 describes"))
 }
 
-/// Writes the token readable and writable by its owner only (created so, never widened).
+/// Writes the token readable and writable by its owner only (created so, and narrowed if the
+/// file was there before).
 fn save(path: &Path, token: &str) -> anyhow::Result<()> {
-    use std::{io::Write, os::unix::fs::OpenOptionsExt};
+    use std::io::Write;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        if path.exists() {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("making {} private", path.display()))?;
+        }
+    }
+    let mut file = options.open(path).with_context(|| format!("writing {}", path.display()))?;
     writeln!(file, "{token}").with_context(|| format!("writing {}", path.display()))
 }
 

@@ -45,6 +45,11 @@ impl Lifecycle for RequestStatus {
             (S::Scheduled, E::Start) => S::Approved,
             (S::Scheduled, E::Cancel) => S::Cancelled,
             (S::Scheduled, E::Revoke) => S::Revoked,
+            // At its start, what the approval rested on no longer holds (the profile, the
+            // requester's eligibility or directory object changed).
+            (S::Scheduled, E::Fail) => S::Failed,
+            // Its whole window passed before Elevate could open it (down all that time).
+            (S::Scheduled, E::Expire) => S::Expired,
             (S::Pending, E::Deny) => S::Denied,
             (S::Pending, E::Cancel) => S::Cancelled,
             (S::Pending, E::Timeout) => S::TimedOut,

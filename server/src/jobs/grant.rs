@@ -4,7 +4,7 @@
 use sea_orm::{ConnectionTrait, DatabaseTransaction};
 use serde_json::json;
 
-use super::{JobKind, effects::EffectError, identity_center_jobs, notifications, sync};
+use super::{JobKind, identity_center_jobs, notifications, sync};
 use crate::{
     broker::Broker,
     domain::{GrantId, RequestEvent, RequestId, RequestStatus, format_millis, now},
@@ -13,7 +13,7 @@ use crate::{
         StoreError,
         audit::{self, NewEvent, Subject},
         grants::{self, Grant, GrantState},
-        jobs::{self, Job, NewJob},
+        jobs::{self, NewJob},
         requests::{self, Request},
     },
 };
@@ -69,7 +69,7 @@ async fn write(c: &impl ConnectionTrait, g: &Grant, after: Grant) -> Result<Gran
 }
 
 /// The request got every approval it needs: its grant starts now, or, when its window opens
-/// later, it waits as `scheduled` for a job due at `start_at` (`open_scheduled`).
+/// later, it waits as `scheduled` for a job due at `start_at` (`scheduled::open`).
 pub async fn approve(c: &impl ConnectionTrait, request: &Request) -> Result<Request, StoreError> {
     let Some(start_at) = request.start_at.filter(|start| *start > now()) else {
         let approved = requests::update(c, request, requests::after(request, RequestEvent::Approve)?).await?;
@@ -86,31 +86,6 @@ pub async fn approve(c: &impl ConnectionTrait, request: &Request) -> Result<Requ
     };
     jobs::enqueue(c, job).await?;
     Ok(scheduled)
-}
-
-/// A scheduled request's window opens: its grant starts. The window's end was fixed by the
-/// approval (`start_at + duration`, see `open_window`), so a late start never lengthens it,
-/// and one later than the whole window ends without adding anything. A request cancelled or
-/// revoked meanwhile is left alone.
-pub async fn open_scheduled(broker: &Broker, job: &Job) -> Result<(), EffectError> {
-    #[derive(serde::Deserialize)]
-    struct Payload {
-        request: RequestId,
-    }
-    let Payload { request: id } = serde_json::from_str(&job.payload)
-        .map_err(|e| EffectError::permanent(format!("job {}: bad payload: {e}", job.id)))?;
-    let tx = broker.store.begin().await?;
-    let Some(request) = requests::get_for_update(&tx, &id).await? else { return Ok(()) };
-    if request.status != RequestStatus::Scheduled {
-        return Ok(());
-    }
-    let approved = requests::update(&tx, &request, requests::after(&request, RequestEvent::Start)?).await?;
-    start(&tx, &approved).await?;
-    let details = json!({ "start_at": request.start_at.map(format_millis) });
-    audit::append(&tx, NewEvent::system("request.started", Subject::Request(&id), details)).await?;
-    tx.commit().await?;
-    broker.wake_worker();
-    Ok(())
 }
 
 /// The request was approved: its grant starts, and the membership is synced.

@@ -8,6 +8,7 @@ pub mod grant;
 pub mod identity_center_jobs;
 pub mod membership;
 pub mod notifications;
+pub mod scheduled;
 pub mod sync;
 pub mod worker;
 

@@ -102,6 +102,11 @@ pub fn content(notice: &Notice, request: &Request, profile: &Profile, risk: Opti
                 utc(*expires_at)
             ),
         ),
+        Notice::Ended { status } if request.activated_at.is_none() => (
+            format!("Ended: your request for {title} ({status})"),
+            "Your request has ended".to_owned(),
+            format!("Your request for {title} ended before its access started: {status}.{}", because(request)),
+        ),
         Notice::Ended { status } => (
             format!("Ended: your access to {title} ({status})"),
             "Your access has ended".to_owned(),
@@ -134,10 +139,17 @@ pub fn content(notice: &Notice, request: &Request, profile: &Profile, risk: Opti
         Notice::TimedOut => (
             format!("Timed out: your request for {title}"),
             "Your request timed out".to_owned(),
-            format!(
-                "Nobody decided your request for {title} within {}; file a new one if you still need it.",
-                profile.decision_timeout
-            ),
+            match request.start_at.filter(|start_at| *start_at == request.decision_due_at) {
+                Some(start_at) => format!(
+                    "Nobody decided your request for {title} before its access was to start ({}); file a new one \
+                     if you still need it.",
+                    format_millis(start_at)
+                ),
+                None => format!(
+                    "Nobody decided your request for {title} within {}; file a new one if you still need it.",
+                    profile.decision_timeout
+                ),
+            },
         ),
     };
     let mut facts = facts(request, profile, risk);
@@ -147,7 +159,11 @@ pub fn content(notice: &Notice, request: &Request, profile: &Profile, risk: Opti
     Content { subject, heading, lead, facts, approve_url: None, deny_url: None, page_url, note: None }
 }
 
-/// What anyone deciding a request needs to know about it (mail, and the confirmation page).
+/// The reason Elevate recorded for the request's end, as a sentence to add (or nothing).
+fn because(request: &Request) -> String {
+    request.status_reason.as_ref().map(|reason| format!(" Why: {reason}.")).unwrap_or_default()
+}
+
 /// A scheduled request's window, (opens, ends), in UTC: approved for exactly that.
 fn window(request: &Request) -> Option<(String, String)> {
     let opens = request.start_at?;
@@ -155,6 +171,7 @@ fn window(request: &Request) -> Option<(String, String)> {
     Some((format_millis(opens), format_millis(ends)))
 }
 
+/// What anyone deciding a request needs to know about it (mail, and the confirmation page).
 pub fn facts(request: &Request, profile: &Profile, risk: Option<&str>) -> Vec<(&'static str, String)> {
     let mut facts =
         vec![("Requester", request.requester.clone()), ("Profile", format!("{} ({})", profile.title, profile.key))];

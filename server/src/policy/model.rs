@@ -14,6 +14,11 @@ impl Principals {
     pub fn is_empty(&self) -> bool {
         self.groups.is_empty() && self.users.is_empty()
     }
+
+    /// Do these name `upn`, by name or through one of `groups` (the user's transitive groups)?
+    pub fn include(&self, upn: &Upn, groups: &[GroupId]) -> bool {
+        self.users.contains(upn) || self.groups.iter().any(|g| groups.contains(g))
+    }
 }
 
 /// One approval stage: who may approve and how many distinct approvals it takes.

@@ -159,6 +159,14 @@ pub(super) async fn record(
     if request.stage != seen.stage {
         return Err(WorkflowError::Conflict("the request moved to another approval stage meanwhile; try again".into()));
     }
+    // Past its due time a request is timing out (the sweep ends it soon): deciding it now
+    // would, for a scheduled one, approve less of its window than the approvers were shown.
+    if now() >= request.decision_due_at {
+        return Err(WorkflowError::Conflict(format!(
+            "the decision was due by {}: the request is timing out; it can be filed again",
+            crate::domain::format_millis(request.decision_due_at)
+        )));
+    }
     if let Via::Link(link) = via {
         if (link.stg, link.ver) != (request.stage, request.version) {
             return Err(WorkflowError::LinkOutdated);

@@ -99,7 +99,7 @@ impl Broker {
             return Ok(false);
         }
         let groups = self.groups_of_user(upn, freshness).await?;
-        Ok(groups.is_some_and(|groups| principals.groups.iter().any(|g| groups.contains(g))))
+        Ok(groups.is_some_and(|groups| principals.include(upn, &groups)))
     }
 
     /// The user's transitive groups; `None` when the directory does not know them.

@@ -119,7 +119,8 @@ async fn deciders(broker: &Broker, request: &Request, decisions: &[DecisionRow])
     people.sort_by(|a, b| a.upn.cmp(&b.upn));
     people.dedup_by(|a, b| a.upn == b.upn);
     let escalates_at = (profile.escalation.is_some() && request.escalated_at.is_none())
-        .then(|| request.stage_started_at.unwrap_or(request.created_at) + broker.notifier.escalate_after_ms);
+        .then(|| request.stage_started_at.unwrap_or(request.created_at) + broker.notifier.escalate_after_ms)
+        .filter(|escalates_at| *escalates_at < request.decision_due_at);
     Some(Deciders { people, escalates_at })
 }
 

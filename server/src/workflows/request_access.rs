@@ -259,6 +259,12 @@ pub(super) async fn file(
         Kind::Ask | Kind::Scheduled(_) | Kind::Extend(_) | Kind::BreakGlass => OnCall::NotAsked,
     };
     let at = now();
+    if let Some(start_at) = start_at.filter(|start_at| *start_at <= at) {
+        // The directory took long enough for the start to pass.
+        return Err(
+            InvalidValue::new("start_at", format!("must be in the future (got {})", format_millis(start_at))).into()
+        );
+    }
     let request = Request {
         id: RequestId::new(),
         profile: profile.key.to_string(),
@@ -351,7 +357,12 @@ pub(super) async fn file(
             .filter(|a| a.upn.as_str() != request.filed_by)
             .map(|a| format!("{} <{}>", a.display_name, a.address()))
             .collect();
-        let escalates_at = profile.escalation.as_ref().map(|_| at + broker.notifier.escalate_after_ms);
+        // Not after the decision is due: a request timed out calls nobody in.
+        let escalates_at = profile
+            .escalation
+            .as_ref()
+            .map(|_| at + broker.notifier.escalate_after_ms)
+            .filter(|escalates_at| *escalates_at < request.decision_due_at);
         let waits = Notice::AwaitingDecision { deciders, escalates_at };
         notifications::notify(broker, &tx, &request, waits, at).await?;
         request

@@ -89,6 +89,12 @@ pub(super) async fn confirm(state: web::Data<AppState>, req: HttpRequest, form: 
                 "approved" => {
                     format!("You approved the request of {}. Elevate is granting the access now.", request.requester)
                 }
+                "scheduled" => format!(
+                    "You approved the request of {}. Its access starts at {} and ends {} later.",
+                    request.requester,
+                    request.start_at.map(crate::domain::format_millis).unwrap_or_default(),
+                    crate::domain::HumanDuration::from_secs(u64::try_from(request.duration_seconds).unwrap_or(0)),
+                ),
                 "denied" => format!("You denied the request of {}. They have been told.", request.requester),
                 _ => format!(
                     "Your approval of {}'s request is recorded; it waits for more approvals (stage {}).",

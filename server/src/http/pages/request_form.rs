@@ -247,7 +247,10 @@ pub(super) async fn mine(state: web::Data<AppState>, visitor: Visitor) -> HttpRe
             let rows = list
                 .into_iter()
                 .map(|r| {
-                    let ends = r.ended_at.or(r.expires_at).map(format_millis).unwrap_or_default();
+                    // A scheduled request ends where its window was approved to.
+                    let window_end =
+                        r.start_at.map(|start| start.saturating_add(r.duration_seconds.saturating_mul(1000)));
+                    let ends = r.ended_at.or(r.expires_at).or(window_end).map(format_millis).unwrap_or_default();
                     (r.id.to_string(), r.profile, r.status.as_str().to_owned(), format_millis(r.created_at), ends)
                 })
                 .collect();

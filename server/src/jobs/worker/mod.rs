@@ -212,7 +212,7 @@ impl Worker {
                     let give_up_adds = job.attempts >= self.settings.max_attempts;
                     super::membership::sync(b, &job, &lease, give_up_adds).await
                 }
-                JobKind::StartScheduled => super::grant::open_scheduled(b, &job).await,
+                JobKind::StartScheduled => super::scheduled::open(b, &job).await,
                 JobKind::Provision => effects::provision(b, &job).await,
                 JobKind::RevokeSessions => super::aws_jobs::revoke_sessions(b, &job).await,
                 JobKind::PruneRevocations => super::aws_jobs::prune(b, &job).await,
