@@ -1,12 +1,12 @@
 //! Approval by being on call: a profile's `on_call` rule asks PagerDuty and Opsgenie, when a
 //! request is filed, whether the requester is on call right now in one of its schedules or
-//! escalation policies. Only a yes approves; no, or no answer, leaves the request to its
-//! approvers — never approval by default.
+//! escalation policies. Only a yes for the whole of the access approves; no, a shift that ends
+//! sooner, or no answer, leaves the request to its approvers — never approval by default.
 use serde_json::{Value, json};
 
 use super::Broker;
 use crate::{
-    domain::GrantDuration,
+    domain::{GrantDuration, now, parse_rfc3339},
     policy::Profile,
     providers::{directory::DirectoryUser, oncall::Shift},
     telemetry::error_chain,
@@ -17,6 +17,9 @@ pub(super) enum OnCall {
     /// The profile has no rule, or the request is longer than it allows.
     NotAsked,
     Now(Shift),
+    /// On call now, but the shift ends before the access would: being on call cannot approve
+    /// access beyond it, so the approvers decide.
+    OutlastsShift(Shift),
     NotNow,
     /// No answer from a service asked (down, rate-limited, refused), and no yes from another:
     /// the request waits for its approvers. Each service's error, named.
@@ -38,7 +41,7 @@ pub(super) async fn ask(broker: &Broker, profile: &Profile, user: &DirectoryUser
             None => Ok(None),
         };
         match asked {
-            Ok(Some(shift)) => return OnCall::Now(shift),
+            Ok(Some(shift)) => return within(shift, duration),
             Ok(None) => {}
             Err(e) => unknown.push(format!("pagerduty: {}", error_chain(&e))),
         }
@@ -49,7 +52,7 @@ pub(super) async fn ask(broker: &Broker, profile: &Profile, user: &DirectoryUser
             None => Ok(None),
         };
         match asked {
-            Ok(Some(shift)) => return OnCall::Now(shift),
+            Ok(Some(shift)) => return within(shift, duration),
             Ok(None) => {}
             Err(e) => unknown.push(format!("opsgenie: {}", error_chain(&e))),
         }
@@ -57,6 +60,17 @@ pub(super) async fn ask(broker: &Broker, profile: &Profile, user: &DirectoryUser
     match unknown.is_empty() {
         true => OnCall::NotNow,
         false => OnCall::Unknown(unknown.join("; ")),
+    }
+}
+
+/// On call now for the whole of `duration`, as far as the service says when the shift ends
+/// (Opsgenie's who-is-on-call does not say: its shift is taken as covering the access, within
+/// the rule's `max_duration`).
+fn within(shift: Shift, duration: GrantDuration) -> OnCall {
+    let ends = shift.end.as_deref().and_then(|end| parse_rfc3339("shift_end", end).ok());
+    match ends {
+        Some(ends) if now().saturating_add(duration.as_millis()) > ends => OnCall::OutlastsShift(shift),
+        _ => OnCall::Now(shift),
     }
 }
 

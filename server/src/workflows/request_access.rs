@@ -344,9 +344,16 @@ pub(super) async fn file(
         notifications::notify(broker, &tx, &approved, Notice::Approved, at).await?;
         approved
     } else {
-        if let OnCall::Unknown(error) = &on_call {
-            let details = json!({ "error": error, "fallback": "approvers decide" });
-            audit::append(&tx, NewEvent::system("request.on_call_unknown", subject, details)).await?;
+        match &on_call {
+            OnCall::Unknown(error) => {
+                let details = json!({ "error": error, "fallback": "approvers decide" });
+                audit::append(&tx, NewEvent::system("request.on_call_unknown", subject, details)).await?;
+            }
+            OnCall::OutlastsShift(shift) => {
+                let details = json!({ "shift": on_call::approval_details(shift), "fallback": "approvers decide" });
+                audit::append(&tx, NewEvent::system("request.on_call_shift_too_short", subject, details)).await?;
+            }
+            OnCall::NotAsked | OnCall::Now(_) | OnCall::NotNow => {}
         }
         let ask = Notice::ApprovalNeeded { stage: request.stage, version: request.version };
         notifications::notify(broker, &tx, &request, ask, at).await?;

@@ -95,6 +95,24 @@ async fn whoever_is_on_call_now_is_approved_at_once_within_the_rules_bound() {
 }
 
 #[tokio::test]
+async fn being_on_call_approves_no_access_that_would_outlast_the_shift() {
+    let pagerduty = PagerDutyServer::start().await;
+    let app = spawn(&pagerduty).await;
+    let ends = Utc::now() + chrono::Duration::minutes(5);
+    pagerduty.state().oncalls.push(shift(ALICE, Some(SCHEDULE), hours(-1), ends));
+    // Ten minutes, with five left of her shift: the approvers decide, and the log says why.
+    let filed = file(&app, 600).await;
+    assert_eq!(filed["status"], "pending", "{filed}");
+    let events = app.audit_events(&format!("request:{}", filed["id"].as_str().unwrap())).await;
+    let short = event(&events, "request.on_call_shift_too_short").expect("the short shift is audited");
+    assert_eq!(short["details"]["fallback"], "approvers decide", "{short}");
+    assert!(short["details"]["shift"]["shift_end"].is_string(), "{short}");
+    assert!(event(&events, "request.approved").is_none());
+    // Two minutes fit in it.
+    assert_eq!(file(&app, 120).await["status"], "approved");
+}
+
+#[tokio::test]
 async fn only_the_first_responder_in_a_real_shift_counts() {
     let pagerduty = PagerDutyServer::start().await;
     let app = spawn(&pagerduty).await;
