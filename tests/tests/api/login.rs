@@ -60,10 +60,9 @@ struct Login {
 }
 
 async fn start_login(app: &TestApp, idp: &DeviceProvider) -> Login {
-    let mut child = Command::new(binary())
+    let mut child = app
+        .engineer_cli()
         .args(["login", "--issuer", &idp.issuer, "--client-id", "elevate-cli", "--scope", "openid Elevate.Access"])
-        .env("HOME", app.dir.path())
-        .env_remove("XDG_CONFIG_HOME")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -132,12 +131,10 @@ async fn a_person_signs_in_with_the_shown_code_and_the_cli_then_acts_as_them() {
     assert_eq!(mode, 0o600, "the token is readable by its owner only");
 
     // Without ELEVATE_TOKEN, `elevate request` uses it, as Alice.
-    let out = Command::new(binary())
+    let out = app
+        .engineer_cli()
         .args(["request", "new", "AzureAD-Admins", "--why", "signed in by device code", "--json"])
         .env("ELEVATE_URL", &app.address)
-        .env_remove("ELEVATE_TOKEN")
-        .env("HOME", app.dir.path())
-        .env_remove("XDG_CONFIG_HOME")
         .output()
         .await
         .unwrap();

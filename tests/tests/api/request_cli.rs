@@ -11,13 +11,11 @@ use crate::helpers::*;
 /// environment, as a script would set them).
 async fn request_cli(app: &TestApp, upn: &str, roles: &[&str], args: &[&str]) -> Output {
     let token = token(upn, roles, None, 3600, SECRET);
-    tokio::process::Command::new(binary())
+    app.engineer_cli()
         .arg("request")
         .args(args)
         .env("ELEVATE_URL", &app.address)
         .env("ELEVATE_TOKEN", token)
-        .env("HOME", app.dir.path())
-        .env_remove("XDG_CONFIG_HOME")
         .output()
         .await
         .expect("the binary runs")
@@ -77,11 +75,10 @@ async fn wait_follows_a_request_until_it_is_active_or_refused() {
     let waiting = {
         let app_address = app.address.clone();
         let token = token(ALICE, &["requester"], None, 3600, SECRET);
-        tokio::process::Command::new(binary())
+        app.engineer_cli()
             .args(["request", "new", "AzureAD-Admins", "--for", "1h", "--why", "deploy", "--wait", "--json"])
             .env("ELEVATE_URL", app_address)
             .env("ELEVATE_TOKEN", token)
-            .env("HOME", app.dir.path())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -124,20 +121,12 @@ async fn refusals_are_one_clear_line_and_nothing_is_sent_without_a_server_or_tok
     let err = stderr(&request_cli(&app, ALICE, &["requester"], &["new", "AzureAD-Admins", "--for", "soon"]).await);
     assert!(err.contains("--for") && err.contains("soon"), "{err}");
     // No server configured anywhere: told where to set one.
-    let out = tokio::process::Command::new(binary())
-        .args(["request", "list"])
-        .env_remove("ELEVATE_URL")
-        .env_remove("ELEVATE_TOKEN")
-        .env("HOME", app.dir.path())
-        .env_remove("XDG_CONFIG_HOME")
-        .output()
-        .await
-        .unwrap();
+    let out = app.engineer_cli().args(["request", "list"]).output().await.unwrap();
     assert!(!out.status.success() && stderr(&out).contains("ELEVATE_URL"), "{}", stderr(&out));
     // Plain http to another machine would carry the token in clear: refused.
-    let out = tokio::process::Command::new(binary())
+    let out = app
+        .engineer_cli()
         .args(["request", "list", "--url", "http://elevate.example.com", "--token", "t"])
-        .env("HOME", app.dir.path())
         .output()
         .await
         .unwrap();
@@ -156,15 +145,7 @@ async fn the_cli_file_names_the_server_and_a_token_file() {
         format!("url = \"{}\"\ntoken_file = \"{}\"\n", app.address, token_file.display()),
     )
     .unwrap();
-    let out = tokio::process::Command::new(binary())
-        .args(["request", "list", "--json"])
-        .env_remove("ELEVATE_URL")
-        .env_remove("ELEVATE_TOKEN")
-        .env_remove("XDG_CONFIG_HOME")
-        .env("HOME", app.dir.path())
-        .output()
-        .await
-        .unwrap();
+    let out = app.engineer_cli().args(["request", "list", "--json"]).output().await.unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let page: Value = serde_json::from_str(&stdout(&out)).expect("JSON");
     assert!(page["items"].is_array(), "{page}");

@@ -137,6 +137,19 @@ impl TestApp {
     }
 
     /// A CLI invocation of the binary with this app's configuration.
+    /// The command line as an engineer whose home is the app's folder would run it: with no
+    /// server, token or CLI file but what the test gives it (`ELEVATE_URL`, `ELEVATE_TOKEN`,
+    /// `~/.config/elevate/`).
+    pub fn engineer_cli(&self) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(binary());
+        command
+            .env("HOME", self.dir.path())
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("ELEVATE_URL")
+            .env_remove("ELEVATE_TOKEN");
+        command
+    }
+
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
         self.cli_with_env(args, &[])
     }
