@@ -45,6 +45,9 @@ pub enum JobStatus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
 pub enum JobKind {
+    /// Read the grant's CloudTrail activity from the trail's S3 bucket (again, until complete).
+    #[sea_orm(string_value = "collect_activity")]
+    CollectActivity,
     /// Open a scheduled request's window: start its grant at `start_at`.
     #[sea_orm(string_value = "start_scheduled")]
     StartScheduled,
@@ -83,6 +86,7 @@ pub enum JobKind {
 impl JobKind {
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::CollectActivity => "collect_activity",
             Self::StartScheduled => "start_scheduled",
             Self::SyncMembership => "sync_membership",
             Self::Provision => "provision_now",

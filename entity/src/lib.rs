@@ -9,6 +9,7 @@ pub mod audit_forwarding;
 pub mod break_glass_reviews;
 pub mod browser_sessions;
 pub mod decisions;
+pub mod grant_activity;
 pub mod grants;
 pub mod ids;
 pub mod jobs;

@@ -10,6 +10,7 @@ mod m20261129_000006_audit_forwarding;
 mod m20261201_000007_membership_sync;
 mod m20261203_000008_credentials;
 mod m20261203_000009_scheduled_access;
+mod m20261203_000010_grant_activity;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000007_membership_sync::Migration),
             Box::new(m20261203_000008_credentials::Migration),
             Box::new(m20261203_000009_scheduled_access::Migration),
+            Box::new(m20261203_000010_grant_activity::Migration),
         ]
     }
 }

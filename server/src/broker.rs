@@ -67,6 +67,8 @@ pub struct AwsMapping {
     pub session_name: SessionNameClaim,
     /// Risk tier of each profile's role, by profile key.
     pub risk: HashMap<String, RiskTier>,
+    /// The CloudTrail trail's log files, when `[aws.activity]` is configured.
+    pub activity: Option<crate::providers::aws::activity::CloudTrailLogs>,
 }
 
 impl AwsMapping {

@@ -1,6 +1,7 @@
 //! Test peers written for Elevate's tests where no runnable server exists: Microsoft Graph,
 //! PagerDuty and Opsgenie, each following the service's documentation. Everything else is the real thing
 //! (SQLite, PostgreSQL, moto, aiosmtpd, an OpenID Connect provider, Chromium).
+pub mod cloudtrail;
 pub mod expiry;
 pub mod graph_server;
 pub mod on_call_peer;

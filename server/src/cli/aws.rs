@@ -3,7 +3,16 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Subcommand, ValueEnum};
-use elevate::{aws_report, config::AwsSettings, domain::HumanDuration, providers::aws::AwsIam};
+use elevate::{
+    aws_report,
+    config::AwsSettings,
+    domain::{HumanDuration, parse_rfc3339},
+    providers::aws::{
+        AwsIam,
+        activity::{CloudTrailLogs, SessionWindow},
+        parse_role_arn,
+    },
+};
 
 use super::Config;
 
@@ -24,6 +33,25 @@ pub enum AwsCommand {
     },
     /// Print the trust policy and the role-listing user's policy to paste into AWS.
     SetupGuide,
+    /// Check that the CloudTrail bucket of [aws.activity] can be listed and read, for every
+    /// account and region (exit 1 if not).
+    ActivityCheck,
+    /// What one role session did in a window, from the CloudTrail bucket, as JSON (what a
+    /// grant's page shows, for any session).
+    Activity {
+        /// The role, `arn:aws:iam::ACCOUNT:role/NAME`.
+        #[arg(long)]
+        role_arn: String,
+        /// The role session name (the UPN, for Entra ID's AWS app).
+        #[arg(long)]
+        session: String,
+        /// Start of the window, RFC 3339 (`2026-12-03T09:00:00Z`).
+        #[arg(long)]
+        from: String,
+        /// End of the window, RFC 3339.
+        #[arg(long)]
+        to: String,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -50,6 +78,15 @@ impl AwsCommand {
                 inventory(aws, format, max_age).await?
             }
             Self::SetupGuide => aws.accounts.iter().for_each(|account| print!("{}", aws_report::setup_guide(account))),
+            Self::ActivityCheck => return activity_check(aws).await,
+            Self::Activity { role_arn, session, from, to } => {
+                let logs = activity_logs(aws).await?;
+                let (account, role) = parse_role_arn(&role_arn).context("--role-arn")?;
+                let from = parse_rfc3339("from", &from).context("--from")?;
+                let to = parse_rfc3339("to", &to).context("--to")?;
+                let window = SessionWindow { account, role, session, from, to };
+                println!("{}", serde_json::to_string_pretty(&logs.session_activity(window).await?)?);
+            }
         }
         Ok(ExitCode::SUCCESS)
     }
@@ -75,4 +112,25 @@ async fn inventory(aws: &AwsSettings, format: InventoryFormat, max_key_age: Huma
         }
     }
     Ok(())
+}
+
+async fn activity_logs(aws: &AwsSettings) -> anyhow::Result<CloudTrailLogs> {
+    let Some(settings) = &aws.activity else { bail!("this needs an [aws.activity] section in the configuration") };
+    Ok(CloudTrailLogs::new(aws, settings).await)
+}
+
+async fn activity_check(aws: &AwsSettings) -> anyhow::Result<ExitCode> {
+    let logs = activity_logs(aws).await?;
+    let accounts: Vec<String> = aws.accounts.iter().map(|a| a.account_id.to_string()).collect();
+    let mut failed = false;
+    for checked in logs.check(&accounts).await {
+        match checked.outcome {
+            Ok(found) => println!("ok    {}: {found}", checked.location),
+            Err(e) => {
+                failed = true;
+                println!("FAIL  {}: {}", checked.location, logs.explain(&e));
+            }
+        }
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }

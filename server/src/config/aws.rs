@@ -24,6 +24,8 @@ pub struct AwsSettings {
     /// provisioning push) before adding the Identity Center membership itself.
     #[serde(default = "default_identity_center_wait")]
     pub identity_center_wait: HumanDuration,
+    /// Each grant's CloudTrail activity, read from the trail's S3 bucket (`[aws.activity]`).
+    pub activity: Option<ActivitySettings>,
 }
 
 fn default_aws_region() -> String {
@@ -38,10 +40,88 @@ fn default_identity_center_wait() -> HumanDuration {
 
 impl AwsSettings {
     pub(super) fn check(&self) -> Result<(), ConfigError> {
-        match self.accounts.is_empty() {
-            true => Err(ConfigError::Key { key: "aws.accounts", reason: "lists no account".into() }),
-            false => Ok(()),
+        if self.accounts.is_empty() {
+            return Err(ConfigError::Key { key: "aws.accounts", reason: "lists no account".into() });
         }
+        self.activity.as_ref().map_or(Ok(()), ActivitySettings::check)
+    }
+
+    /// The regions whose logs the activity reads: as configured, or else `aws.region`.
+    pub fn activity_regions(&self) -> Vec<String> {
+        match &self.activity {
+            Some(a) if !a.regions.is_empty() => a.regions.clone(),
+            _ => vec![self.region.clone()],
+        }
+    }
+}
+
+/// Where the organisation's CloudTrail trail delivers its log files, and how Elevate reads them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActivitySettings {
+    pub bucket: String,
+    /// The trail's S3 key prefix, if it has one (without the trailing `/`).
+    pub prefix: Option<String>,
+    /// The organization id of an organization trail (`o-…`): its keys carry it.
+    pub organization_id: Option<String>,
+    /// The regions whose calls are read (default: `aws.region`). Console sign-ins are logged
+    /// in the region of the sign-in endpoint, often `us-east-1`.
+    #[serde(default)]
+    pub regions: Vec<String>,
+    /// The bucket's region (default: `aws.region`).
+    pub bucket_region: Option<String>,
+    /// A role to assume for reading the bucket (a log-archive account), from the standard chain.
+    pub assume_role_arn: Option<String>,
+    /// Another S3 endpoint (a test server, or a VPC endpoint); addressed path-style.
+    pub endpoint_url: Option<String>,
+    /// How long after a call CloudTrail may deliver its log file: the last collection waits
+    /// this long after a grant's end.
+    #[serde(default = "default_delivery_delay")]
+    pub delivery_delay: HumanDuration,
+    /// How often a grant's activity is collected while it lasts.
+    #[serde(default = "default_collect_every")]
+    pub collect_every: HumanDuration,
+    /// Write calls kept in full per grant; the rest are counted.
+    #[serde(default = "default_max_write_records")]
+    pub max_write_records: usize,
+}
+
+fn default_delivery_delay() -> HumanDuration {
+    HumanDuration::from_secs(15 * 60)
+}
+fn default_collect_every() -> HumanDuration {
+    HumanDuration::from_secs(5 * 60)
+}
+fn default_max_write_records() -> usize {
+    500
+}
+
+impl ActivitySettings {
+    fn check(&self) -> Result<(), ConfigError> {
+        let valid_bucket = (3..=63).contains(&self.bucket.len())
+            && self.bucket.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+        if !valid_bucket {
+            return Err(ConfigError::Key {
+                key: "aws.activity.bucket",
+                reason: format!("{:?} is not an S3 bucket name (3 to 63 of a-z, 0-9, '.', '-')", self.bucket),
+            });
+        }
+        if self.prefix.as_deref().is_some_and(|p| p.is_empty() || p.starts_with('/') || p.ends_with('/')) {
+            return Err(ConfigError::Key {
+                key: "aws.activity.prefix",
+                reason: "is the trail's key prefix without a leading or trailing '/'".into(),
+            });
+        }
+        if self.organization_id.as_deref().is_some_and(|o| !o.starts_with("o-")) {
+            return Err(ConfigError::Key {
+                key: "aws.activity.organization_id",
+                reason: "is an organization id such as o-a1b2c3d4e5".into(),
+            });
+        }
+        if self.collect_every.as_secs() < 1 {
+            return Err(ConfigError::Key { key: "aws.activity.collect_every", reason: "must be at least 1s".into() });
+        }
+        Ok(())
     }
 }
 

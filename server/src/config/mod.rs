@@ -21,7 +21,7 @@ mod worker;
 
 pub use audit::{AuditSettings, SyslogProtocol, SyslogSettings};
 pub use auth::{AuthSettings, EntraSettings, OidcSettings, StaffSettings};
-pub use aws::{AwsAccount, AwsSettings, SessionNameClaim};
+pub use aws::{ActivitySettings, AwsAccount, AwsSettings, SessionNameClaim};
 pub use directory::{
     DirectoryKind, DirectorySettings, GraphCredential, GraphSettings, LocalGroupSeed, LocalUserSeed,
     ProvisioningSettings,

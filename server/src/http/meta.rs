@@ -115,7 +115,7 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
         super::requests::create, super::requests::list, super::requests::get_one,
         super::requests::approve, super::requests::deny, super::requests::cancel_one,
         super::requests::revoke_one, super::requests::extend_one, super::requests::approvals,
-        super::requests::review_one, super::requests::reviews,
+        super::requests::review_one, super::requests::reviews, super::activity::get_activity,
     ),
     // Named by the refusals' `$ref`s (`problem::problems`).
     components(schemas(super::problem::Problem)),

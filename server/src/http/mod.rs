@@ -1,4 +1,5 @@
 //! The REST API under `/api/v1`: routes, extractors and the one error mapping.
+mod activity;
 mod audit_export;
 mod extract;
 pub mod limits;
@@ -57,6 +58,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(requests::list)
                 .service(requests::approvals)
                 .service(requests::get_one)
+                .service(activity::get_activity)
                 .service(requests::approve)
                 .service(requests::deny)
                 .service(requests::cancel_one)

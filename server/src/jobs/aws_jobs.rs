@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::effects::EffectError;
 use crate::{
-    broker::Broker,
+    broker::{AwsMapping, Broker},
     config::SessionNameClaim,
     domain::{GrantId, now},
     policy::Profile,
@@ -87,12 +87,7 @@ async fn revoke_for(
 ) -> Result<(), StoreError> {
     let Some(aws) = &broker.aws else { return Ok(()) };
     let (Some(role_arn), true) = (&profile.aws_role_arn, aws.revokes_sessions(profile)) else { return Ok(()) };
-    let session_name = match aws.session_name {
-        SessionNameClaim::Upn => user.upn.to_owned(),
-        SessionNameClaim::Mail => {
-            users::by_upn_or_id(c, user.user_id).await?.and_then(|u| u.mail).unwrap_or_else(|| user.upn.to_owned())
-        }
-    };
+    let session_name = session_name(aws, c, user.user_id, user.upn).await?;
     let payload =
         json!({ "role_arn": role_arn, "session_name": session_name, "before": before, "subject": user.subject });
     let job = NewJob {
@@ -103,6 +98,21 @@ async fn revoke_for(
         due_at: now(),
     };
     jobs::enqueue(c, job).await
+}
+
+/// The `RoleSessionName` the user's SAML sign-ins carry (`[aws] session_name`).
+pub async fn session_name(
+    aws: &AwsMapping,
+    c: &impl ConnectionTrait,
+    user_id: &str,
+    upn: &str,
+) -> Result<String, StoreError> {
+    Ok(match aws.session_name {
+        SessionNameClaim::Upn => upn.to_owned(),
+        SessionNameClaim::Mail => {
+            users::by_upn_or_id(c, user_id).await?.and_then(|u| u.mail).unwrap_or_else(|| upn.to_owned())
+        }
+    })
 }
 
 fn field<'a>(payload: &'a serde_json::Value, key: &str) -> Result<&'a str, EffectError> {

@@ -176,6 +176,7 @@ pub async fn confirm(
         provision(tx, &g).await?;
     }
     identity_center_jobs::schedule(broker, tx, &g, &request.profile, JobKind::IdentityCenterEnsure).await?;
+    super::activity::schedule(broker, tx, &g, &request.profile).await?;
     let details = json!({
         "group": g.group_id, "user": g.upn, "grant": g.id, "standing": standing,
         "activated_at": format_millis(activated_at), "expires_at": format_millis(expires_at),

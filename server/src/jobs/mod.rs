@@ -1,6 +1,7 @@
 //! The outbox's jobs: the membership sync (`membership`) and the grant transitions that call
 //! for it (`grant`), the other effects and the worker that runs them. The periodic sweeps that
 //! call workflows live above, in `crate::sweeps`.
+pub mod activity;
 pub mod audit_forwarder;
 pub mod aws_jobs;
 pub mod effects;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 use tracing::warn;
 
+use crate::providers::aws::activity::CloudTrailLogs;
 use crate::{
     config::{AwsSettings, ConfigError, DirectoryKind, Settings},
     policy::{Policy, PolicyError},
@@ -197,6 +198,10 @@ pub async fn aws_mapping(settings: &AwsSettings, policy: &Policy) -> Result<AwsM
         identity_center_wait_ms: settings.identity_center_wait.as_millis(),
         session_name: settings.session_name,
         risk: report.risk,
+        activity: match &settings.activity {
+            Some(a) => Some(CloudTrailLogs::new(settings, a).await),
+            None => None,
+        },
     })
 }
 

@@ -1,5 +1,6 @@
 //! Storage: SeaORM queries over SQLite or PostgreSQL. Callers pass a connection or a
 //! transaction; a state change, its outbox jobs and its audit event share one transaction.
+pub mod activity;
 pub mod audit;
 pub mod credentials;
 pub mod decisions;

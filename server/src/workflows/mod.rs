@@ -1,6 +1,7 @@
 //! Use cases: one file each. A workflow checks who may do what, changes state through the
 //! domain's state machine, and writes the change, its outbox jobs and its audit event in one
 //! transaction.
+pub mod activity;
 pub mod authz;
 pub mod aws_mapping;
 pub mod cancel;

@@ -36,7 +36,7 @@ pub struct Deciders {
     pub escalates_at: Option<i64>,
 }
 
-async fn may_see(broker: &Broker, caller: &Caller, request: &Request) -> Result<bool, WorkflowError> {
+pub(super) async fn may_see(broker: &Broker, caller: &Caller, request: &Request) -> Result<bool, WorkflowError> {
     match authz::check(broker, caller, Action::Read, Some(request)).await {
         Ok(()) => Ok(true),
         Err(WorkflowError::Forbidden(_)) => Ok(false),

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use elevate_tests::graph_server::{Faults, GraphServer};
 use serde_json::{Value, json};
 
-use crate::helpers::{ALICE, BOB, TestApp, millis, seed_graph};
+use crate::helpers::{ALICE, BOB, TestApp, millis, now_ms, seed_graph};
 
 const POLICY: &str = r#"
 [profiles.Auto]
@@ -34,10 +34,6 @@ async fn app(worker: &str) -> TestApp {
     graph.add_group("Oncall-Admins", &[]);
     graph.add_group("Change-Admins", &[]);
     TestApp::builder().policy(POLICY).graph(graph).worker(worker).spawn().await
-}
-
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }
 
 async fn extend(app: &TestApp, id: &str, seconds: i64) -> Value {

@@ -44,7 +44,12 @@ impl Moto {
     }
 
     pub async fn iam(&self) -> Client {
-        let creds = aws_sdk_iam::config::Credentials::new("testing", "testing", None, None, "tests");
+        self.iam_as("testing", "testing").await
+    }
+
+    /// IAM signed with one of moto's IAM users' access keys (needed once IAM is enforced).
+    pub async fn iam_as(&self, key_id: &str, secret: &str) -> Client {
+        let creds = aws_sdk_iam::config::Credentials::new(key_id, secret, None, None, "tests");
         let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new("us-east-1"))
             .endpoint_url(&self.url)
@@ -52,6 +57,13 @@ impl Moto {
             .load()
             .await;
         Client::new(&config)
+    }
+
+    /// From now on moto checks every call against its IAM users and their policies, as AWS
+    /// does (until now it took any credentials).
+    pub async fn enforce_iam(&self) {
+        let reply = reqwest::Client::new().post(format!("{}/moto-api/reset-auth", self.url)).body("0").send().await;
+        assert!(reply.is_ok_and(|r| r.status().is_success()), "moto does not enforce IAM");
     }
 
     /// The `[aws]` section pointing Elevate at this moto.

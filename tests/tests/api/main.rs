@@ -2,6 +2,7 @@
 mod helpers;
 
 mod access_ends;
+mod activity;
 mod audit;
 mod auth;
 mod aws;

@@ -14,7 +14,7 @@ use elevate_tests::graph_server::{Faults, GraphServer};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde_json::{Value, json};
 
-use crate::helpers::{BOB, TestApp, seed_graph};
+use crate::helpers::{BOB, TestApp, now_ms, seed_graph};
 
 const POLICY: &str = r#"
 [profiles.Auto]
@@ -128,10 +128,6 @@ impl Model {
             }
         }
     }
-}
-
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }
 
 struct Run {

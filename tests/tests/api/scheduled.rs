@@ -7,7 +7,7 @@ use std::time::Duration;
 use elevate_tests::graph_server::GraphServer;
 use serde_json::{Value, json};
 
-use crate::helpers::{ALICE, BOB, TestApp, assert_problem, millis, seed_graph};
+use crate::helpers::{ALICE, BOB, TestApp, assert_problem, millis, now_ms, seed_graph};
 
 const POLICY: &str = r#"
 [profiles.Approved]
@@ -46,10 +46,6 @@ async fn app() -> TestApp {
     graph.add_group("Oncall-Admins", &[]);
     graph.add_group("Change-Admins", &[]);
     TestApp::builder().policy(POLICY).graph(graph).spawn().await
-}
-
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }
 
 fn rfc3339(ms: i64) -> String {

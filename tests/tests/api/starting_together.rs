@@ -34,7 +34,7 @@ pub async fn all_start_together(on_postgres: bool) {
     ];
     let logs: Vec<String> = (1..=3).map(|n| format!("serve-{n}.log")).collect();
     let children: Vec<_> = commands.iter().map(|args| cli(&config, dir.path(), args)).collect();
-    let servers = futures_util::future::join_all(logs.iter().map(|log| launch(&config, dir.path(), log)));
+    let servers = futures_util::future::join_all(logs.iter().map(|log| launch(&config, dir.path(), log, &[])));
     let outputs = futures_util::future::join_all(children.into_iter().map(|c| c.wait_with_output()));
     let (servers, outputs) = tokio::time::timeout(Duration::from_secs(90), async { tokio::join!(servers, outputs) })
         .await

@@ -1,5 +1,6 @@
 //! Server-rendered pages (templates in `web/templates/pages/`): the confirmation pages of
 //! emailed links, a request's page and sign-in. They work without JavaScript; the stylesheet is the only asset.
+mod activity_panel;
 mod approvals;
 mod audit;
 mod catalog;

@@ -6,11 +6,11 @@ use actix_web::{HttpResponse, get, http::StatusCode, post, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{AppState, CsrfForm, Visitor, message, refused, render, see_other};
+use super::{AppState, CsrfForm, Visitor, activity_panel::ActivityPanel, message, refused, render, see_other};
 use crate::{
     domain::{HumanDuration, RequestStatus, format_millis, now},
     store::requests::Request,
-    workflows::{WorkflowError, cancel, decide, extend, queries, revoke},
+    workflows::{WorkflowError, activity, cancel, decide, extend, queries, revoke},
 };
 
 #[derive(Template)]
@@ -30,6 +30,8 @@ struct RequestPage<'a> {
     escalates_at: Option<String>,
     /// (instant, who, what) of every audit event about the request.
     timeline: Vec<(String, String, String)>,
+    /// What the grant's AWS role session did, when Elevate collects it for this request.
+    activity: Option<ActivityPanel>,
     can_decide: bool,
     can_cancel: bool,
     /// "End my access now" for the requester, "Revoke" for an admin.
@@ -84,6 +86,10 @@ pub(super) async fn show(state: web::Data<AppState>, visitor: Visitor, id: web::
         Ok(events) => events.into_iter().map(|e| (format_millis(e.at), e.actor, e.action)).collect(),
         Err(e) => return refused(e, "", &visitor),
     };
+    let activity = match activity::report(broker, request).await {
+        Ok(report) => ActivityPanel::shown(report),
+        Err(e) => return refused(e, "", &visitor),
+    };
     let own = request.requester == visitor.user.as_str();
     let pending = request.status == RequestStatus::Pending;
     let scheduled = request.status == RequestStatus::Scheduled;
@@ -109,6 +115,7 @@ pub(super) async fn show(state: web::Data<AppState>, visitor: Visitor, id: web::
                 .map(|d| d.people.iter().map(|p| (p.display_name.clone(), p.address())).collect()),
             escalates_at: details.deciders.as_ref().and_then(|d| d.escalates_at).map(format_millis),
             timeline,
+            activity,
             can_decide,
             can_cancel: own && (pending || scheduled),
             revoke_label: match (live, own, visitor.is_admin()) {

@@ -4,16 +4,22 @@ use actix_web::{HttpResponse, get, http::StatusCode, post, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{AppState, CsrfForm, Visitor, refused, render, see_other};
-use crate::workflows::review;
+use super::{AppState, CsrfForm, Visitor, activity_panel::ActivityPanel, refused, render, see_other};
+use crate::workflows::{activity, review};
 
 #[derive(Template)]
 #[template(path = "pages/reviews.html")]
 struct ReviewsPage<'a> {
     signed_in: Option<&'a Visitor>,
     csrf: String,
-    /// (request id, facts)
-    items: Vec<(String, Vec<(&'static str, String)>)>,
+    items: Vec<ReviewItem>,
+}
+
+/// A break-glass request to review, with what its grant did in AWS in front of the reviewer.
+struct ReviewItem {
+    id: String,
+    facts: Vec<(&'static str, String)>,
+    activity: Option<ActivityPanel>,
 }
 
 #[derive(Deserialize)]
@@ -27,7 +33,13 @@ pub(super) async fn awaiting(state: web::Data<AppState>, visitor: Visitor) -> Ht
     let broker = &state.broker;
     match review::awaiting(broker, &visitor.caller()).await {
         Ok(requests) => {
-            let items = super::listed(broker, &requests);
+            let mut items = Vec::new();
+            for ((id, facts), request) in super::listed(broker, &requests).into_iter().zip(&requests) {
+                match activity::report(broker, request).await {
+                    Ok(report) => items.push(ReviewItem { id, facts, activity: ActivityPanel::shown(report) }),
+                    Err(e) => return refused(e, "", &visitor),
+                }
+            }
             render(StatusCode::OK, &ReviewsPage { signed_in: Some(&visitor), csrf: visitor.csrf.clone(), items })
         }
         Err(e) => refused(e, "", &visitor),

@@ -213,6 +213,7 @@ impl Worker {
                     super::membership::sync(b, &job, &lease, give_up_adds).await
                 }
                 JobKind::StartScheduled => super::scheduled::open(b, &job).await,
+                JobKind::CollectActivity => super::activity::collect(b, &job).await,
                 JobKind::Provision => effects::provision(b, &job).await,
                 JobKind::RevokeSessions => super::aws_jobs::revoke_sessions(b, &job).await,
                 JobKind::PruneRevocations => super::aws_jobs::prune(b, &job).await,

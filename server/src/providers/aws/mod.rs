@@ -1,6 +1,7 @@
 //! AWS IAM: the roles Entra ID federates into, their risk, and revocation of live role
 //! sessions when a grant ends. One IAM client per configured account (cross-account through
 //! `assume_role_arn`); credentials from the standard chain.
+pub mod activity;
 mod discovery;
 pub mod identity_center;
 mod inventory;
@@ -28,9 +29,9 @@ pub enum AwsError {
     #[error("{0} does not exist")]
     NotFound(String),
     /// Worth retrying (throttling, a network fault, IAM unavailable).
-    #[error("IAM {operation} failed, will retry: {message}")]
+    #[error("AWS {operation} failed, will retry: {message}")]
     Transient { operation: &'static str, message: String },
-    #[error("IAM {operation} refused: {code}: {message}")]
+    #[error("AWS {operation} refused: {code}: {message}")]
     Permanent { operation: &'static str, code: String, message: String },
 }
 
@@ -52,7 +53,10 @@ fn classify<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::
                 | "ThrottlingException"
                 | "ServiceFailure"
                 | "InternalServerException"
-                | "RequestExpired" => AwsError::Transient { operation, message: format!("{code}: {message}") },
+                | "RequestExpired"
+                | "SlowDown"
+                | "InternalError"
+                | "ServiceUnavailable" => AwsError::Transient { operation, message: format!("{code}: {message}") },
                 _ => AwsError::Permanent { operation, code, message },
             }
         }

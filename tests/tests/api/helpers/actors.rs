@@ -131,6 +131,11 @@ impl Actor<'_> {
     }
 }
 
+/// Now, in milliseconds since the epoch (the unit of the instants tests set).
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
 /// Milliseconds since the epoch of an RFC 3339 instant from the API.
 pub fn millis(v: &Value) -> i64 {
     chrono::DateTime::parse_from_rfc3339(v.as_str().expect("an instant")).expect("RFC 3339").timestamp_millis()

@@ -24,6 +24,8 @@ pub struct TestApp {
     /// The Graph test server, when the app runs with `directory.kind = "graph"`.
     pub graph: Option<GraphServer>,
     pub(super) http: reqwest::Client,
+    /// AWS credentials of the server's processes other than moto's `testing` ones.
+    aws_credentials: Vec<(&'static str, String)>,
     child: Option<Child>,
 }
 
@@ -36,6 +38,7 @@ pub struct TestAppBuilder {
     worker: String,
     extra: String,
     postgres: bool,
+    aws_credentials: Vec<(&'static str, String)>,
 }
 
 impl TestApp {
@@ -51,6 +54,7 @@ impl TestApp {
             worker: String::new(),
             extra: String::new(),
             postgres: false,
+            aws_credentials: Vec::new(),
         }
     }
 }
@@ -87,12 +91,23 @@ impl TestAppBuilder {
         self
     }
 
+    /// The server signs its AWS calls as this moto IAM user (an access key of its own), rather
+    /// than with the `testing` key that moto accepts while it does not enforce IAM.
+    pub fn aws_credentials(mut self, access_key_id: &str, secret_access_key: &str) -> Self {
+        self.aws_credentials = vec![
+            ("AWS_ACCESS_KEY_ID", access_key_id.to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", secret_access_key.to_owned()),
+        ];
+        self
+    }
+
     pub async fn spawn(self) -> TestApp {
         self.try_spawn().await.expect("the app should start")
     }
 
     async fn try_spawn(self) -> anyhow::Result<TestApp> {
-        let Self { policy: policy_text, graph, worker, extra: graph_extra, postgres: on_postgres } = self;
+        let Self { policy: policy_text, graph, worker, extra: graph_extra, postgres: on_postgres, aws_credentials } =
+            self;
         let dir = tempfile::tempdir()?;
         let policy = dir.path().join("policy.toml");
         std::fs::write(&policy, &policy_text)?;
@@ -124,6 +139,7 @@ impl TestAppBuilder {
             config_path,
             graph,
             http: reqwest::Client::new(),
+            aws_credentials,
             child: None,
         };
         app.start().await?;
@@ -159,8 +175,8 @@ impl TestApp {
             .arg("--config")
             .arg(&self.config_path)
             .args(args)
-            .envs(env.iter().copied())
             .envs(AWS_TEST_ENV)
+            .envs(env.iter().copied())
             .env_remove("ELEVATE_TEST_POSTGRES_URL")
             .current_dir(self.dir.path())
             .output()
@@ -168,7 +184,7 @@ impl TestApp {
     }
 
     async fn start(&mut self) -> anyhow::Result<()> {
-        let (address, child) = launch(&self.config_path, self.dir.path(), "server.log").await?;
+        let (address, child) = launch(&self.config_path, self.dir.path(), "server.log", &self.aws_credentials).await?;
         self.address = address;
         self.child = Some(child);
         Ok(())
@@ -178,7 +194,9 @@ impl TestApp {
     /// `replica-N.log`).
     pub async fn replica(&self, n: usize) -> Replica {
         let (address, child) =
-            launch(&self.config_path, self.dir.path(), &format!("replica-{n}.log")).await.expect("the replica starts");
+            launch(&self.config_path, self.dir.path(), &format!("replica-{n}.log"), &self.aws_credentials)
+                .await
+                .expect("the replica starts");
         Replica { address, child: Some(child) }
     }
 
@@ -246,13 +264,19 @@ impl TestApp {
 }
 
 /// Starts `elevate serve` and waits until it listens; returns its address.
-pub async fn launch(config: &Path, dir: &Path, log_name: &str) -> anyhow::Result<(String, Child)> {
+pub async fn launch(
+    config: &Path,
+    dir: &Path,
+    log_name: &str,
+    aws_credentials: &[(&str, String)],
+) -> anyhow::Result<(String, Child)> {
     let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join(log_name))?;
     let mut child = Command::new(binary())
         .arg("--config")
         .arg(config)
         .arg("serve")
         .envs(AWS_TEST_ENV)
+        .envs(aws_credentials.iter().map(|(k, v)| (*k, v.as_str())))
         .env_remove("ELEVATE_TEST_POSTGRES_URL")
         .current_dir(dir)
         .stdout(Stdio::piped())
