@@ -139,3 +139,81 @@ impl Call<'_> {
         r
     }
 }
+
+/// A busy account's day of CloudTrail logs for the benchmark: `files` files of `per_file`
+/// records, written every few minutes through the day in two regions, each record a call
+/// made up to five minutes before its file was written. One record in a hundred is a call of
+/// one of `sessions` users of the admins' role, each in a one-hour window of their own; the
+/// rest are other sessions of that role and of other roles.
+pub struct SyntheticDay {
+    pub day: DateTime<Utc>,
+    pub account: String,
+    pub files: usize,
+    pub per_file: usize,
+    pub sessions: usize,
+}
+
+pub const BUSY_ROLE: &str = "AzureAD-Admins";
+
+pub struct DayFile {
+    pub region: &'static str,
+    pub written: DateTime<Utc>,
+    pub gzipped: Vec<u8>,
+    /// How many of its calls are each session's, inside its window.
+    pub calls_of_sessions: Vec<u64>,
+}
+
+impl SyntheticDay {
+    /// The session name of user `s` and their window.
+    pub fn session(&self, s: usize) -> (String, DateTime<Utc>, DateTime<Utc>) {
+        let from = self.day + chrono::Duration::minutes(30 + 60 * i64::try_from(s).unwrap_or(0));
+        (format!("User{s:02}@Example.com"), from, from + chrono::Duration::hours(1))
+    }
+
+    /// File `i` of the day.
+    pub fn file(&self, i: usize) -> anyhow::Result<DayFile> {
+        let region = if i.is_multiple_of(2) { "us-east-1" } else { "eu-west-1" };
+        let offset_ms =
+            (86_400_000 - 1) * i64::try_from(i).unwrap_or(0) / i64::try_from(self.files.max(1)).unwrap_or(1);
+        let written = self.day + chrono::Duration::milliseconds(offset_ms);
+        let mut counts = vec![0u64; self.sessions];
+        let mut body = String::with_capacity(self.per_file * 900 + 16);
+        body.push_str("{\"Records\":[");
+        for j in 0..self.per_file {
+            let n = i * self.per_file + j;
+            let at = written - chrono::Duration::milliseconds(i64::try_from((n * 7919) % 300_000).unwrap_or(0));
+            let ours = (0..self.sessions).find(|s| {
+                let (_, from, to) = self.session(*s);
+                n.is_multiple_of(100) && at >= from && at <= to
+            });
+            let (role, session) = match ours {
+                Some(s) => {
+                    counts[s] += 1;
+                    (BUSY_ROLE.to_owned(), self.session(s).0)
+                }
+                None if n.is_multiple_of(3) => (BUSY_ROLE.to_owned(), format!("other{:03}@example.com", n % 500)),
+                None => (format!("Workload-{}", n % 40), format!("i-{:016x}", n % 5000)),
+            };
+            let (source, name, read_only) = [
+                ("s3.amazonaws.com", "GetObject", true),
+                ("ec2.amazonaws.com", "DescribeInstances", true),
+                ("sts.amazonaws.com", "GetCallerIdentity", true),
+                ("iam.amazonaws.com", "PutRolePolicy", false),
+                ("lambda.amazonaws.com", "UpdateFunctionCode", false),
+            ][n % 5];
+            if j > 0 {
+                body.push(',');
+            }
+            let account = &self.account;
+            let time = at.to_rfc3339_opts(SecondsFormat::Secs, true);
+            body.push_str(&format!(
+                r#"{{"eventVersion":"1.09","userIdentity":{{"type":"AssumedRole","principalId":"AROAEXAMPLE:{session}","arn":"arn:aws:sts::{account}:assumed-role/{role}/{session}","accountId":"{account}","accessKeyId":"ASIAEXAMPLE{n:08}","sessionContext":{{"sessionIssuer":{{"type":"Role","principalId":"AROAEXAMPLE","arn":"arn:aws:iam::{account}:role/{role}","accountId":"{account}","userName":"{role}"}},"attributes":{{"creationDate":"{time}","mfaAuthenticated":"false"}}}}}},"eventTime":"{time}","eventSource":"{source}","eventName":"{name}","awsRegion":"{region}","sourceIPAddress":"10.{}.{}.{}","userAgent":"aws-sdk-go-v2/1.30.0","requestParameters":{{"bucketName":"data-{}"}},"responseElements":null,"requestID":"{n:032x}","eventID":"{:032x}","readOnly":{read_only},"eventType":"AwsApiCall","managementEvent":true,"recipientAccountId":"{account}","eventCategory":"Management"}}"#,
+                n % 250, (n / 250) % 250, n % 7, n % 90, n.wrapping_mul(2_654_435_761)
+            ));
+        }
+        body.push_str("]}");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(body.as_bytes())?;
+        Ok(DayFile { region, written, gzipped: gz.finish()?, calls_of_sessions: counts })
+    }
+}

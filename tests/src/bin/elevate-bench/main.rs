@@ -16,6 +16,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+mod activity;
+
 use anyhow::{Context, bail};
 use elevate_tests::graph_server::{CLIENT_ID, CLIENT_SECRET, Faults, GraphServer, TENANT};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
@@ -53,6 +55,12 @@ struct Options {
     mass: Vec<usize>,
     graph_concurrency: usize,
     postgres: String,
+    /// `api` (everything through Elevate's API, on each backend) and `activity` (reading a
+    /// day of CloudTrail logs from moto's S3).
+    parts: Vec<String>,
+    /// The synthetic day of CloudTrail logs: files, and records in each.
+    activity_files: usize,
+    activity_per_file: usize,
 }
 
 fn options() -> anyhow::Result<Options> {
@@ -65,6 +73,9 @@ fn options() -> anyhow::Result<Options> {
         graph_concurrency: 64,
         postgres: std::env::var("ELEVATE_BENCH_POSTGRES_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into()),
+        parts: vec!["api".into(), "activity".into()],
+        activity_files: 5000,
+        activity_per_file: 200,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
@@ -76,9 +87,14 @@ fn options() -> anyhow::Result<Options> {
             "--concurrency" => o.concurrency = value.parse()?,
             "--mass" => o.mass = value.split(',').map(str::parse).collect::<Result<_, _>>()?,
             "--graph-concurrency" => o.graph_concurrency = value.parse()?,
+            "--parts" => o.parts = value.split(',').map(str::to_owned).collect(),
+            "--activity" => {
+                let (files, per_file) = value.split_once('x').context("--activity FILESxRECORDS, e.g. 5000x200")?;
+                (o.activity_files, o.activity_per_file) = (files.parse()?, per_file.parse()?);
+            }
             other => bail!(
                 "unknown option {other}; options: --db sqlite,postgres --latency-ms 50 --load-seconds 10 \
-                 --concurrency 32 --mass 1000,10000 --graph-concurrency 64"
+                 --concurrency 32 --mass 1000,10000 --graph-concurrency 64 --parts api,activity --activity 5000x200"
             ),
         }
     }
@@ -97,8 +113,13 @@ async fn main() -> anyhow::Result<()> {
         o.load_seconds,
         o.concurrency
     );
-    for backend in &o.backends {
-        run(&o, Path::new(&bin), backend).await?;
+    if o.parts.iter().any(|p| p == "api") {
+        for backend in &o.backends {
+            run(&o, Path::new(&bin), backend).await?;
+        }
+    }
+    if o.parts.iter().any(|p| p == "activity") {
+        activity::run(o.activity_files, o.activity_per_file, Path::new(&bin)).await?;
     }
     Ok(())
 }
