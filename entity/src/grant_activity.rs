@@ -1,5 +1,6 @@
 //! What a grant's AWS role session did, from CloudTrail: one row per grant, replaced whole by
-//! each collection (a collection reads the whole window again, so it is idempotent).
+//! each collection (from the files it settled before and those it read now, so a collection
+//! that runs twice counts nothing twice).
 use sea_orm::entity::prelude::*;
 
 pub use crate::ids::{GrantId, RequestId};
@@ -20,6 +21,9 @@ pub struct Model {
     pub complete: bool,
     /// The summary as JSON (the server's `providers::aws::activity::Activity`).
     pub summary: Option<String>,
+    /// The files already summed for good, and their sum, as JSON (the server's
+    /// `providers::aws::activity::Progress`): the next collection reads only what follows.
+    pub progress: Option<String>,
     /// Why the last attempt could not read the logs (it is tried again), until one succeeds.
     pub last_error: Option<String>,
     pub failed_at: Option<i64>,

@@ -18,6 +18,7 @@ impl MigrationTrait for Migration {
                 .col(big_integer_null(GrantActivity::CollectedAt))
                 .col(boolean(GrantActivity::Complete).default(false))
                 .col(text_null(GrantActivity::Summary))
+                .col(text_null(GrantActivity::Progress))
                 .col(text_null(GrantActivity::LastError))
                 .col(big_integer_null(GrantActivity::FailedAt))
                 .to_owned(),
@@ -40,6 +41,7 @@ enum GrantActivity {
     CollectedAt,
     Complete,
     Summary,
+    Progress,
     LastError,
     FailedAt,
 }

@@ -84,6 +84,9 @@ impl AwsCommand {
                 let (account, role) = parse_role_arn(&role_arn).context("--role-arn")?;
                 let from = parse_rfc3339("from", &from).context("--from")?;
                 let to = parse_rfc3339("to", &to).context("--to")?;
+                if to < from || to - from > MAX_SPAN_MS {
+                    bail!("--from must come before --to, at most 31 days earlier");
+                }
                 let window = SessionWindow { account, role, session, from, to };
                 println!("{}", serde_json::to_string_pretty(&logs.session_activity(window).await?)?);
             }
@@ -113,6 +116,9 @@ async fn inventory(aws: &AwsSettings, format: InventoryFormat, max_key_age: Huma
     }
     Ok(())
 }
+
+/// The longest window `elevate aws activity` reads (each day is a listing per region).
+const MAX_SPAN_MS: i64 = 31 * 24 * 3600 * 1000;
 
 async fn activity_logs(aws: &AwsSettings) -> anyhow::Result<CloudTrailLogs> {
     let Some(settings) = &aws.activity else { bail!("this needs an [aws.activity] section in the configuration") };

@@ -28,6 +28,9 @@ pub struct AwsSettings {
     pub activity: Option<ActivitySettings>,
 }
 
+/// Where CloudTrail records the calls to global services.
+pub const GLOBAL_SERVICES_REGION: &str = "us-east-1";
+
 fn default_aws_region() -> String {
     "us-east-1".into()
 }
@@ -46,11 +49,17 @@ impl AwsSettings {
         self.activity.as_ref().map_or(Ok(()), ActivitySettings::check)
     }
 
-    /// The regions whose logs the activity reads: as configured, or else `aws.region`.
+    /// The regions whose logs the activity reads: as configured, or else `aws.region` and
+    /// `us-east-1`, where CloudTrail logs the global services (IAM, Organizations, STS's
+    /// global endpoint) and most console sign-ins.
     pub fn activity_regions(&self) -> Vec<String> {
         match &self.activity {
             Some(a) if !a.regions.is_empty() => a.regions.clone(),
-            _ => vec![self.region.clone()],
+            _ => {
+                let mut regions = vec![self.region.clone(), GLOBAL_SERVICES_REGION.to_owned()];
+                regions.dedup();
+                regions
+            }
         }
     }
 }
@@ -64,8 +73,8 @@ pub struct ActivitySettings {
     pub prefix: Option<String>,
     /// The organization id of an organization trail (`o-…`): its keys carry it.
     pub organization_id: Option<String>,
-    /// The regions whose calls are read (default: `aws.region`). Console sign-ins are logged
-    /// in the region of the sign-in endpoint, often `us-east-1`.
+    /// The regions whose calls are read (default: `aws.region` and `us-east-1`, where IAM's and
+    /// the other global services' calls are logged, and most console sign-ins).
     #[serde(default)]
     pub regions: Vec<String>,
     /// The bucket's region (default: `aws.region`).

@@ -6,8 +6,7 @@ use utoipa::ToSchema;
 use super::{AppState, problem::ApiError, problem::ItemRefusals};
 use crate::{
     domain::{Caller, format_millis},
-    providers::aws::activity::Activity,
-    workflows::activity::{self, ActivityReport},
+    workflows::activity::{self, Activity, ActivityReport},
 };
 
 #[derive(Debug, Serialize, ToSchema)]

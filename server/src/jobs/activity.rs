@@ -1,18 +1,20 @@
 //! Collecting each grant's CloudTrail activity (`[aws.activity]`): one job per grant, due
 //! `collect_every` after the grant became active, again every `collect_every` while it lasts,
-//! and a last time once it ended and CloudTrail's delivery delay has passed. Each collection
-//! reads the whole window again and replaces what was stored, so a retry or a crash never
-//! counts a call twice. A collection that cannot read the logs records why (the page and the
-//! API show it) and is tried again, without holding up anything else.
+//! and a last time once it ended and CloudTrail's delivery delay has passed. A collection
+//! reads the files its predecessors had not settled (those written less than the delivery
+//! delay before), adds them to the settled sum and replaces what was stored, so a long grant's
+//! collections each read minutes of logs, and a retry or a crash never counts a call twice.
+//! A collection that cannot read the logs records why (the page and the API show it) and is
+//! tried again, without holding up anything else.
 use sea_orm::ConnectionTrait;
 use serde_json::json;
 
 use super::{JobKind, effects::EffectError};
 use crate::{
     broker::Broker,
-    domain::{GrantId, format_millis, now},
+    domain::{format_millis, now},
     providers::aws::{
-        activity::{Activity, SessionWindow},
+        activity::{Activity, Progress, SessionWindow},
         parse_role_arn,
     },
     store::{
@@ -20,13 +22,13 @@ use crate::{
         activity::{self, GrantActivity},
         audit::{self, NewEvent, Subject},
         grants::{self, Grant, GrantState},
-        jobs::{self, Job, NewJob},
+        jobs::{self, Job, Lease, NewJob},
     },
 };
 
-fn key(grant: &GrantId) -> String {
-    format!("activity:{grant}")
-}
+/// One collection at a time, across replicas: a long window's reading never holds more than
+/// one of the worker's slots, which membership syncs and revocations need.
+const LOCK_KEY: &str = "aws-activity";
 
 /// When the grant became active: its first collection, if its profile maps an AWS role and
 /// `[aws.activity]` is configured. The role and session name are fixed now, so that a later
@@ -39,14 +41,14 @@ pub async fn schedule(broker: &Broker, c: &impl ConnectionTrait, g: &Grant, prof
     let job = NewJob {
         kind: JobKind::CollectActivity,
         grant_id: Some(g.id.clone()),
-        lock_key: Some(key(&g.id)),
+        lock_key: Some(LOCK_KEY.to_owned()),
         payload: json!({ "role_arn": role_arn, "session_name": session_name }),
         due_at: now().saturating_add(logs.collect_every_ms()),
     };
     jobs::enqueue(c, job).await
 }
 
-pub async fn collect(broker: &Broker, job: &Job) -> Result<(), EffectError> {
+pub async fn collect(broker: &Broker, job: &Job, lease: &Lease) -> Result<(), EffectError> {
     let logs = broker.aws.as_ref().and_then(|aws| aws.activity.as_ref());
     let Some(logs) = logs else { return Err(EffectError::permanent("[aws.activity] is no longer configured")) };
     let Some(grant_id) = &job.grant_id else { return Err(EffectError::permanent("the job names no grant")) };
@@ -64,45 +66,66 @@ pub async fn collect(broker: &Broker, job: &Job) -> Result<(), EffectError> {
     let last = ended.is_some_and(|end| at >= end.saturating_add(logs.delivery_delay_ms()));
     let window = SessionWindow { account, role, session: session.clone(), from, to };
     let previous = activity::of_grant(broker.store.conn(), &g.id).await?;
-    let row = |summary: Option<String>| GrantActivity {
-        grant_id: g.id.clone(),
-        request_id: g.request_id.clone(),
-        window_from: from,
-        window_to: to,
-        collected_at: Some(at),
-        complete: last,
-        summary,
-        last_error: None,
-        failed_at: None,
-    };
-    let found = match logs.session_activity(window).await {
+    if previous.as_ref().is_some_and(|p| p.complete) {
+        return Ok(()); // A rerun after the last collection committed.
+    }
+    let progress: Progress = previous
+        .as_ref()
+        .and_then(|p| p.progress.as_deref())
+        .and_then(|p| serde_json::from_str(p).ok())
+        .unwrap_or_default();
+    // Every file written before this is in the bucket by now.
+    let settle_before = at.saturating_sub(logs.delivery_delay_ms());
+    let found = match logs.collect(window, progress, settle_before).await {
         Ok(found) => found,
+        // Whatever S3 said, it may say otherwise later (a permission granted, a bucket
+        // created): retried for ever, and shown meanwhile.
         Err(e) => {
             // Kept with what the last good collection found, and tried again by the worker.
             let message = logs.explain(&e);
             let failed = match previous {
                 Some(p) => GrantActivity { last_error: Some(message), failed_at: Some(at), ..p },
                 None => GrantActivity {
+                    grant_id: g.id.clone(),
+                    request_id: g.request_id.clone(),
+                    window_from: from,
+                    window_to: to,
                     collected_at: None,
+                    complete: false,
+                    summary: None,
+                    progress: None,
                     last_error: Some(message),
                     failed_at: Some(at),
-                    complete: false,
-                    ..row(None)
                 },
             };
             activity::save(broker.store.conn(), failed).await?;
-            return Err(e.into());
+            return Err(EffectError::Retry { message: e.to_string(), after: None });
         }
     };
     let tx = broker.store.begin().await?;
-    activity::save(&tx, row(Some(serde_json::to_string(&found).map_err(EffectError::permanent)?))).await?;
+    if !jobs::fence(&tx, lease).await? {
+        return Err(EffectError::Fenced);
+    }
+    let row = GrantActivity {
+        grant_id: g.id.clone(),
+        request_id: g.request_id.clone(),
+        window_from: from,
+        window_to: to,
+        collected_at: Some(at),
+        complete: last,
+        summary: Some(serde_json::to_string(&found.activity).map_err(EffectError::permanent)?),
+        progress: Some(serde_json::to_string(&found.progress).map_err(EffectError::permanent)?),
+        last_error: None,
+        failed_at: None,
+    };
+    activity::save(&tx, row).await?;
     if last {
         audit::append(
             &tx,
             NewEvent::system(
                 "grant.activity",
                 Subject::Request(&g.request_id),
-                audited(&g, &role_arn, &session, &found),
+                audited(&g, &role_arn, &session, &found.activity),
             ),
         )
         .await?;
@@ -111,10 +134,13 @@ pub async fn collect(broker: &Broker, job: &Job) -> Result<(), EffectError> {
             Some(end) => end.saturating_add(logs.delivery_delay_ms()),
             None => at.saturating_add(logs.collect_every_ms()),
         };
+        // A rerun of this attempt (after a crash before its outcome was recorded) wrote a
+        // next collection already: one chain per grant.
+        jobs::cancel_pending(&tx, &g.id, JobKind::CollectActivity).await?;
         let again = NewJob {
             kind: JobKind::CollectActivity,
             grant_id: Some(g.id.clone()),
-            lock_key: Some(key(&g.id)),
+            lock_key: Some(LOCK_KEY.to_owned()),
             payload,
             due_at: due,
         };

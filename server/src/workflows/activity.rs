@@ -2,9 +2,9 @@
 //! request's page, the break-glass review and `GET /api/v1/requests/{id}/activity`. Whoever
 //! may see the request may see its activity.
 use super::{Broker, WorkflowError, queries};
+pub use crate::providers::aws::activity::Activity;
 use crate::{
-    domain::{Caller, RequestId},
-    providers::aws::activity::Activity,
+    domain::{Caller, RequestId, now},
     store::{activity, requests, requests::Request},
 };
 
@@ -77,13 +77,24 @@ pub async fn report(broker: &Broker, request: &Request) -> Result<ActivityReport
     let Some(row) = row else {
         let reads = broker.aws.as_ref().is_some_and(|aws| aws.activity.is_some());
         let maps_role = broker.profile_of(request).is_ok_and(|p| p.aws_role_arn.is_some());
-        let reason = match (reads, maps_role, request.activated_at) {
-            (false, _, _) => "Elevate does not read CloudTrail here ([aws.activity] is not configured)",
-            (true, false, _) => "the profile grants no AWS role",
-            (true, true, None) => "access was not granted",
-            (true, true, Some(_)) => "the first collection is not due yet",
+        // The first collection is due `collect_every` after the grant became active; a grant
+        // that is well past that without one began before `[aws.activity]` was configured.
+        let first_due = broker
+            .aws
+            .as_ref()
+            .and_then(|aws| aws.activity.as_ref())
+            .map(|logs| logs.collect_every_ms())
+            .zip(request.activated_at)
+            .map(|(every, at)| at.saturating_add(every.saturating_mul(2)).saturating_add(60_000));
+        let (status, reason) = match (reads, maps_role, first_due) {
+            (false, _, _) => (Unavailable, "Elevate does not read CloudTrail here ([aws.activity] is not configured)"),
+            (true, false, _) => (Unavailable, "the profile grants no AWS role"),
+            (true, true, None) => (Unavailable, "access was not granted"),
+            (true, true, Some(due)) if due < now() => {
+                (Unavailable, "not collected: the grant began before [aws.activity] was configured")
+            }
+            (true, true, Some(_)) => (Pending, "the first collection is not due yet"),
         };
-        let status = if reason.starts_with("the first") { Pending } else { Unavailable };
         return Ok(ActivityReport::without(status, reason));
     };
     let activity = row.summary.as_deref().and_then(|s| serde_json::from_str(s).ok());

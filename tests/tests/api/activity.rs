@@ -43,6 +43,12 @@ fn at(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap()
 }
 
+/// The monotonic instant at which the wall clock reads `ms`.
+fn instant_of(ms: i64) -> tokio::time::Instant {
+    let ahead = u64::try_from(ms - now_ms()).unwrap_or(0);
+    tokio::time::Instant::now() + Duration::from_millis(ahead)
+}
+
 /// A call by `session` of `role`, `offset_ms` after `start`.
 fn call<'a>(role: &'a str, session: &'a str, start: i64, offset_ms: i64, what: (&'a str, &'a str, bool)) -> Call<'a> {
     let (source, name, read_only) = what;
@@ -111,24 +117,26 @@ async fn the_page_the_review_and_the_api_show_exactly_the_grants_session_calls()
         region: "eu-west-1",
         ..call(ADMINS, alice, start, 4000, ("ec2.amazonaws.com", "RunInstances", false))
     };
-    let late = call(ADMINS, alice, start, 6000, ("s3.amazonaws.com", "GetObject", true));
-    let mine = [&sign_in, &create_user, &list_buckets, &refused, &late].map(Call::record);
+    let get_object = call(ADMINS, alice, start, 6000, ("s3.amazonaws.com", "GetObject", true));
+    let mine = [&sign_in, &create_user, &list_buckets, &refused, &get_object].map(Call::record);
     // Not hers, or not in the window: another user of the role, her session of another role,
-    // the same session just before the grant and long after it.
+    // the same session in the second before the grant's.
     let bobs = call(ADMINS, "bob@example.com", start, 2000, ("iam.amazonaws.com", "DeleteUser", false)).record();
     let other_role =
         call("AzureAD-Developers", alice, start, 2000, ("iam.amazonaws.com", "CreateRole", false)).record();
-    let before = call(ADMINS, alice, start, -2000, ("iam.amazonaws.com", "CreateAccessKey", false)).record();
-    let after_end = call(ADMINS, alice, start, 600_000, ("iam.amazonaws.com", "AttachUserPolicy", false)).record();
+    let before = call(ADMINS, alice, start, -1000, ("iam.amazonaws.com", "CreateAccessKey", false)).record();
 
-    // Files as the trail writes them: per region, named after the minute written; the last
-    // one written at the grant's end, after its calls. The grant ends at a set instant after
-    // all its calls, once the files are all there.
-    let end = start + 8000;
+    // The trail writes its files after the calls, named after the minute written: per region,
+    // and in two files for us-east-1. The grant ends a moment later, at a set instant; a call
+    // an hour after that end (as if logged in the same file) is not its grant's.
+    tokio::time::sleep_until(instant_of(start + 7000)).await;
+    let written = Utc::now();
+    let end = now_ms() + 1000;
+    let after_end = call(ADMINS, alice, end, 3_600_000, ("iam.amazonaws.com", "AttachUserPolicy", false)).record();
     let us = [mine[0].clone(), mine[1].clone(), bobs, mine[2].clone(), other_role, before];
-    trail.deliver(ACCOUNT, "us-east-1", at(start + 5000), &us).await.unwrap();
-    trail.deliver(ACCOUNT, "eu-west-1", at(start + 5000), &[mine[3].clone()]).await.unwrap();
-    trail.deliver(ACCOUNT, "us-east-1", at(end), &[mine[4].clone(), after_end]).await.unwrap();
+    trail.deliver(ACCOUNT, "us-east-1", written, &us).await.unwrap();
+    trail.deliver(ACCOUNT, "eu-west-1", written, &[mine[3].clone()]).await.unwrap();
+    trail.deliver(ACCOUNT, "us-east-1", written, &[mine[4].clone(), after_end]).await.unwrap();
     app.set_expiry(std::slice::from_ref(&id), end.max(now_ms())).await;
     let ended = app.wait_until_ended(&id, Duration::from_secs(30)).await;
 
@@ -192,7 +200,8 @@ async fn an_s3_outage_delays_the_activity_which_comes_once_s3_answers() {
     let active = app.wait_for_status(&id, "active", Duration::from_secs(30)).await;
     let start = millis(&active["activated_at"]);
     let done = call(ADMINS, ALICE, start, 1000, ("iam.amazonaws.com", "CreateRole", false)).record();
-    trail.deliver(ACCOUNT, "us-east-1", at(start + 1000), &[done]).await.unwrap();
+    tokio::time::sleep_until(instant_of(start + 1500)).await;
+    trail.deliver(ACCOUNT, "us-east-1", Utc::now(), &[done]).await.unwrap();
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let failing = loop {

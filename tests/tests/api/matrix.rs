@@ -59,7 +59,7 @@ enum Needs {
 
 /// (route, what it needs, expected status for each caller in `CALLERS` order)
 /// (`POST …/review` needs a break-glass profile: tests/tests/api/break_glass.rs walks it.)
-const API: [(&str, Needs, [u16; 13]); 18] = [
+const API: [(&str, Needs, [u16; 13]); 19] = [
     ("GET /api/v1/profiles", Needs::Nothing, [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
     ("GET /api/v1/requests", Needs::Nothing, [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
     (
@@ -69,6 +69,12 @@ const API: [(&str, Needs, [u16; 13]); 18] = [
     ),
     // A delegate sees what it filed only.
     ("GET /api/v1/requests/{id}", Needs::Pending, [401, 200, 404, 200, 404, 200, 200, 404, 200, 404, 200, 200, 200]),
+    // What the grant did in AWS: whoever may see the request.
+    (
+        "GET /api/v1/requests/{id}/activity",
+        Needs::Active,
+        [401, 200, 404, 200, 404, 200, 200, 404, 200, 404, 200, 200, 200],
+    ),
     // A bot asking for itself: it is no user of the directory (400, naming the requester).
     ("POST /api/v1/requests", Needs::Nothing, [401, 201, 403, 201, 403, 403, 403, 400, 400, 400, 201, 201, 400]),
     (

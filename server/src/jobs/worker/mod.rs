@@ -213,7 +213,7 @@ impl Worker {
                     super::membership::sync(b, &job, &lease, give_up_adds).await
                 }
                 JobKind::StartScheduled => super::scheduled::open(b, &job).await,
-                JobKind::CollectActivity => super::activity::collect(b, &job).await,
+                JobKind::CollectActivity => super::activity::collect(b, &job, &lease).await,
                 JobKind::Provision => effects::provision(b, &job).await,
                 JobKind::RevokeSessions => super::aws_jobs::revoke_sessions(b, &job).await,
                 JobKind::PruneRevocations => super::aws_jobs::prune(b, &job).await,
@@ -269,7 +269,9 @@ impl Worker {
             JobKind::SendMail | JobKind::CallWebhook => {
                 permanent || now() - job.created_at > self.broker.notifier.give_up_after_ms
             }
-            JobKind::Notify => permanent,
+            // S3's answers are retried for ever (`activity::collect`); a collection that can
+            // never work (its configuration gone) is given up.
+            JobKind::Notify | JobKind::CollectActivity => permanent,
             _ => false,
         };
         let outcome = if give_up { "failed" } else { "retry" };

@@ -10,11 +10,16 @@
 //! them, so no more than a few files are ever in memory, whatever the size of a day.
 mod summary;
 
+use std::collections::BTreeMap;
+
 use aws_config::{BehaviorVersion, Region, sts::AssumeRoleProvider};
 use aws_sdk_s3::Client;
-use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use futures_util::{StreamExt, stream};
-use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{
+    Deserialize, Serialize,
+    de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor},
+};
 use serde_json::value::RawValue;
 
 use super::{AwsError, classify};
@@ -23,6 +28,21 @@ pub use summary::{ActionCount, Activity, SessionWindow, Summer};
 
 /// Log files fetched at once.
 const READ_AHEAD: usize = 8;
+
+/// How far a grant's collection has come: per region, the last file (by key) up to which
+/// every file's calls are summed in `settled`. Files are never changed once written, so no
+/// later collection needs to read those again.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Progress {
+    pub through: BTreeMap<String, String>,
+    pub settled: Activity,
+}
+
+/// What one collection found: the progress to keep, and everything the window holds so far.
+pub struct Collected {
+    pub progress: Progress,
+    pub activity: Activity,
+}
 
 pub struct CloudTrailLogs {
     client: Client,
@@ -45,7 +65,14 @@ impl CloudTrailLogs {
             let provider = AssumeRoleProvider::builder(role).session_name("elevate").configure(&config).build().await;
             config = loader().credentials_provider(provider).load().await;
         }
-        let mut builder = aws_sdk_s3::config::Builder::from(&config).interceptor(super::timing::CallTiming);
+        // A stalled S3 must not hold a collection (and its worker slot) for ever.
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .read_timeout(std::time::Duration::from_secs(30))
+            .operation_timeout(std::time::Duration::from_secs(120))
+            .build();
+        let mut builder =
+            aws_sdk_s3::config::Builder::from(&config).timeout_config(timeouts).interceptor(super::timing::CallTiming);
         if let Some(url) = &settings.endpoint_url {
             builder = builder.endpoint_url(url).force_path_style(true);
         }
@@ -78,30 +105,71 @@ impl CloudTrailLogs {
 
     /// What the session did inside its window, from every file that can hold its calls.
     pub async fn session_activity(&self, window: SessionWindow) -> Result<Activity, AwsError> {
+        Ok(self.collect(window, Progress::default(), i64::MIN).await?.activity)
+    }
+
+    /// Reads the window's files that `progress` has not settled yet. Those written before
+    /// `settle_before` (when all files written before then are surely in the bucket) are
+    /// settled now, in key order per region, so that the next collection of a growing window
+    /// starts after them; the others are read again next time.
+    pub async fn collect(
+        &self,
+        window: SessionWindow,
+        mut progress: Progress,
+        settle_before: i64,
+    ) -> Result<Collected, AwsError> {
         let mut keys = Vec::new();
         for region in &self.regions {
-            keys.extend(self.window_files(&window, region).await?);
+            let after = progress.through.get(region).map(String::as_str);
+            let files = self.window_files(&window, region, after).await?;
+            keys.extend(files.into_iter().map(|key| (region.clone(), key)));
         }
-        let mut summer = Summer::new(window, self.settings.max_write_records);
-        let mut files = stream::iter(keys).map(|key| self.fetch(key)).buffered(READ_AHEAD);
+        let max = self.settings.max_write_records;
+        let mut fresh = Activity::default();
+        // Regions where a file was not settled: no later file of theirs settles either.
+        let mut open = std::collections::HashSet::new();
+        let mut files = stream::iter(keys)
+            .map(|(region, key)| async move { Ok::<_, AwsError>((region, self.fetch(key).await?)) })
+            .buffered(READ_AHEAD);
         while let Some(file) = files.next().await {
-            let Some((key, body)) = file? else { continue };
-            // Decompressing and parsing is CPU work: off the async threads.
-            summer = tokio::task::spawn_blocking(move || {
-                match sum_file(&body, &mut summer) {
-                    Ok(()) => summer.file_read(),
-                    Err(_) => summer.unreadable(&key),
-                }
-                summer
+            let (region, Some((key, body))) = file? else { continue };
+            let window = window.clone();
+            // Decompressing and parsing is CPU work: off the async threads. A file counts whole
+            // or not at all: what a broken one held before the break is not summed.
+            let read = tokio::task::spawn_blocking(move || {
+                let mut summer = Summer::new(window, max);
+                sum_file(&body, &mut summer).map(|()| summer.finish())
             })
             .await
             .map_err(|e| AwsError::Transient { operation: "reading a log file", message: e.to_string() })?;
+            // A name gives the minute written: all of that minute's files are in the bucket
+            // once the whole minute is before `settle_before`.
+            let settles = !open.contains(&region)
+                && written_at(&key).is_some_and(|t| (t + Duration::minutes(1)).timestamp_millis() <= settle_before);
+            let into = if settles { &mut progress.settled } else { &mut fresh };
+            match read {
+                Ok(found) => into.merge(Activity { files_read: 1, ..found }, max),
+                Err(_) => into.unreadable_files.push(key.clone()),
+            }
+            if settles {
+                progress.through.insert(region, key);
+            } else {
+                open.insert(region);
+            }
         }
-        Ok(summer.finish())
+        let mut activity = progress.settled.clone();
+        activity.merge(fresh, max);
+        Ok(Collected { progress, activity })
     }
 
-    /// The keys of the files of one region that can hold calls made inside the window.
-    async fn window_files(&self, window: &SessionWindow, region: &str) -> Result<Vec<String>, AwsError> {
+    /// The keys of the files of one region that can hold calls made inside the window, after
+    /// the key `after` (a file already settled).
+    async fn window_files(
+        &self,
+        window: &SessionWindow,
+        region: &str,
+        after: Option<&str>,
+    ) -> Result<Vec<String>, AwsError> {
         let base = self.region_prefix(&window.account, region);
         let (from, until) = (millis(window.from), millis(window.to.saturating_add(self.delivery_delay_ms())));
         // A file is named after the minute it was written, which is never before its calls.
@@ -110,22 +178,29 @@ impl CloudTrailLogs {
         let mut day = from.date_naive();
         while day <= until.date_naive() {
             let prefix = format!("{base}{}/", day.format("%Y/%m/%d"));
-            let mut request = self.client.list_objects_v2().bucket(&self.settings.bucket).prefix(&prefix);
-            if day == from.date_naive() {
-                request = request.start_after(format!("{prefix}{first_name}"));
-            }
-            let mut pages = request.into_paginator().send();
-            'pages: while let Some(page) = pages.next().await {
-                let page = page.map_err(|e| classify("ListObjectsV2", &self.location(&prefix), e))?;
-                for key in page.contents().iter().filter_map(|o| o.key()) {
-                    match written_at(key) {
-                        Some(t) if t > until => break 'pages,
-                        Some(t) if t < from - Duration::minutes(1) => {}
-                        _ => keys.push(key.to_owned()),
+            // Settled up to a later day: nothing of this one is left to read.
+            let settled_later = after.is_some_and(|a| a > prefix.as_str() && !a.starts_with(&prefix));
+            if !settled_later {
+                let window_start = (day == from.date_naive()).then(|| format!("{prefix}{first_name}"));
+                let resume = after.filter(|a| a.starts_with(&prefix)).map(str::to_owned);
+                let mut request = self.client.list_objects_v2().bucket(&self.settings.bucket).prefix(&prefix);
+                if let Some(key) = window_start.max(resume) {
+                    request = request.start_after(key);
+                }
+                let mut pages = request.into_paginator().send();
+                'pages: while let Some(page) = pages.next().await {
+                    let page = page.map_err(|e| classify("ListObjectsV2", &self.location(&prefix), e))?;
+                    for key in page.contents().iter().filter_map(|o| o.key()) {
+                        match written_at(key) {
+                            Some(t) if t > until => break 'pages,
+                            Some(t) if t < from - Duration::minutes(1) => {}
+                            _ => keys.push(key.to_owned()),
+                        }
                     }
                 }
             }
-            day = day.succ_opt().unwrap_or(NaiveDate::MAX);
+            let Some(next) = day.succ_opt() else { break };
+            day = next;
         }
         Ok(keys)
     }
@@ -156,8 +231,13 @@ impl CloudTrailLogs {
             AwsError::Permanent { code, .. } if code == "AccessDenied" || code == "AllAccessDisabled" => format!(
                 "Elevate's AWS credentials may not read the CloudTrail bucket {bucket} ({e}): allow s3:ListBucket on \
                  arn:aws:s3:::{bucket} and s3:GetObject on arn:aws:s3:::{bucket}/*, in the reading identity's policy \
-                 and in the bucket policy"
+                 and in the bucket policy (and kms:Decrypt on the trail's key, if it encrypts with one)"
             ),
+            AwsError::Permanent { code, .. }
+                if code == "PermanentRedirect" || code == "AuthorizationHeaderMalformed" =>
+            {
+                format!("the bucket {bucket} is in another region ({e}): set [aws.activity] bucket_region")
+            }
             AwsError::Permanent { code, .. } if code == "NoSuchBucket" => {
                 format!("there is no S3 bucket {bucket} ({e}): check [aws.activity] bucket")
             }

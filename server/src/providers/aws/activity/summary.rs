@@ -58,6 +58,16 @@ struct Record<'a> {
     error_code: Option<Cow<'a, str>>,
     #[serde(rename = "sourceIPAddress", borrow)]
     source_ip: Option<Cow<'a, str>>,
+    /// A console sign-in says how it went here (a failed one has no `errorCode`); read only
+    /// for those, as other calls' may be large.
+    #[serde(rename = "responseElements", default, borrow)]
+    response: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct Response<'a> {
+    #[serde(rename = "ConsoleLogin", borrow)]
+    console_login: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -115,6 +125,45 @@ impl Activity {
     pub fn sensitive_writes(&self) -> u64 {
         self.actions.iter().filter(|a| a.sensitive).map(|a| a.calls).sum()
     }
+
+    /// Adds what `other` (read from other files) found: every count is a sum, so the files
+    /// of a window can be summed apart and merged in any grouping.
+    pub fn merge(&mut self, other: Activity, max_write_records: usize) {
+        self.calls += other.calls;
+        self.reads += other.reads;
+        self.writes += other.writes;
+        self.console_sign_ins += other.console_sign_ins;
+        self.first_call_at = [self.first_call_at, other.first_call_at].into_iter().flatten().min();
+        self.last_call_at = [self.last_call_at, other.last_call_at].into_iter().flatten().max();
+        for action in other.actions {
+            match self.actions.iter_mut().find(|a| a.service == action.service && a.action == action.action) {
+                Some(a) => {
+                    a.calls += action.calls;
+                    a.errors += action.errors;
+                    a.read_only &= action.read_only;
+                    a.sensitive |= action.sensitive;
+                }
+                None => self.actions.push(action),
+            }
+        }
+        self.actions
+            .sort_by(|a, b| b.calls.cmp(&a.calls).then_with(|| (&a.service, &a.action).cmp(&(&b.service, &b.action))));
+        add_counts(&mut self.errors, other.errors);
+        add_counts(&mut self.source_ips, other.source_ips);
+        add_counts(&mut self.calls_per_minute, other.calls_per_minute);
+        let room = max_write_records.saturating_sub(self.write_records.len());
+        let over = other.write_records.len().saturating_sub(room);
+        self.write_records.extend(other.write_records.into_iter().take(room));
+        self.write_records_omitted += other.write_records_omitted + over as u64;
+        self.files_read += other.files_read;
+        self.unreadable_files.extend(other.unreadable_files);
+    }
+}
+
+fn add_counts<K: Ord>(into: &mut BTreeMap<K, u64>, from: BTreeMap<K, u64>) {
+    for (k, n) in from {
+        *into.entry(k).or_default() += n;
+    }
 }
 
 /// Sums the session's records as they are read, one at a time.
@@ -132,10 +181,6 @@ fn sensitive(service: &str, action: &str) -> bool {
 impl Summer {
     pub fn new(window: SessionWindow, max_write_records: usize) -> Self {
         Self { window, max_write_records, activity: Activity::default(), actions: BTreeMap::new() }
-    }
-
-    pub fn window(&self) -> &SessionWindow {
-        &self.window
     }
 
     /// Adds one record if it is the session's, inside the window. A record that is not
@@ -174,8 +219,17 @@ impl Summer {
         if let Some(ip) = record.source_ip {
             *a.source_ips.entry(ip.into_owned()).or_default() += 1;
         }
-        if let Some(code) = &record.error_code {
-            *a.errors.entry(code.clone().into_owned()).or_default() += 1;
+        let failed_sign_in = action == "ConsoleLogin"
+            && record
+                .response
+                .and_then(|r| serde_json::from_str::<Response<'_>>(r.get()).ok())
+                .is_some_and(|r| r.console_login.as_deref() == Some("Failure"));
+        let error = record
+            .error_code
+            .map(Cow::into_owned)
+            .or_else(|| failed_sign_in.then(|| "ConsoleLogin: Failure".to_owned()));
+        if let Some(code) = &error {
+            *a.errors.entry(code.clone()).or_default() += 1;
         }
         if !read_only {
             if a.write_records.len() < self.max_write_records {
@@ -193,20 +247,12 @@ impl Summer {
             read_only,
         });
         entry.calls += 1;
-        entry.errors += u64::from(record.error_code.is_some());
+        entry.errors += u64::from(error.is_some());
         // One write among the calls makes the action a write (and perhaps sensitive).
         if !read_only {
             entry.read_only = false;
             entry.sensitive = sensitive(&entry.service, &entry.action);
         }
-    }
-
-    pub fn file_read(&mut self) {
-        self.activity.files_read += 1;
-    }
-
-    pub fn unreadable(&mut self, key: &str) {
-        self.activity.unreadable_files.push(key.to_owned());
     }
 
     pub fn finish(mut self) -> Activity {
