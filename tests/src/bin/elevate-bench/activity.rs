@@ -100,14 +100,15 @@ pub async fn run(files: usize, per_file: usize, bin: &Path) -> anyhow::Result<()
     let (session, from, to) = day.session(s);
     let whole_day = (day.day, day.day + chrono::Duration::hours(24) - chrono::Duration::milliseconds(1));
     for (label, (from, to)) in [("its 1-hour window", (from, to)), ("the whole day", whole_day)] {
-        let (took, peak_kb, found) = read(bin, &config, &session, from, to).await?;
+        let Reading { took, peak_kb, cpu, found } = read(bin, &config, &session, from, to).await?;
         let calls = found["calls"].as_u64().unwrap_or(0);
         if calls != written[s] {
             bail!("{label}: found {calls} calls of {session}, {} were written", written[s]);
         }
         println!(
-            "| activity of one session, {label}: `elevate aws activity` | {:.0} ms · {} of {files} files read · {calls} calls found (all written) · peak RSS {:.1} MB |",
+            "| activity of one session, {label}: `elevate aws activity` | {:.0} ms ({:.0} ms of it Elevate's CPU) · {} of {files} files read · {calls} calls found (all written) · peak RSS {:.1} MB |",
             took.as_secs_f64() * 1000.0,
+            cpu.as_secs_f64() * 1000.0,
             found["files_read"],
             peak_kb as f64 / 1024.0
         );
@@ -116,14 +117,23 @@ pub async fn run(files: usize, per_file: usize, bin: &Path) -> anyhow::Result<()
     Ok(())
 }
 
-/// Runs `elevate aws activity` for one session and window: wall time, peak RSS (kB), summary.
+/// One run of `elevate aws activity`.
+struct Reading {
+    took: Duration,
+    peak_kb: u64,
+    /// The process's own CPU time (user and system; the rest of the wall time it waited on S3).
+    cpu: Duration,
+    found: Value,
+}
+
+/// Runs `elevate aws activity` for one session and window.
 async fn read(
     bin: &Path,
     config: &Path,
     session: &str,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-) -> anyhow::Result<(Duration, u64, Value)> {
+) -> anyhow::Result<Reading> {
     let started = Instant::now();
     let role_arn = format!("arn:aws:iam::{ACCOUNT}:role/{BUSY_ROLE}");
     let (from, to) =
@@ -146,7 +156,7 @@ async fn read(
         let mut text = Vec::new();
         tokio::io::AsyncReadExt::read_to_end(&mut stdout, &mut text).await.map(|_| text)
     });
-    let mut peak = 0;
+    let (mut peak, mut cpu_ticks) = (0, 0);
     let status = loop {
         if let Some(status) = child.try_wait()? {
             break status;
@@ -157,6 +167,13 @@ async fn read(
             .find_map(|l| l.strip_prefix("VmHWM:"))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok());
         peak = peak.max(hwm.unwrap_or(0));
+        // utime and stime: fields 14 and 15, the 12th and 13th after the parenthesised name.
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let fields: Vec<&str> = stat.rsplit_once(") ").map(|(_, rest)| rest.split(' ').collect()).unwrap_or_default();
+        let tick = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+        if let (Some(user), Some(system)) = (tick(11), tick(12)) {
+            cpu_ticks = cpu_ticks.max(user + system);
+        }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     let took = started.elapsed();
@@ -164,5 +181,10 @@ async fn read(
     if !status.success() {
         bail!("elevate aws activity failed: {}", String::from_utf8_lossy(&text));
     }
-    Ok((took, peak, serde_json::from_slice(&text)?))
+    Ok(Reading {
+        took,
+        peak_kb: peak,
+        cpu: Duration::from_millis(cpu_ticks * 10),
+        found: serde_json::from_slice(&text)?,
+    })
 }

@@ -105,15 +105,15 @@ fn options() -> anyhow::Result<Options> {
 async fn main() -> anyhow::Result<()> {
     let o = options()?;
     let bin = std::env::var("ELEVATE_BIN").unwrap_or_else(|_| "target/release/elevate".into());
-    println!(
-        "Graph test server latency {} ms per call; Elevate's graph.max_concurrency {}; HTTP load {} s per call type \
-         at concurrency {}.\n",
-        o.latency.as_millis(),
-        o.graph_concurrency,
-        o.load_seconds,
-        o.concurrency
-    );
     if o.parts.iter().any(|p| p == "api") {
+        println!(
+            "Graph test server latency {} ms per call; Elevate's graph.max_concurrency {}; HTTP load {} s per call type \
+             at concurrency {}.\n",
+            o.latency.as_millis(),
+            o.graph_concurrency,
+            o.load_seconds,
+            o.concurrency
+        );
         for backend in &o.backends {
             run(&o, Path::new(&bin), backend).await?;
         }
