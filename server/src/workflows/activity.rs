@@ -35,6 +35,9 @@ impl ActivityStatus {
 
 pub struct ActivityReport {
     pub status: ActivityStatus,
+    /// Whether there is anything to say on a page: CloudTrail is read here, the profile grants
+    /// an AWS role and access was granted.
+    pub applies: bool,
     /// Why it is unavailable or pending, in words.
     pub reason: Option<String>,
     pub window_from: Option<i64>,
@@ -47,9 +50,10 @@ pub struct ActivityReport {
 }
 
 impl ActivityReport {
-    fn without(status: ActivityStatus, reason: &str) -> Self {
+    fn without(status: ActivityStatus, applies: bool, reason: &str) -> Self {
         Self {
             status,
+            applies,
             reason: Some(reason.to_owned()),
             window_from: None,
             window_to: None,
@@ -86,16 +90,18 @@ pub async fn report(broker: &Broker, request: &Request) -> Result<ActivityReport
             .map(|logs| logs.collect_every_ms())
             .zip(request.activated_at)
             .map(|(every, at)| at.saturating_add(every.saturating_mul(2)).saturating_add(60_000));
-        let (status, reason) = match (reads, maps_role, first_due) {
-            (false, _, _) => (Unavailable, "Elevate does not read CloudTrail here ([aws.activity] is not configured)"),
-            (true, false, _) => (Unavailable, "the profile grants no AWS role"),
-            (true, true, None) => (Unavailable, "access was not granted"),
-            (true, true, Some(due)) if due < now() => {
-                (Unavailable, "not collected: the grant began before [aws.activity] was configured")
+        let (status, applies, reason) = match (reads, maps_role, first_due) {
+            (false, _, _) => {
+                (Unavailable, false, "Elevate does not read CloudTrail here ([aws.activity] is not configured)")
             }
-            (true, true, Some(_)) => (Pending, "the first collection is not due yet"),
+            (true, false, _) => (Unavailable, false, "the profile grants no AWS role"),
+            (true, true, None) => (Unavailable, false, "access was not granted"),
+            (true, true, Some(due)) if due < now() => {
+                (Unavailable, true, "not collected: the grant began before [aws.activity] was configured")
+            }
+            (true, true, Some(_)) => (Pending, true, "the first collection is not due yet"),
         };
-        return Ok(ActivityReport::without(status, reason));
+        return Ok(ActivityReport::without(status, applies, reason));
     };
     let activity = row.summary.as_deref().and_then(|s| serde_json::from_str(s).ok());
     let status = match (&activity, row.complete) {
@@ -105,6 +111,7 @@ pub async fn report(broker: &Broker, request: &Request) -> Result<ActivityReport
     };
     Ok(ActivityReport {
         status,
+        applies: true,
         reason: match status {
             Partial => Some("more may come: CloudTrail delivers its logs minutes after the calls".to_owned()),
             Pending => Some("not collected yet".to_owned()),

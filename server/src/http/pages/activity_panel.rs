@@ -35,7 +35,7 @@ pub struct ActivityPanel {
 impl ActivityPanel {
     /// The panel, unless there is nothing to say (no CloudTrail here, no AWS role, no grant).
     pub fn shown(r: ActivityReport) -> Option<Self> {
-        (r.status != ActivityStatus::Unavailable).then(|| Self::from(r))
+        r.applies.then(|| Self::from(r))
     }
 }
 
