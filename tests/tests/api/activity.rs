@@ -67,14 +67,23 @@ fn call<'a>(role: &'a str, session: &'a str, start: i64, offset_ms: i64, what: (
 
 /// The activity of a request once it is `status` (60 s at most).
 async fn activity_when(actor: &Actor<'_>, id: &str, status: &str) -> Value {
+    activity_once(actor, id, &format!("the activity never became {status}"), |b| b["status"] == status).await
+}
+
+/// The activity of a request once an attempt to read the logs failed (60 s at most).
+async fn activity_failed(actor: &Actor<'_>, id: &str) -> Value {
+    activity_once(actor, id, "no failed attempt recorded", |b| b["last_error"].is_string()).await
+}
+
+async fn activity_once(actor: &Actor<'_>, id: &str, never: &str, done: impl Fn(&Value) -> bool) -> Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let (code, body) = actor.get(&format!("/api/v1/requests/{id}/activity")).await;
         assert_eq!(code, 200, "{body}");
-        if body["status"] == status {
+        if done(&body) {
             return body;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the activity never became {status}: {body}");
+        assert!(tokio::time::Instant::now() < deadline, "{never}: {body}");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
@@ -203,15 +212,7 @@ async fn an_s3_outage_delays_the_activity_which_comes_once_s3_answers() {
     tokio::time::sleep_until(instant_of(start + 1500)).await;
     trail.deliver(ACCOUNT, "us-east-1", Utc::now(), &[done]).await.unwrap();
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    let failing = loop {
-        let (_, body) = app.engineer().get(&format!("/api/v1/requests/{id}/activity")).await;
-        if body["last_error"].is_string() {
-            break body;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "no failed attempt recorded: {body}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
+    let failing = activity_failed(&app.engineer(), &id).await;
     assert_eq!(failing["status"], "pending", "{failing}");
     assert!(failing["last_error"].as_str().unwrap().starts_with("S3 did not answer"), "{failing}");
     let cookie = demo_sign_in(&app, ALICE).await;
@@ -270,15 +271,7 @@ async fn a_bucket_elevate_may_not_read_is_named_with_the_fix_and_read_once_allow
     let id = app.engineer().request(ADMINS, 3600).await;
     app.approver(BOB).approve(&id).await;
     app.wait_for_status(&id, "active", Duration::from_secs(30)).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    let refused = loop {
-        let (_, body) = app.engineer().get(&format!("/api/v1/requests/{id}/activity")).await;
-        if body["last_error"].is_string() {
-            break body;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "no refused attempt recorded: {body}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
+    let refused = activity_failed(&app.engineer(), &id).await;
     assert!(refused["last_error"].as_str().unwrap().contains("may not read the CloudTrail bucket"), "{refused}");
     let cookie = demo_sign_in(&app, ALICE).await;
     let (code, html) = page(&app, &format!("/requests/{id}"), &cookie).await;

@@ -146,8 +146,7 @@ impl Activity {
                 None => self.actions.push(action),
             }
         }
-        self.actions
-            .sort_by(|a, b| b.calls.cmp(&a.calls).then_with(|| (&a.service, &a.action).cmp(&(&b.service, &b.action))));
+        sort_actions(&mut self.actions);
         add_counts(&mut self.errors, other.errors);
         add_counts(&mut self.source_ips, other.source_ips);
         add_counts(&mut self.calls_per_minute, other.calls_per_minute);
@@ -158,6 +157,11 @@ impl Activity {
         self.files_read += other.files_read;
         self.unreadable_files.extend(other.unreadable_files);
     }
+}
+
+/// Most calls first, then by name.
+fn sort_actions(actions: &mut [ActionCount]) {
+    actions.sort_by(|a, b| b.calls.cmp(&a.calls).then_with(|| (&a.service, &a.action).cmp(&(&b.service, &b.action))));
 }
 
 fn add_counts<K: Ord>(into: &mut BTreeMap<K, u64>, from: BTreeMap<K, u64>) {
@@ -257,8 +261,7 @@ impl Summer {
 
     pub fn finish(mut self) -> Activity {
         let mut actions: Vec<ActionCount> = self.actions.into_values().collect();
-        actions
-            .sort_by(|a, b| b.calls.cmp(&a.calls).then_with(|| (&a.service, &a.action).cmp(&(&b.service, &b.action))));
+        sort_actions(&mut actions);
         self.activity.actions = actions;
         self.activity
     }
