@@ -78,6 +78,12 @@ pub enum JobKind {
     /// Send one mail to one person.
     #[sea_orm(string_value = "send_mail")]
     SendMail,
+    /// Send one chat message (a Teams card, a Slack message) to one approver or channel.
+    #[sea_orm(string_value = "send_chat")]
+    SendChat,
+    /// Bring a request's chat messages up to date with its decisions.
+    #[sea_orm(string_value = "refresh_chat")]
+    RefreshChat,
     /// Post one chat message to one webhook.
     #[sea_orm(string_value = "call_webhook")]
     CallWebhook,
@@ -98,6 +104,8 @@ impl JobKind {
             Self::Notify => "notify",
             Self::SendMail => "send_mail",
             Self::CallWebhook => "call_webhook",
+            Self::SendChat => "send_chat",
+            Self::RefreshChat => "refresh_chat",
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod audit_events;
 pub mod audit_forwarding;
 pub mod break_glass_reviews;
 pub mod browser_sessions;
+pub mod chat_messages;
 pub mod decisions;
 pub mod grant_activity;
 pub mod grants;

@@ -11,6 +11,7 @@ mod m20261201_000007_membership_sync;
 mod m20261203_000008_credentials;
 mod m20261203_000009_scheduled_access;
 mod m20261203_000010_grant_activity;
+mod m20261203_000011_chat_messages;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000008_credentials::Migration),
             Box::new(m20261203_000009_scheduled_access::Migration),
             Box::new(m20261203_000010_grant_activity::Migration),
+            Box::new(m20261203_000011_chat_messages::Migration),
         ]
     }
 }

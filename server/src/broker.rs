@@ -218,9 +218,18 @@ impl Broker {
     /// and the profile say, and always when AWS discovery found its role high-risk
     /// (administrator-like): a forwarded mail must not hand out administrator access.
     pub fn links_need_sign_in(&self, profile: &Profile) -> bool {
-        let high_risk =
-            self.aws.as_ref().is_some_and(|aws| aws.risk.get(profile.key.as_str()) == Some(&RiskTier::High));
-        high_risk || self.notifier.requires_sign_in(profile)
+        self.is_high_risk(profile) || self.notifier.requires_sign_in(profile)
+    }
+
+    /// Must a decision from chat be confirmed on Elevate's page, signed in? For high-risk roles
+    /// and for profiles that ask so (`require_sign_in_for_links = true`); a chat press is
+    /// otherwise as good as the inbox, the chat app having proved who pressed.
+    pub fn chat_needs_sign_in(&self, profile: &Profile) -> bool {
+        self.is_high_risk(profile) || profile.require_sign_in_for_links == Some(true)
+    }
+
+    fn is_high_risk(&self, profile: &Profile) -> bool {
+        self.aws.as_ref().is_some_and(|aws| aws.risk.get(profile.key.as_str()) == Some(&RiskTier::High))
     }
 
     /// True the first time in a day that drift on this membership is seen by this process.

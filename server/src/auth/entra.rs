@@ -1,7 +1,6 @@
 //! Access tokens that Microsoft Entra ID issued for Elevate's API app registration (a chat-ops
 //! bot with client credentials, or a script on a user's behalf). The algorithm is pinned to
-//! RS256; the key must be one of the issuer's published keys (JWKS, fetched with reqwest,
-//! cached, fetched again when a token names a key not seen yet, at most once a minute); `iss`,
+//! RS256; the key must be one of the issuer's published keys (`SigningKeys`); `iss`,
 //! `aud`, `exp` and `nbf` are checked with a minute of leeway. App roles (`roles`) become
 //! Elevate roles.
 //!
@@ -12,26 +11,21 @@
 //! own token is recognised only by `idtyp = app` (the optional claim Elevate's API registration
 //! must emit) and acts as the bot identity that configuration names for its client id
 //! (`azp`/`appid`), or not at all. A token that is neither is refused.
-use std::{
-    collections::HashMap,
-    time::{Duration, Instant},
-};
+use std::collections::HashMap;
 
-use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation, errors::ErrorKind, jwk::JwkSet};
+use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation, errors::ErrorKind};
 use serde::Deserialize;
-use tokio::sync::RwLock;
 
 use super::AuthError;
 use crate::{
     config::EntraSettings,
     domain::{Caller, Role, Upn},
+    providers::signing_keys::{KeyError, SigningKeys},
     telemetry::error_chain,
 };
 
 /// Clock skew tolerated on `exp` and `nbf`.
 const LEEWAY_SECS: u64 = 60;
-/// Fetching the keys again for an unknown key id: no more often than this.
-const REFRESH_AT_MOST_EVERY: Duration = Duration::from_secs(60);
 
 /// What an app role grants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,11 +64,6 @@ struct Claims {
     acrs: Vec<String>,
 }
 
-struct Keys {
-    by_id: HashMap<String, DecodingKey>,
-    fetched: Option<Instant>,
-}
-
 /// Whom a genuine token stands for, before the directory is asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntraSubject {
@@ -106,12 +95,10 @@ pub struct EntraTokens {
     tenant_id: Option<String>,
     issuer: String,
     audience: String,
-    jwks_url: String,
     roles: HashMap<String, Grant>,
     apps: HashMap<String, Upn>,
     mfa_auth_context: Option<String>,
-    http: reqwest::Client,
-    keys: RwLock<Keys>,
+    keys: SigningKeys,
 }
 
 /// The app role values Elevate's registration defines, unless configuration maps others.
@@ -134,12 +121,10 @@ impl EntraTokens {
             tenant_id: settings.tenant_id.clone(),
             issuer: settings.issuer(),
             audience: settings.audience.clone(),
-            jwks_url: settings.jwks_url(),
             roles,
             apps,
             mfa_auth_context: settings.mfa_auth_context.clone(),
-            http: reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap_or_default(),
-            keys: RwLock::new(Keys { by_id: HashMap::new(), fetched: None }),
+            keys: SigningKeys::from_jwks_url(&settings.jwks_url()),
         }
     }
 
@@ -219,29 +204,11 @@ impl EntraTokens {
 
     /// The key `kid`, fetching the issuer's keys again when it is not known yet.
     async fn key(&self, kid: &str) -> Result<DecodingKey, AuthError> {
-        if let Some(key) = self.keys.read().await.by_id.get(kid) {
-            return Ok(key.clone());
-        }
-        let mut keys = self.keys.write().await;
-        let recently = keys.fetched.is_some_and(|at| at.elapsed() < REFRESH_AT_MOST_EVERY);
-        if !recently && !keys.by_id.contains_key(kid) {
-            match self.fetch().await {
-                Ok(fresh) => *keys = Keys { by_id: fresh, fetched: Some(Instant::now()) },
-                Err(e) => {
-                    tracing::warn!(error = %error_chain(&e), url = %self.jwks_url, "fetching Entra ID's signing keys failed");
-                    return Err(AuthError::Invalid("the issuer's keys cannot be fetched right now".into()));
-                }
+        self.keys.get(kid).await.map(|k| k.key).map_err(|e| {
+            if !matches!(e, KeyError::Unknown) {
+                tracing::warn!(error = %error_chain(&e), url = %self.keys.url(), "fetching Entra ID's signing keys failed");
             }
-        }
-        keys.by_id.get(kid).cloned().ok_or_else(|| AuthError::Invalid("signed by an unknown key".into()))
-    }
-
-    async fn fetch(&self) -> Result<HashMap<String, DecodingKey>, reqwest::Error> {
-        let set: JwkSet = self.http.get(&self.jwks_url).send().await?.error_for_status()?.json().await?;
-        Ok(set
-            .keys
-            .iter()
-            .filter_map(|jwk| Some((jwk.common.key_id.clone()?, DecodingKey::from_jwk(jwk).ok()?)))
-            .collect())
+            AuthError::Invalid(e.to_string())
+        })
     }
 }

@@ -105,7 +105,7 @@ pub struct ProvisioningSettings {
     pub rule_id: String,
 }
 
-fn default_authority_url() -> HttpsUrl {
+pub(super) fn default_authority_url() -> HttpsUrl {
     HttpsUrl::known("https://login.microsoftonline.com")
 }
 fn default_graph_base_url() -> HttpsUrl {
@@ -124,30 +124,49 @@ fn default_graph_timeout() -> HumanDuration {
     HumanDuration::from_secs(30)
 }
 
-/// How Elevate proves who it is to Entra ID.
-pub enum GraphCredential {
+/// How Elevate proves who it is to Entra ID (for Graph, and as the Teams bot).
+pub enum EntraCredential {
     Secret(SecretString),
     /// PEM text holding the certificate and its private key.
     Certificate(SecretString),
 }
 
+/// The keys an app's credential is read from, for errors that name the right one.
+pub(super) struct CredentialKeys {
+    pub secret: &'static str,
+    pub secret_file: &'static str,
+    pub certificate_file: &'static str,
+}
+
+/// Exactly one of a client secret, a file holding it, or a certificate file.
+pub(super) fn entra_credential(
+    keys: &CredentialKeys,
+    client_secret: &Option<SecretString>,
+    client_secret_file: &Option<PathBuf>,
+    certificate_file: &Option<PathBuf>,
+) -> Result<EntraCredential, ConfigError> {
+    let CredentialKeys { secret: key, secret_file, certificate_file: cert_key } = *keys;
+    match (secret(key, client_secret, secret_file, client_secret_file)?, certificate_file) {
+        (Some(secret), None) => Ok(EntraCredential::Secret(secret)),
+        (None, Some(path)) => Ok(EntraCredential::Certificate(read_secret_file(cert_key, path)?)),
+        (None, None) => {
+            Err(ConfigError::Key { key, reason: format!("is required (or {secret_file}, or {cert_key})") })
+        }
+        (Some(_), Some(_)) => {
+            Err(ConfigError::Key { key, reason: format!("set only one of {key}, {secret_file}, {cert_key}") })
+        }
+    }
+}
+
 impl GraphSettings {
     /// Exactly one of `client_secret`, `client_secret_file`, `certificate_file`.
-    pub fn credential(&self) -> Result<GraphCredential, ConfigError> {
-        let key = "graph.client_secret";
-        let secret = secret(key, &self.client_secret, "graph.client_secret_file", &self.client_secret_file)?;
-        match (secret, &self.certificate_file) {
-            (Some(secret), None) => Ok(GraphCredential::Secret(secret)),
-            (None, Some(path)) => Ok(GraphCredential::Certificate(read_secret_file("graph.certificate_file", path)?)),
-            (None, None) => Err(ConfigError::Key {
-                key,
-                reason: "is required (or graph.client_secret_file, or graph.certificate_file)".into(),
-            }),
-            (Some(_), Some(_)) => Err(ConfigError::Key {
-                key,
-                reason: "set only one of graph.client_secret, graph.client_secret_file, graph.certificate_file".into(),
-            }),
-        }
+    pub fn credential(&self) -> Result<EntraCredential, ConfigError> {
+        let keys = CredentialKeys {
+            secret: "graph.client_secret",
+            secret_file: "graph.client_secret_file",
+            certificate_file: "graph.certificate_file",
+        };
+        entra_credential(&keys, &self.client_secret, &self.client_secret_file, &self.certificate_file)
     }
 
     pub(super) fn check(&self) -> Result<(), ConfigError> {

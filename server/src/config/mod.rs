@@ -12,6 +12,7 @@ use serde::Deserialize;
 mod audit;
 mod auth;
 mod aws;
+mod chat;
 mod directory;
 mod notify;
 mod oncall;
@@ -22,8 +23,9 @@ mod worker;
 pub use audit::{AuditSettings, SyslogProtocol, SyslogSettings};
 pub use auth::{AuthSettings, EntraSettings, OidcSettings, StaffSettings};
 pub use aws::{ActivitySettings, AwsAccount, AwsSettings, SessionNameClaim};
+pub use chat::{SlackSettings, TeamsSettings};
 pub use directory::{
-    DirectoryKind, DirectorySettings, GraphCredential, GraphSettings, LocalGroupSeed, LocalUserSeed,
+    DirectoryKind, DirectorySettings, EntraCredential, GraphSettings, LocalGroupSeed, LocalUserSeed,
     ProvisioningSettings,
 };
 pub use notify::{LinkSettings, NotifySettings, SmtpSecurity, SmtpSettings, WebhookFormat, WebhookSettings};
@@ -33,7 +35,7 @@ pub use values::{AccountId, HostPort, HttpsUrl, SamlProviderArn, is_loopback_htt
 pub use worker::WorkerSettings;
 
 /// Top-level sections; environment variables outside them are reported, not applied.
-const SECTIONS: [&str; 16] = [
+const SECTIONS: [&str; 18] = [
     "audit",
     "limits",
     "server",
@@ -50,6 +52,8 @@ const SECTIONS: [&str; 16] = [
     "notify",
     "oidc",
     "oncall",
+    "teams",
+    "slack",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +102,10 @@ pub struct Settings {
     /// On-call services, for profiles that approve whoever is on call (`on_call`).
     #[serde(default)]
     pub oncall: OnCallSettings,
+    /// Approvals in Microsoft Teams, as a Bot Framework bot.
+    pub teams: Option<TeamsSettings>,
+    /// Approvals in Slack, as a Slack app.
+    pub slack: Option<SlackSettings>,
 }
 
 /// Settings and the warnings met while loading them (to be logged once logging is up).
@@ -157,6 +165,7 @@ impl Settings {
             aws.check()?;
         }
         notify::check(self.smtp.as_ref(), &self.notify)?;
+        chat::check(self.teams.as_ref(), self.slack.as_ref())?;
         if let Some(oidc) = &self.oidc {
             oidc.client_secret()?;
         }

@@ -1,5 +1,6 @@
 //! Domain types: values that are valid by construction. Parse at the boundary, trust inside.
 mod caller;
+mod chat;
 mod duration;
 mod ids;
 mod status;
@@ -7,6 +8,7 @@ mod text;
 mod time;
 
 pub use caller::{Caller, Role};
+pub use chat::ChatApp;
 pub use duration::{GrantDuration, HumanDuration};
 pub use ids::{GrantId, GroupId, NotAnId, ProfileKey, RequestId, Upn};
 pub use status::{Lifecycle, RequestEvent, RequestStatus, TransitionError};

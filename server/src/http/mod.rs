@@ -1,6 +1,7 @@
 //! The REST API under `/api/v1`: routes, extractors and the one error mapping.
 mod activity;
 mod audit_export;
+mod chat;
 mod extract;
 pub mod limits;
 mod meta;
@@ -65,7 +66,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(requests::revoke_one)
                 .service(requests::extend_one)
                 .service(requests::review_one)
-                .service(requests::reviews),
+                .service(requests::reviews)
+                .service(chat::teams_messages)
+                .service(chat::slack_interactions),
         )
         .default_service(web::to(not_found));
 }

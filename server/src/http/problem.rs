@@ -67,7 +67,9 @@ impl ApiError {
             }
             Self::Workflow(W::Directory(_)) => (S::BAD_GATEWAY, "directory-unavailable", "Directory unavailable"),
             Self::Workflow(W::Store(_)) => (S::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
-            Self::Auth(_) => (S::UNAUTHORIZED, "unauthenticated", "Authentication required"),
+            Self::Auth(_) | Self::Workflow(W::Unauthenticated(_)) => {
+                (S::UNAUTHORIZED, "unauthenticated", "Authentication required")
+            }
             Self::PayloadTooLarge(_) => (S::PAYLOAD_TOO_LARGE, "payload-too-large", "Request body too large"),
             Self::UnsupportedMediaType(_) => {
                 (S::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "Unsupported media type")

@@ -4,6 +4,7 @@
 pub mod activity;
 pub mod audit_forwarder;
 pub mod aws_jobs;
+pub mod chat;
 pub mod effects;
 pub mod grant;
 pub mod identity_center_jobs;

@@ -63,12 +63,16 @@ pub async fn notify(
     if !broker.notifier.is_enabled() {
         return Ok(());
     }
+    // A decision, a new stage, an end: the cards that asked about the request show it.
+    if notice.asks_decision().is_none() {
+        super::chat::refresh_later(broker, c, &request.id).await?;
+    }
     let payload = serde_json::to_value(NotifyPayload { request: request.id.clone(), notice })
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     jobs::enqueue(c, NewJob { kind: super::JobKind::Notify, grant_id: None, lock_key: None, payload, due_at }).await
 }
 
-fn payload<T: serde::de::DeserializeOwned>(job: &Job) -> Result<T, EffectError> {
+pub(super) fn payload<T: serde::de::DeserializeOwned>(job: &Job) -> Result<T, EffectError> {
     serde_json::from_str(&job.payload).map_err(|e| EffectError::permanent(format!("job {}: bad payload: {e}", job.id)))
 }
 
@@ -94,7 +98,7 @@ pub async fn fan_out(broker: &Broker, job: &Job, lease: &Lease) -> Result<(), Ef
         |kind, payload: serde_json::Value| NewJob { kind, grant_id: None, lock_key: None, payload, due_at: at };
     let mut mailed = Vec::new();
     if broker.notifier.mailer.is_some() {
-        for user in recipients {
+        for user in &recipients {
             let address = user.address();
             mailed.push(address.clone());
             let p = MailPayload {
@@ -107,12 +111,15 @@ pub async fn fan_out(broker: &Broker, job: &Job, lease: &Lease) -> Result<(), Ef
             jobs::enqueue(&tx, delivery(super::JobKind::SendMail, json!(p))).await?;
         }
     }
+    // Cards go to those who decide or review (never to the requester: their news is mailed).
+    let deciders = if matches!(notice.audience(), Audience::Requester) { &[][..] } else { &recipients[..] };
+    let cards = super::chat::enqueue(broker, &tx, &id, &notice, deciders).await?;
     let hooks = if notice.goes_to_chat() { broker.notifier.webhooks.len() } else { 0 };
     for hook in 0..hooks {
         let p = WebhookPayload { request: id.clone(), notice: notice.clone(), hook };
         jobs::enqueue(&tx, delivery(super::JobKind::CallWebhook, json!(p))).await?;
     }
-    let details = json!({ "event": notice.event(), "mail_to": mailed, "webhooks": hooks });
+    let details = json!({ "event": notice.event(), "mail_to": mailed, "webhooks": hooks, "chat": cards });
     audit::append(&tx, NewEvent::system("notification.routed", Subject::Request(&id), details)).await?;
     if !jobs::settle(&tx, lease, JobStatus::Done, job.due_at, None).await? {
         // Another worker took the job over; it will fan out instead.
@@ -143,7 +150,7 @@ async fn deciders(broker: &Broker, request: &Request, audience: Audience) -> Res
 }
 
 /// The request and what the notice says about it, while the notice is still worth sending.
-async fn current_content(
+pub(super) async fn current_content(
     broker: &Broker,
     request_id: &RequestId,
     notice: &Notice,

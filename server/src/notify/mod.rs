@@ -1,6 +1,7 @@
 //! Notifications: what happened to a request (`Notice`), who hears of it, and the channels
-//! (mail, chat webhooks) configured to tell them. The jobs in `jobs::notifications` carry them
+//! (mail, chat webhooks, Teams and Slack approvals) configured to tell them. The jobs in `jobs::notifications` carry them
 //! out; this module holds what they share.
+pub mod cards;
 pub mod messages;
 
 use serde::{Deserialize, Serialize};
@@ -10,7 +11,11 @@ use crate::{
     config::{ConfigError, Settings},
     domain::RequestStatus,
     policy::Profile,
-    providers::{mail::Mailer, webhook::Webhook},
+    providers::{
+        chat::{slack::SlackApp, teams::TeamsBot},
+        mail::Mailer,
+        webhook::Webhook,
+    },
     store::requests::Request,
 };
 
@@ -140,6 +145,10 @@ impl Notice {
 pub struct Notifier {
     pub mailer: Option<Mailer>,
     pub webhooks: Vec<Webhook>,
+    /// Approvals in Microsoft Teams (`[teams]`).
+    pub teams: Option<TeamsBot>,
+    /// Approvals in Slack (`[slack]`).
+    pub slack: Option<SlackApp>,
     /// Signs the Approve/Deny links (absent only in CLI commands that send nothing).
     pub links: Option<LinkSigner>,
     /// Where people reach Elevate, without a trailing slash.
@@ -200,6 +209,8 @@ impl Notifier {
         Ok(Self {
             mailer,
             webhooks: notify.webhook.iter().map(Webhook::new).collect::<Result<_, _>>()?,
+            teams: settings.teams.as_ref().map(TeamsBot::new).transpose()?,
+            slack: settings.slack.as_ref().map(SlackApp::new).transpose()?,
             links,
             public_url: public_url.trim_end_matches('/').to_owned(),
             link_ttl_ms: settings.links.ttl.as_millis(),
@@ -211,9 +222,15 @@ impl Notifier {
         })
     }
 
-    /// Is anyone listening? Without mail or webhooks, no notification jobs are written.
+    /// Is anyone listening? Without mail, webhooks or chat apps, no notification jobs are
+    /// written.
     pub fn is_enabled(&self) -> bool {
-        self.mailer.is_some() || !self.webhooks.is_empty()
+        self.mailer.is_some() || !self.webhooks.is_empty() || self.has_chat_apps()
+    }
+
+    /// Are approvals sent to Teams or Slack?
+    pub fn has_chat_apps(&self) -> bool {
+        self.teams.is_some() || self.slack.is_some()
     }
 
     pub fn request_url(&self, request_id: &crate::domain::RequestId) -> String {

@@ -1,6 +1,9 @@
 //! Outside systems, behind traits with real implementations.
 pub mod aws;
+pub mod chat;
 pub mod directory;
+pub mod entra_app;
+pub mod signing_keys;
 pub mod mail;
 pub mod oncall;
 pub mod syslog;

@@ -5,6 +5,13 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, Pagin
 use super::{StoreError, is_unique_violation};
 use crate::domain::{RequestId, now};
 
+pub use decisions::Model as Decision;
+
+/// Was this decision an approval (else a denial)?
+pub fn is_approval(d: &Decision) -> bool {
+    d.decision == "approve"
+}
+
 pub struct NewDecision<'a> {
     pub request_id: &'a RequestId,
     pub approver: &'a str,

@@ -2,6 +2,7 @@
 //! transaction; a state change, its outbox jobs and its audit event share one transaction.
 pub mod activity;
 pub mod audit;
+pub mod chat_messages;
 pub mod credentials;
 pub mod decisions;
 pub mod grants;

@@ -36,6 +36,15 @@ pub async fn by_upn_or_id(c: &impl ConnectionTrait, key: &str) -> Result<Option<
     Ok(users::Entity::find().filter(users::Column::Upn.eq(lower).or(users::Column::Id.eq(key))).one(c).await?)
 }
 
+/// Users whose mail (or, without one, UPN) is `mail`, compared without case.
+pub async fn by_mail(c: &impl ConnectionTrait, mail: &str) -> Result<Vec<users::Model>, StoreError> {
+    use sea_orm::sea_query::{Expr, Func};
+    let lower = mail.to_ascii_lowercase();
+    let of = |col: users::Column| Expr::expr(Func::lower(Expr::col(col))).eq(lower.clone());
+    let no_mail = users::Column::Mail.is_null().and(of(users::Column::Upn));
+    Ok(users::Entity::find().filter(of(users::Column::Mail).or(no_mail)).all(c).await?)
+}
+
 pub async fn by_ids(c: &impl ConnectionTrait, ids: Vec<String>) -> Result<Vec<users::Model>, StoreError> {
     Ok(users::Entity::find().filter(users::Column::Id.is_in(ids)).all(c).await?)
 }

@@ -23,6 +23,8 @@ pub async fn cancel(
     let details = json!({ "comment": comment.as_deref() });
     audit::append(&tx, NewEvent::new(caller.upn.as_str(), "request.cancelled", Subject::Request(&request.id), details))
         .await?;
+    crate::jobs::chat::refresh_later(broker, &tx, &request.id).await?;
     tx.commit().await?;
+    broker.wake_worker();
     Ok(cancelled)
 }

@@ -77,6 +77,18 @@ pub enum Via<'a> {
     /// An emailed link: it must still be for the stage and version it was made for, and its
     /// token is spent in the same transaction, so a link decides at most once.
     Link(&'a LinkClaims),
+    /// A button pressed in Teams or Slack, by the approver the chat app proved: the card must
+    /// still be for the request's stage and version.
+    Chat(&'a ChatPress<'a>),
+}
+
+/// A press of Approve or Deny in chat: which app, who pressed there (their id in the app), and
+/// what the card showed.
+#[derive(Debug)]
+pub struct ChatPress<'a> {
+    pub app: crate::domain::ChatApp,
+    pub chat_user: &'a str,
+    pub card: &'a crate::notify::cards::CardAction,
 }
 
 /// A decision by the caller, or by a bot for the human approver it names (`on_behalf_of`).
@@ -167,6 +179,13 @@ pub(super) async fn record(
             crate::domain::format_millis(request.decision_due_at)
         )));
     }
+    if let Via::Chat(press) = via
+        && (press.card.stage, press.card.version) != (request.stage, request.version)
+    {
+        return Err(WorkflowError::Conflict(
+            "the request changed since this card was sent; it now shows where the request stands".into(),
+        ));
+    }
     if let Via::Link(link) = via {
         if (link.stg, link.ver) != (request.stage, request.version) {
             return Err(WorkflowError::LinkOutdated);
@@ -194,10 +213,15 @@ pub(super) async fn record(
         Via::Api => ("api", None),
         Via::Bot(bot) => ("bot", Some(bot.as_str())),
         Via::Link(_) => ("email_link", None),
+        Via::Chat(press) => (press.app.as_str(), None),
     };
     let mut details = json!({ "stage": request.stage, "comment": comment.as_deref(), "via": via_name });
     if let Some(bot) = bot {
         details["bot"] = json!(bot);
+    }
+    // Who pressed, as the chat app knows them, next to the directory identity (the actor).
+    if let Via::Chat(press) = via {
+        details["chat_user"] = json!(press.chat_user);
     }
     let at = now();
     let updated = match decision {

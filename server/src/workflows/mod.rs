@@ -5,6 +5,7 @@ pub mod activity;
 pub mod authz;
 pub mod aws_mapping;
 pub mod cancel;
+pub mod chat_decision;
 pub mod configuration;
 pub mod decide;
 pub mod extend;
@@ -35,6 +36,9 @@ pub enum WorkflowError {
     Invalid(#[from] InvalidValue),
     #[error("{0} not found")]
     NotFound(String),
+    /// A request that should come from a chat app (Teams, Slack) does not prove it.
+    #[error("{0}")]
+    Unauthenticated(String),
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]

@@ -167,6 +167,27 @@ pub(super) async fn transitive_member_of(state: Shared, req: HttpRequest, id: we
     done(&state, &req, response)
 }
 
+/// `GET /users?$filter=mail eq '…'`: the users with that mail (compared without case, as
+/// Graph does), paged; any other filter is refused as Graph refuses an unsupported query.
+pub(super) async fn list_users(state: Shared, req: HttpRequest) -> HttpResponse {
+    if let Err(r) = gate(&state, &req).await {
+        return r;
+    }
+    let query = web::Query::<BTreeMap<String, String>>::from_query(req.query_string()).map(|q| q.into_inner());
+    let filter = query.unwrap_or_default().remove("$filter").unwrap_or_default();
+    let Some(mail) = filter.strip_prefix("mail eq '").and_then(|rest| rest.strip_suffix('\'')) else {
+        let message = "Unsupported or invalid query filter clause specified for property 'mail' of resource 'User'.";
+        let r = error(StatusCode::BAD_REQUEST, "Request_UnsupportedQuery", message);
+        return done(&state, &req, r);
+    };
+    let mail = mail.replace("''", "'");
+    let s = lock(&state);
+    let items = s.users.values().filter(|u| u.upn.eq_ignore_ascii_case(&mail)).map(user_json).collect();
+    let response = page(&req, &s, items);
+    drop(s);
+    done(&state, &req, response)
+}
+
 pub(super) async fn list_members(state: Shared, req: HttpRequest, id: web::Path<String>) -> HttpResponse {
     if let Err(r) = gate(&state, &req).await {
         return r;

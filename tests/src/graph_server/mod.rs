@@ -16,7 +16,7 @@ mod calls;
 mod token;
 
 use calls::{
-    add_member, get_group, get_user, list_members, member_of, provision_on_demand, remove_member, transitive_member_of,
+    add_member, get_group, get_user, list_members, list_users, member_of, provision_on_demand, remove_member, transitive_member_of,
 };
 use token::token;
 
@@ -132,6 +132,7 @@ impl GraphServer {
                     }
                 })
                 .route("/{tenant}/oauth2/v2.0/token", web::post().to(token))
+                .route("/v1.0/users", web::get().to(list_users))
                 .route("/v1.0/users/{id}", web::get().to(get_user))
                 .route("/v1.0/users/{id}/memberOf", web::get().to(member_of))
                 .route("/v1.0/users/{id}/transitiveMemberOf", web::get().to(transitive_member_of))

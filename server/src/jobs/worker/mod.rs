@@ -223,6 +223,8 @@ impl Worker {
                 JobKind::Notify => super::notifications::fan_out(b, &job, &lease).await,
                 JobKind::SendMail => super::notifications::send_mail(b, &job).await,
                 JobKind::CallWebhook => super::notifications::call_webhook(b, &job).await,
+                JobKind::SendChat => super::chat::send(b, &job).await,
+                JobKind::RefreshChat => super::chat::refresh(b, &job).await,
             }
         };
         // A panic must not leave the job `running` under a live owner (its heartbeat would
@@ -266,7 +268,7 @@ impl Worker {
             JobKind::Provision | JobKind::IdentityCenterEnsure => {
                 permanent || job.attempts >= self.settings.max_attempts
             }
-            JobKind::SendMail | JobKind::CallWebhook => {
+            JobKind::SendMail | JobKind::CallWebhook | JobKind::SendChat | JobKind::RefreshChat => {
                 permanent || now() - job.created_at > self.broker.notifier.give_up_after_ms
             }
             // S3's answers are retried for ever (`activity::collect`); a collection that can

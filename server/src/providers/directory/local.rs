@@ -40,6 +40,11 @@ impl DirectoryProvider for LocalDirectory {
         }
     }
 
+    async fn find_by_mail(&self, mail: &str) -> Result<Option<DirectoryUser>, DirectoryError> {
+        let rows = users::by_mail(self.store.conn(), mail).await?;
+        super::only_one(mail, rows.into_iter().map(user_from).collect::<Result<_, _>>()?)
+    }
+
     async fn is_member(&self, group: &GroupId, user_id: &str) -> Result<bool, DirectoryError> {
         Ok(local_directory::is_member(self.store.conn(), group.as_str(), user_id).await?)
     }

@@ -48,10 +48,24 @@ pub enum DirectoryError {
     Failed(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
+/// The one user of `found`, or none; two or more is refused.
+pub fn only_one(mail: &str, mut found: Vec<DirectoryUser>) -> Result<Option<DirectoryUser>, DirectoryError> {
+    match found.len() {
+        0 | 1 => Ok(found.pop()),
+        n => Err(DirectoryError::Permanent {
+            code: "AmbiguousMail".into(),
+            message: format!("{n} users of the directory have the mail {mail}"),
+        }),
+    }
+}
+
 #[async_trait]
 pub trait DirectoryProvider: Send + Sync {
     /// Finds a user by UPN or object id.
     async fn resolve_user(&self, upn_or_id: &str) -> Result<DirectoryUser, DirectoryError>;
+    /// The one user whose mail is `mail` (Slack names people by their confirmed email);
+    /// `None` when nobody has it. Two users with one mail is an error: never a guess.
+    async fn find_by_mail(&self, mail: &str) -> Result<Option<DirectoryUser>, DirectoryError>;
     /// Direct membership of a user in a group (what `add_member` and `remove_member` change).
     async fn is_member(&self, group: &GroupId, user_id: &str) -> Result<bool, DirectoryError>;
     /// Adds a member; succeeds when the user already is one.

@@ -9,7 +9,8 @@ use secrecy::ExposeSecret;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
-use super::{GraphError, credentials::TokenSource};
+use super::GraphError;
+use crate::providers::entra_app::TokenSource;
 use crate::{providers::origin_of, telemetry::error_chain};
 
 /// The longest `Retry-After` slept inside one call; a longer one ends the call, and the job

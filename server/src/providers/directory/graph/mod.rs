@@ -2,7 +2,6 @@
 //! documented semantics (adding a member twice, removing a non-member, throttling: see the
 //! README, "Microsoft Entra ID").
 mod client;
-mod credentials;
 
 use std::time::Duration;
 
@@ -16,11 +15,12 @@ use crate::{
     domain::{GroupId, Upn},
 };
 use client::{GraphClient, segment};
+use crate::providers::entra_app::{TokenError, TokenSource};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GraphError {
-    #[error("Entra ID refused the token request ({status}): {code}: {message}")]
-    Token { status: u16, code: String, message: String },
+    #[error(transparent)]
+    Token(#[from] crate::providers::entra_app::TokenError),
     #[error("Graph answered {status}: {code}: {message}")]
     Status { status: u16, code: String, message: String, retry_after: Option<Duration> },
     #[error("Graph is unreachable")]
@@ -44,9 +44,14 @@ impl From<GraphError> for DirectoryError {
                 retry_after: None,
                 source: Some(Box::new(e)),
             },
-            GraphError::Status { code, message, .. } | GraphError::Token { code, message, .. } => {
+            GraphError::Status { code, message, .. } | GraphError::Token(TokenError::Refused { code, message, .. }) => {
                 DirectoryError::Permanent { code, message }
             }
+            GraphError::Token(TokenError::Network(e)) => DirectoryError::Transient {
+                message: "Entra ID is unreachable".into(),
+                retry_after: None,
+                source: Some(Box::new(e)),
+            },
             other => DirectoryError::Failed(Box::new(other)),
         }
     }
@@ -88,13 +93,14 @@ impl GraphDirectory {
             .user_agent(concat!("elevate/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(GraphError::Network)?;
-        let tokens = credentials::TokenSource::new(
+        let tokens = TokenSource::new(
             http.clone(),
             &settings.authority_url,
             &settings.tenant_id,
             &settings.client_id,
             &settings.scope,
             credential,
+            "graph.certificate_file",
         )?;
         Ok(Self {
             client: GraphClient::new(http, &settings.base_url, tokens, settings.max_concurrency, settings.max_retries),
@@ -104,7 +110,7 @@ impl GraphDirectory {
 
     /// Gets a token: a bad secret, certificate or tenant shows here, at start-up.
     pub async fn check_credentials(&self) -> Result<(), GraphError> {
-        self.client.tokens.get().await.map(|_| ())
+        self.client.tokens.get().await.map(|_| ()).map_err(GraphError::from)
     }
 
     async fn group_exists(&self, group: &GroupId) -> Result<bool, GraphError> {
@@ -127,6 +133,15 @@ impl DirectoryProvider for GraphDirectory {
             Err(e) if is_status(&e, 404) => Err(DirectoryError::NotFound(format!("user {upn_or_id}"))),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// `$filter=mail eq '…'` (quotes doubled, as OData escapes them).
+    async fn find_by_mail(&self, mail: &str) -> Result<Option<DirectoryUser>, DirectoryError> {
+        let filter = format!("mail eq '{}'", mail.replace('\'', "''"));
+        let filter = percent_encoding::utf8_percent_encode(&filter, percent_encoding::NON_ALPHANUMERIC);
+        let url = self.client.url(&format!("/users?$filter={filter}&$select={USER_FIELDS}"));
+        let users = self.client.get_all(url).await?;
+        super::only_one(mail, users.iter().map(user_from).collect::<Result<_, _>>()?)
     }
 
     /// Direct membership (what add and remove change): the user's `memberOf`.

@@ -1,5 +1,6 @@
 //! Getting app-only tokens from Entra ID by the OAuth2 client-credentials flow, with a client
-//! secret or a certificate (a client assertion JWT, `x5t#S256` naming the certificate).
+//! secret or a certificate (a client assertion JWT, `x5t#S256` naming the certificate): for
+//! Microsoft Graph and for the Teams bot (the Bot Connector's scope).
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -9,8 +10,19 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 
-use super::GraphError;
-use crate::config::GraphCredential;
+use crate::config::EntraCredential;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("Entra ID refused the token request ({status}): {code}: {message}")]
+    Refused { status: u16, code: String, message: String },
+    #[error("Entra ID is unreachable")]
+    Network(#[source] reqwest::Error),
+    #[error("unexpected answer from Entra ID: {0}")]
+    Decode(String),
+    #[error("{0}")]
+    Credential(String),
+}
 
 enum Proof {
     Secret(SecretString),
@@ -37,8 +49,9 @@ struct TokenResponse {
     expires_in: u64,
 }
 
+/// Entra's error body.
 #[derive(Deserialize, Default)]
-struct TokenError {
+struct ErrorBody {
     #[serde(default)]
     error: String,
     #[serde(default)]
@@ -55,12 +68,12 @@ fn pem_block(pem: &str, label: &str) -> Option<Vec<u8>> {
     base64::engine::general_purpose::STANDARD.decode(b64).ok()
 }
 
-fn proof(credential: GraphCredential) -> Result<Proof, GraphError> {
+fn proof(credential: EntraCredential, certificate_key: &str) -> Result<Proof, TokenError> {
     match credential {
-        GraphCredential::Secret(s) => Ok(Proof::Secret(s)),
-        GraphCredential::Certificate(pem) => {
+        EntraCredential::Secret(s) => Ok(Proof::Secret(s)),
+        EntraCredential::Certificate(pem) => {
             let pem = pem.expose_secret();
-            let bad = |what: &str| GraphError::Credential(format!("graph.certificate_file: {what}"));
+            let bad = |what: &str| TokenError::Credential(format!("{certificate_key}: {what}"));
             let der = pem_block(pem, "CERTIFICATE").ok_or_else(|| bad("no CERTIFICATE block"))?;
             let key_pem = ["PRIVATE KEY", "RSA PRIVATE KEY"]
                 .iter()
@@ -87,20 +100,21 @@ impl TokenSource {
         tenant: &str,
         client_id: &str,
         scope: &str,
-        credential: GraphCredential,
-    ) -> Result<Self, GraphError> {
+        credential: EntraCredential,
+        certificate_key: &str,
+    ) -> Result<Self, TokenError> {
         Ok(Self {
             http,
             token_url: format!("{}/{tenant}/oauth2/v2.0/token", authority_url.trim_end_matches('/')),
             client_id: client_id.to_owned(),
             scope: scope.to_owned(),
-            proof: proof(credential)?,
+            proof: proof(credential, certificate_key)?,
             cached: Mutex::new(None),
         })
     }
 
     /// A valid access token: the cached one, or a fresh one when it nears its end.
-    pub async fn get(&self) -> Result<SecretString, GraphError> {
+    pub async fn get(&self) -> Result<SecretString, TokenError> {
         let mut cached = self.cached.lock().await;
         if let Some(c) = cached.as_ref()
             && Instant::now() < c.refresh_at
@@ -119,7 +133,7 @@ impl TokenSource {
         *self.cached.lock().await = None;
     }
 
-    async fn fetch(&self) -> Result<(SecretString, Duration), GraphError> {
+    async fn fetch(&self) -> Result<(SecretString, Duration), TokenError> {
         let mut form = vec![
             ("client_id", self.client_id.clone()),
             ("scope", self.scope.clone()),
@@ -135,19 +149,19 @@ impl TokenSource {
                 form.push(("client_assertion", self.assertion(key, thumbprint)?));
             }
         }
-        let response = self.http.post(&self.token_url).form(&form).send().await.map_err(GraphError::Network)?;
+        let response = self.http.post(&self.token_url).form(&form).send().await.map_err(TokenError::Network)?;
         if !response.status().is_success() {
             let status = response.status().as_u16();
-            let err: TokenError = response.json().await.unwrap_or_default();
-            return Err(GraphError::Token { status, code: err.error, message: err.error_description });
+            let err: ErrorBody = response.json().await.unwrap_or_default();
+            return Err(TokenError::Refused { status, code: err.error, message: err.error_description });
         }
         let body: TokenResponse =
-            response.json().await.map_err(|e| GraphError::Decode(format!("token response: {e}")))?;
+            response.json().await.map_err(|e| TokenError::Decode(format!("token response: {e}")))?;
         Ok((SecretString::from(body.access_token), Duration::from_secs(body.expires_in)))
     }
 
     /// The client assertion: PS256, `aud` the token URL, `iss` = `sub` = client id, 10 minutes.
-    fn assertion(&self, key: &EncodingKey, thumbprint: &str) -> Result<String, GraphError> {
+    fn assertion(&self, key: &EncodingKey, thumbprint: &str) -> Result<String, TokenError> {
         let now = crate::domain::now() / 1000;
         let claims = serde_json::json!({
             "aud": self.token_url, "iss": self.client_id, "sub": self.client_id,
@@ -156,6 +170,6 @@ impl TokenSource {
         let mut header = Header::new(Algorithm::PS256);
         header.x5t_s256 = Some(thumbprint.to_owned());
         jsonwebtoken::encode(&header, &claims, key)
-            .map_err(|e| GraphError::Credential(format!("signing the client assertion: {e}")))
+            .map_err(|e| TokenError::Credential(format!("signing the client assertion: {e}")))
     }
 }

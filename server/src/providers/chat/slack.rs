@@ -1,0 +1,241 @@
+//! Slack through its Web API, as a Slack app with a bot token: direct messages to approvers
+//! (`users.lookupByEmail`, `conversations.open`, `chat.postMessage`), message updates
+//! (`chat.update`), who pressed a button (`users.info`), and the verification of Slack's
+//! signed requests ("Verifying requests from Slack").
+use hmac::{Hmac, KeyInit, Mac};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+use super::{ChatError, http_client, network_error, status_error};
+use crate::config::{ConfigError, SlackSettings};
+
+const SERVICE: &str = "Slack";
+/// How old a signed request may be (Slack's documentation: five minutes).
+pub const MAX_SIGNATURE_AGE_SECS: i64 = 300;
+
+pub struct SlackApp {
+    http: reqwest::Client,
+    /// Without a trailing slash.
+    api_url: String,
+    token: SecretString,
+    signing_secret: SecretString,
+    pub channel_id: Option<String>,
+}
+
+/// A Slack user as `users.info` describes them.
+#[derive(Debug, Clone)]
+pub struct SlackUser {
+    pub id: String,
+    /// Their email, only when Slack has confirmed it.
+    pub confirmed_email: Option<String>,
+    /// Deactivated, or a bot: never an approver.
+    pub inactive: bool,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SignatureError {
+    #[error("the request is not signed (X-Slack-Signature and X-Slack-Request-Timestamp)")]
+    Missing,
+    #[error("the request's timestamp is more than five minutes from now")]
+    Stale,
+    #[error("the signature does not match the request")]
+    Mismatch,
+}
+
+impl SlackApp {
+    pub fn new(settings: &SlackSettings) -> Result<Self, ConfigError> {
+        Ok(Self {
+            http: http_client(),
+            api_url: settings.api_url.trim_end_matches('/').to_owned(),
+            token: settings.bot_token()?,
+            signing_secret: settings.signing_secret()?,
+            channel_id: settings.channel_id.clone(),
+        })
+    }
+
+    /// Checks a request Slack signed: `v0=` and the hex HMAC-SHA256 of
+    /// `v0:{timestamp}:{raw body}` under the signing secret, compared in constant time, with a
+    /// timestamp within five minutes of `now_secs`. Replays inside that window are the
+    /// caller's to refuse (it remembers the signatures it accepted).
+    pub fn verify(
+        &self,
+        timestamp: Option<&str>,
+        signature: Option<&str>,
+        body: &[u8],
+        now_secs: i64,
+    ) -> Result<(), SignatureError> {
+        let (Some(timestamp), Some(signature)) = (timestamp, signature) else { return Err(SignatureError::Missing) };
+        let at: i64 = timestamp.trim().parse().map_err(|_| SignatureError::Missing)?;
+        if (now_secs - at).abs() > MAX_SIGNATURE_AGE_SECS {
+            return Err(SignatureError::Stale);
+        }
+        let expected = signature.strip_prefix("v0=").ok_or(SignatureError::Mismatch)?;
+        let expected = hex_decode(expected).ok_or(SignatureError::Mismatch)?;
+        let mut mac = Hmac::<Sha256>::new_from_slice(self.signing_secret.expose_secret().as_bytes())
+            .map_err(|_| SignatureError::Mismatch)?;
+        mac.update(b"v0:");
+        mac.update(timestamp.trim().as_bytes());
+        mac.update(b":");
+        mac.update(body);
+        // `verify_slice` compares in constant time.
+        mac.verify_slice(&expected).map_err(|_| SignatureError::Mismatch)
+    }
+
+    /// The workspace the token belongs to (what `elevate chat check` proves).
+    pub async fn check(&self) -> Result<String, ChatError> {
+        let answer = self.call("auth.test", &[]).await?;
+        Ok(format!(
+            "{} ({})",
+            answer["team"].as_str().unwrap_or_default(),
+            answer["team_id"].as_str().unwrap_or_default()
+        ))
+    }
+
+    /// The direct-message channel with the Slack user of this email.
+    pub async fn direct_channel(&self, email: &str) -> Result<String, ChatError> {
+        let user = self.call("users.lookupByEmail", &[("email", email)]).await?;
+        let user_id = user["user"]["id"].as_str().unwrap_or_default();
+        let channel = self.call("conversations.open", &[("users", user_id)]).await?;
+        string(&channel["channel"]["id"], "conversations.open")
+    }
+
+    /// Posts a message; returns its `ts` (its id in the channel).
+    pub async fn post(&self, channel: &str, text: &str, blocks: &Value) -> Result<String, ChatError> {
+        let blocks = blocks.to_string();
+        let answer =
+            self.call("chat.postMessage", &[("channel", channel), ("text", text), ("blocks", &blocks)]).await?;
+        string(&answer["ts"], "chat.postMessage")
+    }
+
+    pub async fn update(&self, channel: &str, ts: &str, text: &str, blocks: &Value) -> Result<(), ChatError> {
+        let blocks = blocks.to_string();
+        self.call("chat.update", &[("channel", channel), ("ts", ts), ("text", text), ("blocks", &blocks)])
+            .await
+            .map(drop)
+    }
+
+    pub async fn user(&self, user_id: &str) -> Result<SlackUser, ChatError> {
+        let answer = self.call("users.info", &[("user", user_id)]).await?;
+        let user = &answer["user"];
+        let confirmed = user["is_email_confirmed"].as_bool() == Some(true);
+        Ok(SlackUser {
+            id: user_id.to_owned(),
+            confirmed_email: user["profile"]["email"].as_str().filter(|_| confirmed).map(str::to_owned),
+            inactive: user["deleted"].as_bool() != Some(false) || user["is_bot"].as_bool() == Some(true),
+        })
+    }
+
+    /// Tells only the presser, through the interaction's `response_url` (an ephemeral reply).
+    /// Only Slack's own hooks host (or the configured API's host) is called: the URL comes in
+    /// a request, and Elevate must not be made to post elsewhere. Best effort.
+    pub async fn reply_privately(&self, response_url: &str, text: &str) {
+        use crate::providers::origin_of;
+        let origin = origin_of(response_url);
+        let allowed = origin.as_deref() == Some("https://hooks.slack.com") || origin == origin_of(&self.api_url);
+        if !allowed {
+            tracing::warn!("a Slack interaction's response_url is not Slack's: no reply sent");
+            return;
+        }
+        let body = json!({ "response_type": "ephemeral", "replace_original": false, "text": text });
+        let sent = self.http.post(response_url).json(&body).send().await;
+        if let Err(e) = sent.and_then(reqwest::Response::error_for_status) {
+            tracing::warn!(error = %network_error(SERVICE, &e), "replying to a Slack interaction failed");
+        }
+    }
+
+    /// One Web API method, its arguments form-encoded; `{"ok": false, "error": …}` becomes an
+    /// error naming Slack's code (retried only for Slack's own failures).
+    async fn call(&self, method: &str, args: &[(&str, &str)]) -> Result<Value, ChatError> {
+        let response = self
+            .http
+            .post(format!("{}/{method}", self.api_url))
+            .bearer_auth(self.token.expose_secret())
+            .form(args)
+            .send()
+            .await
+            .map_err(|e| network_error(SERVICE, &e))?;
+        if !response.status().is_success() {
+            return Err(status_error(SERVICE, &response, method.to_owned()));
+        }
+        let answer: Value = response.json().await.map_err(|e| ChatError::Permanent {
+            service: SERVICE,
+            message: format!("{method}'s answer does not decode: {e}"),
+        })?;
+        if answer["ok"].as_bool() == Some(true) {
+            return Ok(answer);
+        }
+        let code = answer["error"].as_str().unwrap_or("unknown_error");
+        let message = format!("{method}: {code}{}", hint(code));
+        match code {
+            "ratelimited" | "internal_error" | "fatal_error" | "service_unavailable" | "request_timeout" => {
+                Err(ChatError::Transient { service: SERVICE, message, retry_after: None })
+            }
+            _ => Err(ChatError::Permanent { service: SERVICE, message }),
+        }
+    }
+}
+
+/// What to do about the errors a configuration causes.
+fn hint(code: &str) -> &'static str {
+    match code {
+        "not_authed" | "invalid_auth" | "token_revoked" | "account_inactive" => {
+            " (the bot token in slack.bot_token_file is not valid: reinstall the app and copy its token)"
+        }
+        "missing_scope" => {
+            " (the app lacks a scope: chat:write, im:write, users:read and users:read.email are needed)"
+        }
+        "users_not_found" => " (nobody in the workspace has this email)",
+        "channel_not_found" | "not_in_channel" => " (invite the app to the channel)",
+        _ => "",
+    }
+}
+
+fn string(value: &Value, method: &str) -> Result<String, ChatError> {
+    value.as_str().map(str::to_owned).ok_or_else(|| ChatError::Permanent {
+        service: SERVICE,
+        message: format!("{method} answered without the id Elevate needs"),
+    })
+}
+
+fn hex_decode(hex: &str) -> Option<Vec<u8>> {
+    if !hex.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()).collect()
+}
+
+/// The Block Kit text object of plain text, as Slack wants it in buttons and headers.
+pub fn plain(text: &str) -> Value {
+    json!({ "type": "plain_text", "text": text, "emoji": false })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app() -> SlackApp {
+        SlackApp {
+            http: reqwest::Client::new(),
+            api_url: String::new(),
+            token: SecretString::from("xoxb-x"),
+            signing_secret: SecretString::from("8f742231b10e8888abcd99yyyzzz85a5"),
+            channel_id: None,
+        }
+    }
+
+    #[test]
+    fn slacks_documented_example_verifies_and_any_change_does_not() {
+        // The example of "Verifying requests from Slack".
+        let body = b"token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c";
+        let signature = "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503";
+        let ts = 1_531_420_618;
+        assert_eq!(app().verify(Some("1531420618"), Some(signature), body, ts + 60), Ok(()));
+        assert_eq!(app().verify(Some("1531420618"), Some(signature), body, ts + 301), Err(SignatureError::Stale));
+        let mut altered = body.to_vec();
+        altered[6] = b'X';
+        assert_eq!(app().verify(Some("1531420618"), Some(signature), &altered, ts), Err(SignatureError::Mismatch));
+        assert_eq!(app().verify(Some("1531420619"), Some(signature), body, ts), Err(SignatureError::Mismatch));
+        assert_eq!(app().verify(None, Some(signature), body, ts), Err(SignatureError::Missing));
+    }
+}
