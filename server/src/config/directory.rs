@@ -149,9 +149,7 @@ pub(super) fn entra_credential(
     match (secret(key, client_secret, secret_file, client_secret_file)?, certificate_file) {
         (Some(secret), None) => Ok(EntraCredential::Secret(secret)),
         (None, Some(path)) => Ok(EntraCredential::Certificate(read_secret_file(cert_key, path)?)),
-        (None, None) => {
-            Err(ConfigError::Key { key, reason: format!("is required (or {secret_file}, or {cert_key})") })
-        }
+        (None, None) => Err(ConfigError::Key { key, reason: format!("is required (or {secret_file}, or {cert_key})") }),
         (Some(_), Some(_)) => {
             Err(ConfigError::Key { key, reason: format!("set only one of {key}, {secret_file}, {cert_key}") })
         }

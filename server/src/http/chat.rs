@@ -50,14 +50,10 @@ pub(super) async fn teams_messages(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let activity: Activity =
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad("activity", format!("not a Bot Framework activity: {e}")))?;
+    let activity: Activity = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad("activity", format!("not a Bot Framework activity: {e}")))?;
     let authorization = req.headers().get("Authorization").and_then(|h| h.to_str().ok());
-    let tenant = activity
-        .conversation
-        .tenant_id
-        .as_deref()
-        .or_else(|| activity.channel_data["tenant"]["id"].as_str());
+    let tenant = activity.conversation.tenant_id.as_deref().or_else(|| activity.channel_data["tenant"]["id"].as_str());
     let broker = &state.broker;
     chat_decision::accept_teams(broker, authorization, &activity.channel_id, &activity.service_url, tenant).await?;
     if activity.kind != "invoke" || activity.name != "adaptiveCard/action" {
@@ -97,7 +93,8 @@ fn invoke_answer(result: PressResult) -> HttpResponse {
 }
 
 fn invoke_message(text: &str) -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "statusCode": 200, "type": "application/vnd.microsoft.activity.message", "value": text }))
+    HttpResponse::Ok()
+        .json(json!({ "statusCode": 200, "type": "application/vnd.microsoft.activity.message", "value": text }))
 }
 
 /// What the presser is told about a refusal (internal detail stays in the log).

@@ -247,11 +247,13 @@ fn card_for(
     let profile = broker.profile_of(request).map_err(EffectError::permanent)?;
     let risk = broker.risk_tier(profile);
     let ask = Notice::ApprovalNeeded { stage: message.stage, version: message.version };
-    let content =
-        messages::content(&ask, request, profile, risk.as_deref(), broker.notifier.request_url(&request.id));
+    let content = messages::content(&ask, request, profile, risk.as_deref(), broker.notifier.request_url(&request.id));
     let recipient = message.recipient.as_deref().map(Upn::parse).transpose().map_err(EffectError::permanent)?;
-    let buttons =
-        if open { buttons(broker, request, recipient.as_ref(), message.stage, message.version)? } else { Buttons::Open };
+    let buttons = if open {
+        buttons(broker, request, recipient.as_ref(), message.stage, message.version)?
+    } else {
+        Buttons::Open
+    };
     Ok(CardNow { content, status, buttons })
 }
 
@@ -324,9 +326,8 @@ fn standing(request: &Request, decisions: &[decisions::Decision], message: &Chat
             return (false, Some("You have decided; the request waits for other approvers.".to_owned()));
         }
         let given = decisions.iter().any(|d| d.stage == message.stage && decisions::is_approval(d));
-        let line = given.then(|| {
-            format!("Approved so far by {}; more approvals are needed.", names(true, Some(message.stage)))
-        });
+        let line = given
+            .then(|| format!("Approved so far by {}; more approvals are needed.", names(true, Some(message.stage))));
         return (true, line);
     }
     let line = match request.status {

@@ -57,7 +57,9 @@ impl Card<'_> {
             json!({ "type": "FactSet", "facts": facts }),
         ];
         if let Some(status) = &self.status {
-            body.push(json!({ "type": "TextBlock", "text": status, "wrap": true, "weight": "Bolder", "color": "Accent" }));
+            body.push(
+                json!({ "type": "TextBlock", "text": status, "wrap": true, "weight": "Bolder", "color": "Accent" }),
+            );
         }
         let open = json!({ "type": "Action.OpenUrl", "title": "Open in Elevate", "url": c.page_url });
         let actions = match &self.buttons {

@@ -3,9 +3,9 @@ pub mod aws;
 pub mod chat;
 pub mod directory;
 pub mod entra_app;
-pub mod signing_keys;
 pub mod mail;
 pub mod oncall;
+pub mod signing_keys;
 pub mod syslog;
 pub mod webhook;
 

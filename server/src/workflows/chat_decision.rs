@@ -122,8 +122,9 @@ async fn identify(broker: &Broker, presser: &Presser<'_>) -> Result<Upn, Workflo
 
 /// The request a card is about, parsed from what the chat app sent back.
 pub fn card_action(value: &serde_json::Value) -> Result<CardAction, WorkflowError> {
-    let action: CardAction = serde_json::from_value(value.clone())
-        .map_err(|_| WorkflowError::Invalid(crate::domain::InvalidValue::new("action", "not one of Elevate's cards")))?;
+    let action: CardAction = serde_json::from_value(value.clone()).map_err(|_| {
+        WorkflowError::Invalid(crate::domain::InvalidValue::new("action", "not one of Elevate's cards"))
+    })?;
     RequestId::parse(action.request.as_str())?;
     Ok(action)
 }

@@ -16,7 +16,8 @@ mod calls;
 mod token;
 
 use calls::{
-    add_member, get_group, get_user, list_members, list_users, member_of, provision_on_demand, remove_member, transitive_member_of,
+    add_member, get_group, get_user, list_members, list_users, member_of, provision_on_demand, remove_member,
+    transitive_member_of,
 };
 use token::token;
 

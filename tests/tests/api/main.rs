@@ -8,6 +8,7 @@ mod auth;
 mod aws;
 mod break_glass;
 mod browser;
+mod chat;
 mod cli;
 mod credentials;
 mod email;

@@ -182,9 +182,7 @@ fn hint(code: &str) -> &'static str {
         "not_authed" | "invalid_auth" | "token_revoked" | "account_inactive" => {
             " (the bot token in slack.bot_token_file is not valid: reinstall the app and copy its token)"
         }
-        "missing_scope" => {
-            " (the app lacks a scope: chat:write, im:write, users:read and users:read.email are needed)"
-        }
+        "missing_scope" => " (the app lacks a scope: chat:write, im:write, users:read and users:read.email are needed)",
         "users_not_found" => " (nobody in the workspace has this email)",
         "channel_not_found" | "not_in_channel" => " (invite the app to the channel)",
         _ => "",

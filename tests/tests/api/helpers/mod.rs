@@ -11,3 +11,4 @@ mod waits;
 pub use actors::*;
 pub use app::*;
 pub use fixtures::*;
+pub use waits::eventually;

@@ -6,6 +6,19 @@ use serde_json::Value;
 
 use super::TestApp;
 
+/// Polls `probe` until it gives something, or fails naming `what` after `timeout` (a peer's
+/// state: a card sent, a message updated).
+pub async fn eventually<T>(what: &str, timeout: Duration, probe: impl Fn() -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(found) = probe() {
+            return found;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{what}: not within {timeout:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 impl TestApp {
     /// Polls a request (as the admin) until `done` says yes, or fails after `timeout`.
     pub async fn wait_for(&self, id: &str, timeout: Duration, done: impl Fn(&Value) -> bool) -> Value {

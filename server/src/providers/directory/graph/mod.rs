@@ -10,12 +10,12 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::{DirectoryError, DirectoryProvider, DirectoryUser};
+use crate::providers::entra_app::{TokenError, TokenSource};
 use crate::{
     config::GraphSettings,
     domain::{GroupId, Upn},
 };
 use client::{GraphClient, segment};
-use crate::providers::entra_app::{TokenError, TokenSource};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GraphError {
