@@ -7,6 +7,7 @@ use elevate::{config::Settings, telemetry};
 
 mod audit;
 mod aws;
+mod chat;
 mod client;
 mod credentials;
 mod directory;
@@ -58,6 +59,11 @@ enum Command {
         #[command(subcommand)]
         command: aws::AwsCommand,
     },
+    /// Microsoft Teams and Slack approvals.
+    Chat {
+        #[command(subcommand)]
+        command: chat::ChatCommand,
+    },
     /// Directory commands.
     Directory {
         #[command(subcommand)]
@@ -81,6 +87,7 @@ impl Cli {
             Command::Session { command } => command.run(&config).await,
             Command::Audit { command } => command.run(&config).await,
             Command::Aws { command } => command.run(&config).await,
+            Command::Chat { command } => command.run(&config).await,
             Command::Directory { command } => command.run(&config).await,
             Command::Request(args) => args.run().await,
             Command::Login(args) => args.run().await,

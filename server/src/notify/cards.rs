@@ -166,3 +166,64 @@ fn clip_to(s: &str, max: usize) -> String {
     clipped.push('…');
     clipped
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The card of the README's example request, asking an approver to decide.
+    fn example() -> Content {
+        let facts = [
+            ("Requester", "alice@example.com"),
+            ("Profile", "Account 1 administrators (AzureAD-Admins)"),
+            ("AWS account", "123456789012"),
+            ("AWS role", "arn:aws:iam::123456789012:role/AzureAD-Admins"),
+            ("Duration", "1h"),
+            ("Justification", "INC-4711: database failover stuck"),
+            ("Request", "01a225f9-753c-7744-8ba2-031577b4b544"),
+            ("Decide by", "2026-11-30 06:23:55 UTC"),
+        ];
+        Content {
+            subject: "Approval needed: alice@example.com asks for Account 1 administrators (1h)".into(),
+            heading: "Access request to approve".into(),
+            lead: "alice@example.com asks for Account 1 administrators for 1h.".into(),
+            facts: facts.iter().map(|(k, v)| (*k, (*v).to_owned())).collect(),
+            approve_url: None,
+            deny_url: None,
+            page_url: "https://elevate.example.com/requests/01a225f9-753c-7744-8ba2-031577b4b544".into(),
+            note: None,
+        }
+    }
+
+    /// `docs/chat/` shows what Elevate renders; `ELEVATE_UPDATE_DOCS=1` writes it anew.
+    #[test]
+    fn the_documented_cards_are_what_elevate_renders() {
+        let content = example();
+        let request = RequestId::parse("01a225f9-753c-7744-8ba2-031577b4b544").expect("an id");
+        let action = CardAction { request, stage: 1, version: 1 };
+        let card = Card { content: &content, status: None, buttons: Buttons::Decide(action) };
+        for (app, file) in [(ChatApp::Teams, "teams-card.json"), (ChatApp::Slack, "slack-blocks.json")] {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/chat").join(file);
+            let rendered = serde_json::to_string_pretty(&card.render(app).body).expect("JSON") + "\n";
+            if std::env::var_os("ELEVATE_UPDATE_DOCS").is_some() {
+                std::fs::write(&path, &rendered).expect("docs/chat is writable");
+            }
+            let documented = std::fs::read_to_string(&path).unwrap_or_default();
+            assert_eq!(documented, rendered, "docs/chat/{file} is stale: run this test with ELEVATE_UPDATE_DOCS=1");
+        }
+    }
+
+    #[test]
+    fn a_decided_card_has_only_the_link_and_slack_text_is_escaped() {
+        let mut content = example();
+        content.lead = "<!channel> & friends".into();
+        let card =
+            Card { content: &content, status: Some("Denied by bob@example.com.".into()), buttons: Buttons::Open };
+        let teams = card.render(ChatApp::Teams).body;
+        assert_eq!(teams["actions"].as_array().map(Vec::len), Some(1));
+        assert_eq!(teams["actions"][0]["type"], "Action.OpenUrl");
+        let slack = card.render(ChatApp::Slack).body.to_string();
+        assert!(slack.contains("&lt;!channel&gt; &amp; friends") && !slack.contains("<!channel>"), "{slack}");
+        assert!(slack.contains("Denied by bob@example.com.") && !slack.contains("\"approve\""), "{slack}");
+    }
+}

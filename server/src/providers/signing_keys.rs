@@ -68,6 +68,14 @@ impl SigningKeys {
         }
     }
 
+    /// Fetches the keys now (a configuration check): how many there are.
+    pub async fn refresh(&self) -> Result<usize, KeyError> {
+        let fresh = self.fetch().await?;
+        let count = fresh.len();
+        *self.cache.write().await = Cache { by_id: fresh, fetched: Some(Instant::now()) };
+        Ok(count)
+    }
+
     /// The key `kid`, fetching the keys again when it is not known yet.
     pub async fn get(&self, kid: &str) -> Result<SigningKey, KeyError> {
         if let Some(key) = self.cache.read().await.by_id.get(kid) {

@@ -97,6 +97,8 @@ pub struct State {
     pub outage: bool,
     /// The Web API methods called, in order (whatever the answer).
     pub calls: Vec<String>,
+    /// The scopes the bot token was granted (each answer names them in `x-oauth-scopes`).
+    pub scopes: Vec<String>,
     /// `response_url` id → the message (channel, ts) whose button was pressed.
     response_urls: HashMap<String, (String, String)>,
     /// The last message `ts` handed out, in microseconds: each is later than the one before.
@@ -116,6 +118,7 @@ impl SlackServer {
         })
         .await;
         peer.state().url = peer.url.clone();
+        peer.state().scopes = ["chat:write", "im:write", "users:read", "users:read.email"].map(String::from).to_vec();
         peer
     }
 

@@ -58,7 +58,7 @@ pub(super) async fn call(state: Shared, req: HttpRequest, method: web::Path<Stri
             .insert_header((header::RETRY_AFTER, "1"))
             .json(json!({ "ok": false, "error": "ratelimited" }));
     }
-    match method.as_str() {
+    let mut answer = match method.as_str() {
         "auth.test" => ok(json!({
             "url": format!("https://{TEAM_DOMAIN}.slack.com/"), "team": TEAM_NAME, "user": BOT_USER_NAME,
             "team_id": TEAM_ID, "user_id": BOT_USER_ID, "bot_id": BOT_ID, "is_enterprise_install": false,
@@ -68,7 +68,12 @@ pub(super) async fn call(state: Shared, req: HttpRequest, method: web::Path<Stri
         "conversations.open" => conversations_open(&mut s, &args),
         "chat.postMessage" => post_message(&mut s, &args),
         _ => update(&mut s, &args),
+    };
+    // Every answer to a token names the scopes it was granted.
+    if let Ok(scopes) = header::HeaderValue::from_str(&s.scopes.join(",")) {
+        answer.headers_mut().insert(header::HeaderName::from_static("x-oauth-scopes"), scopes);
     }
+    answer
 }
 
 /// Slack's answers: HTTP 200 either way, `ok` saying which.

@@ -30,7 +30,7 @@ struct ChatApps {
     /// Entra object ids, and Slack user ids, of Bob and Carol.
     bob: (String, String),
     carol: (String, String),
-    _secrets: tempfile::TempDir,
+    secrets: tempfile::TempDir,
     /// Peers that only some tests need, kept running while the app is.
     _peers: (Option<OidcProvider>, Option<Moto>),
 }
@@ -69,7 +69,7 @@ impl ChatApps {
             teams.install_for(&object_id);
             (object_id, slack.add_user(upn, true))
         });
-        Self { app, teams, slack, bob, carol, _secrets: secrets, _peers: (idp, moto) }
+        Self { app, teams, slack, bob, carol, secrets, _peers: (idp, moto) }
     }
 
     fn bot_endpoint(&self) -> String {
@@ -324,4 +324,34 @@ async fn chat_outages_delay_only_the_messages_and_a_request_decided_meanwhile_is
     let about_decided = chat.teams.sent().into_iter().filter(|s| s.activity.to_string().contains(&decided)).count();
     assert_eq!(about_decided, 0);
     assert!(chat.slack.posted().iter().all(|m| !m.blocks.to_string().contains(&decided)));
+}
+
+#[tokio::test]
+async fn chat_check_proves_the_configuration_and_names_what_is_wrong() {
+    let chat = ChatApps::start(Setup::default()).await;
+    let check = || {
+        let out = chat.app.cli(&["chat", "check"]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        (out.status.code(), text + &String::from_utf8_lossy(&out.stderr))
+    };
+    let (code, text) = check();
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(text.matches("ok    ").count(), 3, "{text}");
+
+    // A secret that Entra refuses, a token missing a scope, a revoked token.
+    let config = std::fs::read_to_string(&chat.app.config_path).unwrap();
+    let broken = config.replace("client_secret = \"bot-framework-test-secret\"", "client_secret = \"wrong\"");
+    assert_ne!(broken, config);
+    std::fs::write(&chat.app.config_path, broken).unwrap();
+    chat.slack.state().scopes.retain(|s| s != "users:read.email");
+    let (code, text) = check();
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("FAIL  Teams") && text.contains("AADSTS7000215"), "{text}");
+    assert!(text.contains("FAIL  Slack") && text.contains("lacks the scope(s) users:read.email"), "{text}");
+    assert!(text.contains("ok    Teams: 1 Bot Connector signing key"), "{text}");
+
+    std::fs::write(chat.secrets.path().join("slack-bot-token"), "xoxb-revoked-token").unwrap();
+    let (code, text) = check();
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("invalid_auth") && text.contains("slack.bot_token_file"), "{text}");
 }

@@ -13,6 +13,9 @@ use crate::config::{ConfigError, SlackSettings};
 const SERVICE: &str = "Slack";
 /// How old a signed request may be (Slack's documentation: five minutes).
 pub const MAX_SIGNATURE_AGE_SECS: i64 = 300;
+/// The bot token's scopes Elevate uses: DMs (`im:write`, `chat:write`), people by email
+/// (`users:read`, `users:read.email`).
+pub const REQUIRED_SCOPES: [&str; 4] = ["chat:write", "im:write", "users:read", "users:read.email"];
 
 pub struct SlackApp {
     http: reqwest::Client,
@@ -82,14 +85,19 @@ impl SlackApp {
         mac.verify_slice(&expected).map_err(|_| SignatureError::Mismatch)
     }
 
-    /// The workspace the token belongs to (what `elevate chat check` proves).
-    pub async fn check(&self) -> Result<String, ChatError> {
-        let answer = self.call("auth.test", &[]).await?;
-        Ok(format!(
+    /// The workspace the token belongs to, and the scopes Elevate needs that it lacks (what
+    /// `elevate chat check` proves).
+    pub async fn check(&self) -> Result<(String, Vec<&'static str>), ChatError> {
+        let (answer, headers) = self.call_with_headers("auth.test", &[]).await?;
+        let team = format!(
             "{} ({})",
             answer["team"].as_str().unwrap_or_default(),
             answer["team_id"].as_str().unwrap_or_default()
-        ))
+        );
+        let granted = headers.get("x-oauth-scopes").and_then(|h| h.to_str().ok()).unwrap_or_default();
+        let granted: Vec<&str> = granted.split(',').map(str::trim).collect();
+        let missing = REQUIRED_SCOPES.iter().copied().filter(|s| !granted.contains(s)).collect();
+        Ok((team, missing))
     }
 
     /// The direct-message channel with the Slack user of this email.
@@ -147,6 +155,14 @@ impl SlackApp {
     /// One Web API method, its arguments form-encoded; `{"ok": false, "error": …}` becomes an
     /// error naming Slack's code (retried only for Slack's own failures).
     async fn call(&self, method: &str, args: &[(&str, &str)]) -> Result<Value, ChatError> {
+        self.call_with_headers(method, args).await.map(|(answer, _)| answer)
+    }
+
+    async fn call_with_headers(
+        &self,
+        method: &str,
+        args: &[(&str, &str)],
+    ) -> Result<(Value, reqwest::header::HeaderMap), ChatError> {
         let response = self
             .http
             .post(format!("{}/{method}", self.api_url))
@@ -158,12 +174,13 @@ impl SlackApp {
         if !response.status().is_success() {
             return Err(status_error(SERVICE, &response, method.to_owned()));
         }
+        let headers = response.headers().clone();
         let answer: Value = response.json().await.map_err(|e| ChatError::Permanent {
             service: SERVICE,
             message: format!("{method}'s answer does not decode: {e}"),
         })?;
         if answer["ok"].as_bool() == Some(true) {
-            return Ok(answer);
+            return Ok((answer, headers));
         }
         let code = answer["error"].as_str().unwrap_or("unknown_error");
         let message = format!("{method}: {code}{}", hint(code));

@@ -198,6 +198,15 @@ struct ChannelClaims {
 }
 
 impl ChannelAuth {
+    /// Reads the Bot Connector's signing keys now: how many it publishes.
+    pub async fn check(&self) -> Result<usize, KeyError> {
+        self.keys.refresh().await
+    }
+
+    pub fn keys_url(&self) -> &str {
+        self.keys.url()
+    }
+
     /// The checks, in the documentation's order: a bearer JWT, signed (RS256) by a key of the
     /// OpenID metadata that is endorsed for the activity's channel, issued by the Bot
     /// Connector for this bot (`aud` = its app id), within its validity (5 minutes of skew),
