@@ -43,7 +43,12 @@ struct Setup {
     sign_in: bool,
     /// AWS (moto) with the reference account, where the admins' role is high-risk.
     aws: bool,
+    /// A Teams channel and a Slack channel that get every notice too.
+    channels: bool,
 }
+
+const TEAMS_CHANNEL: &str = "19:elevate-approvals@thread.tacv2";
+const SLACK_CHANNEL: &str = "C0APPROVALS";
 
 impl ChatApps {
     async fn start(setup: Setup) -> Self {
@@ -63,7 +68,14 @@ impl ChatApps {
             reference_account(&moto.iam().await).await;
             builder = builder.config(&moto.config("1h"));
         }
-        let app = builder.config(&teams.config()).config(&slack.config(secrets.path())).spawn().await;
+        let (mut teams_config, mut slack_config) = (teams.config(), slack.config(secrets.path()));
+        if setup.channels {
+            teams.add_channel(TEAMS_CHANNEL);
+            slack.add_channel(SLACK_CHANNEL);
+            teams_config.push_str(&format!("channel_id = \"{TEAMS_CHANNEL}\"\n"));
+            slack_config.push_str(&format!("channel_id = \"{SLACK_CHANNEL}\"\n"));
+        }
+        let app = builder.config(&teams_config).config(&slack_config).spawn().await;
         let [bob, carol] = [BOB, CAROL].map(|upn| {
             let object_id = app.graph().user_id(upn);
             teams.install_for(&object_id);
@@ -169,6 +181,44 @@ async fn an_approver_approves_in_slack_and_the_other_approvers_message_says_so()
     assert_eq!(decisions.len(), 1, "{decisions:?}");
     assert_eq!((decisions[0]["actor"].as_str(), decisions[0]["details"]["via"].as_str()), (Some(BOB), Some("slack")));
     assert_eq!(decisions[0]["details"]["chat_user"], chat.bob.1);
+}
+
+#[tokio::test]
+async fn the_channels_get_the_ask_a_member_decides_there_and_the_channel_cards_show_it() {
+    let chat = ChatApps::start(Setup { channels: true, ..Setup::default() }).await;
+    let id = chat.app.engineer().request("AzureAD-Admins", 600).await;
+    let channel_card = eventually("the Teams channel's card", WAIT, || {
+        chat.teams.sent().into_iter().find(|s| s.conversation == TEAMS_CHANNEL && s.activity.to_string().contains(&id))
+    })
+    .await;
+    let card = channel_card.activity["attachments"][0]["content"].clone();
+    assert!(card_actions(&card).contains(&("Action.Execute".into(), "Approve".into())), "{card}");
+    eventually("the Slack channel's message", WAIT, || chat.slack.in_channel(SLACK_CHANNEL).into_iter().next()).await;
+
+    // Carol presses Approve in the channel: Teams names her, and she is an approver.
+    let press = chat.teams.invoke(&chat.carol.0, TEAMS_CHANNEL, &card, "approve");
+    let token = chat.teams.channel_token(ChannelToken::genuine(&chat.teams));
+    let (status, answer) = chat.teams.post_activity(&chat.bot_endpoint(), Some(&token), &press).await;
+    assert_eq!(status, 200, "{answer}");
+    chat.app.wait_for_status(&id, "active", WAIT).await;
+    let decided = |text: &str| text.contains("Approved by carol@example.com");
+    eventually("the Teams channel's card updated", WAIT, || {
+        let now = chat.teams.sent().into_iter().find(|s| s.activity_id == channel_card.activity_id)?;
+        decided(&now.activity.to_string()).then_some(())
+    })
+    .await;
+    eventually("the Slack channel's ask updated", WAIT, || {
+        let ask = chat.slack.in_channel(SLACK_CHANNEL).into_iter().next()?;
+        (ask.updates > 0 && decided(&ask.blocks.to_string())).then_some(())
+    })
+    .await;
+    // Bob's personal card says so too, and the channel heard of the activation.
+    eventually("Bob's card updated", WAIT, || chat.teams.card_for(&chat.bob.0).filter(|c| decided(&c.to_string())))
+        .await;
+    eventually("the activation in the channel", WAIT, || {
+        chat.slack.in_channel(SLACK_CHANNEL).into_iter().find(|m| m.text.starts_with("Active:"))
+    })
+    .await;
 }
 
 #[tokio::test]
