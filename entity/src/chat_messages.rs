@@ -21,7 +21,8 @@ pub struct Model {
     /// The stage and version of the request it asked about.
     pub stage: i32,
     pub version: i32,
-    /// A digest of the content it shows now: an update is sent only when that changes.
+    /// Its standing as shown now (still asking, and the line on where the request stands): an
+    /// update is sent only when that changes.
     pub shown: String,
     pub created_at: i64,
     pub updated_at: i64,

@@ -11,7 +11,7 @@ impl MigrationTrait for Migration {
         m.create_table(
             Table::create()
                 .table(ChatMessages::Table)
-                .col(big_integer(ChatMessages::Id).auto_increment().primary_key())
+                .col(pk_auto(ChatMessages::Id).big_integer())
                 .col(string(ChatMessages::RequestId))
                 .col(string(ChatMessages::App))
                 .col(string_null(ChatMessages::Recipient))

@@ -142,9 +142,7 @@ pub(super) async fn slack_interactions(
     };
     if let Err(e) = result {
         let text = format!("Not decided: {}", refusal_text(e));
-        if let (Some(slack), Some(url)) = (&broker.notifier.slack, payload["response_url"].as_str()) {
-            slack.reply_privately(url, &text).await;
-        }
+        chat_decision::tell_slack_presser(broker, payload["response_url"].as_str(), text);
     }
     Ok(HttpResponse::Ok().finish())
 }

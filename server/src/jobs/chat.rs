@@ -3,7 +3,9 @@
 //! request that was asked about in chat writes one `refresh_chat` job, which brings each of its
 //! cards to what it should show now (decided by whom, or still waiting) and updates only the
 //! cards whose standing changed. Both take the request's chat lock key, so a card being sent
-//! is never refreshed half-way: the refresh runs after it and sees it.
+//! is never refreshed half-way: the refresh runs after it and sees it. Delivery is at least
+//! once: a card posted just before a crash (its row not yet written) is posted again, and
+//! only the second one is kept up to date.
 use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -126,11 +128,16 @@ pub async fn send(broker: &Broker, job: &Job) -> Result<(), EffectError> {
     };
     let asked = p.notice.asks_decision();
     let recipient = p.to.as_ref().map(|to| Upn::parse(&to.upn)).transpose().map_err(EffectError::permanent)?;
-    let buttons = match asked {
-        Some((stage, version)) => buttons(broker, &request, recipient.as_ref(), stage, version)?,
-        None => Buttons::Open,
+    // An ask shows where the request stands as it goes out (someone may have decided since
+    // the fan-out), and is kept with that standing for the refreshes.
+    let (card, shown) = match asked {
+        Some((stage, version)) => {
+            let now = card_now(broker, &request, recipient.as_ref(), stage, version).await?;
+            let shown = now.shown.clone();
+            (now.render(p.app), shown)
+        }
+        None => (Card { content: &content, status: None, buttons: Buttons::Open }.render(p.app), String::new()),
     };
-    let card = Card { content: &content, status: None, buttons }.render(p.app);
     let (conversation, message_id) = post(broker, &p, &card).await.map_err(chat_error)?;
     let tx = broker.store.begin().await?;
     if let Some((stage, version)) = asked {
@@ -142,7 +149,7 @@ pub async fn send(broker: &Broker, job: &Job) -> Result<(), EffectError> {
             message_id: &message_id,
             stage,
             version,
-            shown: standing_key(true, None),
+            shown,
         };
         chat_messages::insert(&tx, row).await?;
     }
@@ -210,12 +217,13 @@ pub async fn refresh(broker: &Broker, job: &Job) -> Result<(), EffectError> {
     let decisions = decisions::for_request(conn, &request.id).await?;
     for message in messages {
         let (open, status) = standing(&request, &decisions, &message);
-        let key = standing_key(open, status.as_deref());
-        if key == message.shown {
+        if standing_key(open, status.as_deref()) == message.shown {
             continue;
         }
         let Some(app) = ChatApp::parse(&message.app) else { continue };
-        let card = card_for(broker, &request, &message, open, status)?.render(app);
+        let now = card_for(broker, &request, &message, open, status)?;
+        let key = now.shown.clone();
+        let card = now.render(app);
         let updated = match app {
             ChatApp::Teams => match &broker.notifier.teams {
                 Some(bot) => bot.update(&message.conversation, &message.message_id, &card.body).await,
@@ -228,8 +236,9 @@ pub async fn refresh(broker: &Broker, job: &Job) -> Result<(), EffectError> {
         };
         match updated {
             Ok(()) => chat_messages::mark_shown(conn, message.id, &key).await?,
-            // A message deleted in chat (or a chat the bot left) cannot be updated: forget it.
-            Err(ChatError::Permanent { .. }) => chat_messages::mark_shown(conn, message.id, &key).await?,
+            // A message deleted in chat (or a chat the bot left) cannot be updated: it is
+            // passed over. Any other refusal (a credential) fails the job, audited.
+            Err(ChatError::Gone { .. }) => chat_messages::mark_shown(conn, message.id, &key).await?,
             Err(e) => return Err(chat_error(e)),
         }
     }
@@ -254,7 +263,8 @@ fn card_for(
     } else {
         Buttons::Open
     };
-    Ok(CardNow { content, status, buttons })
+    let shown = standing_key(open, status.as_deref());
+    Ok(CardNow { content, status, buttons, shown })
 }
 
 /// A card's content as owned values (`Card` borrows them).
@@ -262,6 +272,8 @@ pub struct CardNow {
     content: messages::Content,
     status: Option<String>,
     buttons: Buttons,
+    /// Its standing, as `chat_messages.shown` keeps it.
+    shown: String,
 }
 
 impl CardNow {
@@ -356,6 +368,6 @@ fn chat_error(e: ChatError) -> EffectError {
         ChatError::Transient { ref message, retry_after, service } => {
             EffectError::Retry { message: format!("{service}: {message}"), after: retry_after }
         }
-        permanent @ ChatError::Permanent { .. } => EffectError::permanent(permanent),
+        permanent @ (ChatError::Permanent { .. } | ChatError::Gone { .. }) => EffectError::permanent(permanent),
     }
 }

@@ -4,7 +4,6 @@
 //! profiles that demand a signed-in decision), or only "Open in Elevate".
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use super::messages::Content;
 use crate::{
@@ -139,14 +138,6 @@ pub struct Rendered {
     pub text: String,
     /// The Adaptive Card, or Slack's blocks.
     pub body: Value,
-}
-
-impl Rendered {
-    /// What the card shows, as a short digest: an update is sent only when it changes.
-    pub fn digest(&self) -> String {
-        let digest = Sha256::digest(format!("{}\n{}", self.text, self.body).as_bytes());
-        digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
-    }
 }
 
 /// Slack's mrkdwn treats `&`, `<` and `>` as control characters.

@@ -13,6 +13,9 @@ use tokio::sync::RwLock;
 
 /// Fetching the keys again for an unknown key id: no more often than this.
 const REFRESH_AT_MOST_EVERY: Duration = Duration::from_secs(60);
+/// Keys older than this are fetched again before use, so a key the issuer withdrew stops
+/// being trusted (if the issuer cannot be reached then, the known keys serve on).
+const MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 
 #[derive(Clone)]
 pub struct SigningKey {
@@ -78,10 +81,22 @@ impl SigningKeys {
 
     /// The key `kid`, fetching the keys again when it is not known yet.
     pub async fn get(&self, kid: &str) -> Result<SigningKey, KeyError> {
-        if let Some(key) = self.cache.read().await.by_id.get(kid) {
-            return Ok(key.clone());
+        {
+            let cache = self.cache.read().await;
+            let fresh = cache.fetched.is_some_and(|at| at.elapsed() < MAX_AGE);
+            if let (true, Some(key)) = (fresh, cache.by_id.get(kid)) {
+                return Ok(key.clone());
+            }
         }
         let mut cache = self.cache.write().await;
+        if cache.fetched.is_some_and(|at| at.elapsed() >= MAX_AGE) {
+            match self.fetch().await {
+                Ok(fresh) => *cache = Cache { by_id: fresh, fetched: Some(Instant::now()) },
+                Err(e) => {
+                    tracing::warn!(error = %crate::telemetry::error_chain(&e), url = %self.url(), "the signing keys could not be fetched again; the known ones serve on")
+                }
+            }
+        }
         let recently = cache.fetched.is_some_and(|at| at.elapsed() < REFRESH_AT_MOST_EVERY);
         if !recently && !cache.by_id.contains_key(kid) {
             let fresh = self.fetch().await?;

@@ -1,4 +1,5 @@
-//! Action-link tokens already spent, by `jti`: a link works once.
+//! Action-link tokens already spent, by `jti`: a link works once. Slack's request signatures
+//! are spent here too (`slack:` and the signature): a signed request is taken once.
 use entity::used_link_tokens;
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 

@@ -54,9 +54,14 @@ pub async fn press(broker: &Broker, presser: Presser<'_>, card: &CardAction, app
         Err(e) => return PressResult { outcome: Err(e), card: None },
     };
     let outcome = decide_as(broker, &presser, &approver, card, approve).await;
+    // The card is shown again only to whom may see it: after a decision, or a refusal that
+    // came after the presser was found entitled (the request moved on meanwhile).
     let request = match &outcome {
         Ok(request) => Some(request.clone()),
-        Err(_) => requests::get(broker.store.conn(), &card.request).await.ok().flatten(),
+        Err(WorkflowError::Conflict(_) | WorkflowError::Transition(_)) => {
+            requests::get(broker.store.conn(), &card.request).await.ok().flatten()
+        }
+        Err(_) => None,
     };
     let card = match request {
         Some(request) => card_now(broker, &request, Some(&approver), card.stage, card.version).await.ok(),
@@ -101,15 +106,18 @@ async fn identify(broker: &Broker, presser: &Presser<'_>) -> Result<Upn, Workflo
             let slack = broker.notifier.slack.as_ref().ok_or_else(|| WorkflowError::NotFound("Slack".into()))?;
             let user = slack.user(user_id).await.map_err(|e| match e {
                 ChatError::Transient { .. } => WorkflowError::Conflict(format!("{e}: press again in a moment")),
-                ChatError::Permanent { .. } => WorkflowError::Forbidden(e.to_string()),
+                ChatError::Permanent { .. } | ChatError::Gone { .. } => WorkflowError::Forbidden(e.to_string()),
             })?;
-            let email = match (&user.confirmed_email, user.inactive) {
-                (Some(email), false) => email,
-                _ => {
-                    return Err(WorkflowError::Forbidden(
-                        "Slack has no confirmed email for you, so Elevate cannot tell who you are".into(),
-                    ));
-                }
+            if user.outsider {
+                return Err(WorkflowError::Forbidden(
+                    "only full members of Elevate's Slack workspace decide here (not guests, bots or other workspaces)"
+                        .into(),
+                ));
+            }
+            let Some(email) = &user.confirmed_email else {
+                return Err(WorkflowError::Forbidden(
+                    "Slack has no confirmed email for you, so Elevate cannot tell who you are".into(),
+                ));
             };
             match broker.directory.find_by_mail(email).await {
                 Ok(Some(user)) => Ok(user.upn),
@@ -118,6 +126,18 @@ async fn identify(broker: &Broker, presser: &Presser<'_>) -> Result<Upn, Workflo
             }
         }
     }
+}
+
+/// Tells a Slack presser alone why nothing was decided (through the interaction's
+/// `response_url`), after Slack has been answered: it waits 3 seconds at most.
+pub fn tell_slack_presser(broker: &Broker, response_url: Option<&str>, text: String) {
+    let (Some(url), Some(_)) = (response_url, &broker.notifier.slack) else { return };
+    let (notifier, url) = (broker.notifier.clone(), url.to_owned());
+    tokio::spawn(async move {
+        if let Some(slack) = &notifier.slack {
+            slack.reply_privately(&url, &text).await;
+        }
+    });
 }
 
 /// The request a card is about, parsed from what the chat app sent back.
@@ -165,10 +185,10 @@ pub async fn accept_slack(
         WorkflowError::Unauthenticated(format!("Slack signature refused: {why}"))
     };
     let now_secs = crate::domain::now() / 1000;
-    slack.verify(timestamp, signature, body, now_secs).map_err(|e| refused(e.to_string()))?;
+    let signature = slack.verify(timestamp, signature, body, now_secs).map_err(|e| refused(e.to_string()))?;
     // Spent until it would be refused as stale anyway.
     let expires_at = (now_secs + 2 * MAX_SIGNATURE_AGE_SECS) * 1000;
-    let key = format!("slack:{}", signature.unwrap_or_default());
+    let key = format!("slack:{signature}");
     if !crate::store::link_tokens::spend(broker.store.conn(), &key, expires_at).await? {
         return Err(refused("this request was received before (a replay)".into()));
     }

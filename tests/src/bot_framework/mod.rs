@@ -292,28 +292,10 @@ impl BotFramework {
 
     /// The invoke Teams posts when the user presses the card's `Action.Execute` with `verb`.
     pub fn invoke(&self, from_aad_object_id: &str, conversation_id: &str, card: &Value, verb: &str) -> Value {
-        self.invoke_with_inputs(from_aad_object_id, conversation_id, card, verb, &json!({}))
-    }
-
-    /// The same, with what the user typed into the card's inputs (`{"input id": "value"}`),
-    /// which Teams merges into the action's `data`.
-    pub fn invoke_with_inputs(
-        &self,
-        from_aad_object_id: &str,
-        conversation_id: &str,
-        card: &Value,
-        verb: &str,
-        inputs: &Value,
-    ) -> Value {
         let found = execute_action(card, verb)
             .unwrap_or_else(|| panic!("the card has no Action.Execute with verb {verb:?}: {card}"));
         // `value.action` is a copy of the card's action.
-        let mut action = found.clone();
-        if let Some(inputs) = inputs.as_object().filter(|i| !i.is_empty()) {
-            let mut data = action["data"].as_object().cloned().unwrap_or_default();
-            data.extend(inputs.clone());
-            action["data"] = Value::Object(data);
-        }
+        let action = found.clone();
         let mut s = self.peer.state();
         let user_id = s.teams_id(from_aad_object_id);
         let name = format!("User {}", from_aad_object_id.get(..8).unwrap_or(from_aad_object_id));
@@ -359,19 +341,9 @@ impl BotFramework {
     /// The user presses `verb` on the latest card in their personal conversation, as Teams
     /// delivers it: an invoke with a genuine token.
     pub async fn press(&self, bot_endpoint: &str, aad_object_id: &str, verb: &str) -> (u16, Value) {
-        self.press_with_inputs(bot_endpoint, aad_object_id, verb, &json!({})).await
-    }
-
-    pub async fn press_with_inputs(
-        &self,
-        bot_endpoint: &str,
-        aad_object_id: &str,
-        verb: &str,
-        inputs: &Value,
-    ) -> (u16, Value) {
         let card = self.card_for(aad_object_id).unwrap_or_else(|| panic!("no card was sent to {aad_object_id}"));
         let conversation = self.conversation_of(aad_object_id).unwrap_or_default();
-        let activity = self.invoke_with_inputs(aad_object_id, &conversation, &card, verb, inputs);
+        let activity = self.invoke(aad_object_id, &conversation, &card, verb);
         let token = self.channel_token(ChannelToken::genuine(self));
         self.post_activity(bot_endpoint, Some(&token), &activity).await
     }

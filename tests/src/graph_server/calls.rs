@@ -175,7 +175,10 @@ pub(super) async fn list_users(state: Shared, req: HttpRequest) -> HttpResponse 
     }
     let query = web::Query::<BTreeMap<String, String>>::from_query(req.query_string()).map(|q| q.into_inner());
     let filter = query.unwrap_or_default().remove("$filter").unwrap_or_default();
-    let Some(mail) = filter.strip_prefix("mail eq '").and_then(|rest| rest.strip_suffix('\'')) else {
+    // `mail eq 'x'`, optionally `or userPrincipalName eq 'x'` (this server's users have their
+    // UPN as mail).
+    let mail_clause = filter.split(" or userPrincipalName eq ").next().unwrap_or_default();
+    let Some(mail) = mail_clause.strip_prefix("mail eq '").and_then(|rest| rest.strip_suffix('\'')) else {
         let message = "Unsupported or invalid query filter clause specified for property 'mail' of resource 'User'.";
         let r = error(StatusCode::BAD_REQUEST, "Request_UnsupportedQuery", message);
         return done(&state, &req, r);

@@ -219,15 +219,18 @@ fn known_channel(s: &State, id: &str) -> bool {
     s.channels.contains(id) || s.dms.values().any(|d| d == id)
 }
 
+/// The channel, blocks and text of `chat.postMessage` or `chat.update`; else Slack's error.
+fn message_args(s: &State, args: &Args) -> Result<(String, Option<Value>, Option<String>), &'static str> {
+    let channel = arg(args, "channel").filter(|c| known_channel(s, c)).ok_or("channel_not_found")?;
+    let blocks = parse_blocks(args.get("blocks"))?;
+    Ok((channel, blocks, arg(args, "text").filter(|t| !t.is_empty())))
+}
+
 fn post_message(s: &mut State, args: &Args) -> HttpResponse {
-    let Some(channel) = arg(args, "channel").filter(|c| known_channel(s, c)) else {
-        return error("channel_not_found");
-    };
-    let blocks = match parse_blocks(args.get("blocks")) {
-        Ok(blocks) => blocks,
+    let (channel, blocks, text) = match message_args(s, args) {
+        Ok(parsed) => parsed,
         Err(code) => return error(code),
     };
-    let text = arg(args, "text").filter(|t| !t.is_empty());
     if text.is_none() && blocks.as_ref().and_then(Value::as_array).is_none_or(|b| b.is_empty()) {
         return error("no_text");
     }
@@ -241,14 +244,10 @@ fn post_message(s: &mut State, args: &Args) -> HttpResponse {
 
 /// `chat.update`: what is not given stays as it was (an empty `blocks` array removes the blocks).
 fn update(s: &mut State, args: &Args) -> HttpResponse {
-    let Some(channel) = arg(args, "channel").filter(|c| known_channel(s, c)) else {
-        return error("channel_not_found");
-    };
-    let blocks = match parse_blocks(args.get("blocks")) {
-        Ok(blocks) => blocks,
+    let (channel, blocks, text) = match message_args(s, args) {
+        Ok(parsed) => parsed,
         Err(code) => return error(code),
     };
-    let text = arg(args, "text").filter(|t| !t.is_empty());
     if text.is_none() && blocks.is_none() {
         return error("no_text");
     }

@@ -195,6 +195,14 @@ async fn the_channels_get_the_ask_a_member_decides_there_and_the_channel_cards_s
     assert!(card_actions(&card).contains(&("Action.Execute".into(), "Approve".into())), "{card}");
     eventually("the Slack channel's message", WAIT, || chat.slack.in_channel(SLACK_CHANNEL).into_iter().next()).await;
 
+    // Mallory, in the channel but no approver, is refused and shown nothing of the request.
+    let mallory = chat.app.graph().user_id(MALLORY);
+    let press = chat.teams.invoke(&mallory, TEAMS_CHANNEL, &card, "approve");
+    let token = chat.teams.channel_token(ChannelToken::genuine(&chat.teams));
+    let (status, answer) = chat.teams.post_activity(&chat.bot_endpoint(), Some(&token), &press).await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer["value"].as_str().is_some_and(|v| v.contains("is not an approver")), "{answer}");
+    assert!(!answer.to_string().contains(ALICE), "{answer}");
     // Carol presses Approve in the channel: Teams names her, and she is an approver.
     let press = chat.teams.invoke(&chat.carol.0, TEAMS_CHANNEL, &card, "approve");
     let token = chat.teams.channel_token(ChannelToken::genuine(&chat.teams));
@@ -222,18 +230,43 @@ async fn the_channels_get_the_ask_a_member_decides_there_and_the_channel_cards_s
 }
 
 #[tokio::test]
+async fn a_cancelled_requests_cards_lose_their_buttons_and_say_why() {
+    let chat = ChatApps::start(Setup::default()).await;
+    let id = chat.app.engineer().request("AzureAD-Admins", 600).await;
+    chat.teams_card(&chat.bob.0).await;
+    chat.slack_message(&chat.carol.1).await;
+    let (status, body) = chat.app.engineer().act(&id, "cancel").await;
+    assert_eq!(status, 200, "{body}");
+    let cancelled = |text: &str| text.contains("Cancelled by the requester");
+    let card = eventually("Bob's card closed", WAIT, || {
+        chat.teams.card_for(&chat.bob.0).filter(|c| cancelled(&c.to_string()))
+    })
+    .await;
+    assert!(!card_actions(&card).iter().any(|(kind, _)| kind == "Action.Execute"), "{card}");
+    let message = eventually("Carol's message closed", WAIT, || {
+        chat.slack.dm_of(&chat.carol.1).filter(|m| cancelled(&m.blocks.to_string()))
+    })
+    .await;
+    assert!(!slack_buttons(&message).iter().any(|(id, _)| id == "approve"), "{:?}", message.blocks);
+}
+
+#[tokio::test]
 async fn the_requester_pressing_approve_on_their_own_request_is_refused_in_both() {
     let chat = ChatApps::start(Setup::default()).await;
     // Bob, an approver, asks; only Carol is asked to decide. Bob presses Approve on her card.
     let id = chat.app.approver(BOB).request("AzureAD-Admins", 600).await;
+    let routed = chat.app.wait_for_audit(&format!("request:{id}"), "notification.routed", 2).await;
+    let ask = |e: &&Value| e["action"] == "notification.routed" && e["details"]["event"] == "approval_needed";
+    let routed = routed.iter().find(ask).expect("the ask was routed");
+    assert_eq!(routed["details"]["chat"], 2, "Carol's card in Teams and in Slack, none for Bob: {routed}");
     let carols_card = chat.teams_card(&chat.carol.0).await;
-    assert!(chat.teams.card_for(&chat.bob.0).is_none(), "the requester is not asked");
     let conversation = chat.teams.conversation_of(&chat.carol.0).unwrap_or_default();
     let press = chat.teams.invoke(&chat.bob.0, &conversation, &carols_card, "approve");
     let token = chat.teams.channel_token(ChannelToken::genuine(&chat.teams));
     let (status, answer) = chat.teams.post_activity(&chat.bot_endpoint(), Some(&token), &press).await;
     assert_eq!(status, 200, "{answer}");
     assert!(answer.to_string().contains("Not decided: you cannot decide your own request"), "{answer}");
+    assert_eq!(answer["type"], "application/vnd.microsoft.activity.message", "a refusal shows no card: {answer}");
 
     let carols_message = chat.slack_message(&chat.carol.1).await;
     let body = chat.slack.press_body(&chat.bob.1, &carols_message, "approve");
@@ -250,6 +283,7 @@ async fn the_requester_pressing_approve_on_their_own_request_is_refused_in_both(
 
     assert!(chat.decisions(&id).await.is_empty());
     assert_eq!(chat.app.wait_for_status(&id, "pending", WAIT).await["status"], "pending");
+    assert!(chat.teams.card_for(&chat.bob.0).is_none() && chat.slack.dm_of(&chat.bob.1).is_none());
 }
 
 #[tokio::test]
@@ -277,13 +311,25 @@ async fn forged_expired_misdirected_and_replayed_presses_are_refused_with_nothin
     }
     let (status, _) = chat.teams.post_activity(&chat.bot_endpoint(), None, &press).await;
     assert_eq!(status, 401, "no token");
+    // A genuine token, but an activity of another channel (Web Chat lets the client say who
+    // it is) or of another tenant.
+    let token = chat.teams.channel_token(genuine.clone());
+    let mut webchat = press.clone();
+    webchat["channelId"] = json!("webchat");
+    let (status, body) = chat.teams.post_activity(&chat.bot_endpoint(), Some(&token), &webchat).await;
+    assert_eq!(status, 401, "another channel: {body}");
+    let mut other_tenant = press.clone();
+    other_tenant["conversation"]["tenantId"] = json!("99999999-8888-7777-6666-555555555555");
+    other_tenant["channelData"]["tenant"]["id"] = json!("99999999-8888-7777-6666-555555555555");
+    let (status, body) = chat.teams.post_activity(&chat.bot_endpoint(), Some(&token), &other_tenant).await;
+    assert_eq!(status, 403, "another tenant: {body}");
 
     let message = chat.slack_message(&chat.bob.1).await;
     let body = chat.slack.press_body(&chat.bob.1, &message, "approve");
     let now = chrono::Utc::now().timestamp();
-    let wrong_secret = slack_server::sign(&format!("{body}&forged=1"), now);
+    let for_another_body = slack_server::sign(&format!("{body}&forged=1"), now);
     let refusals = [
-        ("a bad signature", now, Some(wrong_secret)),
+        ("a signature of another body", now, Some(for_another_body)),
         ("an old timestamp", now - 600, Some(slack_server::sign(&body, now - 600))),
         ("no signature", now, None),
     ];
@@ -291,6 +337,16 @@ async fn forged_expired_misdirected_and_replayed_presses_are_refused_with_nothin
         let (status, text) = slack_server::post_interaction(&chat.app.address, &body, at, signature.as_deref()).await;
         assert_eq!(status, 401, "{what}: {text}");
     }
+    // Signed by Slack, but by someone whose email Slack has not confirmed.
+    let unconfirmed = chat.slack.add_user(ERIN, false);
+    let press_body = chat.slack.press_body(&unconfirmed, &message, "approve");
+    let signature = slack_server::sign(&press_body, now);
+    let (status, _) = slack_server::post_interaction(&chat.app.address, &press_body, now, Some(&signature)).await;
+    assert_eq!(status, 200);
+    eventually("a private refusal", WAIT, || {
+        chat.slack.state().ephemeral.iter().find(|r| r.text.contains("no confirmed email")).cloned()
+    })
+    .await;
     assert!(chat.decisions(&id).await.is_empty(), "nothing was decided");
     assert_eq!(chat.app.wait_for_status(&id, "pending", WAIT).await["status"], "pending");
 
@@ -300,6 +356,9 @@ async fn forged_expired_misdirected_and_replayed_presses_are_refused_with_nothin
     assert_eq!(status, 200, "{text}");
     let (status, text) = slack_server::post_interaction(&chat.app.address, &body, now, Some(&signature)).await;
     assert_eq!(status, 401, "a replay: {text}");
+    let shouted = format!("v0={}", signature.trim_start_matches("v0=").to_uppercase());
+    let (status, text) = slack_server::post_interaction(&chat.app.address, &body, now, Some(&shouted)).await;
+    assert_eq!(status, 401, "a replay in upper case: {text}");
     chat.app.wait_for_status(&id, "active", WAIT).await;
     assert_eq!(chat.decisions(&id).await.len(), 1);
 }
@@ -363,10 +422,28 @@ async fn chat_outages_delay_only_the_messages_and_a_request_decided_meanwhile_is
     let waiting = chat.app.engineer().request("AzureAD-Admins", 600).await;
     chat.slack.throttle_next(2);
     chat.slack.set_outage(false);
-    chat.teams.set_outage(false);
-    let card = chat.teams_card(&chat.bob.0).await;
     let message = chat.slack_message(&chat.bob.1).await;
     assert!(chat.slack.throttled() >= 2, "Slack's 429s were answered");
+    // Teams is still down: its cards fail, are retried, and arrive once it is back.
+    let failed_teams_sends = || async {
+        let (_, audit) = chat.app.admin().get("/api/v1/audit?limit=1000").await;
+        let events = audit["items"].as_array().cloned().unwrap_or_default();
+        events
+            .iter()
+            .filter(|e| {
+                e["action"] == "job.attempt_failed"
+                    && e["details"]["kind"] == "send_chat"
+                    && e["details"]["error"].as_str().is_some_and(|m| m.contains("Teams"))
+            })
+            .count()
+    };
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while failed_teams_sends().await == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "no Teams send failed during the outage");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    chat.teams.set_outage(false);
+    let card = chat.teams_card(&chat.bob.0).await;
     for (what, text) in [("card", card.to_string()), ("message", message.blocks.to_string())] {
         assert!(text.contains(&waiting), "the {what} is about the waiting request: {text}");
         assert!(!text.contains(&decided), "the decided request is not announced late: {text}");

@@ -14,6 +14,9 @@ pub enum ChatError {
     /// Retrying will not help (a refused credential, a user the app cannot reach).
     #[error("{service} refused: {message}")]
     Permanent { service: &'static str, message: String },
+    /// The message to update is gone (deleted in chat, or a chat the bot left).
+    #[error("{service}: the message is gone: {message}")]
+    Gone { service: &'static str, message: String },
 }
 
 /// The HTTP client of a chat app: short timeouts, no redirects (a token must not follow one).
@@ -26,11 +29,12 @@ fn http_client() -> reqwest::Client {
         .unwrap_or_default()
 }
 
-/// A failed HTTP answer of `service`: 408, 429 and 5xx are retried (as `Retry-After` asks).
+/// A failed HTTP answer of `service`: 408, 429 and 5xx are retried (as `Retry-After` asks), and
+/// 401 too (the caller fetches a new token first).
 fn status_error(service: &'static str, response: &reqwest::Response, what: String) -> ChatError {
     let status = response.status();
     let message = format!("{what} answered {status}");
-    if status.as_u16() == 429 || status.as_u16() == 408 || status.is_server_error() {
+    if matches!(status.as_u16(), 401 | 408 | 429) || status.is_server_error() {
         ChatError::Transient { service, message, retry_after: super::retry_after(response.headers()) }
     } else {
         ChatError::Permanent { service, message }

@@ -24,6 +24,7 @@ pub struct SlackApp {
     token: SecretString,
     signing_secret: SecretString,
     pub channel_id: Option<String>,
+    team_id: tokio::sync::OnceCell<String>,
 }
 
 /// A Slack user as `users.info` describes them.
@@ -32,8 +33,9 @@ pub struct SlackUser {
     pub id: String,
     /// Their email, only when Slack has confirmed it.
     pub confirmed_email: Option<String>,
-    /// Deactivated, or a bot: never an approver.
-    pub inactive: bool,
+    /// Deactivated, a bot, a guest, or someone of another workspace (Slack Connect): never an
+    /// approver.
+    pub outsider: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -54,23 +56,24 @@ impl SlackApp {
             token: settings.bot_token()?,
             signing_secret: settings.signing_secret()?,
             channel_id: settings.channel_id.clone(),
+            team_id: tokio::sync::OnceCell::new(),
         })
     }
 
     /// Checks a request Slack signed: `v0=` and the hex HMAC-SHA256 of
     /// `v0:{timestamp}:{raw body}` under the signing secret, compared in constant time, with a
     /// timestamp within five minutes of `now_secs`. Replays inside that window are the
-    /// caller's to refuse (it remembers the signatures it accepted).
+    /// caller's to refuse: it remembers the signatures it accepted, as returned (lower-case hex).
     pub fn verify(
         &self,
         timestamp: Option<&str>,
         signature: Option<&str>,
         body: &[u8],
         now_secs: i64,
-    ) -> Result<(), SignatureError> {
+    ) -> Result<String, SignatureError> {
         let (Some(timestamp), Some(signature)) = (timestamp, signature) else { return Err(SignatureError::Missing) };
         let at: i64 = timestamp.trim().parse().map_err(|_| SignatureError::Missing)?;
-        if (now_secs - at).abs() > MAX_SIGNATURE_AGE_SECS {
+        if now_secs.abs_diff(at) > MAX_SIGNATURE_AGE_SECS.unsigned_abs() {
             return Err(SignatureError::Stale);
         }
         let expected = signature.strip_prefix("v0=").ok_or(SignatureError::Mismatch)?;
@@ -82,7 +85,9 @@ impl SlackApp {
         mac.update(b":");
         mac.update(body);
         // `verify_slice` compares in constant time.
-        mac.verify_slice(&expected).map_err(|_| SignatureError::Mismatch)
+        mac.verify_slice(&expected).map_err(|_| SignatureError::Mismatch)?;
+        // One spelling per signature, so that a replay cannot pass in another letter case.
+        Ok(expected.iter().map(|b| format!("{b:02x}")).collect())
     }
 
     /// The workspace the token belongs to, and the scopes Elevate needs that it lacks (what
@@ -127,11 +132,27 @@ impl SlackApp {
         let answer = self.call("users.info", &[("user", user_id)]).await?;
         let user = &answer["user"];
         let confirmed = user["is_email_confirmed"].as_bool() == Some(true);
+        let flag = |name: &str| user[name].as_bool() == Some(true);
+        let team = self.team_id().await?;
         Ok(SlackUser {
             id: user_id.to_owned(),
             confirmed_email: user["profile"]["email"].as_str().filter(|_| confirmed).map(str::to_owned),
-            inactive: user["deleted"].as_bool() != Some(false) || user["is_bot"].as_bool() == Some(true),
+            outsider: user["deleted"].as_bool() != Some(false)
+                || ["is_bot", "is_restricted", "is_ultra_restricted", "is_stranger"].into_iter().any(flag)
+                || user["team_id"].as_str() != Some(team.as_str()),
         })
+    }
+
+    /// The workspace of the bot token (asked once).
+    async fn team_id(&self) -> Result<String, ChatError> {
+        let team = self
+            .team_id
+            .get_or_try_init(|| async {
+                let answer = self.call("auth.test", &[]).await?;
+                string(&answer["team_id"], "auth.test")
+            })
+            .await?;
+        Ok(team.clone())
     }
 
     /// Tells only the presser, through the interaction's `response_url` (an ephemeral reply).
@@ -188,6 +209,9 @@ impl SlackApp {
             "ratelimited" | "internal_error" | "fatal_error" | "service_unavailable" | "request_timeout" => {
                 Err(ChatError::Transient { service: SERVICE, message, retry_after: None })
             }
+            "message_not_found" | "cant_update_message" | "is_archived" if method == "chat.update" => {
+                Err(ChatError::Gone { service: SERVICE, message })
+            }
             _ => Err(ChatError::Permanent { service: SERVICE, message }),
         }
     }
@@ -236,6 +260,7 @@ mod tests {
             token: SecretString::from("xoxb-x"),
             signing_secret: SecretString::from("8f742231b10e8888abcd99yyyzzz85a5"),
             channel_id: None,
+            team_id: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -245,12 +270,17 @@ mod tests {
         let body = b"token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c";
         let signature = "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503";
         let ts = 1_531_420_618;
-        assert_eq!(app().verify(Some("1531420618"), Some(signature), body, ts + 60), Ok(()));
+        let spent = app().verify(Some("1531420618"), Some(signature), body, ts + 60);
+        assert_eq!(spent.as_deref(), Ok(signature.trim_start_matches("v0=")));
+        let shouted = format!("v0={}", signature.trim_start_matches("v0=").to_uppercase());
+        assert_eq!(app().verify(Some("1531420618"), Some(&shouted), body, ts), spent, "one spelling per signature");
         assert_eq!(app().verify(Some("1531420618"), Some(signature), body, ts + 301), Err(SignatureError::Stale));
         let mut altered = body.to_vec();
         altered[6] = b'X';
         assert_eq!(app().verify(Some("1531420618"), Some(signature), &altered, ts), Err(SignatureError::Mismatch));
         assert_eq!(app().verify(Some("1531420619"), Some(signature), body, ts), Err(SignatureError::Mismatch));
         assert_eq!(app().verify(None, Some(signature), body, ts), Err(SignatureError::Missing));
+        let far = i64::MIN.to_string();
+        assert_eq!(app().verify(Some(&far), Some(signature), body, ts), Err(SignatureError::Stale));
     }
 }

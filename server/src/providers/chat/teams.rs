@@ -21,6 +21,9 @@ const SERVICE: &str = "Teams";
 const CONNECTOR_SCOPE: &str = "https://api.botframework.com/.default";
 /// Who signs the Bot Connector's requests to a bot.
 const CHANNEL_ISSUER: &str = "https://api.botframework.com";
+/// The Bot Framework channel of Teams: the only one whose activities name people by their
+/// Entra object id on Microsoft's word (Web Chat and Direct Line let the client say who it is).
+pub const TEAMS_CHANNEL: &str = "msteams";
 /// The clock skew the Bot Connector's documentation allows.
 const LEEWAY_SECS: u64 = 300;
 
@@ -131,14 +134,18 @@ impl TeamsBot {
             self.tokens.invalidate().await;
         }
         if !response.status().is_success() {
+            let gone = response.status() == reqwest::StatusCode::NOT_FOUND;
             let mut error = status_error(SERVICE, &response, format!("the Bot Connector, {what},"));
+            if gone && let ChatError::Permanent { service, message } = error {
+                error = ChatError::Gone { service, message };
+            }
             let body: Value = response.json().await.unwrap_or_default();
             if let Some(code) = body["error"]["code"].as_str() {
                 let detail = format!(": {code}: {}", body["error"]["message"].as_str().unwrap_or_default());
                 match &mut error {
-                    ChatError::Transient { message, .. } | ChatError::Permanent { message, .. } => {
-                        message.push_str(&detail);
-                    }
+                    ChatError::Transient { message, .. }
+                    | ChatError::Permanent { message, .. }
+                    | ChatError::Gone { message, .. } => message.push_str(&detail),
                 }
             }
             return Err(error);
@@ -207,8 +214,9 @@ impl ChannelAuth {
         self.keys.url()
     }
 
-    /// The checks, in the documentation's order: a bearer JWT, signed (RS256) by a key of the
-    /// OpenID metadata that is endorsed for the activity's channel, issued by the Bot
+    /// The checks, in the documentation's order, for activities of Teams' channel only: a
+    /// bearer JWT, signed (RS256) by a key of the OpenID metadata that is endorsed for Teams'
+    /// channel, issued by the Bot
     /// Connector for this bot (`aud` = its app id), within its validity (5 minutes of skew),
     /// and carrying a `serviceurl` claim (as the SDKs spell it) equal to the activity's `serviceUrl`.
     pub async fn verify(
@@ -218,6 +226,9 @@ impl ChannelAuth {
         service_url: &str,
     ) -> Result<(), ChannelAuthError> {
         let invalid = |why: &str| ChannelAuthError::Invalid(why.to_owned());
+        if channel_id != TEAMS_CHANNEL {
+            return Err(invalid("only Microsoft Teams' channel (msteams) may call this bot"));
+        }
         let token = authorization.and_then(|h| h.strip_prefix("Bearer ")).ok_or(ChannelAuthError::Missing)?;
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid("malformed token"))?;
         if header.alg != Algorithm::RS256 {
@@ -231,7 +242,7 @@ impl ChannelAuth {
                 ChannelAuthError::KeysUnavailable
             }
         })?;
-        if !key.endorsements.iter().any(|e| e == channel_id) {
+        if !key.endorsements.iter().any(|e| e == TEAMS_CHANNEL) {
             return Err(invalid("the signing key is not endorsed for this channel"));
         }
         let mut validation = Validation::new(Algorithm::RS256);

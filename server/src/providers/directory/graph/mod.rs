@@ -135,13 +135,17 @@ impl DirectoryProvider for GraphDirectory {
         }
     }
 
-    /// `$filter=mail eq '…'` (quotes doubled, as OData escapes them).
+    /// `$filter=mail eq '…' or userPrincipalName eq '…'` (quotes doubled, as OData escapes
+    /// them): the user with that mail, or without a mail and with that UPN (as `address` says).
     async fn find_by_mail(&self, mail: &str) -> Result<Option<DirectoryUser>, DirectoryError> {
-        let filter = format!("mail eq '{}'", mail.replace('\'', "''"));
+        let quoted = mail.replace('\'', "''");
+        let filter = format!("mail eq '{quoted}' or userPrincipalName eq '{quoted}'");
         let filter = percent_encoding::utf8_percent_encode(&filter, percent_encoding::NON_ALPHANUMERIC);
         let url = self.client.url(&format!("/users?$filter={filter}&$select={USER_FIELDS}"));
         let users = self.client.get_all(url).await?;
-        super::only_one(mail, users.iter().map(user_from).collect::<Result<_, _>>()?)
+        let users: Vec<DirectoryUser> = users.iter().map(user_from).collect::<Result<_, _>>()?;
+        let addressed = users.into_iter().filter(|u| u.address().eq_ignore_ascii_case(mail)).collect();
+        super::only_one(mail, addressed)
     }
 
     /// Direct membership (what add and remove change): the user's `memberOf`.
