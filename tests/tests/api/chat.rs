@@ -442,8 +442,11 @@ async fn chat_outages_delay_only_the_messages_and_a_request_decided_meanwhile_is
         assert!(tokio::time::Instant::now() < deadline, "no Teams send failed during the outage");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // Back, but throttling at first: the 429s' Retry-After is waited out.
+    chat.teams.throttle_next(2);
     chat.teams.set_outage(false);
     let card = chat.teams_card(&chat.bob.0).await;
+    assert!(chat.teams.throttled() >= 2, "the Bot Connector's 429s were answered");
     for (what, text) in [("card", card.to_string()), ("message", message.blocks.to_string())] {
         assert!(text.contains(&waiting), "the {what} is about the waiting request: {text}");
         assert!(!text.contains(&decided), "the decided request is not announced late: {text}");
