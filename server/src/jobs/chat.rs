@@ -23,7 +23,7 @@ use crate::{
     store::{
         StoreError, audit,
         audit::{NewEvent, Subject},
-        chat_messages::{self, ChatMessage, NewChatMessage},
+        chat_messages::{self, NewChatMessage},
         decisions,
         jobs::{self, Job, NewJob},
         requests::{self, Request},
@@ -216,12 +216,13 @@ pub async fn refresh(broker: &Broker, job: &Job) -> Result<(), EffectError> {
     let messages = chat_messages::for_request(conn, &request.id).await?;
     let decisions = decisions::for_request(conn, &request.id).await?;
     for message in messages {
-        let (open, status) = standing(&request, &decisions, &message);
+        let ask = Ask { recipient: message.recipient.as_deref(), stage: message.stage, version: message.version };
+        let (open, status) = standing(&request, &decisions, &ask);
         if standing_key(open, status.as_deref()) == message.shown {
             continue;
         }
         let Some(app) = ChatApp::parse(&message.app) else { continue };
-        let now = card_for(broker, &request, &message, open, status)?;
+        let now = card_for(broker, &request, &ask, open, status)?;
         let key = now.shown.clone();
         let card = now.render(app);
         let updated = match app {
@@ -245,24 +246,29 @@ pub async fn refresh(broker: &Broker, job: &Job) -> Result<(), EffectError> {
     Ok(())
 }
 
-/// The card `message` should show now, for whoever it went to.
+/// What a card asked, and of whom (`None`: a channel).
+struct Ask<'a> {
+    recipient: Option<&'a str>,
+    stage: i32,
+    version: i32,
+}
+
+/// The card that asked `ask` should show now.
 fn card_for(
     broker: &Broker,
     request: &Request,
-    message: &ChatMessage,
+    ask: &Ask<'_>,
     open: bool,
     status: Option<String>,
 ) -> Result<CardNow, EffectError> {
     let profile = broker.profile_of(request).map_err(EffectError::permanent)?;
     let risk = broker.risk_tier(profile);
-    let ask = Notice::ApprovalNeeded { stage: message.stage, version: message.version };
-    let content = messages::content(&ask, request, profile, risk.as_deref(), broker.notifier.request_url(&request.id));
-    let recipient = message.recipient.as_deref().map(Upn::parse).transpose().map_err(EffectError::permanent)?;
-    let buttons = if open {
-        buttons(broker, request, recipient.as_ref(), message.stage, message.version)?
-    } else {
-        Buttons::Open
-    };
+    let notice = Notice::ApprovalNeeded { stage: ask.stage, version: ask.version };
+    let content =
+        messages::content(&notice, request, profile, risk.as_deref(), broker.notifier.request_url(&request.id));
+    let recipient = ask.recipient.map(Upn::parse).transpose().map_err(EffectError::permanent)?;
+    let buttons =
+        if open { buttons(broker, request, recipient.as_ref(), ask.stage, ask.version)? } else { Buttons::Open };
     let shown = standing_key(open, status.as_deref());
     Ok(CardNow { content, status, buttons, shown })
 }
@@ -300,27 +306,14 @@ pub async fn card_now(
     version: i32,
 ) -> Result<CardNow, EffectError> {
     let decisions = decisions::for_request(broker.store.conn(), &request.id).await?;
-    let at = now();
-    let message = ChatMessage {
-        id: 0,
-        request_id: request.id.clone(),
-        app: String::new(),
-        recipient: approver.map(ToString::to_string),
-        conversation: String::new(),
-        message_id: String::new(),
-        stage,
-        version,
-        shown: String::new(),
-        created_at: at,
-        updated_at: at,
-    };
-    let (open, status) = standing(request, &decisions, &message);
-    card_for(broker, request, &message, open, status)
+    let ask = Ask { recipient: approver.map(Upn::as_str), stage, version };
+    let (open, status) = standing(request, &decisions, &ask);
+    card_for(broker, request, &ask, open, status)
 }
 
 /// Whether the card still asks its recipient to decide, and the line on where the request
 /// stands (none while nothing happened since it was asked).
-fn standing(request: &Request, decisions: &[decisions::Decision], message: &ChatMessage) -> (bool, Option<String>) {
+fn standing(request: &Request, decisions: &[decisions::Decision], ask: &Ask<'_>) -> (bool, Option<String>) {
     let names = |approve: bool, stage: Option<i32>| {
         let names: Vec<&str> = decisions
             .iter()
@@ -329,24 +322,23 @@ fn standing(request: &Request, decisions: &[decisions::Decision], message: &Chat
             .collect();
         if names.is_empty() { "nobody".to_owned() } else { names.join(", ") }
     };
-    let same_ask = request.status == RequestStatus::Pending
-        && request.stage == message.stage
-        && request.version == message.version;
+    let same_ask =
+        request.status == RequestStatus::Pending && request.stage == ask.stage && request.version == ask.version;
     if same_ask {
-        let decided = message.recipient.as_deref().is_some_and(|r| decisions.iter().any(|d| d.approver == r));
+        let decided = ask.recipient.is_some_and(|r| decisions.iter().any(|d| d.approver == r));
         if decided {
             return (false, Some("You have decided; the request waits for other approvers.".to_owned()));
         }
-        let given = decisions.iter().any(|d| d.stage == message.stage && decisions::is_approval(d));
-        let line = given
-            .then(|| format!("Approved so far by {}; more approvals are needed.", names(true, Some(message.stage))));
+        let given = decisions.iter().any(|d| d.stage == ask.stage && decisions::is_approval(d));
+        let line =
+            given.then(|| format!("Approved so far by {}; more approvals are needed.", names(true, Some(ask.stage))));
         return (true, line);
     }
     let line = match request.status {
-        RequestStatus::Pending if request.stage != message.stage => format!(
+        RequestStatus::Pending if request.stage != ask.stage => format!(
             "Stage {} approved by {}; the request now waits for stage {}.",
-            message.stage,
-            names(true, Some(message.stage)),
+            ask.stage,
+            names(true, Some(ask.stage)),
             request.stage
         ),
         RequestStatus::Pending => "The request changed since this was sent: open it in Elevate.".to_owned(),
