@@ -1,4 +1,5 @@
-//! The append-only audit log; each event's `hash` covers its fields and the previous hash.
+//! The append-only audit log, in chain order; each event's `hash` covers its fields and the
+//! previous hash.
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -14,6 +15,9 @@ pub struct Model {
     pub details: String,
     pub prev_hash: String,
     pub hash: String,
+    /// The entry (`audit_entries.entry`) it was sealed from; hashed with the rest. NULL for
+    /// events chained before sealing in batches, and for the sealer's own findings.
+    pub entry: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -4,6 +4,7 @@
 //! both SQLite and PostgreSQL, where text timestamps would not.
 
 pub mod api_tokens;
+pub mod audit_entries;
 pub mod audit_events;
 pub mod audit_forwarding;
 pub mod break_glass_reviews;

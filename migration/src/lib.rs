@@ -12,6 +12,7 @@ mod m20261203_000008_credentials;
 mod m20261203_000009_scheduled_access;
 mod m20261203_000010_grant_activity;
 mod m20261203_000011_chat_messages;
+mod m20261204_000012_audit_sealing;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000009_scheduled_access::Migration),
             Box::new(m20261203_000010_grant_activity::Migration),
             Box::new(m20261203_000011_chat_messages::Migration),
+            Box::new(m20261204_000012_audit_sealing::Migration),
         ]
     }
 }

@@ -16,11 +16,14 @@ use crate::{
     domain::now,
     store::{
         Store, StoreError, audit,
-        audit::{NewEvent, Subject, Verification},
+        audit::{NewEvent, Subject, Verification, seal::Sealer},
     },
 };
 
 const ISSUER: &str = "elevate";
+const CHECKPOINT_SIGNED: &str = "audit.checkpoint_signed";
+/// How long a checkpoint waits for the entries committed before it to be sealed.
+const SEAL_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 const AUDIENCE: &str = "elevate-audit-checkpoint";
 
 /// What a checkpoint vouches for: the chain up to `seq` ended in `hash`.
@@ -69,13 +72,16 @@ pub async fn make(store: &Store, key: &Path, actor: &str) -> Result<(Checkpoint,
         path: key.display().to_string(),
         reason: format!("not an Ed25519 private key: {e}"),
     })?;
-    let (seq, hash) = audit::head(store.conn()).await?.ok_or(CheckpointError::Empty)?;
+    // What was committed before the checkpoint is asked for is in it.
+    Sealer::default().seal_committed(store, SEAL_WAIT).await?;
+    let head = audit::head(store.conn()).await?.ok_or(CheckpointError::Empty)?;
+    let (seq, hash) = (head.seq, head.hash);
     let checkpoint = Checkpoint { iss: ISSUER.into(), aud: AUDIENCE.into(), seq, hash, iat: now() / 1000 };
     let signed = jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &checkpoint, &encoding)
         .map_err(|e| CheckpointError::Key { path: key.display().to_string(), reason: e.to_string() })?;
     let tx = store.begin().await?;
     let details = json!({ "seq": checkpoint.seq, "hash": checkpoint.hash });
-    audit::append(&tx, NewEvent::new(actor, "audit.checkpoint_signed", Subject::Audit(seq), details)).await?;
+    audit::append(&tx, NewEvent::new(actor, CHECKPOINT_SIGNED, Subject::Audit(seq), details)).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok((checkpoint, signed))
 }
@@ -88,11 +94,9 @@ pub async fn make_periodic(
     key: &Path,
     dir: &Path,
 ) -> Result<Option<std::path::PathBuf>, CheckpointError> {
-    let last = audit::last_of(store.conn(), &["audit.checkpoint_signed"]).await?;
+    let sealed = Sealer::default().seal_committed(store, SEAL_WAIT).await?;
     let head = audit::head(store.conn()).await?;
-    if let (Some(last), Some((seq, _))) = (last, head)
-        && last.seq == seq
-    {
+    if sealed && head.is_some_and(|h| h.action == CHECKPOINT_SIGNED) {
         return Ok(None);
     }
     let (checkpoint, signed) = make(store, key, "system").await?;

@@ -40,6 +40,9 @@ impl AuditCommand {
         match self {
             Self::Verify { from_checkpoint: None, .. } => {
                 let store = startup::open_current_store(&settings).await?;
+                // What was committed is verified too: sealing chains it, and records what the
+                // sealer finds missing or altered, before the walk.
+                startup::seal_audit_entries(&store).await;
                 match audit::verify(store.conn()).await? {
                     Verification::Intact { events } => println!("audit chain intact: {events} event(s)"),
                     Verification::Broken { seq, reason } => return Ok(broken(seq, &reason)),
@@ -51,6 +54,7 @@ impl AuditCommand {
                 )?;
                 let signed = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
                 let store = startup::open_current_store(&settings).await?;
+                startup::seal_audit_entries(&store).await;
                 match audit_checkpoint::verify(&store, &signed, &public_key).await? {
                     Outcome::Matches { events, checkpoint } => println!(
                         "audit chain intact: {events} event(s); checkpoint at seq {} matches (hash {})",

@@ -74,6 +74,7 @@ impl TokenCommand {
                 let store = startup::open_current_store(&settings).await?;
                 let issued =
                     tokens::issue(&store, &authority, (&subject, &roles, delegate), ttl.get(), &cli_actor()).await?;
+                startup::seal_audit_entries(&store).await;
                 println!("{}", issued.token);
             }
             Self::List { subject } => {
@@ -103,6 +104,7 @@ impl TokenCommand {
                     }
                     (None, None) => bail!("name a token id or --subject"),
                 }
+                startup::seal_audit_entries(&store).await;
             }
         }
         Ok(ExitCode::SUCCESS)
@@ -137,6 +139,7 @@ impl SessionCommand {
         let user = Upn::parse(&user).context("--user")?;
         let store = startup::open_current_store(&settings).await?;
         let ended = sign_in::revoke_sessions(&store, &user, &cli_actor()).await?;
+        startup::seal_audit_entries(&store).await;
         println!("ended {ended} session(s) of {user}");
         Ok(ExitCode::SUCCESS)
     }

@@ -18,6 +18,9 @@ pub struct AuditSettings {
     /// grew); keep the folder off the database host, or copy it away.
     pub checkpoint_dir: Option<PathBuf>,
     pub checkpoint_interval: HumanDuration,
+    /// How often `serve` chains the events committed since (the longest an event waits
+    /// between its commit and the chain).
+    pub seal_interval: HumanDuration,
     /// Forward every audit event, in order, to a syslog collector (CEF).
     pub syslog: Option<SyslogSettings>,
 }
@@ -29,6 +32,7 @@ impl Default for AuditSettings {
             checkpoint_public_key_file: None,
             checkpoint_dir: None,
             checkpoint_interval: HumanDuration::from_secs(3600),
+            seal_interval: HumanDuration::from_millis(50),
             syslog: None,
         }
     }
@@ -36,6 +40,13 @@ impl Default for AuditSettings {
 
 impl AuditSettings {
     pub(super) fn check(&self) -> Result<(), ConfigError> {
+        let seal = self.seal_interval.get();
+        if seal < std::time::Duration::from_millis(5) || seal > std::time::Duration::from_secs(3600) {
+            return Err(ConfigError::Key {
+                key: "audit.seal_interval",
+                reason: format!("{} is outside 5ms..=1h", self.seal_interval),
+            });
+        }
         match self.checkpoint_dir.is_some() && self.checkpoint_key_file.is_none() {
             true => Err(ConfigError::Key {
                 key: "audit.checkpoint_dir",

@@ -14,6 +14,8 @@ use crate::{
 };
 
 pub const CONTENT_TYPE: &str = "application/x-ndjson";
+/// The header that says how many committed events were not chained yet when the export began.
+pub const UNSEALED: &str = "Elevate-Audit-Unsealed";
 /// Events read per query.
 pub const BATCH: u64 = 500;
 
@@ -51,7 +53,7 @@ pub fn json_lines(
             }
             let next = if full {
                 match queries::search_audit(&state.broker, &caller, &search, Page::After(last), BATCH).await {
-                    Ok(next) => Export::Batch(next),
+                    Ok((next, _)) => Export::Batch(next),
                     Err(e) => {
                         tracing::error!(error = %error_chain(&e), "an audit export failed part-way");
                         Export::Failed

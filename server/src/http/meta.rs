@@ -43,10 +43,10 @@ pub async fn audit(
 ) -> Result<HttpResponse, ApiError> {
     let after = number::<i64>("after_seq", params.after_seq.as_deref())?;
     let limit = number::<u64>("limit", params.limit.as_deref())?;
-    let events = queries::audit_log(&state.broker, &caller, after, limit).await?;
+    let (events, unsealed) = queries::audit_log(&state.broker, &caller, after, limit).await?;
     let next_after_seq = events.last().map(|e| e.seq);
     let items = events.into_iter().map(AuditEventView::from).collect();
-    Ok(HttpResponse::Ok().json(AuditPage { items, next_after_seq }))
+    Ok(HttpResponse::Ok().json(AuditPage { items, next_after_seq, unsealed }))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -61,7 +61,9 @@ pub struct ExportParams {
 }
 
 /// The audit log as JSON lines (`application/x-ndjson`), oldest first, streamed: one event per
-/// line, in the shape of `GET /api/v1/audit` items (auditors and admins).
+/// line, in the shape of `GET /api/v1/audit` items (auditors and admins). What was committed
+/// before the export began is in it; header `Elevate-Audit-Unsealed` says how many committed
+/// events were still waiting to be chained (they come in a later export).
 #[utoipa::path(get, path = "/api/v1/audit/export", params(ExportParams), tag = "audit",
     responses(
         (status = 200, content_type = "application/x-ndjson", body = AuditEventView, description = "one event per line"),
@@ -74,14 +76,12 @@ pub async fn audit_export(
 ) -> Result<HttpResponse, ApiError> {
     let after = number::<i64>("after_seq", params.after_seq.as_deref())?.unwrap_or(0);
     let since = params.since.as_deref();
-    let (search, first) =
+    let (search, first, unsealed) =
         queries::start_export(&state.broker, &caller, since, after, super::audit_export::BATCH).await?;
-    Ok(HttpResponse::Ok().content_type(super::audit_export::CONTENT_TYPE).streaming(super::audit_export::json_lines(
-        state.into_inner(),
-        caller,
-        search,
-        first,
-    )))
+    Ok(HttpResponse::Ok()
+        .content_type(super::audit_export::CONTENT_TYPE)
+        .insert_header((super::audit_export::UNSEALED, unsealed.to_string()))
+        .streaming(super::audit_export::json_lines(state.into_inner(), caller, search, first)))
 }
 
 /// Prometheus metrics.

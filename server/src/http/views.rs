@@ -284,4 +284,7 @@ pub struct AuditPage {
     pub items: Vec<AuditEventView>,
     /// Pass as `after_seq` for the next page.
     pub next_after_seq: Option<i64>,
+    /// Events committed but not yet chained when the page was read (the sealer chains them
+    /// within `audit.seal_interval`; a later page has them).
+    pub unsealed: u64,
 }

@@ -14,6 +14,7 @@ use crate::{
     http::{self, AppState},
     jobs::worker::Worker,
     policy::Policy,
+    store::audit::seal::Sealer,
     sweeps,
     telemetry::error_chain,
     workflows::configuration,
@@ -26,6 +27,8 @@ pub struct Application {
     heartbeat: crate::jobs::worker::Heartbeat,
     stop_worker: watch::Sender<bool>,
     scheduler: tokio_cron_scheduler::JobScheduler,
+    sealer: tokio::task::JoinHandle<()>,
+    stop_sealer: watch::Sender<bool>,
     /// How long the worker may take to stop (its grace for running jobs, and a margin).
     worker_stop_bound: Duration,
 }
@@ -59,6 +62,9 @@ impl Application {
             .map_err(|source| StartError::Bind { addr: settings.server.bind.to_string(), source })?;
         let public_url = settings.server.public_url.clone().unwrap_or_else(|| format!("http://{bound}"));
         let store = open_store(&settings).await?;
+        let (stop_sealer, sealer_stopped) = watch::channel(false);
+        let sealer =
+            tokio::spawn(Sealer::default().run(store.clone(), settings.audit.seal_interval.get(), sealer_stopped));
         let broker = broker(&settings, policy, &public_url, store).await?;
 
         fingerprints.record(&broker.store).await.map_err(StartError::AuditConfig)?;
@@ -130,7 +136,7 @@ impl Application {
         // Signals are ours (run_until_stopped): the worker must hear of them at once too.
         .disable_signals()
         .run();
-        Ok(Self { server, port, worker, heartbeat, stop_worker, scheduler, worker_stop_bound })
+        Ok(Self { server, port, worker, heartbeat, stop_worker, scheduler, sealer, stop_sealer, worker_stop_bound })
     }
 
     pub fn port(&self) -> u16 {
@@ -157,6 +163,9 @@ impl Application {
         if let Err(e) = self.scheduler.shutdown().await {
             error!(error = %error_chain(&e), "stopping the scheduler failed");
         }
+        // Last, so that what the worker and the sweeps recorded is chained before exiting.
+        let _ = self.stop_sealer.send(true);
+        let _ = self.sealer.await;
         let served = match served {
             Some(served) => served,
             None => server.await,

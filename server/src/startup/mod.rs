@@ -1,6 +1,6 @@
 //! Wiring: the store, the directory, AWS and the notification channels put together from the
 //! settings, for `serve` (`Application`) and for the commands that need only some of them.
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use tokio::sync::Notify;
 use tracing::warn;
@@ -57,6 +57,11 @@ pub enum StartError {
 }
 
 async fn connect(settings: &Settings) -> Result<Store, StartError> {
+    // Whatever this process records in the audit log is authenticated with the deployment's
+    // key, so a sealer elsewhere can tell it from an entry written into the database directly.
+    if let Ok(secret) = settings.auth.token_secret() {
+        crate::store::audit::authenticate_entries_with(&secret);
+    }
     Store::connect(&settings.database)
         .await
         .map_err(|source| StartError::Database { url: settings.database.redacted_url(), source })
@@ -79,6 +84,16 @@ pub async fn open_current_store(settings: &Settings) -> Result<Store, StartError
         .await
         .map_err(|source| StartError::Database { url: settings.database.redacted_url(), source })?;
     Ok(store)
+}
+
+/// Seals what this command recorded in the audit log, in case no `serve` runs to do it.
+pub async fn seal_audit_entries(store: &Store) {
+    let sealed = crate::store::audit::seal::Sealer::default().seal_committed(store, Duration::from_secs(10)).await;
+    match sealed {
+        Ok(true) => {}
+        Ok(false) => warn!("the audit log's newest entries are not sealed yet; `serve` will seal them"),
+        Err(e) => warn!(error = %crate::telemetry::error_chain(&e), "sealing the audit log's newest entries failed"),
+    }
 }
 
 /// The store, the policy, the directory and the notification channels wired together.

@@ -28,7 +28,7 @@ impl Fingerprints {
     pub async fn record(&self, store: &Store) -> Result<(), StoreError> {
         let tx = store.begin().await?;
         let last = audit::last_of(&tx, &["config.loaded", "config.changed"]).await?;
-        let seen: Option<serde_json::Value> = last.and_then(|e| serde_json::from_str(&e.details).ok());
+        let seen: Option<serde_json::Value> = last.and_then(|(_, details)| serde_json::from_str(&details).ok());
         let was = |key: &str| seen.as_ref().and_then(|d| d[key].as_str().map(str::to_owned));
         let (settings_changed, policy_changed) = (
             was("settings_sha256").as_deref() != Some(&self.settings),

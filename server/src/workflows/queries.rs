@@ -137,8 +137,10 @@ pub async fn requestable_profiles<'b>(broker: &'b Broker, caller: &Caller) -> Re
 
 /// Every audit event about a request, oldest first: its timeline. Call after `get_request`,
 /// which decides whether the caller may see the request at all.
-pub async fn timeline(broker: &Broker, request_id: &RequestId) -> Result<Vec<audit_events::Model>, WorkflowError> {
-    Ok(audit::for_subject(broker.store.conn(), &audit::Subject::Request(request_id).to_string()).await?)
+pub async fn timeline(broker: &Broker, request_id: &RequestId) -> Result<Vec<audit::Recorded>, WorkflowError> {
+    // One snapshot: an event sealed between reading the chain and the entries is seen once.
+    let snapshot = broker.store.snapshot().await?;
+    Ok(audit::for_subject(&snapshot, &audit::Subject::Request(request_id).to_string()).await?)
 }
 
 pub struct ListQuery {
@@ -212,7 +214,7 @@ pub async fn audit_log(
     caller: &Caller,
     after_seq: Option<i64>,
     limit: Option<u64>,
-) -> Result<Vec<audit_events::Model>, WorkflowError> {
+) -> Result<(Vec<audit_events::Model>, u64), WorkflowError> {
     may_read_audit(caller)?;
     let limit = limit.unwrap_or(100);
     if limit == 0 || limit > 1000 {
@@ -222,8 +224,13 @@ pub async fn audit_log(
     if after < 0 {
         return Err(InvalidValue::new("after_seq", "must not be negative").into());
     }
-    Ok(audit::list(broker.store.conn(), after, limit).await?)
+    let unsealed = audit::seal::wait_for_seal(broker.store.conn(), SEAL_WAIT).await?;
+    Ok((audit::list(broker.store.conn(), after, limit).await?, unsealed))
 }
+
+/// How long a reader of the audit log waits for the events committed before it asked to be
+/// chained (`audit.seal_interval` after their commit, normally).
+const SEAL_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 fn may_read_audit(caller: &Caller) -> Result<(), WorkflowError> {
     authz::require(caller, Action::ReadAudit)
@@ -274,31 +281,34 @@ impl AuditSearch {
     }
 }
 
-/// A page of an audit search (auditors and admins).
+/// A page of an audit search (auditors and admins), once what was committed before it is
+/// chained; and how many committed events still wait for the sealer.
 pub async fn search_audit(
     broker: &Broker,
     caller: &Caller,
     search: &audit::Search,
     page: audit::Page,
     limit: u64,
-) -> Result<Vec<audit_events::Model>, WorkflowError> {
+) -> Result<(Vec<audit_events::Model>, u64), WorkflowError> {
     may_read_audit(caller)?;
-    Ok(audit::search(broker.store.conn(), search, page, limit).await?)
+    let unsealed = audit::seal::wait_for_seal(broker.store.conn(), SEAL_WAIT).await?;
+    Ok((audit::search(broker.store.conn(), search, page, limit).await?, unsealed))
 }
 
 /// The start of an export of the audit log (auditors and admins): everything from `since`
-/// (RFC 3339) after sequence number `after_seq`; the first batch, and the search that goes on.
+/// (RFC 3339) after sequence number `after_seq`; the search that goes on, the first batch,
+/// and how many committed events were not chained yet.
 pub async fn start_export(
     broker: &Broker,
     caller: &Caller,
     since: Option<&str>,
     after_seq: i64,
     batch: u64,
-) -> Result<(audit::Search, Vec<audit_events::Model>), WorkflowError> {
+) -> Result<(audit::Search, Vec<audit_events::Model>, u64), WorkflowError> {
     let from = since.map(|s| crate::domain::parse_instant("since", s)).transpose()?;
     let search = audit::Search { from, ..Default::default() };
-    let first = search_audit(broker, caller, &search, audit::Page::After(after_seq.max(0)), batch).await?;
-    Ok((search, first))
+    let (first, unsealed) = search_audit(broker, caller, &search, audit::Page::After(after_seq.max(0)), batch).await?;
+    Ok((search, first, unsealed))
 }
 
 /// Whether this replica can serve: the database answers and its schema is current.

@@ -82,9 +82,14 @@ fn run(app: &TestApp, args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
-/// The chain's hash as Elevate computes it (the JSON array of the fields).
+/// The chain's hash as Elevate computes it (the JSON array of the fields, with the entry the
+/// event was sealed from).
 fn chained(prev: &str, e: &entity::audit_events::Model) -> String {
-    let canonical = serde_json::json!([prev, e.seq, e.at, e.actor, e.action, e.subject, e.details]).to_string();
+    let canonical = match e.entry {
+        None => serde_json::json!([prev, e.seq, e.at, e.actor, e.action, e.subject, e.details]),
+        Some(entry) => serde_json::json!([prev, e.seq, e.at, e.actor, e.action, e.subject, e.details, entry]),
+    }
+    .to_string();
     Sha256::digest(canonical.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -96,7 +96,7 @@ pub(super) async fn log(state: web::Data<AppState>, visitor: Visitor, q: web::Qu
     };
     let events =
         match queries::search_audit(&state.broker, &visitor.caller(), &search, Page::Before(q.before), PAGE).await {
-            Ok(events) => events,
+            Ok((events, _)) => events,
             Err(e) => return refused(e, "Not shown", &visitor),
         };
     page.older = (events.len() as u64 == PAGE).then(|| events.last().map(|e| e.seq)).flatten();
@@ -132,7 +132,9 @@ pub(super) async fn export(
         Ok(first) => first,
         Err(e) => return refused(e, "Not exported", &visitor),
     };
+    let (first, unsealed) = first;
     HttpResponse::Ok()
+        .insert_header((audit_export::UNSEALED, unsealed.to_string()))
         .insert_header(("Content-Disposition", "attachment; filename=\"elevate-audit.jsonl\""))
         .content_type(audit_export::CONTENT_TYPE)
         .streaming(audit_export::json_lines(state.into_inner(), caller, search, first))

@@ -1,21 +1,35 @@
 //! The tamper-evident audit log: an append-only hash chain. Each event's hash is SHA-256 over
 //! the previous event's hash and the event's own fields, so changing, removing or reordering
 //! any stored event breaks every hash after it.
-use std::fmt;
+//!
+//! A change records its event as an *entry* in its own transaction, without a global lock
+//! ([`append`]); the sealer ([`seal`]) chains committed entries in batches, so commits do not
+//! queue behind one lock held through each other's disk flush. An entry is numbered without
+//! gaps as it commits, and authenticated with a key derived from `auth.token_secret`, so an
+//! entry removed, altered or forged before it was sealed is found when it is, and recorded
+//! in the chain itself (`audit.entries_missing`, `audit.entry_suspect`), which `verify` then
+//! reports.
+mod chain;
+pub mod seal;
 
-use entity::audit_events as events;
+use std::{fmt, sync::OnceLock};
+
+use entity::{audit_entries as entries, audit_events as events};
+use hmac::{Hmac, KeyInit, Mac};
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
-use super::{StoreError, is_postgres};
+pub use chain::{GENESIS, Verification, verify};
+
+use super::StoreError;
 use crate::domain::{GrantId, RequestId, Upn, now};
 
-/// The `prev_hash` of the first event.
-pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-
-/// Serialises appends across replicas on PostgreSQL (SQLite write transactions already are).
-const APPEND_LOCK: i64 = 0x0065_6c65_7661_7465;
+/// The sealer's record of entries that never reached it (removed, or lost in a failed commit).
+pub const ENTRIES_MISSING: &str = "audit.entries_missing";
+/// The sealer's record of an entry that is not as it was written (altered, forged, renumbered).
+pub const ENTRY_SUSPECT: &str = "audit.entry_suspect";
 
 /// An event about to be written: who did what, about what (`subject`, written `kind:id` as
 /// the log is searched by it), with details.
@@ -77,35 +91,46 @@ impl NewEvent {
     }
 }
 
-fn hash(prev: &str, seq: i64, at: i64, actor: &str, action: &str, subject: &str, details: &str) -> String {
-    // A JSON array is an unambiguous encoding of the fields (no separator can be forged).
-    let canonical = serde_json::json!([prev, seq, at, actor, action, subject, details]).to_string();
-    Sha256::digest(canonical.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+/// The key that authenticates entries: one per process, derived from `auth.token_secret`
+/// (which every process of one deployment shares) and never stored in the database. Set once
+/// at start-up; a process without it writes unauthenticated entries, which a sealer that has
+/// the key records as suspect.
+static ENTRY_KEY: OnceLock<Hmac<Sha256>> = OnceLock::new();
+
+pub fn authenticate_entries_with(secret: &SecretString) {
+    // HMAC takes a key of any length: neither step can fail.
+    let Ok(mut derive) = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes()) else { return };
+    derive.update(b"elevate audit entries v1");
+    if let Ok(key) = Hmac::<Sha256>::new_from_slice(&derive.finalize().into_bytes()) {
+        let _ = ENTRY_KEY.set(key);
+    }
 }
 
-/// Appends one event. Must run inside the transaction of the change it records.
-pub async fn append(c: &impl ConnectionTrait, event: NewEvent) -> Result<i64, StoreError> {
-    if is_postgres(c) {
-        c.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({APPEND_LOCK})")).await?;
-    }
-    let (seq, prev_hash) = match head(c).await? {
-        Some((seq, hash)) => (seq + 1, hash),
-        None => (1, GENESIS.to_owned()),
-    };
+/// The MAC of an entry's fields (as a JSON array, like the chain's hash), if this process has
+/// the key.
+fn mac(at: i64, actor: &str, action: &str, subject: &str, details: &str) -> Option<String> {
+    let mut mac = ENTRY_KEY.get()?.clone();
+    mac.update(serde_json::json!([at, actor, action, subject, details]).to_string().as_bytes());
+    Some(mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Records one event. Must run inside the transaction of the change it records; the event is
+/// chained once that transaction has committed and the sealer has run (within
+/// `audit.seal_interval`).
+pub async fn append(c: &impl ConnectionTrait, event: NewEvent) -> Result<(), StoreError> {
     let at = now();
     let details = event.details.to_string();
-    let row = events::ActiveModel {
-        seq: Set(seq),
+    let row = entries::ActiveModel {
+        mac: Set(mac(at, &event.actor, event.action, &event.subject, &details)),
         at: Set(at),
-        hash: Set(hash(&prev_hash, seq, at, &event.actor, event.action, &event.subject, &details)),
         actor: Set(event.actor),
         action: Set(event.action.to_owned()),
         subject: Set(event.subject),
         details: Set(details),
-        prev_hash: Set(prev_hash),
+        ..Default::default()
     };
-    events::Entity::insert(row).exec_without_returning(c).await?;
-    Ok(seq)
+    entries::Entity::insert(row).exec_without_returning(c).await?;
+    Ok(())
 }
 
 pub async fn list(c: &impl ConnectionTrait, after_seq: i64, limit: u64) -> Result<Vec<events::Model>, StoreError> {
@@ -195,19 +220,27 @@ pub async fn search(
     Ok(query.limit(limit).all(c).await?)
 }
 
-/// The newest event's sequence number and hash.
-pub async fn head(c: &impl ConnectionTrait) -> Result<Option<(i64, String)>, StoreError> {
-    let last = events::Entity::find().order_by_desc(events::Column::Seq).one(c).await?;
-    Ok(last.map(|e| (e.seq, e.hash)))
+/// The newest sealed event: the chain's head.
+pub async fn head(c: &impl ConnectionTrait) -> Result<Option<events::Model>, StoreError> {
+    Ok(events::Entity::find().order_by_desc(events::Column::Seq).one(c).await?)
 }
 
-/// The newest event with one of `actions`.
-pub async fn last_of(c: &impl ConnectionTrait, actions: &[&str]) -> Result<Option<events::Model>, StoreError> {
+/// The newest event with one of `actions`, sealed or not: its action and details.
+pub async fn last_of(c: &impl ConnectionTrait, actions: &[&str]) -> Result<Option<(String, String)>, StoreError> {
+    let pending = entries::Entity::find()
+        .filter(entries::Column::Action.is_in(actions.iter().copied()))
+        .order_by_desc(entries::Column::Id)
+        .one(c)
+        .await?;
+    if let Some(e) = pending {
+        return Ok(Some((e.action, e.details)));
+    }
     Ok(events::Entity::find()
         .filter(events::Column::Action.is_in(actions.iter().copied()))
         .order_by_desc(events::Column::Seq)
         .one(c)
-        .await?)
+        .await?
+        .map(|e| (e.action, e.details)))
 }
 
 /// The hash of event `seq`, if there is one.
@@ -215,48 +248,27 @@ pub async fn hash_at(c: &impl ConnectionTrait, seq: i64) -> Result<Option<String
     Ok(events::Entity::find_by_id(seq).one(c).await?.map(|e| e.hash))
 }
 
-pub async fn for_subject(c: &impl ConnectionTrait, subject: &str) -> Result<Vec<events::Model>, StoreError> {
-    Ok(events::Entity::find()
+/// One event about a subject, as a timeline shows it.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+}
+
+/// Every event about `subject`, oldest first: the sealed ones in chain order, then those
+/// still waiting for the sealer.
+pub async fn for_subject(c: &impl ConnectionTrait, subject: &str) -> Result<Vec<Recorded>, StoreError> {
+    let sealed = events::Entity::find()
         .filter(events::Column::Subject.eq(subject))
         .order_by_asc(events::Column::Seq)
         .all(c)
-        .await?)
-}
-
-/// The outcome of walking the chain.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Verification {
-    Intact { events: u64 },
-    Broken { seq: i64, reason: String },
-}
-
-/// Walks the whole chain in pages and reports the first event that does not verify.
-pub async fn verify(c: &impl ConnectionTrait) -> Result<Verification, StoreError> {
-    let mut prev_seq = 0;
-    let mut prev_hash = GENESIS.to_owned();
-    let mut count = 0;
-    loop {
-        let page = list(c, prev_seq, 1000).await?;
-        if page.is_empty() {
-            return Ok(Verification::Intact { events: count });
-        }
-        for e in page {
-            let broken = |reason: &str| Ok(Verification::Broken { seq: e.seq, reason: reason.to_owned() });
-            if e.seq != prev_seq + 1 {
-                return Ok(Verification::Broken {
-                    seq: prev_seq + 1,
-                    reason: format!("event missing (next stored event is {})", e.seq),
-                });
-            }
-            if e.prev_hash != prev_hash {
-                return broken("prev_hash does not match the previous event's hash");
-            }
-            if e.hash != hash(&e.prev_hash, e.seq, e.at, &e.actor, &e.action, &e.subject, &e.details) {
-                return broken("hash does not match the event's contents");
-            }
-            prev_seq = e.seq;
-            prev_hash = e.hash;
-            count += 1;
-        }
-    }
+        .await?;
+    let pending = entries::Entity::find()
+        .filter(entries::Column::Subject.eq(subject))
+        .order_by_asc(entries::Column::Id)
+        .all(c)
+        .await?;
+    let sealed = sealed.into_iter().map(|e| Recorded { at: e.at, actor: e.actor, action: e.action });
+    Ok(sealed.chain(pending.into_iter().map(|e| Recorded { at: e.at, actor: e.actor, action: e.action })).collect())
 }
