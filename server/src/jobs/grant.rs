@@ -188,8 +188,9 @@ pub async fn confirm(
 
 /// The grant's time is up: its request expires, extensions still waiting for approval lose
 /// their purpose, and the grant stops wanting the membership.
-pub async fn expire(broker: &Broker, tx: &DatabaseTransaction, g: &Grant) -> Result<(), StoreError> {
-    let Some(request) = requests::get_for_update(tx, &g.request_id).await? else { return Ok(()) };
+/// Returns the grant as it is now (ending).
+pub async fn expire(broker: &Broker, tx: &DatabaseTransaction, g: &Grant) -> Result<Grant, StoreError> {
+    let Some(request) = requests::get_for_update(tx, &g.request_id).await? else { return Ok(g.clone()) };
     if matches!(request.status, RequestStatus::Approved | RequestStatus::Active) {
         let expired = requests::after(&request, RequestEvent::Expire)?;
         let expired = requests::update(tx, &request, expired).await?;
@@ -202,7 +203,7 @@ pub async fn expire(broker: &Broker, tx: &DatabaseTransaction, g: &Grant) -> Res
         "expires_at": g.expires_at.map(format_millis),
     });
     audit::append(tx, NewEvent::system("grant.expired", Subject::Request(&g.request_id), details)).await?;
-    Ok(())
+    Ok(g)
 }
 
 /// The directory refused the membership for good: the request fails, and whatever may have

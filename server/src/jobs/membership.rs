@@ -100,15 +100,10 @@ impl Sync<'_> {
             .iter()
             .filter(|g| GrantState::WANTING.contains(&g.state) && g.expires_at.is_some_and(|e| e <= at))
             .collect();
-        if !due.is_empty() {
-            let tx = self.begin().await?;
-            for g in due {
-                grant::expire(self.broker, &tx, g).await?;
-            }
-            tx.commit().await?;
-            return Ok(Step::Again);
-        }
         let upn = open.first().map(|g| g.upn.clone()).unwrap_or_default();
+        if !due.is_empty() {
+            return self.expire(&open, &due, &upn).await;
+        }
         let m = self.membership(&upn).await?;
         let wanting: Vec<&Grant> = open.iter().filter(|g| GrantState::WANTING.contains(&g.state)).collect();
         let ending: Vec<&Grant> = open.iter().filter(|g| g.state == GrantState::Ending).collect();
@@ -250,7 +245,50 @@ impl Sync<'_> {
             }
             return Ok(Step::Done);
         }
-        let outcome = match (m.standing, m.added_at) {
+        let outcome = self.end_membership(&m).await?;
+        self.settle(ending, outcome, Some(m)).await?;
+        Ok(Step::Again)
+    }
+
+    /// Grants whose time is up. When no other grant wants the membership, the directory is
+    /// told first and the ends and the removal are recorded in one commit (a crash before it
+    /// repeats the call, which finds the member gone); when the directory cannot be reached,
+    /// the ends are recorded alone, and the removal is retried.
+    async fn expire(&self, open: &[Grant], due: &[&Grant], upn: &str) -> Result<Step, EffectError> {
+        let others_want =
+            open.iter().any(|g| GrantState::WANTING.contains(&g.state) && !due.iter().any(|d| d.id == g.id));
+        let removal = match others_want {
+            true => None,
+            false => {
+                let m = self.membership(upn).await?;
+                Some(self.end_membership(&m).await.map(|outcome| (outcome, m)))
+            }
+        };
+        let at = now();
+        let tx = self.begin().await?;
+        let mut ending: Vec<Grant> = open.iter().filter(|g| g.state == GrantState::Ending).cloned().collect();
+        for g in due {
+            ending.push(grant::expire(self.broker, &tx, g).await?);
+        }
+        let failed = match removal {
+            Some(Ok((outcome, m))) => {
+                for g in &ending {
+                    grant::settle(self.broker, &tx, g, outcome, at).await?;
+                }
+                memberships::save(&tx, Membership { standing: None, added_at: None, updated_at: at, ..m }).await?;
+                None
+            }
+            Some(Err(e)) => Some(e),
+            None => None,
+        };
+        tx.commit().await?;
+        self.broker.wake_worker();
+        failed.map_or(Ok(Step::Again), Err)
+    }
+
+    /// Makes the directory match "no grant wants this membership": what that took.
+    async fn end_membership(&self, m: &Membership) -> Result<EndOutcome, EffectError> {
+        Ok(match (m.standing, m.added_at) {
             (Some(true), _) => EndOutcome::KeptStanding,
             (_, None) => EndOutcome::NotAdded,
             (_, Some(_)) => match self.broker.directory.remove_member(&self.group, &self.user_id).await {
@@ -259,9 +297,7 @@ impl Sync<'_> {
                 Err(DirectoryError::NotFound(_)) => EndOutcome::GroupMissing,
                 Err(e) => return Err(e.into()),
             },
-        };
-        self.settle(ending, outcome, Some(m)).await?;
-        Ok(Step::Again)
+        })
     }
 
     /// Records the end of `ending` grants. With `forget` (no grant wants the membership any
