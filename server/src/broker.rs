@@ -113,8 +113,26 @@ pub enum Freshness {
     /// Asked now: for every authorization (deciding, filing, reading a request, signing in)
     /// and for whom a notice goes to.
     Fresh,
+    /// May be up to [`RECENT`] old (and never older than `directory.display_cache_ttl`): only
+    /// to check, as a request is filed, that someone other than the requester can decide it.
+    /// Whoever decides is asked about afresh then.
+    Recent,
     /// May be up to `directory.display_cache_ttl` old: for what is only shown or routed.
     Display,
+}
+
+/// How old a [`Freshness::Recent`] answer may be.
+pub const RECENT: Duration = Duration::from_secs(5);
+
+impl Freshness {
+    /// The oldest cached answer this freshness takes; `None`: none, ask now.
+    fn max_age(self) -> Option<Duration> {
+        match self {
+            Self::Fresh => None,
+            Self::Recent => Some(RECENT),
+            Self::Display => Some(Duration::MAX),
+        }
+    }
 }
 
 /// More entries than this and the stale ones are dropped.
@@ -126,9 +144,12 @@ impl<K: std::hash::Hash + Eq + Clone, V: Clone> TtlCache<K, V> {
         Self { ttl, entries: Mutex::new(HashMap::new()) }
     }
 
-    pub fn get(&self, key: &K) -> Option<V> {
+    /// The value kept for `key`, if it is younger than the cache's ttl and than what
+    /// `freshness` takes.
+    pub fn get(&self, key: &K, freshness: Freshness) -> Option<V> {
+        let max_age = freshness.max_age()?.min(self.ttl);
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.get(key).filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, value)| value.clone())
+        entries.get(key).filter(|(at, _)| at.elapsed() < max_age).map(|(_, value)| value.clone())
     }
 
     pub fn put(&self, key: &K, value: V) {
@@ -157,9 +178,7 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<V, DirectoryError>>,
 {
-    if freshness == Freshness::Display
-        && let Some(answer) = cache.get(key)
-    {
+    if let Some(answer) = cache.get(key, freshness) {
         return Ok(answer);
     }
     let answer = match ask().await {

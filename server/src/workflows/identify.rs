@@ -22,7 +22,8 @@ use crate::{
 /// such user (a service principal's id, a deleted user, another tenant's object).
 pub async fn user_by_object_id(broker: &Broker, object_id: &str) -> Result<DirectoryUser, WorkflowError> {
     let key = object_id.to_ascii_lowercase();
-    if let Some(user) = broker.identities.get(&key) {
+    // The cache's own lifetime (`IDENTITY_TTL`) bounds how old this may be.
+    if let Some(user) = broker.identities.get(&key, crate::broker::Freshness::Display) {
         return Ok(user);
     }
     let unknown = || WorkflowError::Forbidden(format!("the directory has no user with object id {object_id}"));

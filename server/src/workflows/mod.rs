@@ -113,9 +113,7 @@ impl Broker {
         upn: &Upn,
         freshness: Freshness,
     ) -> Result<crate::broker::KnownGroups, WorkflowError> {
-        if freshness == Freshness::Display
-            && let Some(known) = self.groups_cache.get(upn)
-        {
+        if let Some(known) = self.groups_cache.get(upn, freshness) {
             return Ok(known);
         }
         let groups = match self.directory.resolve_user(upn.as_str()).await {

@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::{
-    Broker, WorkflowError,
+    Broker, Freshness, WorkflowError,
     authz::{self, Action},
     on_call::{self, OnCall},
 };
@@ -91,8 +91,10 @@ pub async fn request_access(broker: &Broker, caller: &Caller, input: NewRequest)
         Some(at) => Kind::Scheduled(at),
         None => Kind::Ask,
     };
-    let user = resolve(broker, &requester).await?;
-    if !broker.is_among(&requester, &profile.eligible).await? {
+    // The directory's answers about the requester, asked at once rather than in turn.
+    let (user, eligible) =
+        tokio::try_join!(resolve(broker, &requester), broker.is_among(&requester, &profile.eligible))?;
+    if !eligible {
         return Err(WorkflowError::Forbidden(format!("{requester} is not eligible for profile {}", profile.key)));
     }
     file(broker, caller, &user, &profile, duration, justification, ticket, kind).await
@@ -209,13 +211,16 @@ pub(super) async fn resolve(broker: &Broker, upn: &Upn) -> Result<DirectoryUser,
 
 /// Refuses a request nobody could approve (only the requester, or empty approver groups),
 /// rather than leaving it to time out; returns who can approve it (the requester is told).
+/// The approvers may be a few seconds old ([`Freshness::Recent`]): this only spares a
+/// hopeless request, and whoever decides is checked afresh.
 async fn check_someone_can_approve(
     broker: &Broker,
     profile: &Profile,
     requester: &Upn,
 ) -> Result<Vec<DirectoryUser>, WorkflowError> {
     let ApprovalRule::Approvers { first, .. } = &profile.approval else { return Ok(Vec::new()) };
-    let mut approvers = broker.people_among(&first.approvers).await.map_err(WorkflowError::Directory)?;
+    let mut approvers =
+        broker.people_among_as(&first.approvers, Freshness::Recent).await.map_err(WorkflowError::Directory)?;
     approvers.retain(|a| &a.upn != requester);
     if (approvers.len() as u64) < u64::from(first.required) {
         return Err(WorkflowError::Conflict(format!(
