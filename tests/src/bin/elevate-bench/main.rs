@@ -61,6 +61,8 @@ struct Options {
     /// The synthetic day of CloudTrail logs: files, and records in each.
     activity_files: usize,
     activity_per_file: usize,
+    /// An earlier build to measure in the same run, before the current one, and its name.
+    baseline: Option<(String, String)>,
 }
 
 fn options() -> anyhow::Result<Options> {
@@ -76,6 +78,7 @@ fn options() -> anyhow::Result<Options> {
         parts: vec!["api".into(), "activity".into()],
         activity_files: 5000,
         activity_per_file: 200,
+        baseline: None,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
@@ -88,13 +91,18 @@ fn options() -> anyhow::Result<Options> {
             "--mass" => o.mass = value.split(',').map(str::parse).collect::<Result<_, _>>()?,
             "--graph-concurrency" => o.graph_concurrency = value.parse()?,
             "--parts" => o.parts = value.split(',').map(str::to_owned).collect(),
+            "--baseline" => {
+                let (label, path) = value.split_once('=').context("--baseline NAME=PATH (an elevate binary)")?;
+                o.baseline = Some((label.to_owned(), path.to_owned()));
+            }
             "--activity" => {
                 let (files, per_file) = value.split_once('x').context("--activity FILESxRECORDS, e.g. 5000x200")?;
                 (o.activity_files, o.activity_per_file) = (files.parse()?, per_file.parse()?);
             }
             other => bail!(
                 "unknown option {other}; options: --db sqlite,postgres --latency-ms 50 --load-seconds 10 \
-                 --concurrency 32 --mass 1000,10000 --graph-concurrency 64 --parts api,activity --activity 5000x200"
+                 --concurrency 32 --mass 1000,10000 --graph-concurrency 64 --parts api,activity --activity 5000x200 \
+                 --baseline NAME=PATH"
             ),
         }
     }
@@ -115,7 +123,15 @@ async fn main() -> anyhow::Result<()> {
             o.concurrency
         );
         for backend in &o.backends {
-            run(&o, Path::new(&bin), backend).await?;
+            let before = match &o.baseline {
+                Some((label, path)) => Some((label, run(&o, Path::new(path), backend).await?)),
+                None => None,
+            };
+            let after = run(&o, Path::new(&bin), backend).await?;
+            match before {
+                None => after.print(backend),
+                Some((label, before)) => after.print_against(backend, label, &before),
+            }
         }
     }
     if o.parts.iter().any(|p| p == "activity") {
@@ -124,12 +140,12 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run(o: &Options, bin: &Path, backend: &str) -> anyhow::Result<()> {
+async fn run(o: &Options, bin: &Path, backend: &str) -> anyhow::Result<Report> {
     let users = o.mass.iter().copied().max().unwrap_or(0).max(1000);
     let mut b = Bench::start(o, bin, backend, users).await?;
-    println!("### {backend}\n\n| measure | result |\n| --- | --- |");
-    println!("| start-up to ready (empty database) | {:.0} ms |", b.startup.as_secs_f64() * 1000.0);
-    println!("| idle RSS after start-up | {:.1} MB |", b.rss_kb("VmRSS") as f64 / 1024.0);
+    let mut r = Report::default();
+    r.add("start-up to ready (empty database)", format!("{:.0} ms", b.startup.as_secs_f64() * 1000.0), None);
+    r.add("idle RSS after start-up", format!("{:.1} MB", b.rss_kb("VmRSS") as f64 / 1024.0), None);
 
     let api = b.api.clone();
     let users = b.users.clone();
@@ -137,30 +153,86 @@ async fn run(o: &Options, bin: &Path, backend: &str) -> anyhow::Result<()> {
         api.clone().file("Manual", users[i % users.len()].clone(), 3600)
     })
     .await;
-    println!("{}", filed.row("POST /api/v1/requests (pending)"));
+    filed.add_to(&mut r, "POST /api/v1/requests (pending)");
     let ids = Arc::new(filed.ids.clone());
     let (api, got_ids) = (b.api.clone(), ids.clone());
     let got = load(o.concurrency, Some(Duration::from_secs(o.load_seconds)), usize::MAX, move |i| {
         api.clone().get(got_ids[i % got_ids.len()].clone())
     })
     .await;
-    println!("{}", got.row("GET /api/v1/requests/{id}"));
+    got.add_to(&mut r, "GET /api/v1/requests/{id}");
     let (api, approve_ids) = (b.api.clone(), ids.clone());
     let approved = load(o.concurrency, None, ids.len(), move |i| api.clone().approve(approve_ids[i].clone())).await;
-    println!("{}", approved.row("POST /api/v1/requests/{id}/approve"));
+    approved.add_to(&mut r, "POST /api/v1/requests/{id}/approve");
     b.wait_for_count("SELECT count(*) FROM requests WHERE status = 'approved'", 0, "activations").await?;
     let lag = b.grant_lag().await?;
-    println!("| grant lag, final approval → membership confirmed ({} grants) | {} |", lag.len(), spread(&lag));
+    r.lag(&format!("grant lag, final approval → membership confirmed ({} grants)", lag.len()), &lag);
 
     for &n in &o.mass {
         let lag = b.expiries(n, Duration::ZERO).await?;
-        println!("| revocation lag, {n} grants expiring in the same second | {} |", spread(&lag));
+        r.lag(&format!("revocation lag, {n} grants expiring in the same second"), &lag);
     }
     let lag = b.expiries(600, Duration::from_millis(50)).await?;
-    println!("| revocation lag, steady stream (600 expiries, one every 50 ms) | {} |", spread(&lag));
-    println!("| peak RSS | {:.1} MB |\n", b.rss_kb("VmHWM") as f64 / 1024.0);
+    r.lag("revocation lag, steady stream (600 expiries, one every 50 ms)", &lag);
+    r.add("peak RSS", format!("{:.1} MB", b.rss_kb("VmHWM") as f64 / 1024.0), None);
     b.stop().await;
-    Ok(())
+    Ok(r)
+}
+
+/// One backend's measures, in order: what each row shows, and the number that compares.
+#[derive(Default)]
+struct Report {
+    rows: Vec<(String, String, Option<Key>)>,
+}
+
+/// What a row is compared by between two builds.
+#[derive(Clone, Copy)]
+enum Key {
+    /// Calls per second: more is better.
+    PerSecond(f64),
+    /// The 99th percentile, in ms: less is better.
+    P99(f64),
+}
+
+impl Report {
+    fn add(&mut self, name: &str, text: String, key: Option<Key>) {
+        self.rows.push((name.to_owned(), text, key));
+    }
+
+    fn lag(&mut self, name: &str, seconds: &[f64]) {
+        self.add(name, spread(seconds), percentile(seconds, 0.99).map(Key::P99));
+    }
+
+    fn print(&self, backend: &str) {
+        println!("### {backend}\n\n| measure | result |\n| --- | --- |");
+        for (name, text, _) in &self.rows {
+            println!("| {name} | {text} |");
+        }
+        println!();
+    }
+
+    /// Both builds side by side, measured in this run, and the ratio of the compared numbers
+    /// (after / before: above 1 is better for calls per second, below 1 for lags).
+    fn print_against(&self, backend: &str, label: &str, before: &Report) {
+        println!("### {backend}: {label} (before) and this build (after)\n");
+        println!("| measure | before | after | after / before |\n| --- | --- | --- | --- |");
+        for (name, text, key) in &self.rows {
+            // Rows are matched by what they measure; a count in the name (grants) may differ.
+            let stem = |n: &str| n.split(" (").next().unwrap_or(n).to_owned();
+            let earlier = before.rows.iter().find(|(n, ..)| stem(n) == stem(name));
+            let ratio = match (earlier.and_then(|(_, _, k)| *k), key) {
+                (Some(Key::PerSecond(b)), Some(Key::PerSecond(a))) | (Some(Key::P99(b)), Some(Key::P99(a)))
+                    if b > 0.0 =>
+                {
+                    format!("{:.2}", a / b)
+                }
+                _ => String::new(),
+            };
+            let was = earlier.map_or("", |(_, t, _)| t.as_str());
+            println!("| {name} | {was} | {text} | {ratio} |");
+        }
+        println!();
+    }
 }
 
 /// Elevate's API as the benchmark calls it.
@@ -210,14 +282,11 @@ struct Load {
 }
 
 impl Load {
-    fn row(&self, name: &str) -> String {
+    fn add_to(&self, report: &mut Report, name: &str) {
         let secs: Vec<f64> = self.latencies.iter().map(Duration::as_secs_f64).collect();
-        format!(
-            "| {name} | {:.0} calls/s · latency {} · {} failed |",
-            self.latencies.len() as f64 / self.elapsed.as_secs_f64(),
-            spread(&secs),
-            self.failed
-        )
+        let rate = self.latencies.len() as f64 / self.elapsed.as_secs_f64();
+        let text = format!("{rate:.0} calls/s · latency {} · {} failed", spread(&secs), self.failed);
+        report.add(name, text, Some(Key::PerSecond(rate)));
     }
 }
 
@@ -263,15 +332,20 @@ where
     Load { latencies, failed, elapsed, ids }
 }
 
-/// `p50 · p99 · max` of seconds, in milliseconds.
-fn spread(values: &[f64]) -> String {
-    if values.is_empty() {
-        return "no samples".into();
-    }
+/// The `q` quantile of seconds, in milliseconds.
+fn percentile(values: &[f64], q: f64) -> Option<f64> {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
-    let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize] * 1000.0;
-    format!("p50 {:.0} ms · p99 {:.0} ms · max {:.0} ms", at(0.5), at(0.99), at(1.0))
+    let i = ((v.len().checked_sub(1)?) as f64 * q).round() as usize;
+    Some(v[i] * 1000.0)
+}
+
+/// `p50 · p99 · max` of seconds, in milliseconds.
+fn spread(values: &[f64]) -> String {
+    match (percentile(values, 0.5), percentile(values, 0.99), percentile(values, 1.0)) {
+        (Some(p50), Some(p99), Some(max)) => format!("p50 {p50:.0} ms · p99 {p99:.0} ms · max {max:.0} ms"),
+        _ => "no samples".into(),
+    }
 }
 
 struct Bench {
