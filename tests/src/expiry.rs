@@ -4,8 +4,9 @@
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 
 /// Moves the end of these requests' grants to `at` (Unix ms), with the membership syncs that
-/// were due at the old ends, as if they had been filed for exactly that long.
-pub async fn set(db: &DatabaseConnection, request_ids: &[String], at: i64) -> Result<(), DbErr> {
+/// were due at the old ends, as if they had been filed for exactly that long. `db` may be a
+/// transaction, to move many at once.
+pub async fn set(db: &impl ConnectionTrait, request_ids: &[String], at: i64) -> Result<(), DbErr> {
     let list = request_ids.iter().map(|id| format!("'{id}'")).collect::<Vec<_>>().join(",");
     let keys = format!("SELECT 'membership:' || group_id || ':' || user_id FROM grants WHERE request_id IN ({list})");
     let now = chrono::Utc::now().timestamp_millis();

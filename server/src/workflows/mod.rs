@@ -116,8 +116,9 @@ impl Broker {
         if let Some(known) = self.groups_cache.get(upn, freshness) {
             return Ok(known);
         }
-        let groups = match self.directory.resolve_user(upn.as_str()).await {
-            Ok(user) => Some(self.directory.groups_of(&user.id).await.map_err(WorkflowError::Directory)?.into()),
+        // One directory call: the groups of the user the UPN names.
+        let groups = match self.directory.groups_of(upn.as_str()).await {
+            Ok(groups) => Some(groups.into()),
             Err(DirectoryError::NotFound(_)) => None,
             Err(e) => return Err(WorkflowError::Directory(e)),
         };

@@ -76,8 +76,9 @@ impl DirectoryProvider for LocalDirectory {
             .ok_or_else(|| DirectoryError::NotFound(format!("group {group}")))
     }
 
-    async fn groups_of(&self, user_id: &str) -> Result<Vec<GroupId>, DirectoryError> {
-        let ids = local_directory::group_ids_of(self.store.conn(), user_id).await?;
+    async fn groups_of(&self, user: &str) -> Result<Vec<GroupId>, DirectoryError> {
+        let user = self.resolve_user(user).await?;
+        let ids = local_directory::group_ids_of(self.store.conn(), &user.id).await?;
         Ok(ids.iter().filter_map(|g| GroupId::parse(g).ok()).collect())
     }
 }

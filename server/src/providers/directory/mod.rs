@@ -74,8 +74,9 @@ pub trait DirectoryProvider: Send + Sync {
     async fn remove_member(&self, group: &GroupId, user_id: &str) -> Result<(), DirectoryError>;
     /// Every member of a group.
     async fn list_members(&self, group: &GroupId) -> Result<Vec<DirectoryUser>, DirectoryError>;
-    /// The groups a user belongs to, transitively.
-    async fn groups_of(&self, user_id: &str) -> Result<Vec<GroupId>, DirectoryError>;
+    /// The groups a user (by object id or UPN) belongs to, transitively; `NotFound` when the
+    /// directory has no such user.
+    async fn groups_of(&self, user: &str) -> Result<Vec<GroupId>, DirectoryError>;
     /// A group's display name; `NotFound` when the group does not exist.
     async fn group_name(&self, group: &GroupId) -> Result<String, DirectoryError>;
     /// Whether membership changes should be pushed to a provisioned app at once.

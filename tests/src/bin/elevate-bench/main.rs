@@ -20,7 +20,7 @@ mod activity;
 
 use anyhow::{Context, bail};
 use elevate_tests::graph_server::{CLIENT_ID, CLIENT_SECRET, Faults, GraphServer, TENANT};
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement, TransactionTrait};
 use serde_json::{Value, json};
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
@@ -542,10 +542,13 @@ level = "warn"
         let step = i64::try_from(spacing.as_millis())?;
         let ids = self.strings(&format!("SELECT id FROM requests WHERE {batch} ORDER BY id")).await?;
         let chunk = if step == 0 { ids.len().max(1) } else { 1 };
+        // One transaction: a commit per grant of a stream took longer than the lead on SQLite.
+        let tx = self.db.begin().await?;
         for (k, group) in ids.chunks(chunk).enumerate() {
             let when = at + step * i64::try_from(k)?;
-            elevate_tests::expiry::set(&self.db, group, when).await?;
+            elevate_tests::expiry::set(&tx, group, when).await?;
         }
+        tx.commit().await?;
         if chrono::Utc::now().timestamp_millis() > at - 2500 {
             bail!("moving {n} expiries took too long to measure from the instant chosen");
         }

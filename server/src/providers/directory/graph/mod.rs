@@ -202,9 +202,15 @@ impl DirectoryProvider for GraphDirectory {
         members.iter().filter(|m| m["@odata.type"] == "#microsoft.graph.user").map(user_from).collect()
     }
 
-    async fn groups_of(&self, user_id: &str) -> Result<Vec<GroupId>, DirectoryError> {
-        let url = self.client.url(&format!("/users/{}/transitiveMemberOf?$select=id&$top=999", segment(user_id)));
-        let groups = self.client.get_all(url).await?;
+    /// `/users/{id | userPrincipalName}/transitiveMemberOf`: one call (per 999 groups) for a
+    /// user named either way.
+    async fn groups_of(&self, user: &str) -> Result<Vec<GroupId>, DirectoryError> {
+        let url = self.client.url(&format!("/users/{}/transitiveMemberOf?$select=id&$top=999", segment(user)));
+        let groups = match self.client.get_all(url).await {
+            Ok(groups) => groups,
+            Err(e) if is_status(&e, 404) => return Err(DirectoryError::NotFound(format!("user {user}"))),
+            Err(e) => return Err(e.into()),
+        };
         Ok(groups.iter().filter_map(|g| g["id"].as_str()).filter_map(|id| GroupId::parse(id).ok()).collect())
     }
 
