@@ -231,8 +231,11 @@ async fn without_the_script_the_form_reads_utc_and_the_grants_page_lists_what_is
     let alice = demo_sign_in(&app, ALICE).await;
     let (_, form) = page(&app, "/requests/new?profile=Auto", &alice).await;
     assert!(form.contains("Start at (optional, <span data-zone>UTC</span>)"), "{form}");
-    let day = (chrono::Utc::now() + chrono::Duration::days(1)).date_naive();
-    let start_at = format!("{day}T10:00");
+    // Two hours ahead, on the minute: within the profile's `max_advance` (1d) whatever the
+    // time of day the test runs at.
+    let start = chrono::Utc::now() + chrono::Duration::hours(2);
+    let (minute, end) = (start.format("%Y-%m-%dT%H:%M"), (start + chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M"));
+    let start_at = minute.to_string();
     let fields = [
         ("csrf", csrf_of(&form)),
         ("profile", "Auto".into()),
@@ -246,13 +249,13 @@ async fn without_the_script_the_form_reads_utc_and_the_grants_page_lists_what_is
     let (_, request) = app.engineer().get(&format!("/api/v1/requests/{id}")).await;
     assert_eq!(
         (request["status"].as_str(), request["start_at"].as_str()),
-        (Some("scheduled"), Some(&*format!("{day}T10:00:00.000Z")))
+        (Some("scheduled"), Some(&*format!("{minute}:00.000Z")))
     );
 
     // On the grants page, under "Scheduled": Alice may cancel hers, Dave revoke it.
     let (_, html) = page(&app, "/grants", &alice).await;
     let (_, scheduled) = html.split_once("<h2>Scheduled</h2>").expect("a Scheduled section");
-    assert!(scheduled.contains(&id) && scheduled.contains(&format!("{day}T11:00:00.000Z")), "{scheduled}");
+    assert!(scheduled.contains(&id) && scheduled.contains(&format!("{end}:00.000Z")), "{scheduled}");
     assert!(scheduled.contains(&format!("/requests/{id}/cancel")) && scheduled.contains(">Cancel<"), "{scheduled}");
     let dave = demo_sign_in(&app, DAVE).await;
     let (_, html) = page(&app, "/grants", &dave).await;
