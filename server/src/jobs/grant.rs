@@ -109,15 +109,25 @@ pub async fn start(c: &impl ConnectionTrait, request: &Request) -> Result<Grant,
     Ok(grant)
 }
 
-/// The grant is over (revoked, expired, failed): it stops wanting the membership, and the sync
-/// decides what that means for the directory. A grant that ended already stays as it is.
+/// The grant is over (revoked): it stops wanting the membership, and a sync decides what that
+/// means for the directory. A grant that ended already stays as it is.
 pub async fn end(c: &impl ConnectionTrait, g: Grant) -> Result<Grant, StoreError> {
+    let before = g.state;
+    let g = stop_wanting(c, g).await?;
+    if g.state != before {
+        sync::schedule(c, &g.user_id, &g.group_id, now()).await?;
+    }
+    Ok(g)
+}
+
+/// `end` without scheduling a sync: for the sync itself (expired, failed), which passes again
+/// once this is committed.
+async fn stop_wanting(c: &impl ConnectionTrait, g: Grant) -> Result<Grant, StoreError> {
     if !GrantState::WANTING.contains(&g.state) {
         return Ok(g);
     }
     let g = write(c, &g, Grant { state: GrantState::Ending, ..g.clone() }).await?;
     jobs::cancel_pending(c, &g.id, JobKind::IdentityCenterEnsure).await?;
-    sync::schedule(c, &g.user_id, &g.group_id, now()).await?;
     Ok(g)
 }
 
@@ -197,7 +207,7 @@ pub async fn expire(broker: &Broker, tx: &DatabaseTransaction, g: &Grant) -> Res
         notifications::notify(broker, tx, &expired, notifications::ended(RequestStatus::Expired), now()).await?;
         cancel_extensions(tx, &request.id, "the grant it extends expired").await?;
     }
-    let g = end(tx, g.clone()).await?;
+    let g = stop_wanting(tx, g.clone()).await?;
     let details = json!({
         "group": g.group_id, "user": g.upn, "grant": g.id,
         "expires_at": g.expires_at.map(format_millis),
@@ -219,7 +229,7 @@ pub async fn fail(broker: &Broker, tx: &DatabaseTransaction, g: &Grant, error: &
         notifications::notify(broker, tx, &failed, notifications::ended(RequestStatus::Failed), now()).await?;
         cancel_extensions(tx, &request.id, "the grant it extends failed").await?;
     }
-    let g = end(tx, g.clone()).await?;
+    let g = stop_wanting(tx, g.clone()).await?;
     let details = json!({ "group": g.group_id, "user": g.upn, "grant": g.id, "error": error });
     audit::append(tx, NewEvent::system("grant.failed", Subject::Request(&g.request_id), details)).await?;
     Ok(())

@@ -8,6 +8,7 @@
 //!
 //! Syncs of one key never run at once (the job lock key), and each commit proves the job's
 //! lease still holds (`jobs::fence`), so a worker that lost its lease cannot write a result.
+use futures_util::future::BoxFuture;
 use sea_orm::DatabaseTransaction;
 use serde_json::json;
 
@@ -70,13 +71,29 @@ impl Sync<'_> {
         self.group.as_str()
     }
 
-    /// A write transaction that may commit only while the job's lease holds.
-    async fn begin(&self) -> Result<DatabaseTransaction, EffectError> {
-        let tx = self.broker.store.begin().await?;
-        if !jobs::fence(&tx, self.lease).await? {
-            return Err(EffectError::Fenced);
-        }
-        Ok(tx)
+    /// Commits `write` only while the job's lease holds, in a transaction shared with other
+    /// syncs' writes (`Store::commit_shared`): a mass expiry or a burst of activations makes
+    /// one synced commit per batch rather than one per membership.
+    async fn commit<T, F>(&self, write: F) -> Result<T, EffectError>
+    where
+        T: Send + 'static,
+        F: for<'t> FnOnce(&'t DatabaseTransaction) -> BoxFuture<'t, Result<T, EffectError>> + Send + 'static,
+    {
+        let lease = self.lease.clone();
+        let result = self
+            .broker
+            .store
+            .commit_shared(move |tx| {
+                Box::pin(async move {
+                    if !jobs::fence(tx, &lease).await? {
+                        return Err(EffectError::Fenced);
+                    }
+                    write(tx).await
+                })
+            })
+            .await;
+        self.broker.wake_worker();
+        result
     }
 
     async fn membership(&self, upn: &str) -> Result<Membership, EffectError> {
@@ -126,16 +143,21 @@ impl Sync<'_> {
             // Asked once, before Elevate's first add, and remembered: after a retried add the
             // user is a member because of us, which must not be mistaken for standing access.
             let member = self.broker.directory.is_member(&self.group, &self.user_id).await?;
-            let tx = self.begin().await?;
             m.standing = Some(member);
             m.updated_at = now();
-            memberships::save(&tx, m.clone()).await?;
-            if member {
-                let details = json!({ "group": self.group_id(), "user": m.upn, "grant": wanting[0].id });
-                let subject = Subject::Request(&wanting[0].request_id);
-                audit::append(&tx, NewEvent::system("membership.standing_found", subject, details)).await?;
-            }
-            tx.commit().await?;
+            let first = wanting[0].clone();
+            self.commit(move |tx| {
+                Box::pin(async move {
+                    if member {
+                        let details = json!({ "group": m.group_id, "user": m.upn, "grant": first.id });
+                        let subject = Subject::Request(&first.request_id);
+                        audit::append(tx, NewEvent::system("membership.standing_found", subject, details)).await?;
+                    }
+                    memberships::save(tx, m).await?;
+                    Ok(())
+                })
+            })
+            .await?;
             return Ok(Step::Again);
         };
         if !ending.is_empty() {
@@ -151,9 +173,12 @@ impl Sync<'_> {
             // Whatever happened before, the next change of the desired state (the earliest
             // end) has a sync waiting for it.
             if let Some(next) = wanting.iter().filter_map(|g| g.expires_at).min() {
-                let tx = self.broker.store.begin().await?;
-                sync::schedule(&tx, &self.user_id, self.group_id(), next).await?;
-                tx.commit().await?;
+                let (user, group) = (self.user_id.clone(), self.group_id().to_owned());
+                let scheduled = self
+                    .broker
+                    .store
+                    .commit_shared(move |tx| Box::pin(async move { sync::schedule(tx, &user, &group, next).await }));
+                scheduled.await?;
             }
             return Ok(Step::Done);
         }
@@ -161,17 +186,21 @@ impl Sync<'_> {
         let unopened: Vec<&Grant> = starting.iter().copied().filter(|g| g.expires_at.is_none()).collect();
         if !unopened.is_empty() || (!standing && m.added_at.is_none()) {
             let at = now();
-            let tx = self.begin().await?;
-            for g in unopened {
-                grant::open_window(&tx, g, at).await?;
-            }
-            if !standing && m.added_at.is_none() {
-                m.added_at = Some(at);
-                m.updated_at = at;
-                memberships::save(&tx, m).await?;
-            }
-            tx.commit().await?;
-            self.broker.wake_worker();
+            let unopened = owned(&unopened);
+            let first_add =
+                (!standing && m.added_at.is_none()).then(|| Membership { added_at: Some(at), updated_at: at, ..m });
+            self.commit(move |tx| {
+                Box::pin(async move {
+                    for g in &unopened {
+                        grant::open_window(tx, g, at).await?;
+                    }
+                    if let Some(m) = first_add {
+                        memberships::save(tx, m).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .await?;
             return Ok(Step::Again);
         }
         // A standing member is added too (Graph answers "already exists", which counts as
@@ -193,6 +222,7 @@ impl Sync<'_> {
                 let tx = self.broker.store.begin().await?;
                 sync::enqueue(&tx, &self.user_id, self.group_id(), Purpose::LateAdd, now()).await?;
                 tx.commit().await?;
+                self.broker.wake_worker();
                 Err(EffectError::Fenced)
             }
             other => other.map(|()| Step::Again),
@@ -201,21 +231,29 @@ impl Sync<'_> {
 
     async fn confirm(&self, starting: &[&Grant], standing: bool) -> Result<(), EffectError> {
         let at = now();
-        let tx = self.begin().await?;
-        for g in starting {
-            grant::confirm(self.broker, &tx, g, standing, at).await?;
-        }
-        tx.commit().await?;
-        self.broker.wake_worker();
-        Ok(())
+        let (broker, starting) = (self.broker.clone(), owned(starting));
+        self.commit(move |tx| {
+            Box::pin(async move {
+                for g in &starting {
+                    grant::confirm(&broker, tx, g, standing, at).await?;
+                }
+                Ok(())
+            })
+        })
+        .await
     }
 
     async fn fail(&self, starting: &[&Grant], error: &str) -> Result<Step, EffectError> {
-        let tx = self.begin().await?;
-        for g in starting {
-            grant::fail(self.broker, &tx, g, error).await?;
-        }
-        tx.commit().await?;
+        let (broker, starting, error) = (self.broker.clone(), owned(starting), error.to_owned());
+        self.commit(move |tx| {
+            Box::pin(async move {
+                for g in &starting {
+                    grant::fail(&broker, tx, g, &error).await?;
+                }
+                Ok(())
+            })
+        })
+        .await?;
         Ok(Step::Again)
     }
 
@@ -225,14 +263,18 @@ impl Sync<'_> {
             return Ok(());
         }
         self.broker.directory.add_member(&self.group, &self.user_id).await?;
-        let tx = self.begin().await?;
-        for g in wanting {
-            let details = json!({ "group": g.group_id, "user": g.upn, "grant": g.id });
-            let subject = Subject::Request(&g.request_id);
-            audit::append(&tx, NewEvent::system("membership.restored", subject, details)).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        let wanting = owned(wanting);
+        self.commit(move |tx| {
+            Box::pin(async move {
+                for g in &wanting {
+                    let details = json!({ "group": g.group_id, "user": g.upn, "grant": g.id });
+                    let subject = Subject::Request(&g.request_id);
+                    audit::append(tx, NewEvent::system("membership.restored", subject, details)).await?;
+                }
+                Ok(())
+            })
+        })
+        .await
     }
 
     /// No grant wants the membership now.
@@ -252,38 +294,43 @@ impl Sync<'_> {
 
     /// Grants whose time is up. When no other grant wants the membership, the directory is
     /// told first and the ends and the removal are recorded in one commit (a crash before it
-    /// repeats the call, which finds the member gone); when the directory cannot be reached,
-    /// the ends are recorded alone, and the removal is retried.
+    /// repeats the call, which finds the member gone), and the sync is done: no grant of the
+    /// membership is left open (one opened meanwhile has a sync of its own waiting). When the
+    /// directory cannot be reached, the ends are recorded alone, and the removal is retried.
     async fn expire(&self, open: &[Grant], due: &[&Grant], upn: &str) -> Result<Step, EffectError> {
         let others_want =
             open.iter().any(|g| GrantState::WANTING.contains(&g.state) && !due.iter().any(|d| d.id == g.id));
-        let removal = match others_want {
-            true => None,
+        let (removed, failed) = match others_want {
+            true => (None, None),
             false => {
                 let m = self.membership(upn).await?;
-                Some(self.end_membership(&m).await.map(|outcome| (outcome, m)))
-            }
-        };
-        let at = now();
-        let tx = self.begin().await?;
-        let mut ending: Vec<Grant> = open.iter().filter(|g| g.state == GrantState::Ending).cloned().collect();
-        for g in due {
-            ending.push(grant::expire(self.broker, &tx, g).await?);
-        }
-        let failed = match removal {
-            Some(Ok((outcome, m))) => {
-                for g in &ending {
-                    grant::settle(self.broker, &tx, g, outcome, at).await?;
+                match self.end_membership(&m).await {
+                    Ok(outcome) => (Some((outcome, m)), None),
+                    Err(e) => (None, Some(e)),
                 }
-                memberships::save(&tx, Membership { standing: None, added_at: None, updated_at: at, ..m }).await?;
-                None
             }
-            Some(Err(e)) => Some(e),
-            None => None,
         };
-        tx.commit().await?;
-        self.broker.wake_worker();
-        failed.map_or(Ok(Step::Again), Err)
+        let step = if removed.is_some() { Step::Done } else { Step::Again };
+        let at = now();
+        let ending: Vec<Grant> = open.iter().filter(|g| g.state == GrantState::Ending).cloned().collect();
+        let (broker, due) = (self.broker.clone(), owned(due));
+        self.commit(move |tx| {
+            Box::pin(async move {
+                let mut ending = ending;
+                for g in &due {
+                    ending.push(grant::expire(&broker, tx, g).await?);
+                }
+                if let Some((outcome, m)) = removed {
+                    for g in &ending {
+                        grant::settle(&broker, tx, g, outcome, at).await?;
+                    }
+                    memberships::save(tx, Membership { standing: None, added_at: None, updated_at: at, ..m }).await?;
+                }
+                Ok(())
+            })
+        })
+        .await?;
+        failed.map_or(Ok(step), Err)
     }
 
     /// Makes the directory match "no grant wants this membership": what that took.
@@ -310,16 +357,19 @@ impl Sync<'_> {
         forget: Option<Membership>,
     ) -> Result<(), EffectError> {
         let at = now();
-        let tx = self.begin().await?;
-        for g in ending {
-            grant::settle(self.broker, &tx, g, outcome, at).await?;
-        }
-        if let Some(m) = forget {
-            memberships::save(&tx, Membership { standing: None, added_at: None, updated_at: at, ..m }).await?;
-        }
-        tx.commit().await?;
-        self.broker.wake_worker();
-        Ok(())
+        let (broker, ending) = (self.broker.clone(), owned(ending));
+        self.commit(move |tx| {
+            Box::pin(async move {
+                for g in &ending {
+                    grant::settle(&broker, tx, g, outcome, at).await?;
+                }
+                if let Some(m) = forget {
+                    memberships::save(tx, Membership { standing: None, added_at: None, updated_at: at, ..m }).await?;
+                }
+                Ok(())
+            })
+        })
+        .await
     }
 
     /// An add that landed after its membership's grants ended: removed again.
@@ -329,11 +379,9 @@ impl Sync<'_> {
             Err(DirectoryError::NotFound(_)) => "already_gone",
             Err(e) => return Err(e.into()),
         };
-        let tx = self.begin().await?;
         let details = json!({ "group": self.group_id(), "user": m.upn, "outcome": outcome, "reason": "an add landed after the grant ended" });
-        audit::append(&tx, NewEvent::system("membership.removed", Subject::Group(self.group_id()), details)).await?;
-        tx.commit().await?;
-        Ok(())
+        let event = NewEvent::system("membership.removed", Subject::Group(self.group_id()), details);
+        self.commit(move |tx| Box::pin(async move { Ok(audit::append(tx, event).await?) })).await
     }
 
     /// A member that no grant and no `permanent_members` entry accounts for.
@@ -351,14 +399,24 @@ impl Sync<'_> {
             Err(DirectoryError::NotFound(_)) => "already_gone",
             Err(e) => return Err(e.into()),
         };
-        let tx = self.begin().await?;
         let details = json!({ "group": self.group_id(), "user": upn, "outcome": outcome });
-        audit::append(&tx, NewEvent::system("drift.removed", Subject::Group(self.group_id()), details)).await?;
-        if outcome == "removed" {
-            super::aws_jobs::schedule_drift_revocations(self.broker, &tx, self.group_id(), &self.user_id, upn, now())
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        let event = NewEvent::system("drift.removed", Subject::Group(self.group_id()), details);
+        let (broker, user, group, upn) =
+            (self.broker.clone(), self.user_id.clone(), self.group_id().to_owned(), upn.to_owned());
+        self.commit(move |tx| {
+            Box::pin(async move {
+                audit::append(tx, event).await?;
+                if outcome == "removed" {
+                    super::aws_jobs::schedule_drift_revocations(&broker, tx, &group, &user, &upn, now()).await?;
+                }
+                Ok(())
+            })
+        })
+        .await
     }
+}
+
+/// Grants to move into a write that outlives this pass's borrows.
+fn owned(grants: &[&Grant]) -> Vec<Grant> {
+    grants.iter().map(|g| (*g).clone()).collect()
 }

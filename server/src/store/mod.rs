@@ -6,17 +6,21 @@ pub mod chat_messages;
 pub mod credentials;
 pub mod decisions;
 pub mod grants;
+mod group_commit;
 pub mod jobs;
 pub mod link_tokens;
 pub mod local_directory;
 pub mod memberships;
 pub mod processes;
+pub mod request_details;
 pub mod requests;
 pub mod reviews;
 pub mod users;
 
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
+use group_commit::GroupCommit;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
     AccessMode, ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction,
@@ -37,6 +41,8 @@ pub enum StoreError {
     Transition(#[from] crate::domain::TransitionError),
     #[error("the database schema is behind this version of Elevate ({0} migration(s) pending): run `elevate migrate`")]
     SchemaBehind(usize),
+    #[error(transparent)]
+    Shared(#[from] group_commit::SharedCommitFailed),
     #[error("cannot take the migration lock on {path}")]
     MigrationLock {
         path: String,
@@ -52,7 +58,12 @@ pub struct Store {
     sqlite_file: Option<std::path::PathBuf>,
     /// How to open one more connection of its own (PostgreSQL's migration lock lives on one).
     single: ConnectOptions,
+    /// Small writes that share a transaction (`commit_shared`).
+    group: GroupCommit,
 }
+
+/// Committers on PostgreSQL (SQLite has one writer: one).
+const POSTGRES_LANES: usize = 4;
 
 /// PostgreSQL advisory-lock key under which migrations run ("elevate1").
 const MIGRATION_LOCK: i64 = 0x656c_6576_6174_6531;
@@ -88,7 +99,10 @@ impl Store {
         }
         let mut single = options.clone();
         single.max_connections(1).min_connections(1);
-        Ok(Self { db: Database::connect(options).await?, sqlite_file, single })
+        let db = Database::connect(options).await?;
+        let lanes = if is_postgres(&db) { POSTGRES_LANES } else { 1 };
+        let group = GroupCommit::start(db.clone(), lanes);
+        Ok(Self { db, sqlite_file, single, group })
     }
 
     /// Applies pending migrations, one process at a time: processes that start together on a
@@ -191,15 +205,30 @@ impl Store {
         }
     }
 
-    /// A write transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`), so
-    /// a transaction that reads and then writes never fails half-way on a busy database.
+    /// A write transaction of its own.
     pub async fn begin(&self) -> Result<DatabaseTransaction, StoreError> {
-        let options = TransactionOptions {
-            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-            ..Default::default()
-        };
-        Ok(self.db.begin_with_options(options).await?)
+        begin_write(&self.db).await
     }
+
+    /// Runs `write` in a transaction shared with other small writes and returns its result
+    /// once that transaction committed (see `group_commit`). For writes made often and at
+    /// once by many tasks (the worker's outcomes); an `Err` rolls back `write`'s part only.
+    pub async fn commit_shared<T, E, F>(&self, write: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: for<'t> FnOnce(&'t DatabaseTransaction) -> BoxFuture<'t, Result<T, E>> + Send + 'static,
+    {
+        self.group.run(write).await
+    }
+}
+
+/// A write transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`), so a
+/// transaction that reads and then writes never fails half-way on a busy database.
+async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, StoreError> {
+    let options =
+        TransactionOptions { sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate), ..Default::default() };
+    Ok(db.begin_with_options(options).await?)
 }
 
 /// The file of an SQLite URL (`sqlite://elevate.db?mode=rwc` → `elevate.db`); `None` for

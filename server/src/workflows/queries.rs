@@ -13,7 +13,7 @@ use crate::{
     domain::{Caller, InvalidValue, RequestId, RequestStatus, Upn},
     policy::Profile,
     providers::directory::DirectoryUser,
-    store::{audit, decisions, grants, grants::Grant, requests, requests::Request, reviews},
+    store::{audit, decisions, grants, grants::Grant, request_details, requests, requests::Request, reviews},
 };
 
 /// A request with what was decided about it and its grant.
@@ -82,15 +82,15 @@ pub async fn details_of(broker: &Broker, requests: Vec<Request>) -> Result<Vec<R
         .collect())
 }
 
+/// One request as `caller` may see it, read in one statement (`request_details::one`).
 pub async fn get_request(broker: &Broker, caller: &Caller, id: &str) -> Result<RequestDetails, WorkflowError> {
     let id = RequestId::parse(id)?;
-    let request = requests::get(broker.store.conn(), &id).await?;
-    match request {
+    match request_details::one(broker.store.conn(), &id).await? {
         // Someone who may not see a request learns nothing about it, not even that it exists.
-        Some(r) if may_see(broker, caller, &r).await? => {
-            let mut details = details(broker, r).await?;
-            details.deciders = deciders(broker, &details.request, &details.decisions).await;
-            Ok(details)
+        Some(found) if may_see(broker, caller, &found.request).await? => {
+            let deciders = deciders(broker, &found.request, &found.decisions).await;
+            let request_details::Found { request, grant, review, decisions } = found;
+            Ok(RequestDetails { request, decisions, grant, review, deciders })
         }
         _ => Err(WorkflowError::NotFound(format!("request {id}"))),
     }

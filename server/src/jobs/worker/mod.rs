@@ -55,6 +55,19 @@ fn report(joined: Result<(), tokio::task::JoinError>) {
     }
 }
 
+/// Why a failed attempt's record was not kept.
+enum Recorded {
+    /// Another worker owns the job now.
+    TakenOver,
+    Store(StoreError),
+}
+
+impl From<StoreError> for Recorded {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
 impl Worker {
     pub fn new(broker: Broker, settings: Arc<WorkerSettings>) -> Self {
         Self {
@@ -247,13 +260,19 @@ impl Worker {
         }
     }
 
+    /// Records the attempt's outcome, in a transaction shared with other jobs' outcomes
+    /// (`Store::commit_shared`): finishing a job is a small write made at the rate jobs run.
     async fn record(&self, job: &Job, lease: &Lease, result: Result<(), EffectError>) -> Result<(), StoreError> {
-        let conn = self.broker.store.conn();
+        let store = &self.broker.store;
         let error = match result {
             Ok(()) => {
                 self.broker.metrics.job_attempts.with_label_values(&[job.kind.as_str(), "done"]).inc();
-                jobs::settle(conn, lease, JobStatus::Done, job.due_at, None).await?;
-                return Ok(());
+                let (lease, due_at) = (lease.clone(), job.due_at);
+                return store
+                    .commit_shared(move |tx| {
+                        Box::pin(async move { jobs::settle(tx, &lease, JobStatus::Done, due_at, None).await.map(drop) })
+                    })
+                    .await;
             }
             Err(e) => e,
         };
@@ -278,7 +297,6 @@ impl Worker {
         };
         let outcome = if give_up { "failed" } else { "retry" };
         self.broker.metrics.job_attempts.with_label_values(&[job.kind.as_str(), outcome]).inc();
-        let tx = self.broker.store.begin().await?;
         // About the grant, or the membership (its lock key), or else the job itself.
         let subject = match (&job.grant_id, &job.lock_key) {
             (Some(g), _) => Subject::Grant(g),
@@ -286,18 +304,33 @@ impl Worker {
             (None, None) => Subject::Job(job.id),
         };
         let details = json!({ "job": job.id, "kind": job.kind.as_str(), "attempt": job.attempts, "error": message, "final": give_up });
-        audit::append(&tx, NewEvent::system("job.attempt_failed", subject, details)).await?;
+        let event = NewEvent::system("job.attempt_failed", subject, details);
         let (status, due) = if give_up {
             (JobStatus::Failed, job.due_at)
         } else {
             (JobStatus::Pending, now().saturating_add(self.backoff(job.attempts, &error)))
         };
-        if !jobs::settle(&tx, lease, status, due, Some(message.clone())).await? {
-            return Ok(()); // Taken over: the new owner records its own attempts.
+        let lease = lease.clone();
+        let recorded = store
+            .commit_shared(move |tx| {
+                Box::pin(async move {
+                    audit::append(tx, event).await?;
+                    // Taken over: the new owner records its own attempts (nothing written here).
+                    match jobs::settle(tx, &lease, status, due, Some(message)).await? {
+                        true => Ok(()),
+                        false => Err(Recorded::TakenOver),
+                    }
+                })
+            })
+            .await;
+        match recorded {
+            Ok(()) => {
+                self.broker.wake_worker();
+                Ok(())
+            }
+            Err(Recorded::TakenOver) => Ok(()),
+            Err(Recorded::Store(e)) => Err(e),
         }
-        tx.commit().await?;
-        self.broker.wake_worker();
-        Ok(())
     }
 
     /// Exponential backoff with jitter, or what the provider asked for; never past
