@@ -5,7 +5,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, http::StatusCode, web};
 use rand::Rng;
 use serde_json::{Value, json};
 
@@ -16,7 +16,8 @@ use super::{
 /// Authentication, injected faults and latency, in the order Graph applies them; records the
 /// call. `Err` is the response to send instead of handling the call.
 async fn gate(state: &Shared, req: &HttpRequest) -> Result<(), HttpResponse> {
-    let latency = lock(state).faults.latency;
+    // A request inside a `$batch` waited with its batch.
+    let latency = if req.headers().contains_key(IN_BATCH) { Duration::ZERO } else { lock(state).faults.latency };
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
@@ -32,6 +33,7 @@ async fn gate(state: &Shared, req: &HttpRequest) -> Result<(), HttpResponse> {
         )),
         Some(_) => None,
     };
+    let refusal = refusal.or_else(|| write_quota(&mut s, req));
     let refusal = refusal.or_else(|| {
         let f = &s.faults;
         let mut rng = rand::rng();
@@ -63,12 +65,69 @@ async fn gate(state: &Shared, req: &HttpRequest) -> Result<(), HttpResponse> {
     Ok(())
 }
 
+/// Takes a write's token from the quota's bucket (see `WriteQuota`): `Some` 429 when none is
+/// left for it.
+fn write_quota(s: &mut State, req: &HttpRequest) -> Option<HttpResponse> {
+    let quota = s.faults.write_quota?;
+    // A `$batch` costs what the requests it carries cost, each taken when it runs.
+    if req.method() == actix_web::http::Method::GET || req.path().ends_with("/$batch") {
+        return None;
+    }
+    let capacity = f64::from(quota.writes);
+    let rate = capacity / quota.per.as_secs_f64();
+    let now = Instant::now();
+    let (tokens, at) = s.write_bucket.unwrap_or((capacity, now));
+    let tokens = (tokens + now.duration_since(at).as_secs_f64() * rate).min(capacity);
+    let high = req.headers().get("x-ms-throttle-priority").and_then(|v| v.to_str().ok()) == Some("high");
+    let needed = if high { 1.0 } else { 1.0 + capacity / 10.0 };
+    if tokens >= needed {
+        let left = tokens - 1.0;
+        s.write_bucket = Some((left, now));
+        let used = (capacity - left) / capacity;
+        if used > 0.8 {
+            req.extensions_mut().insert(LimitPercentage(used));
+        }
+        return None;
+    }
+    s.write_bucket = Some((tokens, now));
+    let wait = ((needed - tokens) / rate).ceil().max(1.0);
+    let mut r = error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "TooManyRequests",
+        "Too many requests. The write quota of this application in this tenant is used up.",
+    );
+    let headers = r.headers_mut();
+    let scope = format!("Tenant_Application/Write/{}/{}", super::CLIENT_ID, super::TENANT);
+    for (name, value) in [
+        ("retry-after", format!("{wait:.0}")),
+        ("x-ms-throttle-scope", scope),
+        ("x-ms-throttle-information", "WriteLimitExceeded".to_owned()),
+    ] {
+        if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&value) {
+            headers.insert(actix_web::http::header::HeaderName::from_static(name), value);
+        }
+    }
+    Some(r)
+}
+
+/// How much of the write quota is used, past 0.8: answered as `x-ms-throttle-limit-percentage`.
+#[derive(Clone, Copy)]
+struct LimitPercentage(f64);
+
 fn record(s: &mut State, req: &HttpRequest, status: u16) {
     s.calls.push(Call { method: req.method().to_string(), path: req.path().to_owned(), status, at: Instant::now() });
 }
 
-fn done(state: &Shared, req: &HttpRequest, response: HttpResponse) -> HttpResponse {
+fn done(state: &Shared, req: &HttpRequest, mut response: HttpResponse) -> HttpResponse {
     record(&mut lock(state), req, response.status().as_u16());
+    let used = req.extensions().get::<LimitPercentage>().copied();
+    if let Some(LimitPercentage(used)) = used
+        && let Ok(value) = actix_web::http::header::HeaderValue::from_str(&format!("{used:.2}"))
+    {
+        response
+            .headers_mut()
+            .insert(actix_web::http::header::HeaderName::from_static("x-ms-throttle-limit-percentage"), value);
+    }
     response
 }
 
@@ -343,4 +402,92 @@ pub(super) async fn provision_on_demand(
     };
     record(&mut s, &req, response.status().as_u16());
     response
+}
+
+/// Marks a request that a `$batch` of this server sends on to itself.
+pub(super) const IN_BATCH: &str = "x-test-in-batch";
+
+/// The most requests one `$batch` may carry.
+const BATCH_LIMIT: usize = 20;
+
+/// JSON batching, `POST /$batch`: up to 20 requests (`id`, `method`, a `url` relative to the
+/// version, optional `headers` and `body`), each answered as if sent alone — authenticated,
+/// throttled and counted against the write quota on its own — and side by side, since none
+/// names `dependsOn`; the batch is answered 200 with one response per request (`id`,
+/// `status`, `headers`, `body`). A malformed batch, more than 20 requests or a repeated `id`
+/// is refused with 400 as a whole.
+pub(super) async fn batch(state: Shared, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    if let Err(r) = gate(&state, &req).await {
+        return r;
+    }
+    let bad = |message: &str| error(StatusCode::BAD_REQUEST, "BadRequest", message);
+    let parsed: Value = serde_json::from_slice(&body).unwrap_or_default();
+    let Some(requests) = parsed["requests"].as_array() else {
+        return done(&state, &req, bad("Invalid batch payload format."));
+    };
+    if requests.len() > BATCH_LIMIT {
+        return done(&state, &req, bad("Number of requests in a batch cannot exceed 20."));
+    }
+    let mut ids = BTreeSet::new();
+    for r in requests {
+        let well_formed = r["id"].as_str().is_some_and(|id| ids.insert(id.to_owned()))
+            && r["method"].as_str().is_some()
+            && r["url"].as_str().is_some_and(|u| u.starts_with('/'));
+        if !well_formed {
+            return done(
+                &state,
+                &req,
+                bad("Invalid batch payload format: each request needs a unique id, a method and a relative url."),
+            );
+        }
+    }
+    let (base, http) = {
+        let mut s = lock(&state);
+        s.batches += 1;
+        s.batched_requests += requests.len();
+        (s.base_url.clone(), s.http.clone())
+    };
+    let authorization = req.headers().get("Authorization").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let answers = requests.iter().map(|r| {
+        let (http, base, authorization) = (http.clone(), base.clone(), authorization.clone());
+        async move {
+            let id = r["id"].clone();
+            let method = reqwest::Method::from_bytes(r["method"].as_str().unwrap_or("GET").as_bytes()).unwrap_or(reqwest::Method::GET);
+            let mut call = http
+                .request(method, format!("{base}{}", r["url"].as_str().unwrap_or_default()))
+                .header("Authorization", authorization)
+                .header(IN_BATCH, "1");
+            if let Some(headers) = r["headers"].as_object() {
+                for (name, value) in headers {
+                    call = call.header(name.as_str(), value.as_str().unwrap_or_default());
+                }
+            }
+            if !r["body"].is_null() {
+                call = call.header("Content-Type", "application/json").body(r["body"].to_string());
+            }
+            match call.send().await {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let headers: serde_json::Map<String, Value> = response
+                        .headers()
+                        .iter()
+                        .filter(|(name, _)| {
+                            let name = name.as_str();
+                            name == "retry-after" || name == "content-type" || name.starts_with("x-ms-")
+                        })
+                        .map(|(name, value)| (name.as_str().to_owned(), json!(value.to_str().unwrap_or_default())))
+                        .collect();
+                    let body: Value = response.json().await.unwrap_or(Value::Null);
+                    let mut answer = json!({ "id": id, "status": status, "headers": headers });
+                    if !body.is_null() {
+                        answer["body"] = body;
+                    }
+                    answer
+                }
+                Err(e) => json!({ "id": id, "status": 500, "body": { "error": { "code": "InternalServerError", "message": e.to_string() } } }),
+            }
+        }
+    });
+    let responses = futures_util::future::join_all(answers).await;
+    done(&state, &req, HttpResponse::Ok().json(json!({ "responses": responses })))
 }

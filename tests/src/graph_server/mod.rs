@@ -16,7 +16,7 @@ mod calls;
 mod token;
 
 use calls::{
-    add_member, get_group, get_user, list_members, list_users, member_of, provision_on_demand, remove_member,
+    add_member, batch, get_group, get_user, list_members, list_users, member_of, provision_on_demand, remove_member,
     transitive_member_of,
 };
 use token::token;
@@ -57,6 +57,28 @@ pub struct Faults {
     /// An add of a member lands only after this long (then it is answered): a write that
     /// outlives its caller's patience.
     pub late_add: Duration,
+    /// Graph's write quota per app and tenant, enforced as Graph does (a token bucket).
+    pub write_quota: Option<WriteQuota>,
+}
+
+/// Graph's identity-and-access write quota for one application+tenant pair ("3,000 requests
+/// per 2 minutes and 30 seconds", Microsoft Graph service-specific throttling limits): a token
+/// bucket of `writes` tokens, refilled evenly over `per`. Every POST, PATCH, PUT and DELETE
+/// (inside a `$batch` too) takes one. An empty bucket answers 429 with `Retry-After`,
+/// `x-ms-throttle-scope` and `x-ms-throttle-information`; past 0.8 of the quota answers carry
+/// `x-ms-throttle-limit-percentage`. Normal-priority writes are refused while a tenth of the
+/// bucket is left, which only `x-ms-throttle-priority: high` writes may take ("low priority
+/// requests will be throttled first, normal priority requests second, and high priority
+/// requests last").
+#[derive(Debug, Clone, Copy)]
+pub struct WriteQuota {
+    pub writes: u32,
+    pub per: Duration,
+}
+
+impl WriteQuota {
+    /// The documented quota.
+    pub const GRAPH: Self = Self { writes: 3000, per: Duration::from_secs(150) };
 }
 
 /// A Graph call the server answered, for tests that count what was done.
@@ -93,6 +115,14 @@ pub struct State {
     pub in_flight: usize,
     /// The most Graph calls that were ever being answered at the same time.
     pub max_in_flight: usize,
+    /// The write quota's bucket: tokens left, as of when.
+    write_bucket: Option<(f64, Instant)>,
+    /// `$batch` requests answered, and the requests they carried.
+    pub batches: usize,
+    pub batched_requests: usize,
+    /// This server's Graph base URL, where a `$batch` sends the requests it carries.
+    base_url: String,
+    http: reqwest::Client,
 }
 
 pub struct GraphServer {
@@ -106,10 +136,15 @@ pub struct GraphServer {
 
 impl GraphServer {
     pub async fn start() -> Self {
-        let state = Arc::new(Mutex::new(State { page_size: 100, token_lifetime_secs: 3599, ..Default::default() }));
-        let data = web::Data::from(state.clone());
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
+        let state = Arc::new(Mutex::new(State {
+            page_size: 100,
+            token_lifetime_secs: 3599,
+            base_url: format!("http://127.0.0.1:{port}/v1.0"),
+            ..Default::default()
+        }));
+        let data = web::Data::from(state.clone());
         let counter = state.clone();
         let server = HttpServer::new(move || {
             let counter = counter.clone();
@@ -117,7 +152,8 @@ impl GraphServer {
                 .app_data(data.clone())
                 .wrap_fn(move |req, srv| {
                     let counter = counter.clone();
-                    let graph_call = req.path().starts_with("/v1.0/");
+                    // What a `$batch` carries is Graph's own work, not a call of the client's.
+                    let graph_call = req.path().starts_with("/v1.0/") && !req.headers().contains_key(calls::IN_BATCH);
                     let call = actix_web::dev::Service::call(srv, req);
                     async move {
                         if graph_call {
@@ -133,6 +169,7 @@ impl GraphServer {
                     }
                 })
                 .route("/{tenant}/oauth2/v2.0/token", web::post().to(token))
+                .route("/v1.0/$batch", web::post().to(batch))
                 .route("/v1.0/users", web::get().to(list_users))
                 .route("/v1.0/users/{id}", web::get().to(get_user))
                 .route("/v1.0/users/{id}/memberOf", web::get().to(member_of))
@@ -200,8 +237,16 @@ impl GraphServer {
         }
     }
 
+    /// Sets the faults; a write quota starts with a full bucket.
     pub fn set_faults(&self, faults: Faults) {
-        self.state().faults = faults;
+        let mut s = self.state();
+        s.write_bucket = None;
+        s.faults = faults;
+    }
+
+    /// Empties the write quota's bucket, as another application writing to the tenant would.
+    pub fn spend_write_quota(&self) {
+        self.state().write_bucket = Some((0.0, Instant::now()));
     }
 
     /// Successful (2xx) calls of `method` whose path contains `fragment`.

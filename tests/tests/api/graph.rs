@@ -3,7 +3,7 @@
 //! token refresh, and bad credentials.
 use std::time::{Duration, Instant};
 
-use elevate_tests::graph_server::{Faults, GraphServer};
+use elevate_tests::graph_server::{Faults, GraphServer, WriteQuota};
 use serde_json::json;
 
 use crate::helpers::*;
@@ -437,6 +437,96 @@ async fn calls_to_graph_stay_within_max_concurrency_during_a_mass_expiry() {
     let max = graph.state().max_in_flight;
     assert!(max <= 4, "graph.max_concurrency = 4, yet {max} calls ran at once");
     assert!(max >= 2, "the removals did run side by side ({max})");
+}
+
+#[tokio::test]
+async fn removals_waiting_for_a_graph_slot_go_out_together_in_one_batch() {
+    // Twelve syncs (worker.concurrency 16) share two Graph slots: those that wait for a slot
+    // go out in `$batch` requests, and each removal is still carried out once.
+    let graph = GraphServer::start().await;
+    let app = TestApp::builder()
+        .policy(&hour_long_policy())
+        .graph(graph)
+        .graph_slots(2)
+        .worker("concurrency = 16")
+        .spawn()
+        .await;
+    let graph = app.graph();
+    let engineers: Vec<String> = (0..12).map(|i| format!("engineer{i}@example.com")).collect();
+    let mut ids = Vec::new();
+    for upn in &engineers {
+        let id = graph.add_user(upn);
+        graph.state().groups.get_mut("Engineers").unwrap().1.insert(id);
+        ids.push(app.as_user(upn, &["requester"]).request("Throttled", 3600).await);
+    }
+    for id in &ids {
+        app.wait_for_status(id, "active", Duration::from_secs(30)).await;
+    }
+    graph.set_faults(Faults { latency: Duration::from_millis(200), ..Default::default() });
+    app.set_expiry(&ids, now_ms()).await;
+    for id in &ids {
+        let ended = app.wait_until_ended(id, Duration::from_secs(30)).await;
+        assert_eq!(ended["membership_outcome"], "removed");
+    }
+    let s = graph.state();
+    assert!(s.batches >= 1 && s.batched_requests >= 2, "{} batches carried {} requests", s.batches, s.batched_requests);
+    assert!(s.max_in_flight <= 2, "graph.max_concurrency = 2, yet {} requests ran at once", s.max_in_flight);
+    drop(s);
+    for upn in &engineers {
+        let (added, removed) = graph.membership_changes(DEVELOPERS_GROUP, &graph.user_id(upn));
+        assert_eq!((added, removed), (1, 1), "{upn} added and removed once");
+    }
+}
+
+#[tokio::test]
+async fn with_the_write_quota_spent_removals_land_first_and_no_write_is_refused_twice() {
+    // Another application has spent the tenant's write quota: Graph's bucket is empty and
+    // refills at its documented 3,000 writes per 150 s. Thirty grants end at once while five
+    // start. Removals (high priority) go as soon as tokens come back; additions wait until a
+    // tenth of the bucket is back; Elevate paces itself from the first refusal on, so Graph
+    // refuses each write at most once instead of a storm of retries.
+    let graph = GraphServer::start().await;
+    let app = TestApp::builder().policy(&hour_long_policy()).graph(graph).spawn().await;
+    let graph = app.graph();
+    let engineers: Vec<String> = (0..35).map(|i| format!("engineer{i}@example.com")).collect();
+    for upn in &engineers {
+        let id = graph.add_user(upn);
+        graph.state().groups.get_mut("Engineers").unwrap().1.insert(id);
+    }
+    let mut ending = Vec::new();
+    for upn in &engineers[..30] {
+        ending.push(app.as_user(upn, &["requester"]).request("Throttled", 3600).await);
+    }
+    for id in &ending {
+        app.wait_for_status(id, "active", Duration::from_secs(30)).await;
+    }
+    graph.set_faults(Faults { write_quota: Some(WriteQuota::GRAPH), ..Default::default() });
+    graph.spend_write_quota();
+    app.set_expiry(&ending, now_ms()).await;
+    let mut starting = Vec::new();
+    for upn in &engineers[30..] {
+        starting.push(app.as_user(upn, &["requester"]).request("Throttled", 3600).await);
+    }
+    for id in &ending {
+        let ended = app.wait_until_ended(id, Duration::from_secs(60)).await;
+        assert_eq!(ended["membership_outcome"], "removed");
+    }
+    for id in &starting {
+        app.wait_for_status(id, "active", Duration::from_secs(90)).await;
+    }
+    let landed = |upns: &[String], added: bool| -> Vec<Instant> {
+        upns.iter()
+            .flat_map(|upn| graph.membership_history(DEVELOPERS_GROUP, &graph.user_id(upn)))
+            .filter(|(a, _)| *a == added)
+            .map(|(_, at)| at)
+            .collect()
+    };
+    let last_removal = landed(&engineers[..30], false).into_iter().max().expect("removals");
+    let first_addition = landed(&engineers[30..], true).into_iter().min().expect("additions");
+    assert!(last_removal < first_addition, "every removal landed before the additions that waited with them");
+    let refused = graph.count_status(429);
+    assert!(refused >= 1, "the quota was spent: Graph refused something");
+    assert!(refused <= 35, "35 writes, {refused} refusals: no write was refused twice");
 }
 
 #[tokio::test]

@@ -35,6 +35,8 @@ pub struct TestApp {
 pub struct TestAppBuilder {
     policy: String,
     graph: Option<GraphServer>,
+    /// `graph.max_concurrency`.
+    graph_slots: usize,
     worker: String,
     extra: String,
     postgres: bool,
@@ -51,6 +53,7 @@ impl TestApp {
         TestAppBuilder {
             policy: POLICY.to_owned(),
             graph: None,
+            graph_slots: 4,
             worker: String::new(),
             extra: String::new(),
             postgres: false,
@@ -68,6 +71,12 @@ impl TestAppBuilder {
     /// `directory.kind = "graph"` against this Graph test server (seeded with the tests' people).
     pub fn graph(mut self, graph: GraphServer) -> Self {
         self.graph = Some(graph);
+        self
+    }
+
+    /// `graph.max_concurrency` (4 unless set).
+    pub fn graph_slots(mut self, slots: usize) -> Self {
+        self.graph_slots = slots;
         self
     }
 
@@ -106,14 +115,21 @@ impl TestAppBuilder {
     }
 
     async fn try_spawn(self) -> anyhow::Result<TestApp> {
-        let Self { policy: policy_text, graph, worker, extra: graph_extra, postgres: on_postgres, aws_credentials } =
-            self;
+        let Self {
+            policy: policy_text,
+            graph,
+            graph_slots,
+            worker,
+            extra: graph_extra,
+            postgres: on_postgres,
+            aws_credentials,
+        } = self;
         let dir = tempfile::tempdir()?;
         let policy = dir.path().join("policy.toml");
         std::fs::write(&policy, &policy_text)?;
         let db_url = fresh_database(dir.path(), on_postgres).await?;
         let config_path = dir.path().join("elevate.toml");
-        let directory = graph.as_ref().map_or_else(local_directory, graph_directory) + &graph_extra;
+        let directory = graph.as_ref().map_or_else(local_directory, |g| graph_directory(g, graph_slots)) + &graph_extra;
         let worker = if worker.contains("reconcile_interval") {
             worker.to_owned()
         } else {

@@ -123,7 +123,7 @@ pub fn seed_graph(graph: &GraphServer) {
     }
 }
 
-pub(super) fn graph_directory(graph: &GraphServer) -> String {
+pub(super) fn graph_directory(graph: &GraphServer, max_concurrency: usize) -> String {
     seed_graph(graph);
     format!(
         r#"[directory]
@@ -134,7 +134,7 @@ client_id = "{CLIENT_ID}"
 client_secret = "{CLIENT_SECRET}"
 authority_url = "{}"
 base_url = "{}"
-max_concurrency = 4
+max_concurrency = {max_concurrency}
 max_retries = 3
 timeout = "10s"
 "#,

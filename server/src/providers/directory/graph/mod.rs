@@ -1,7 +1,9 @@
 //! The `graph` directory: Microsoft Entra ID through Microsoft Graph v1.0, following Graph's
 //! documented semantics (adding a member twice, removing a non-member, throttling: see the
 //! README, "Microsoft Entra ID").
+mod batch;
 mod client;
+mod pacing;
 
 use std::time::Duration;
 
@@ -24,7 +26,14 @@ pub enum GraphError {
     #[error("Graph answered {status}: {code}: {message}")]
     Status { status: u16, code: String, message: String, retry_after: Option<Duration> },
     #[error("Graph is unreachable")]
-    Network(#[source] reqwest::Error),
+    Network(#[source] std::sync::Arc<reqwest::Error>),
+    /// The request went out in a `$batch` whose sender stopped before the answer came: it may
+    /// or may not have been carried out.
+    #[error("the answer to a batched Graph request was lost")]
+    Abandoned,
+    /// The write quota has no turn for this write within a call's patience.
+    #[error("Graph's write quota is spent; this write's turn comes in {0:?}")]
+    Paced(Duration),
     #[error("the Graph client is shut down")]
     ShutDown,
     #[error("unexpected answer from Graph: {0}")]
@@ -44,6 +53,12 @@ impl From<GraphError> for DirectoryError {
                 retry_after: None,
                 source: Some(Box::new(e)),
             },
+            e @ GraphError::Abandoned => {
+                DirectoryError::Transient { message: e.to_string(), retry_after: None, source: None }
+            }
+            e @ GraphError::Paced(wait) => {
+                DirectoryError::Transient { message: e.to_string(), retry_after: Some(wait), source: None }
+            }
             GraphError::Status { code, message, .. } | GraphError::Token(TokenError::Refused { code, message, .. }) => {
                 DirectoryError::Permanent { code, message }
             }
@@ -92,7 +107,7 @@ impl GraphDirectory {
             .timeout(settings.timeout.get())
             .user_agent(concat!("elevate/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(GraphError::Network)?;
+            .map_err(|e| GraphError::Network(std::sync::Arc::new(e)))?;
         let tokens = TokenSource::new(
             http.clone(),
             &settings.authority_url,
