@@ -205,7 +205,7 @@ pub(super) async fn resolve(broker: &Broker, upn: &Upn) -> Result<DirectoryUser,
         }
         Err(e) => return Err(WorkflowError::Directory(e)),
     };
-    users::upsert(broker.store.conn(), &user).await?;
+    // Recorded (`users`) with the filing, in its transaction: one commit per filing.
     Ok(user)
 }
 
@@ -301,6 +301,7 @@ pub(super) async fn file(
         start_at,
     };
     let tx = broker.store.begin().await?;
+    users::upsert(&tx, user).await?;
     if let Some(extension) = extension {
         // The request extended, locked until this one is stored: a revoke of its chain either
         // ran first (then it is no longer active, refused here) or waits, and then finds this

@@ -62,6 +62,8 @@ pub struct Answer {
     /// A 429 for the application's write quota in the tenant (`x-ms-throttle-scope:
     /// Tenant_Application/Write/…`), rather than for load or another limit.
     pub write_quota_spent: bool,
+    /// `x-ms-throttle-limit-percentage`: how much of a quota is used, once past 0.8.
+    pub quota_used: Option<f64>,
     /// The JSON body; none for 204 or an empty body.
     pub body: Option<Value>,
 }
@@ -74,6 +76,11 @@ impl Answer {
             retry_after: crate::providers::retry_after(headers),
             write_quota_spent: status == StatusCode::TOO_MANY_REQUESTS
                 && scope.starts_with("Tenant_Application/Write/"),
+            quota_used: headers
+                .get("x-ms-throttle-limit-percentage")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse().ok())
+                .filter(|used: &f64| used.is_finite()),
             body,
         }
     }
@@ -150,7 +157,10 @@ impl GraphClient {
                 }
                 Err(e) => return Err(e),
             };
-            let Answer { status, retry_after, write_quota_spent, body } = answer;
+            let Answer { status, retry_after, write_quota_spent, quota_used, body } = answer;
+            if let Some(used) = quota_used.filter(|_| request.method != Method::GET) {
+                self.pacing.spent(used);
+            }
             if status.is_success() {
                 return Ok(body);
             }

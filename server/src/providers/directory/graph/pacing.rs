@@ -1,12 +1,15 @@
 //! Pacing against Graph's limits. Graph meters an application's writes in a tenant with a
 //! token bucket ("3,000 requests per 2 minutes and 30 seconds", identity and access service
-//! limits) and answers 429 with `Retry-After` once it is empty. Elevate spends the same
-//! bucket on its side, so a mass expiry goes out at the rate Graph accepts instead of as a
-//! storm of refused calls; removals may spend it to the last token, while additions leave a
-//! tenth of it to them (removals first: access that must end is never queued behind access
-//! being granted). A 429 on a write pauses every write until its `Retry-After` (and one that
-//! names the write quota — another replica or application spent it — empties the local bucket),
-//! a 429 on a read every read:
+//! limits), says when more than 0.8 of it is spent (`x-ms-throttle-limit-percentage`) and
+//! answers 429 with `Retry-After` once it is empty. Elevate keeps the same bucket on its side
+//! from the moment Graph says either, so a mass expiry then goes out at the rate Graph accepts
+//! instead of as a storm of refused calls; while Graph says nothing, writes are not held back
+//! (a tenant whose quota is larger, or a test server without one, is not slowed down). While
+//! the bucket counts, removals may spend it to the last token and additions leave a tenth of
+//! it to them (removals first: access that must end is never queued behind access being
+//! granted); once it is full again, it stops counting.
+//!
+//! A 429 on a write pauses every write until its `Retry-After`, a 429 on a read every read:
 //! one shared pause, not one per call, and never longer than `MAX_PAUSE` (a call that was
 //! told to wait longer gives up, and its job is rescheduled: an absurd `Retry-After` never
 //! stalls every other call).
@@ -24,7 +27,8 @@ const REMOVALS_ONLY: f64 = 0.1;
 const MAX_PAUSE: Duration = Duration::from_secs(10);
 
 pub struct Pacing {
-    bucket: Mutex<Bucket>,
+    /// `None` while Graph has not said the quota runs short.
+    bucket: Mutex<Option<Bucket>>,
     /// Every write waits until then, and every read until the second: Graph said so.
     paused_until: Mutex<[Option<Instant>; 2]>,
 }
@@ -48,7 +52,7 @@ pub enum Turn {
 
 impl Default for Pacing {
     fn default() -> Self {
-        Self { bucket: Mutex::new(Bucket { tokens: WRITES, at: Instant::now() }), paused_until: Mutex::default() }
+        Self { bucket: Mutex::new(None), paused_until: Mutex::default() }
     }
 }
 
@@ -59,10 +63,16 @@ impl Pacing {
 
     /// A token for one write (`removal` or not), waiting no longer than `patience`.
     pub fn reserve(&self, removal: bool, patience: Duration) -> Turn {
-        let Ok(mut b) = self.bucket.lock() else { return Turn::Go(Duration::ZERO) };
+        let Ok(mut counting) = self.bucket.lock() else { return Turn::Go(Duration::ZERO) };
+        let Some(b) = counting.as_mut() else { return Turn::Go(Duration::ZERO) };
         let now = Instant::now();
         b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * Self::rate()).min(WRITES);
         b.at = now;
+        if b.tokens >= WRITES {
+            // Full again: Graph's own bucket is too; stop counting until Graph speaks again.
+            *counting = None;
+            return Turn::Go(Duration::ZERO);
+        }
         // What must be left in the bucket after this write.
         let floor = if removal { 0.0 } else { WRITES * REMOVALS_ONLY };
         let short = floor - (b.tokens - 1.0);
@@ -77,11 +87,25 @@ impl Pacing {
         Turn::Go(wait)
     }
 
+    /// Graph answered a write saying `used` of the quota is spent (0.8 to 1.8): the bucket
+    /// counts from what is left.
+    pub fn spent(&self, used: f64) {
+        self.start_counting(WRITES * (1.0 - used));
+    }
+
+    fn start_counting(&self, tokens: f64) {
+        if let Ok(mut counting) = self.bucket.lock() {
+            let at = Instant::now();
+            let tokens = counting.as_ref().map_or(tokens, |b| b.tokens.min(tokens));
+            *counting = Some(Bucket { tokens, at });
+        }
+    }
+
     /// Graph refused a `write` (or a read) with 429: every call of the kind waits
     /// `retry_after`; when the write quota is `spent`, Graph's bucket is empty whatever ours says.
     pub fn throttled(&self, write: bool, retry_after: Duration, spent: bool) {
-        if spent && let Ok(mut b) = self.bucket.lock() {
-            b.tokens = b.tokens.min(0.0);
+        if spent {
+            self.start_counting(0.0);
         }
         let until = Instant::now() + retry_after.min(MAX_PAUSE);
         if let Ok(mut paused) = self.paused_until.lock() {
