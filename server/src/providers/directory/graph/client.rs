@@ -18,9 +18,13 @@ use super::{
 use crate::providers::entra_app::TokenSource;
 use crate::{providers::origin_of, telemetry::error_chain};
 
-/// The longest wait slept inside one call (a `Retry-After`, a place in the write quota's
-/// queue); a longer one ends the call, and the job that made it is rescheduled after it.
+/// The longest `Retry-After` slept inside one call; a longer one ends the call, and the job
+/// that made it is rescheduled after it.
 const IN_CALL_WAIT: Duration = Duration::from_secs(10);
+/// The longest wait for a write's turn in the write quota, slept before taking a Graph slot.
+/// Long enough that a job in line keeps its place (the worker's slots bound the line: 256 slots
+/// wait 13 s at Graph's rate) rather than being rescheduled and asking again, over and over.
+const TURN_WAIT: Duration = Duration::from_secs(60);
 
 pub struct GraphClient {
     pub(super) http: reqwest::Client,
@@ -200,7 +204,7 @@ impl GraphClient {
         let write = request.method != Method::GET;
         if write {
             let removal = request.method == Method::DELETE;
-            let deadline = tokio::time::Instant::now() + IN_CALL_WAIT;
+            let deadline = tokio::time::Instant::now() + TURN_WAIT;
             loop {
                 let patience = deadline.saturating_duration_since(tokio::time::Instant::now());
                 match self.pacing.reserve(removal, patience) {
