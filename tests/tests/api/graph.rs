@@ -59,6 +59,16 @@ async fn a_member_removed_by_hand_before_expiry_ends_cleanly() {
 
 /// One auto-approved profile of the developers group, up to an hour: long enough that an add
 /// delayed by faults still lands inside its window.
+/// `n` engineers (`engineer{i}@example.com`), eligible through the Engineers group.
+fn add_engineers(graph: &GraphServer, n: usize) -> Vec<String> {
+    let engineers: Vec<String> = (0..n).map(|i| format!("engineer{i}@example.com")).collect();
+    for upn in &engineers {
+        let id = graph.add_user(upn);
+        graph.state().groups.get_mut("Engineers").unwrap().1.insert(id);
+    }
+    engineers
+}
+
 fn hour_long_policy() -> String {
     format!(
         r#"
@@ -82,11 +92,7 @@ async fn with_thirty_percent_of_calls_throttled_every_grant_and_revocation_compl
     seed_graph(&graph);
     let app = TestApp::builder().policy(&hour_long_policy()).graph(graph).spawn().await;
     let graph = app.graph();
-    let engineers: Vec<String> = (0..8).map(|i| format!("engineer{i}@example.com")).collect();
-    for upn in &engineers {
-        let id = graph.add_user(upn);
-        graph.state().groups.get_mut("Engineers").unwrap().1.insert(id);
-    }
+    let engineers = add_engineers(graph, 8);
     graph.set_faults(Faults { throttle_share: 0.3, ..Default::default() });
     let mut ids = Vec::new();
     for upn in &engineers {
@@ -420,11 +426,7 @@ async fn calls_to_graph_stay_within_max_concurrency_during_a_mass_expiry() {
     let graph = GraphServer::start().await;
     let app = TestApp::builder().graph(graph).spawn().await;
     let graph = app.graph();
-    let engineers: Vec<String> = (0..12).map(|i| format!("engineer{i}@example.com")).collect();
-    for upn in &engineers {
-        let id = graph.add_user(upn);
-        graph.state().groups.get_mut("Engineers").unwrap().1.insert(id);
-    }
+    let engineers = add_engineers(graph, 12);
     let mut ids = Vec::new();
     for upn in &engineers {
         ids.push(app.as_user(upn, &["requester"]).request("AzureAD-Developers", 2).await);
@@ -452,11 +454,9 @@ async fn removals_waiting_for_a_graph_slot_go_out_together_in_one_batch() {
         .spawn()
         .await;
     let graph = app.graph();
-    let engineers: Vec<String> = (0..12).map(|i| format!("engineer{i}@example.com")).collect();
+    let engineers = add_engineers(graph, 12);
     let mut ids = Vec::new();
     for upn in &engineers {
-        let id = graph.add_user(upn);
-        graph.state().groups.get_mut("Engineers").unwrap().1.insert(id);
         ids.push(app.as_user(upn, &["requester"]).request("Throttled", 3600).await);
     }
     for id in &ids {
@@ -488,11 +488,7 @@ async fn with_the_write_quota_spent_removals_land_first_and_no_write_is_refused_
     let graph = GraphServer::start().await;
     let app = TestApp::builder().policy(&hour_long_policy()).graph(graph).spawn().await;
     let graph = app.graph();
-    let engineers: Vec<String> = (0..35).map(|i| format!("engineer{i}@example.com")).collect();
-    for upn in &engineers {
-        let id = graph.add_user(upn);
-        graph.state().groups.get_mut("Engineers").unwrap().1.insert(id);
-    }
+    let engineers = add_engineers(graph, 35);
     let mut ending = Vec::new();
     for upn in &engineers[..30] {
         ending.push(app.as_user(upn, &["requester"]).request("Throttled", 3600).await);
