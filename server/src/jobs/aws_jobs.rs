@@ -17,7 +17,7 @@ use crate::{
         audit::{self, NewEvent, Subject},
         grants::Grant,
         jobs::{self, Job, NewJob},
-        requests, users,
+        users,
     },
     telemetry::error_chain,
 };
@@ -35,16 +35,16 @@ fn role_key(arn: &str) -> String {
     format!("aws-role:{arn}")
 }
 
-/// After a grant's membership was removed: when the profile revokes sessions, schedule the
+/// After a grant's membership was removed: when its profile revokes sessions, schedule the
 /// deny of the user's sessions issued before `ended_at`.
 pub async fn schedule_revocation(
     broker: &Broker,
     c: &impl ConnectionTrait,
     g: &Grant,
+    profile: &str,
     ended_at: i64,
 ) -> Result<(), StoreError> {
-    let Some(request) = requests::get(c, &g.request_id).await? else { return Ok(()) };
-    let Some(profile) = broker.policy.find(&request.profile) else { return Ok(()) };
+    let Some(profile) = broker.policy.find(profile) else { return Ok(()) };
     let user = Revoked {
         user_id: &g.user_id,
         upn: &g.upn,

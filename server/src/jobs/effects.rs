@@ -33,6 +33,16 @@ pub enum EffectError {
     Fenced,
 }
 
+/// How a job stands once its effect succeeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finished {
+    /// The worker records the job as done.
+    ToRecord,
+    /// The effect's last commit recorded it, fenced by the lease, with what it wrote: one
+    /// commit fewer per job, and no window in which the work is done but the job is not.
+    Recorded,
+}
+
 impl From<sea_orm::DbErr> for EffectError {
     fn from(e: sea_orm::DbErr) -> Self {
         Self::Store(e.into())

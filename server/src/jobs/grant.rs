@@ -197,23 +197,42 @@ pub async fn confirm(
 }
 
 /// The grant's time is up: its request expires, extensions still waiting for approval lose
-/// their purpose, and the grant stops wanting the membership.
-/// Returns the grant as it is now (ending).
-pub async fn expire(broker: &Broker, tx: &DatabaseTransaction, g: &Grant) -> Result<Grant, StoreError> {
+/// their purpose, and the grant stops wanting the membership. With `removed` (the sync has
+/// already made the directory match: what that took, and when) the grant ends at once, in
+/// the same writes; without, it is left ending for a sync to settle.
+/// Returns the grant as it is now.
+pub async fn expire(
+    broker: &Broker,
+    tx: &DatabaseTransaction,
+    g: &Grant,
+    removed: Option<(EndOutcome, i64)>,
+) -> Result<Grant, StoreError> {
     let Some(request) = requests::get_for_update(tx, &g.request_id).await? else { return Ok(g.clone()) };
-    if matches!(request.status, RequestStatus::Approved | RequestStatus::Active) {
-        let expired = requests::after(&request, RequestEvent::Expire)?;
+    let request = if matches!(request.status, RequestStatus::Approved | RequestStatus::Active) {
+        let expired = Request {
+            ended_at: removed.map(|(_, at)| at).or(request.ended_at),
+            ..requests::after(&request, RequestEvent::Expire)?
+        };
         let expired = requests::update(tx, &request, expired).await?;
         notifications::notify(broker, tx, &expired, notifications::ended(RequestStatus::Expired), now()).await?;
         cancel_extensions(tx, &request.id, "the grant it extends expired").await?;
-    }
-    let g = stop_wanting(tx, g.clone()).await?;
+        expired
+    } else {
+        request
+    };
     let details = json!({
         "group": g.group_id, "user": g.upn, "grant": g.id,
         "expires_at": g.expires_at.map(format_millis),
     });
-    audit::append(tx, NewEvent::system("grant.expired", Subject::Request(&g.request_id), details)).await?;
-    Ok(g)
+    let expired = NewEvent::system("grant.expired", Subject::Request(&g.request_id), details);
+    match removed {
+        Some((outcome, at)) => finish(broker, tx, g, Some(&request), outcome, at, Some(expired)).await,
+        None => {
+            let g = stop_wanting(tx, g.clone()).await?;
+            audit::append(tx, expired).await?;
+            Ok(g)
+        }
+    }
 }
 
 /// The directory refused the membership for good: the request fails, and whatever may have
@@ -235,9 +254,7 @@ pub async fn fail(broker: &Broker, tx: &DatabaseTransaction, g: &Grant, error: &
     Ok(())
 }
 
-/// The sync has carried out the end of an ending grant: record what it did. With `Removed`,
-/// the consequences of "was a member, is not any more" follow: live AWS sessions revoked,
-/// Identity Center told now rather than at SCIM's next cycle.
+/// The sync has carried out the end of an ending grant: record what it did.
 pub async fn settle(
     broker: &Broker,
     tx: &DatabaseTransaction,
@@ -245,6 +262,26 @@ pub async fn settle(
     outcome: EndOutcome,
     at: i64,
 ) -> Result<(), StoreError> {
+    let request = requests::get(tx, &g.request_id).await?;
+    finish(broker, tx, g, request.as_ref(), outcome, at, None).await.map(drop)
+}
+
+/// Ends `g` (ending, or still wanting when its end and the directory's change are recorded
+/// together) with what the sync did, and `also` in the audit log before it. With `Removed`,
+/// the consequences of "was a member, is not any more" follow: live AWS sessions revoked,
+/// Identity Center told now rather than at SCIM's next cycle.
+async fn finish(
+    broker: &Broker,
+    tx: &DatabaseTransaction,
+    g: &Grant,
+    request: Option<&Request>,
+    outcome: EndOutcome,
+    at: i64,
+    also: Option<NewEvent>,
+) -> Result<Grant, StoreError> {
+    if GrantState::WANTING.contains(&g.state) {
+        jobs::cancel_pending(tx, &g.id, JobKind::IdentityCenterEnsure).await?;
+    }
     let ended = Grant {
         state: GrantState::Ended,
         ended_at: Some(at),
@@ -252,13 +289,17 @@ pub async fn settle(
         ..g.clone()
     };
     let g = write(tx, g, ended).await?;
-    requests::set_ended(tx, &g.request_id, at).await?;
+    if let Some(request) = request
+        && request.ended_at != Some(at)
+    {
+        requests::set_ended(tx, &g.request_id, at).await?;
+    }
     if outcome == EndOutcome::Removed {
         if broker.directory.provisions_on_demand() {
             provision(tx, &g).await?;
         }
-        super::aws_jobs::schedule_revocation(broker, tx, &g, at).await?;
-        if let Some(request) = requests::get(tx, &g.request_id).await? {
+        if let Some(request) = request {
+            super::aws_jobs::schedule_revocation(broker, tx, &g, &request.profile, at).await?;
             identity_center_jobs::schedule(broker, tx, &g, &request.profile, JobKind::IdentityCenterRemove).await?;
             broker.metrics.observe_revocation_lag("entra", request.expires_at, at);
         }
@@ -266,8 +307,9 @@ pub async fn settle(
     let (action, reason) = outcome.audited();
     let details =
         json!({ "group": g.group_id, "user": g.upn, "grant": g.id, "outcome": outcome.as_str(), "reason": reason });
-    audit::append(tx, NewEvent::system(action, Subject::Request(&g.request_id), details)).await?;
-    Ok(())
+    let ended = NewEvent::system(action, Subject::Request(&g.request_id), details);
+    audit::append_all(tx, also.into_iter().chain([ended]).collect()).await?;
+    Ok(g)
 }
 
 /// Pending extensions of a request that ended: cancelled, since what they extend is gone

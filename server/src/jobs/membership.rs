@@ -13,7 +13,7 @@ use sea_orm::DatabaseTransaction;
 use serde_json::json;
 
 use super::{
-    effects::EffectError,
+    effects::{EffectError, Finished},
     grant::{self, EndOutcome},
     sync::{self, Purpose},
 };
@@ -25,7 +25,7 @@ use crate::{
         audit,
         audit::{NewEvent, Subject},
         grants::{self, Grant, GrantState},
-        jobs::{self, Job, Lease},
+        jobs::{self, Job, JobStatus, Lease},
         memberships::{self, Membership},
     },
 };
@@ -38,6 +38,8 @@ const MAX_PASSES: usize = 16;
 struct Sync<'a> {
     broker: &'a Broker,
     lease: &'a Lease,
+    /// When the job was due: kept when the last commit records it done.
+    due_at: i64,
     user_id: String,
     group: GroupId,
     /// The add has failed for `worker.max_attempts` attempts: fail the activations.
@@ -48,17 +50,20 @@ struct Sync<'a> {
 enum Step {
     Again,
     Done,
+    /// Done, and the pass's last commit recorded the job done (`Sync::finish`).
+    Finished,
 }
 
-pub async fn sync(broker: &Broker, job: &Job, lease: &Lease, give_up_adds: bool) -> Result<(), EffectError> {
+pub async fn sync(broker: &Broker, job: &Job, lease: &Lease, give_up_adds: bool) -> Result<Finished, EffectError> {
     let (user_id, group_id) = sync::target(job)?;
     let group = GroupId::parse(&group_id).map_err(EffectError::permanent)?;
     let payload: serde_json::Value = serde_json::from_str(&job.payload).unwrap_or_default();
     let mut purpose = Purpose::of(&payload);
-    let s = Sync { broker, lease, user_id, group, give_up_adds };
+    let s = Sync { broker, lease, due_at: job.due_at, user_id, group, give_up_adds };
     for _ in 0..MAX_PASSES {
         match s.pass(&purpose).await? {
-            Step::Done => return Ok(()),
+            Step::Done => return Ok(Finished::ToRecord),
+            Step::Finished => return Ok(Finished::Recorded),
             // A purpose is served by the pass that saw it; later passes only converge.
             Step::Again => purpose = Purpose::Converge,
         }
@@ -79,13 +84,34 @@ impl Sync<'_> {
         T: Send + 'static,
         F: for<'t> FnOnce(&'t DatabaseTransaction) -> BoxFuture<'t, Result<T, EffectError>> + Send + 'static,
     {
-        let lease = self.lease.clone();
+        self.commit_fenced(false, write).await
+    }
+
+    /// `commit`, recording the job done in the same writes: for a pass's last commit, after
+    /// which nothing is left to do (the pass returns `Step::Finished`).
+    async fn finish<F>(&self, write: F) -> Result<(), EffectError>
+    where
+        F: for<'t> FnOnce(&'t DatabaseTransaction) -> BoxFuture<'t, Result<(), EffectError>> + Send + 'static,
+    {
+        self.commit_fenced(true, write).await
+    }
+
+    async fn commit_fenced<T, F>(&self, done: bool, write: F) -> Result<T, EffectError>
+    where
+        T: Send + 'static,
+        F: for<'t> FnOnce(&'t DatabaseTransaction) -> BoxFuture<'t, Result<T, EffectError>> + Send + 'static,
+    {
+        let (lease, due_at) = (self.lease.clone(), self.due_at);
         let result = self
             .broker
             .store
             .commit_shared(move |tx| {
                 Box::pin(async move {
-                    if !jobs::fence(tx, &lease).await? {
+                    let held = match done {
+                        true => jobs::settle(tx, &lease, JobStatus::Done, due_at, None).await?,
+                        false => jobs::fence(tx, &lease).await?,
+                    };
+                    if !held {
                         return Err(EffectError::Fenced);
                     }
                     write(tx).await
@@ -139,62 +165,66 @@ impl Sync<'_> {
         wanting: &[&Grant],
         ending: &[&Grant],
     ) -> Result<Step, EffectError> {
-        let Some(standing) = m.standing else {
-            // Asked once, before Elevate's first add, and remembered: after a retried add the
-            // user is a member because of us, which must not be mistaken for standing access.
-            let member = self.broker.directory.is_member(&self.group, &self.user_id).await?;
+        let starting: Vec<&Grant> = wanting.iter().copied().filter(|g| g.state == GrantState::Activating).collect();
+        // Asked once, before Elevate's first add, and remembered: after a retried add the user
+        // is a member because of us, which must not be mistaken for standing access.
+        let found = match m.standing {
+            Some(_) => None,
+            None => Some(self.broker.directory.is_member(&self.group, &self.user_id).await?),
+        };
+        if let Some(member) = found {
             m.standing = Some(member);
             m.updated_at = now();
-            let first = wanting[0].clone();
+        }
+        let standing_found = found.filter(|member| *member).map(|_| {
+            let first = wanting[0];
+            let details = json!({ "group": m.group_id, "user": m.upn, "grant": first.id });
+            NewEvent::system("membership.standing_found", Subject::Request(&first.request_id), details)
+        });
+        let standing = m.standing == Some(true);
+        if found.is_some() && (starting.is_empty() || !ending.is_empty()) {
             self.commit(move |tx| {
                 Box::pin(async move {
-                    if member {
-                        let details = json!({ "group": m.group_id, "user": m.upn, "grant": first.id });
-                        let subject = Subject::Request(&first.request_id);
-                        audit::append(tx, NewEvent::system("membership.standing_found", subject, details)).await?;
-                    }
+                    audit::append_all(tx, standing_found.into_iter().collect()).await?;
                     memberships::save(tx, m).await?;
                     Ok(())
                 })
             })
             .await?;
             return Ok(Step::Again);
-        };
+        }
         if !ending.is_empty() {
             let outcome = if standing { EndOutcome::KeptStanding } else { EndOutcome::KeptOverlap };
             self.settle(ending, outcome, None).await?;
             return Ok(Step::Again);
         }
-        let starting: Vec<&Grant> = wanting.iter().copied().filter(|g| g.state == GrantState::Activating).collect();
         if starting.is_empty() {
             if *purpose == Purpose::Restore {
                 self.restore(wanting).await?;
             }
             // Whatever happened before, the next change of the desired state (the earliest
             // end) has a sync waiting for it.
-            if let Some(next) = wanting.iter().filter_map(|g| g.expires_at).min() {
-                let (user, group) = (self.user_id.clone(), self.group_id().to_owned());
-                let scheduled = self
-                    .broker
-                    .store
-                    .commit_shared(move |tx| Box::pin(async move { sync::schedule(tx, &user, &group, next).await }));
-                scheduled.await?;
-            }
-            return Ok(Step::Done);
+            let Some(next) = wanting.iter().filter_map(|g| g.expires_at).min() else { return Ok(Step::Done) };
+            let (user, group) = (self.user_id.clone(), self.group_id().to_owned());
+            self.finish(move |tx| Box::pin(async move { Ok(sync::schedule(tx, &user, &group, next).await?) })).await?;
+            return Ok(Step::Finished);
         }
-        // Each window opens at the first attempt to add, recorded before the call.
+        // Each window opens at the first attempt to add, recorded before the call (with the
+        // standing membership just found, in the same commit).
         let unopened: Vec<&Grant> = starting.iter().copied().filter(|g| g.expires_at.is_none()).collect();
-        if !unopened.is_empty() || (!standing && m.added_at.is_none()) {
+        let first_add = !standing && m.added_at.is_none();
+        if found.is_some() || !unopened.is_empty() || first_add {
             let at = now();
             let unopened = owned(&unopened);
-            let first_add =
-                (!standing && m.added_at.is_none()).then(|| Membership { added_at: Some(at), updated_at: at, ..m });
+            let save = (found.is_some() || first_add)
+                .then(|| Membership { added_at: m.added_at.or(first_add.then_some(at)), updated_at: at, ..m });
             self.commit(move |tx| {
                 Box::pin(async move {
+                    audit::append_all(tx, standing_found.into_iter().collect()).await?;
                     for g in &unopened {
                         grant::open_window(tx, g, at).await?;
                     }
-                    if let Some(m) = first_add {
+                    if let Some(m) = save {
                         memberships::save(tx, m).await?;
                     }
                     Ok(())
@@ -225,14 +255,16 @@ impl Sync<'_> {
                 self.broker.wake_worker();
                 Err(EffectError::Fenced)
             }
-            other => other.map(|()| Step::Again),
+            // Each window opened has its sync due at its end (`grant::open_window`), and a
+            // change made meanwhile (a revocation) scheduled its own: nothing is left to do.
+            other => other.map(|()| Step::Finished),
         }
     }
 
     async fn confirm(&self, starting: &[&Grant], standing: bool) -> Result<(), EffectError> {
         let at = now();
         let (broker, starting) = (self.broker.clone(), owned(starting));
-        self.commit(move |tx| {
+        self.finish(move |tx| {
             Box::pin(async move {
                 for g in &starting {
                     grant::confirm(&broker, tx, g, standing, at).await?;
@@ -293,10 +325,11 @@ impl Sync<'_> {
     }
 
     /// Grants whose time is up. When no other grant wants the membership, the directory is
-    /// told first and the ends and the removal are recorded in one commit (a crash before it
-    /// repeats the call, which finds the member gone), and the sync is done: no grant of the
-    /// membership is left open (one opened meanwhile has a sync of its own waiting). When the
-    /// directory cannot be reached, the ends are recorded alone, and the removal is retried.
+    /// told first and the ends, the removal and the job's end are recorded in one commit (a
+    /// crash before it repeats the call, which finds the member gone), and the sync is done: no
+    /// grant of the membership is left open (one opened meanwhile has a sync of its own
+    /// waiting). When the directory cannot be reached, the ends are recorded alone, and the
+    /// removal is retried.
     async fn expire(&self, open: &[Grant], due: &[&Grant], upn: &str) -> Result<Step, EffectError> {
         let others_want =
             open.iter().any(|g| GrantState::WANTING.contains(&g.state) && !due.iter().any(|d| d.id == g.id));
@@ -310,15 +343,15 @@ impl Sync<'_> {
                 }
             }
         };
-        let step = if removed.is_some() { Step::Done } else { Step::Again };
         let at = now();
         let ending: Vec<Grant> = open.iter().filter(|g| g.state == GrantState::Ending).cloned().collect();
         let (broker, due) = (self.broker.clone(), owned(due));
-        self.commit(move |tx| {
+        let finished = removed.is_some();
+        self.commit_fenced(finished, move |tx| {
             Box::pin(async move {
-                let mut ending = ending;
+                let removal = removed.as_ref().map(|(outcome, _)| (*outcome, at));
                 for g in &due {
-                    ending.push(grant::expire(&broker, tx, g).await?);
+                    grant::expire(&broker, tx, g, removal).await?;
                 }
                 if let Some((outcome, m)) = removed {
                     for g in &ending {
@@ -330,7 +363,11 @@ impl Sync<'_> {
             })
         })
         .await?;
-        failed.map_or(Ok(step), Err)
+        match failed {
+            Some(e) => Err(e),
+            None if finished => Ok(Step::Finished),
+            None => Ok(Step::Again),
+        }
     }
 
     /// Makes the directory match "no grant wants this membership": what that took.

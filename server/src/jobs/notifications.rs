@@ -8,7 +8,7 @@ use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::effects::EffectError;
+use super::effects::{EffectError, Finished};
 use crate::{
     broker::Broker,
     domain::{RequestId, RequestStatus, Upn, now},
@@ -82,11 +82,11 @@ async fn request_of(broker: &Broker, id: &RequestId) -> Result<Option<Request>, 
 
 /// Finds the notice's recipients and writes one delivery job each; settles itself in the
 /// same transaction, so a crash never fans out twice.
-pub async fn fan_out(broker: &Broker, job: &Job, lease: &Lease) -> Result<(), EffectError> {
+pub async fn fan_out(broker: &Broker, job: &Job, lease: &Lease) -> Result<Finished, EffectError> {
     let NotifyPayload { request: id, notice } = payload(job)?;
-    let Some(request) = request_of(broker, &id).await? else { return Ok(()) };
+    let Some(request) = request_of(broker, &id).await? else { return Ok(Finished::ToRecord) };
     if !notice.is_current(&request) {
-        return Ok(());
+        return Ok(Finished::ToRecord);
     }
     let recipients = match notice.audience() {
         Audience::Requester => vec![broker.directory.resolve_user(&request.requester_id).await?],
@@ -127,7 +127,7 @@ pub async fn fan_out(broker: &Broker, job: &Job, lease: &Lease) -> Result<(), Ef
     }
     tx.commit().await?;
     broker.wake_worker();
-    Ok(())
+    Ok(Finished::Recorded)
 }
 
 /// The people who may decide the request now and have not: the stage's approvers (or the

@@ -134,16 +134,20 @@ pub async fn claim(
         job.lease_until = Some(at + lease_ms);
         job.attempts += 1;
         job.updated_at = at;
+        claimed.push(job);
+    }
+    // One statement for the whole batch: the rows are the claim's (locked on PostgreSQL, the
+    // one writer's on SQLite), so each attempt counts up from what was just read.
+    if !claimed.is_empty() {
         jobs::Entity::update_many()
             .col_expr(jobs::Column::Status, Expr::value(Running))
             .col_expr(jobs::Column::LeaseOwner, Expr::value(owner))
             .col_expr(jobs::Column::LeaseUntil, Expr::value(at + lease_ms))
-            .col_expr(jobs::Column::Attempts, Expr::value(job.attempts))
+            .col_expr(jobs::Column::Attempts, Expr::col(jobs::Column::Attempts).add(1))
             .col_expr(jobs::Column::UpdatedAt, Expr::value(at))
-            .filter(jobs::Column::Id.eq(job.id))
+            .filter(jobs::Column::Id.is_in(claimed.iter().map(|j| j.id)))
             .exec(&tx)
             .await?;
-        claimed.push(job);
     }
     tx.commit().await?;
     Ok(claimed)

@@ -20,7 +20,7 @@ use liveness::{DEAD_AFTER_MS, Running, host_name};
 
 use super::{
     JobKind,
-    effects::{self, EffectError},
+    effects::{self, EffectError, Finished},
 };
 use crate::{
     broker::Broker,
@@ -220,24 +220,25 @@ impl Worker {
         let lease = Lease::of(&job, &self.owner);
         let b = &self.broker;
         let effect = async {
+            let done = |result: Result<(), EffectError>| result.map(|()| Finished::ToRecord);
             match job.kind {
                 JobKind::SyncMembership => {
                     let give_up_adds = job.attempts >= self.settings.max_attempts;
                     super::membership::sync(b, &job, &lease, give_up_adds).await
                 }
-                JobKind::StartScheduled => super::scheduled::open(b, &job).await,
-                JobKind::CollectActivity => super::activity::collect(b, &job, &lease).await,
-                JobKind::Provision => effects::provision(b, &job).await,
-                JobKind::RevokeSessions => super::aws_jobs::revoke_sessions(b, &job).await,
-                JobKind::PruneRevocations => super::aws_jobs::prune(b, &job).await,
-                JobKind::IdentityCenterEnsure => super::identity_center_jobs::ensure(b, &job).await,
-                JobKind::IdentityCenterRemove => super::identity_center_jobs::remove(b, &job).await,
-                JobKind::IdentityCenterRemoveDrift => super::identity_center_jobs::remove_drift(b, &job).await,
                 JobKind::Notify => super::notifications::fan_out(b, &job, &lease).await,
-                JobKind::SendMail => super::notifications::send_mail(b, &job).await,
-                JobKind::CallWebhook => super::notifications::call_webhook(b, &job).await,
-                JobKind::SendChat => super::chat::send(b, &job).await,
-                JobKind::RefreshChat => super::chat::refresh(b, &job).await,
+                JobKind::StartScheduled => done(super::scheduled::open(b, &job).await),
+                JobKind::CollectActivity => done(super::activity::collect(b, &job, &lease).await),
+                JobKind::Provision => done(effects::provision(b, &job).await),
+                JobKind::RevokeSessions => done(super::aws_jobs::revoke_sessions(b, &job).await),
+                JobKind::PruneRevocations => done(super::aws_jobs::prune(b, &job).await),
+                JobKind::IdentityCenterEnsure => done(super::identity_center_jobs::ensure(b, &job).await),
+                JobKind::IdentityCenterRemove => done(super::identity_center_jobs::remove(b, &job).await),
+                JobKind::IdentityCenterRemoveDrift => done(super::identity_center_jobs::remove_drift(b, &job).await),
+                JobKind::SendMail => done(super::notifications::send_mail(b, &job).await),
+                JobKind::CallWebhook => done(super::notifications::call_webhook(b, &job).await),
+                JobKind::SendChat => done(super::chat::send(b, &job).await),
+                JobKind::RefreshChat => done(super::chat::refresh(b, &job).await),
             }
         };
         // A panic must not leave the job `running` under a live owner (its heartbeat would
@@ -262,11 +263,14 @@ impl Worker {
 
     /// Records the attempt's outcome, in a transaction shared with other jobs' outcomes
     /// (`Store::commit_shared`): finishing a job is a small write made at the rate jobs run.
-    async fn record(&self, job: &Job, lease: &Lease, result: Result<(), EffectError>) -> Result<(), StoreError> {
+    async fn record(&self, job: &Job, lease: &Lease, result: Result<Finished, EffectError>) -> Result<(), StoreError> {
         let store = &self.broker.store;
         let error = match result {
-            Ok(()) => {
+            Ok(finished) => {
                 self.broker.metrics.job_attempts.with_label_values(&[job.kind.as_str(), "done"]).inc();
+                if finished == Finished::Recorded {
+                    return Ok(());
+                }
                 let (lease, due_at) = (lease.clone(), job.due_at);
                 return store
                     .commit_shared(move |tx| {

@@ -118,18 +118,28 @@ fn mac(at: i64, actor: &str, action: &str, subject: &str, details: &str) -> Opti
 /// chained once that transaction has committed and the sealer has run (within
 /// `audit.seal_interval`).
 pub async fn append(c: &impl ConnectionTrait, event: NewEvent) -> Result<(), StoreError> {
+    append_all(c, vec![event]).await
+}
+
+/// Records events of one change in one statement, in this order.
+pub async fn append_all(c: &impl ConnectionTrait, events: Vec<NewEvent>) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
     let at = now();
-    let details = event.details.to_string();
-    let row = entries::ActiveModel {
-        mac: Set(mac(at, &event.actor, event.action, &event.subject, &details)),
-        at: Set(at),
-        actor: Set(event.actor),
-        action: Set(event.action.to_owned()),
-        subject: Set(event.subject),
-        details: Set(details),
-        ..Default::default()
-    };
-    entries::Entity::insert(row).exec_without_returning(c).await?;
+    let rows = events.into_iter().map(|event| {
+        let details = event.details.to_string();
+        entries::ActiveModel {
+            mac: Set(mac(at, &event.actor, event.action, &event.subject, &details)),
+            at: Set(at),
+            actor: Set(event.actor),
+            action: Set(event.action.to_owned()),
+            subject: Set(event.subject),
+            details: Set(details),
+            ..Default::default()
+        }
+    });
+    entries::Entity::insert_many(rows).exec_without_returning(c).await?;
     Ok(())
 }
 
