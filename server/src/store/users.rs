@@ -7,7 +7,17 @@ use sea_orm::{
 use super::StoreError;
 use crate::{domain::now, providers::directory::DirectoryUser};
 
+/// Records the directory's answer about a user: inserted when new, updated only when it
+/// changed. An unchanged user (the common case) is only read, so filings for one user stored
+/// in transactions side by side (`Store::commit_shared`'s lanes) never wait for each other.
 pub async fn upsert(c: &impl ConnectionTrait, user: &DirectoryUser) -> Result<(), StoreError> {
+    let stored = users::Entity::find_by_id(user.id.clone()).one(c).await?;
+    let unchanged = stored.as_ref().is_some_and(|u| {
+        u.upn == user.upn.as_str() && u.display_name == user.display_name && u.mail == user.mail
+    });
+    if unchanged {
+        return Ok(());
+    }
     let row = users::ActiveModel {
         id: Set(user.id.clone()),
         upn: Set(user.upn.as_str().to_owned()),

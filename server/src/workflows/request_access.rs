@@ -1,5 +1,6 @@
 //! Filing a request: checked against the profile (eligibility, duration bounds, ticket and
 //! justification rules), stored as pending, or approved at once when the profile says so.
+use sea_orm::DatabaseTransaction;
 use serde_json::json;
 
 use super::{
@@ -300,69 +301,27 @@ pub(super) async fn file(
         break_glass,
         start_at,
     };
-    let tx = broker.store.begin().await?;
-    users::upsert(&tx, user).await?;
-    if let Some(extension) = extension {
-        // The request extended, locked until this one is stored: a revoke of its chain either
-        // ran first (then it is no longer active, refused here) or waits, and then finds this
-        // extension in the chain it ends.
-        let extended = requests::get_for_update(&tx, &extension.extends).await?;
-        let status = extended.as_ref().map_or("gone", |r| r.status.as_str());
-        if status != RequestStatus::Active.as_str() {
-            return Err(WorkflowError::Conflict(format!(
-                "the request this extends is {status}, no longer active: file a new request instead"
-            )));
-        }
-    }
-    let cap = broker.max_pending_per_user;
-    if cap > 0 && requests::count_pending_of(&tx, &request.requester).await? >= u64::from(cap) {
-        return Err(WorkflowError::Conflict(format!(
-            "{} already has {cap} pending request(s), the most allowed: cancel one or wait for a decision",
-            request.requester
-        )));
-    }
-    requests::insert(&tx, request.clone()).await?;
     let subject = Subject::Request(&request.id);
-    let details = json!({
-        "profile": request.profile, "requester": request.requester, "duration_seconds": duration.as_secs(),
-        "justification": request.justification, "ticket": request.ticket, "extends": request.extends,
-        "start_at": request.start_at.map(format_millis),
-        "on_behalf": (caller.upn != user.upn).then(|| caller.upn.to_string()),
-    });
-    let action = if request.extends.is_some() { "request.extension_filed" } else { "request.created" };
-    audit::append(&tx, NewEvent::new(caller.upn.as_str(), action, subject, details)).await?;
-    let request = if break_glass {
-        let active = grant::approve(&tx, &request).await?;
-        let details = json!({
-            "justification": active.justification,
-            "review": "required: every approver and admin has been told",
-        });
-        audit::append(&tx, NewEvent::new(caller.upn.as_str(), "request.break_glass", subject, details)).await?;
-        notifications::notify(broker, &tx, &active, Notice::BreakGlass, at).await?;
-        active
+    let decided = if break_glass {
+        Decided::BreakGlass
     } else if let Some(rule) = match (&profile.approval, &on_call) {
         (ApprovalRule::Automatic, _) => Some(json!({ "rule": "auto_approve" })),
         (_, OnCall::Now(shift)) => Some(on_call::approval_details(shift)),
         _ => None,
     } {
-        let approved = grant::approve(&tx, &request).await?;
-        audit::append(&tx, NewEvent::system("request.approved", subject, rule)).await?;
-        notifications::notify(broker, &tx, &approved, Notice::Approved, at).await?;
-        approved
+        Decided::Approved(rule)
     } else {
-        match &on_call {
+        let note = match &on_call {
             OnCall::Unknown(error) => {
                 let details = json!({ "error": error, "fallback": "approvers decide" });
-                audit::append(&tx, NewEvent::system("request.on_call_unknown", subject, details)).await?;
+                Some(NewEvent::system("request.on_call_unknown", subject, details))
             }
             OnCall::OutlastsShift(shift) => {
                 let details = json!({ "shift": on_call::approval_details(shift), "fallback": "approvers decide" });
-                audit::append(&tx, NewEvent::system("request.on_call_shift_too_short", subject, details)).await?;
+                Some(NewEvent::system("request.on_call_shift_too_short", subject, details))
             }
-            OnCall::NotAsked | OnCall::Now(_) | OnCall::NotNow => {}
-        }
-        let ask = Notice::ApprovalNeeded { stage: request.stage, version: request.version };
-        notifications::notify(broker, &tx, &request, ask, at).await?;
+            OnCall::NotAsked | OnCall::Now(_) | OnCall::NotNow => None,
+        };
         // The requester hears who can decide (never themselves, nor the bot that filed) and
         // when escalation calls in more.
         let deciders: Vec<String> = approvers
@@ -376,11 +335,104 @@ pub(super) async fn file(
             .as_ref()
             .map(|_| at + broker.notifier.escalate_after_ms)
             .filter(|escalates_at| *escalates_at < request.decision_due_at);
-        let waits = Notice::AwaitingDecision { deciders, escalates_at };
-        notifications::notify(broker, &tx, &request, waits, at).await?;
-        request
+        Decided::Waits { note, waits: Notice::AwaitingDecision { deciders, escalates_at } }
     };
-    tx.commit().await?;
+    let filing = Filing {
+        filer: caller.upn.to_string(),
+        user: user.clone(),
+        extends: extension.map(|e| e.extends.clone()),
+        request,
+        decided,
+        at,
+    };
+    let b = broker.clone();
+    let request = broker.store.commit_shared(move |tx| Box::pin(async move { filing.store(&b, tx).await })).await?;
     broker.wake_worker();
     Ok(request)
+}
+
+/// What becomes of a request as it is filed, decided before it is stored.
+enum Decided {
+    BreakGlass,
+    /// Approved at once, by this rule.
+    Approved(serde_json::Value),
+    /// Waits for its approvers (with a note of why, when on call could not approve it).
+    Waits { note: Option<NewEvent>, waits: Notice },
+}
+
+/// A checked request, ready to store.
+struct Filing {
+    filer: String,
+    user: DirectoryUser,
+    /// The request extended, when this is an extension.
+    extends: Option<RequestId>,
+    request: Request,
+    decided: Decided,
+    at: i64,
+}
+
+impl Filing {
+    /// Stores the request with its audit events, its notices and, when approved at once, its
+    /// grant, in a transaction shared with other small writes (`Store::commit_shared`): a
+    /// burst of filings makes one synced commit per batch rather than one per request.
+    async fn store(self, broker: &Broker, tx: &DatabaseTransaction) -> Result<Request, WorkflowError> {
+        let Self { filer, user, extends, request, decided, at } = self;
+        users::upsert(tx, &user).await?;
+        if let Some(extends) = &extends {
+            // The request extended, locked until this one is stored: a revoke of its chain
+            // either ran first (then it is no longer active, refused here) or waits, and then
+            // finds this extension in the chain it ends.
+            let extended = requests::get_for_update(tx, extends).await?;
+            let status = extended.as_ref().map_or("gone", |r| r.status.as_str());
+            if status != RequestStatus::Active.as_str() {
+                return Err(WorkflowError::Conflict(format!(
+                    "the request this extends is {status}, no longer active: file a new request instead"
+                )));
+            }
+        }
+        let cap = broker.max_pending_per_user;
+        if cap > 0 && requests::count_pending_of(tx, &request.requester).await? >= u64::from(cap) {
+            return Err(WorkflowError::Conflict(format!(
+                "{} already has {cap} pending request(s), the most allowed: cancel one or wait for a decision",
+                request.requester
+            )));
+        }
+        requests::insert(tx, request.clone()).await?;
+        let subject = Subject::Request(&request.id);
+        let details = json!({
+            "profile": request.profile, "requester": request.requester,
+            "duration_seconds": request.duration_seconds,
+            "justification": request.justification, "ticket": request.ticket, "extends": request.extends,
+            "start_at": request.start_at.map(format_millis),
+            "on_behalf": (filer != request.requester).then(|| filer.clone()),
+        });
+        let action = if request.extends.is_some() { "request.extension_filed" } else { "request.created" };
+        let filed = NewEvent::new(filer.as_str(), action, subject, details);
+        Ok(match decided {
+            Decided::BreakGlass => {
+                let active = grant::approve(tx, &request).await?;
+                let details = json!({
+                    "justification": active.justification,
+                    "review": "required: every approver and admin has been told",
+                });
+                let break_glass = NewEvent::new(filer.as_str(), "request.break_glass", subject, details);
+                audit::append_all(tx, vec![filed, break_glass]).await?;
+                notifications::notify(broker, tx, &active, Notice::BreakGlass, at).await?;
+                active
+            }
+            Decided::Approved(rule) => {
+                let approved = grant::approve(tx, &request).await?;
+                audit::append_all(tx, vec![filed, NewEvent::system("request.approved", subject, rule)]).await?;
+                notifications::notify(broker, tx, &approved, Notice::Approved, at).await?;
+                approved
+            }
+            Decided::Waits { note, waits } => {
+                audit::append_all(tx, [filed].into_iter().chain(note).collect()).await?;
+                let ask = Notice::ApprovalNeeded { stage: request.stage, version: request.version };
+                notifications::notify(broker, tx, &request, ask, at).await?;
+                notifications::notify(broker, tx, &request, waits, at).await?;
+                request
+            }
+        })
+    }
 }
