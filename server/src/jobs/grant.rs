@@ -207,18 +207,18 @@ pub async fn expire(
     g: &Grant,
     removed: Option<(EndOutcome, i64)>,
 ) -> Result<Grant, StoreError> {
-    let Some(request) = requests::get_for_update(tx, &g.request_id).await? else { return Ok(g.clone()) };
-    let request = if matches!(request.status, RequestStatus::Approved | RequestStatus::Active) {
-        let expired = Request {
-            ended_at: removed.map(|(_, at)| at).or(request.ended_at),
-            ..requests::after(&request, RequestEvent::Expire)?
-        };
-        let expired = requests::update(tx, &request, expired).await?;
-        notifications::notify(broker, tx, &expired, notifications::ended(RequestStatus::Expired), now()).await?;
-        cancel_extensions(tx, &request.id, "the grant it extends expired").await?;
-        expired
-    } else {
-        request
+    let request = match requests::get_for_update(tx, &g.request_id).await? {
+        Some(request) if matches!(request.status, RequestStatus::Approved | RequestStatus::Active) => {
+            let expired = Request {
+                ended_at: removed.map(|(_, at)| at).or(request.ended_at),
+                ..requests::after(&request, RequestEvent::Expire)?
+            };
+            let expired = requests::update(tx, &request, expired).await?;
+            notifications::notify(broker, tx, &expired, notifications::ended(RequestStatus::Expired), now()).await?;
+            cancel_extensions(tx, &request.id, "the grant it extends expired").await?;
+            Some(expired)
+        }
+        other => other,
     };
     let details = json!({
         "group": g.group_id, "user": g.upn, "grant": g.id,
@@ -226,7 +226,7 @@ pub async fn expire(
     });
     let expired = NewEvent::system("grant.expired", Subject::Request(&g.request_id), details);
     match removed {
-        Some((outcome, at)) => finish(broker, tx, g, Some(&request), outcome, at, Some(expired)).await,
+        Some((outcome, at)) => finish(broker, tx, g, request.as_ref(), outcome, at, Some(expired)).await,
         None => {
             let g = stop_wanting(tx, g.clone()).await?;
             audit::append(tx, expired).await?;

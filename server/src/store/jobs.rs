@@ -200,6 +200,11 @@ pub async fn settle(
 /// Renews the leases of the jobs `owner` is running now (`ids`; its heartbeat): a long job
 /// keeps its lease for as long as its process lives, and a job the process no longer runs
 /// (its outcome could not be recorded) is left to run out and be taken again.
+///
+/// On PostgreSQL a job whose row a transaction holds right now (its outcome being committed,
+/// or its lease fenced) is passed over (`SKIP LOCKED`): that job proves its lease as it
+/// writes, and the next beat renews it if it still runs. Waiting for those rows instead, in
+/// whatever order, deadlocked against the shared commits that lock them one by one.
 pub async fn renew_leases(
     c: &impl ConnectionTrait,
     owner: &str,
@@ -209,11 +214,19 @@ pub async fn renew_leases(
     if ids.is_empty() {
         return Ok(0);
     }
+    let mut mine = Query::select()
+        .column(jobs::Column::Id)
+        .from(jobs::Entity)
+        .and_where(jobs::Column::Status.eq(Running))
+        .and_where(jobs::Column::LeaseOwner.eq(owner))
+        .and_where(jobs::Column::Id.is_in(ids))
+        .to_owned();
+    if is_postgres(c) {
+        mine.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
     let res = jobs::Entity::update_many()
         .col_expr(jobs::Column::LeaseUntil, Expr::value(now() + lease_ms))
-        .filter(jobs::Column::Status.eq(Running))
-        .filter(jobs::Column::LeaseOwner.eq(owner))
-        .filter(jobs::Column::Id.is_in(ids))
+        .filter(jobs::Column::Id.in_subquery(mine))
         .exec(c)
         .await?;
     Ok(res.rows_affected)

@@ -54,6 +54,11 @@ pub enum StoreError {
 #[derive(Clone)]
 pub struct Store {
     db: DatabaseConnection,
+    /// Where write transactions run: on an SQLite file, a pool of one connection, so writers
+    /// queue for it in order (asynchronously) instead of each sleeping in SQLite's busy
+    /// handler, which under load left the lock idle while a claim or an approval waited
+    /// seconds for it; elsewhere `db`.
+    writer: DatabaseConnection,
     /// The SQLite file, when the database is one (its lock serializes migrations).
     sqlite_file: Option<std::path::PathBuf>,
     /// How to open one more connection of its own (PostgreSQL's migration lock lives on one).
@@ -100,9 +105,13 @@ impl Store {
         let mut single = options.clone();
         single.max_connections(1).min_connections(1);
         let db = Database::connect(options).await?;
+        let writer = match &sqlite_file {
+            Some(_) => Database::connect(single.clone()).await?,
+            None => db.clone(),
+        };
         let lanes = if is_postgres(&db) { POSTGRES_LANES } else { 1 };
-        let group = GroupCommit::start(db.clone(), lanes);
-        Ok(Self { db, sqlite_file, single, group })
+        let group = GroupCommit::start(writer.clone(), lanes);
+        Ok(Self { db, writer, sqlite_file, single, group })
     }
 
     /// Applies pending migrations, one process at a time: processes that start together on a
@@ -207,7 +216,7 @@ impl Store {
 
     /// A write transaction of its own.
     pub async fn begin(&self) -> Result<DatabaseTransaction, StoreError> {
-        begin_write(&self.db).await
+        begin_write(&self.writer).await
     }
 
     /// Runs `write` in a transaction shared with other small writes and returns its result
