@@ -216,8 +216,11 @@ impl Sync<'_> {
         if found.is_some() || !unopened.is_empty() || first_add {
             let at = now();
             let unopened = owned(&unopened);
-            let save = (found.is_some() || first_add)
-                .then(|| Membership { added_at: m.added_at.or(first_add.then_some(at)), updated_at: at, ..m });
+            let save = (found.is_some() || first_add).then(|| Membership {
+                added_at: m.added_at.or(first_add.then_some(at)),
+                updated_at: at,
+                ..m
+            });
             self.commit(move |tx| {
                 Box::pin(async move {
                     audit::append_all(tx, standing_found.into_iter().collect()).await?;

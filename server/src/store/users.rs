@@ -12,9 +12,9 @@ use crate::{domain::now, providers::directory::DirectoryUser};
 /// in transactions side by side (`Store::commit_shared`'s lanes) never wait for each other.
 pub async fn upsert(c: &impl ConnectionTrait, user: &DirectoryUser) -> Result<(), StoreError> {
     let stored = users::Entity::find_by_id(user.id.clone()).one(c).await?;
-    let unchanged = stored.as_ref().is_some_and(|u| {
-        u.upn == user.upn.as_str() && u.display_name == user.display_name && u.mail == user.mail
-    });
+    let unchanged = stored
+        .as_ref()
+        .is_some_and(|u| u.upn == user.upn.as_str() && u.display_name == user.display_name && u.mail == user.mail);
     if unchanged {
         return Ok(());
     }

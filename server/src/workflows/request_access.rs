@@ -357,7 +357,10 @@ enum Decided {
     /// Approved at once, by this rule.
     Approved(serde_json::Value),
     /// Waits for its approvers (with a note of why, when on call could not approve it).
-    Waits { note: Option<NewEvent>, waits: Notice },
+    Waits {
+        note: Option<NewEvent>,
+        waits: Notice,
+    },
 }
 
 /// A checked request, ready to store.
