@@ -9,7 +9,10 @@ use super::{AppState, problem::ApiError};
 use crate::{
     auth::AuthError,
     domain::Caller,
-    workflows::{WorkflowError, identify},
+    workflows::{
+        WorkflowError,
+        identify::{self, Claimed},
+    },
 };
 
 /// Largest JSON body accepted.
@@ -21,16 +24,36 @@ impl FromRequest for Caller {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
-        Box::pin(async move { authenticate(&req).await })
+        Box::pin(async move {
+            let state = app_state(&req)?;
+            let claimed = authenticate(&req, state).await?;
+            let jti = claimed.token().jti.clone();
+            let caller = identify::refuse_revoked(&state.broker, claimed).await?;
+            admitted(state, &caller, jti);
+            Ok(caller)
+        })
     }
+}
+
+/// For a handler whose workflow checks the token against revocations in its own read
+/// (and then calls [`admitted`]).
+impl FromRequest for Claimed {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move { authenticate(&req, app_state(&req)?).await })
+    }
+}
+
+fn app_state(req: &HttpRequest) -> Result<&web::Data<AppState>, ApiError> {
+    req.app_data::<web::Data<AppState>>().ok_or_else(|| ApiError::Unavailable("application state missing".into()))
 }
 
 /// Elevate's own tokens (HS256) or, with `[auth.entra]`, Entra ID's (RS256): the header's
 /// algorithm says which checker gets the token, and each accepts only its own algorithm.
-async fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
-    let state = req
-        .app_data::<web::Data<AppState>>()
-        .ok_or_else(|| ApiError::Unavailable("application state missing".into()))?;
+async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Claimed, ApiError> {
     let value = req.headers().get(header::AUTHORIZATION).ok_or(AuthError::Missing)?;
     let value = value.to_str().map_err(|_| AuthError::Invalid("header is not text".into()))?;
     let token = value
@@ -53,13 +76,17 @@ async fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
         _ => state.tokens.verify_with_id(token)?,
     };
     state.limits.check_caller(caller.upn.as_str())?;
-    identify::refuse_revoked(&state.broker, &caller, &jti).await.map_err(not_authenticated)?;
-    if state.token_use.worth_recording(&jti.jti) {
-        // Off the request's path: the audit chain's lock must not slow every first call down.
+    Ok(Claimed::new(caller, jti))
+}
+
+/// A caller got in with the token `jti`: its first use (per process and token) is recorded in
+/// the audit log, off the request's path — the audit chain's lock must not slow every first
+/// call down.
+pub fn admitted(state: &AppState, caller: &Caller, jti: String) {
+    if state.token_use.worth_recording(&jti) {
         let (broker, recorded) = (state.broker.clone(), caller.clone());
-        tokio::spawn(async move { identify::record_token_use(&broker, &recorded, &jti.jti).await });
+        tokio::spawn(async move { identify::record_token_use(&broker, &recorded, &jti).await });
     }
-    Ok(caller)
 }
 
 /// While authenticating, a refusal means the credential stands for nobody: 401, not 403.

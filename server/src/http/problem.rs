@@ -124,13 +124,17 @@ impl ResponseError for ApiError {
         };
         let mut response = HttpResponse::build(status);
         response.content_type("application/problem+json");
-        if let Self::Auth(e) = self {
-            let code = if *e == AuthError::Missing {
-                "Bearer realm=\"elevate\""
-            } else {
-                "Bearer realm=\"elevate\", error=\"invalid_token\""
-            };
-            response.insert_header((header::WWW_AUTHENTICATE, code));
+        // Every 401 says how to authenticate (RFC 7235); a credential that was refused is an
+        // invalid token (RFC 6750).
+        let challenge = match self {
+            Self::Auth(AuthError::Missing) => Some("Bearer realm=\"elevate\""),
+            Self::Auth(_) | Self::Workflow(WorkflowError::Unauthenticated(_)) => {
+                Some("Bearer realm=\"elevate\", error=\"invalid_token\"")
+            }
+            _ => None,
+        };
+        if let Some(challenge) = challenge {
+            response.insert_header((header::WWW_AUTHENTICATE, challenge));
         }
         if let Self::TooManyRequests { retry_after, .. } = self {
             response.insert_header((header::RETRY_AFTER, retry_after.to_string()));

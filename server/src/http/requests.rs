@@ -4,7 +4,7 @@ use serde::Deserialize;
 
 use super::{
     AppState,
-    extract::{JsonBody, number},
+    extract::{JsonBody, admitted, number},
     problem::{ApiError, ChangeRefusals, FilingRefusals, ItemRefusals, ListRefusals, SearchRefusals},
     views::{CreateRequest, DecisionBody, ExtendBody, RequestPage, RequestView, ReviewBody},
 };
@@ -13,6 +13,7 @@ use crate::{
     store::requests::Request,
     workflows::{
         Broker, WorkflowError, cancel, decide, extend,
+        identify::Claimed,
         queries::{self, ListQuery},
         request_access::{self, NewRequest},
         review, revoke,
@@ -101,10 +102,12 @@ pub async fn list(
 #[get("/requests/{id}")]
 pub async fn get_one(
     state: web::Data<AppState>,
-    caller: Caller,
+    claimed: Claimed,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let details = queries::get_request(&state.broker, &caller, &id).await?;
+    let jti = claimed.token().jti.clone();
+    let (caller, details) = queries::get_request_claimed(&state.broker, claimed, &id).await?;
+    admitted(&state, &caller, jti);
     Ok(HttpResponse::Ok().json(RequestView::from(details)))
 }
 

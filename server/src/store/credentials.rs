@@ -65,28 +65,37 @@ pub async fn cut_off(c: &impl ConnectionTrait, subject: &str, by: &str, at: i64)
     Ok(revoked.rows_affected)
 }
 
-/// Is the token `jti` of `subject`, issued at `issued_at` (ms), revoked or cut off? A token
-/// without an issue time is cut off by any cut-off. One statement: it runs on every API call.
-pub async fn is_revoked(
-    c: &impl ConnectionTrait,
-    jti: &str,
-    subject: &str,
-    issued_at: Option<i64>,
-) -> Result<bool, StoreError> {
-    let revoked = Query::select()
-        .expr(Expr::val(1))
-        .from(api_tokens::Entity)
-        .and_where(Expr::col(api_tokens::Column::Jti).eq(jti))
-        .and_where(Expr::col(api_tokens::Column::RevokedAt).is_not_null())
-        .to_owned();
-    let cut_off = Query::select()
-        .expr(Expr::val(1))
-        .from(token_cutoffs::Entity)
-        .and_where(Expr::col(token_cutoffs::Column::Subject).eq(subject))
-        .and_where(Expr::col(token_cutoffs::Column::NotBefore).gt(issued_at.unwrap_or(i64::MIN)))
-        .to_owned();
-    let query =
-        Query::select().expr_as(Expr::exists(revoked).or(Expr::exists(cut_off)), Alias::new("refused")).to_owned();
+/// A token presented to Elevate, as the revocation check needs it: its id, whose it is, and
+/// when it was issued (ms; `None` when it does not say).
+pub struct Presented<'a> {
+    pub jti: &'a str,
+    pub subject: &'a str,
+    pub issued_at: Option<i64>,
+}
+
+impl Presented<'_> {
+    /// True when the token is revoked or cut off; a token without an issue time is cut off by
+    /// any cut-off. An expression, so that a read can carry the check in its own statement.
+    pub fn refused(&self) -> Expr {
+        let revoked = Query::select()
+            .expr(Expr::val(1))
+            .from(api_tokens::Entity)
+            .and_where(Expr::col(api_tokens::Column::Jti).eq(self.jti))
+            .and_where(Expr::col(api_tokens::Column::RevokedAt).is_not_null())
+            .to_owned();
+        let cut_off = Query::select()
+            .expr(Expr::val(1))
+            .from(token_cutoffs::Entity)
+            .and_where(Expr::col(token_cutoffs::Column::Subject).eq(self.subject))
+            .and_where(Expr::col(token_cutoffs::Column::NotBefore).gt(self.issued_at.unwrap_or(i64::MIN)))
+            .to_owned();
+        Expr::exists(revoked).or(Expr::exists(cut_off))
+    }
+}
+
+/// Is `token` revoked or cut off? One statement: it runs on every API call.
+pub async fn is_revoked(c: &impl ConnectionTrait, token: &Presented<'_>) -> Result<bool, StoreError> {
+    let query = Query::select().expr_as(token.refused(), Alias::new("refused")).to_owned();
     let row = c.query_one(&query).await?;
     Ok(row.map(|r| r.try_get::<bool>("", "refused")).transpose()?.unwrap_or(false))
 }

@@ -8,7 +8,7 @@ use crate::{
         TokenId,
         entra::{EntraCaller, EntraSubject},
     },
-    domain::Caller,
+    domain::{Caller, Upn},
     providers::directory::{DirectoryError, DirectoryUser},
     store::{
         StoreError, audit,
@@ -46,15 +46,52 @@ pub async fn entra_caller(broker: &Broker, token: &EntraCaller) -> Result<Caller
     }
 }
 
-/// Refuses a token that was revoked (`elevate token revoke`), or issued before its subject's
-/// tokens were cut off (`elevate token revoke --subject`): asked of the database on every use,
-/// so a revocation holds at once on every replica.
-pub async fn refuse_revoked(broker: &Broker, caller: &Caller, token: &TokenId) -> Result<(), WorkflowError> {
-    let conn = broker.store.conn();
-    if credentials::is_revoked(conn, &token.jti, caller.upn.as_str(), token.issued_at).await? {
-        return Err(WorkflowError::Forbidden(format!("token {} has been revoked", token.jti)));
+/// A caller as a genuine token (signature, issuer, audience, lifetime checked) claims them,
+/// before the check against revocations: only that check turns it into a [`Caller`] — on its
+/// own ([`refuse_revoked`]) or carried by a read's statement (`queries::get_request_claimed`).
+pub struct Claimed {
+    caller: Caller,
+    token: TokenId,
+}
+
+impl Claimed {
+    pub fn new(caller: Caller, token: TokenId) -> Self {
+        Self { caller, token }
     }
-    Ok(())
+
+    /// Whom the token names (rate limits count by it before anything is read).
+    pub fn upn(&self) -> &Upn {
+        &self.caller.upn
+    }
+
+    pub fn token(&self) -> &TokenId {
+        &self.token
+    }
+
+    /// What the database needs to say whether the token was revoked.
+    pub(super) fn presented(&self) -> credentials::Presented<'_> {
+        credentials::Presented {
+            jti: &self.token.jti,
+            subject: self.caller.upn.as_str(),
+            issued_at: self.token.issued_at,
+        }
+    }
+
+    /// The caller, unless the database said the token was revoked (`elevate token revoke`) or
+    /// issued before its subject's tokens were cut off (`elevate token revoke --subject`).
+    pub(super) fn admit(self, revoked: bool) -> Result<Caller, WorkflowError> {
+        if revoked {
+            return Err(WorkflowError::Unauthenticated(format!("token {} has been revoked", self.token.jti)));
+        }
+        Ok(self.caller)
+    }
+}
+
+/// The caller `claimed` stands for, unless its token was revoked: asked of the database on
+/// every use, so a revocation holds at once on every replica.
+pub async fn refuse_revoked(broker: &Broker, claimed: Claimed) -> Result<Caller, WorkflowError> {
+    let revoked = credentials::is_revoked(broker.store.conn(), &claimed.presented()).await?;
+    claimed.admit(revoked)
 }
 
 /// Records the first use of an API token (per process and token) in the audit log; a failure
