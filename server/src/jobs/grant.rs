@@ -279,7 +279,11 @@ async fn finish(
     at: i64,
     also: Option<NewEvent>,
 ) -> Result<Grant, StoreError> {
-    if GrantState::WANTING.contains(&g.state) {
+    // An ensure still waiting would find the grant ended and do nothing; cancelled, it is
+    // not claimed at all. Only profiles mirrored to Identity Center have one.
+    if GrantState::WANTING.contains(&g.state)
+        && request.is_none_or(|r| identity_center_jobs::applies(broker, &r.profile))
+    {
         jobs::cancel_pending(tx, &g.id, JobKind::IdentityCenterEnsure).await?;
     }
     let ended = Grant {

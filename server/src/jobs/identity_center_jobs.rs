@@ -27,10 +27,7 @@ pub async fn schedule(
     profile: &str,
     kind: JobKind,
 ) -> Result<(), StoreError> {
-    let (Some(aws), Some(p)) = (&broker.aws, broker.policy.find(profile)) else { return Ok(()) };
-    if p.identity_center.is_none() {
-        return Ok(());
-    }
+    let Some(aws) = broker.aws.as_ref().filter(|_| applies(broker, profile)) else { return Ok(()) };
     let due = if kind == JobKind::IdentityCenterEnsure { now() + aws.identity_center_wait_ms } else { now() };
     let job = NewJob {
         kind,
@@ -40,6 +37,12 @@ pub async fn schedule(
         due_at: due,
     };
     jobs::enqueue(c, job).await
+}
+
+/// Whether grants of `profile` are mirrored to Identity Center (it has a target, and AWS is
+/// configured): other grants have no Identity Center jobs to schedule or cancel.
+pub fn applies(broker: &Broker, profile: &str) -> bool {
+    broker.aws.is_some() && broker.policy.find(profile).is_some_and(|p| p.identity_center.is_some())
 }
 
 /// The grant's profile's Identity Center target and the store client.
