@@ -8,7 +8,7 @@ use crate::{
         TokenId,
         entra::{EntraCaller, EntraSubject},
     },
-    domain::{Caller, Upn},
+    domain::Caller,
     providers::directory::{DirectoryError, DirectoryUser},
     store::{
         StoreError, audit,
@@ -57,11 +57,6 @@ pub struct Claimed {
 impl Claimed {
     pub fn new(caller: Caller, token: TokenId) -> Self {
         Self { caller, token }
-    }
-
-    /// Whom the token names (rate limits count by it before anything is read).
-    pub fn upn(&self) -> &Upn {
-        &self.caller.upn
     }
 
     pub fn token(&self) -> &TokenId {
