@@ -45,9 +45,13 @@ pub(super) async fn may_see(broker: &Broker, caller: &Caller, request: &Request)
     }
 }
 
+/// One request as it is now (a worker may have moved it on since `request` was read), with
+/// what belongs to it: one statement (`request_details::one`), as a change's answer shows it.
 pub async fn details(broker: &Broker, request: Request) -> Result<RequestDetails, WorkflowError> {
-    let id = request.id.clone();
-    details_of(broker, vec![request]).await?.pop().ok_or_else(|| WorkflowError::NotFound(format!("request {id}")))
+    let found = request_details::one(broker.store.conn(), &request.id).await?;
+    let request_details::Found { request, grant, review, decisions } =
+        found.unwrap_or(request_details::Found { request, grant: None, review: None, decisions: Vec::new() });
+    Ok(RequestDetails { request, decisions, grant, review, deciders: None })
 }
 
 /// Requests with their grants, decisions and reviews: one query per table however many
