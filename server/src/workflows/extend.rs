@@ -50,8 +50,9 @@ pub async fn extend(
     let justification = justification.or(target.justification.as_deref());
     let (justification, ticket) = request_access::check_texts(&profile, justification, target.ticket.as_deref())?;
     let requester = request_access::requester_for(caller, Some(&target.requester))?;
-    let user = request_access::resolve(broker, &requester).await?;
+    let (user, approvers) = request_access::resolve_with_approvers(broker, &profile, &requester).await?;
     let extension = request_access::Extension { extends: target.id.clone(), until, coverage_start: start };
     let kind = request_access::Kind::Extend(extension);
-    request_access::file(broker, caller, &user, &profile, more, justification, ticket, kind).await
+    let checked = request_access::Checked { user, approvers, duration: more, justification, ticket };
+    request_access::file(broker, caller, &profile, checked, kind).await
 }

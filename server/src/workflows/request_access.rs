@@ -85,20 +85,27 @@ pub async fn request_access(broker: &Broker, caller: &Caller, input: NewRequest)
         if justification.is_none() {
             return Err(InvalidValue::new("justification", "is required to break the glass").into());
         }
-        let user = resolve(broker, &requester).await?;
-        return file(broker, caller, &user, &profile, duration, justification, ticket, Kind::BreakGlass).await;
+        let (user, approvers) = resolve_with_approvers(broker, &profile, &requester).await?;
+        let checked = Checked { user, approvers, duration, justification, ticket };
+        return file(broker, caller, &profile, checked, Kind::BreakGlass).await;
     }
     let kind = match start_at {
         Some(at) => Kind::Scheduled(at),
         None => Kind::Ask,
     };
-    // The directory's answers about the requester, asked at once rather than in turn.
-    let (user, eligible) =
-        tokio::try_join!(resolve(broker, &requester), broker.is_among(&requester, &profile.eligible))?;
+    // The directory's answers about the requester and the approvers, asked at once rather
+    // than in turn.
+    let (user, eligible, approvers) = tokio::join!(
+        resolve(broker, &requester),
+        broker.is_among(&requester, &profile.eligible),
+        check_someone_can_approve(broker, &profile, &requester),
+    );
+    let (user, eligible) = (user?, eligible?);
     if !eligible {
         return Err(WorkflowError::Forbidden(format!("{requester} is not eligible for profile {}", profile.key)));
     }
-    file(broker, caller, &user, &profile, duration, justification, ticket, kind).await
+    let checked = Checked { user, approvers, duration, justification, ticket };
+    file(broker, caller, &profile, checked, kind).await
 }
 
 /// A window asked to open later: ahead of now, within the profile's `max_advance`, and never
@@ -198,7 +205,7 @@ pub(super) fn check_texts(
     Ok((justification, ticket))
 }
 
-pub(super) async fn resolve(broker: &Broker, upn: &Upn) -> Result<DirectoryUser, WorkflowError> {
+async fn resolve(broker: &Broker, upn: &Upn) -> Result<DirectoryUser, WorkflowError> {
     let user = match broker.directory.resolve_user(upn.as_str()).await {
         Ok(user) => user,
         Err(DirectoryError::NotFound(_)) => {
@@ -209,6 +216,21 @@ pub(super) async fn resolve(broker: &Broker, upn: &Upn) -> Result<DirectoryUser,
     // Recorded (`users`) with the filing, in its transaction: one commit per filing.
     Ok(user)
 }
+
+/// The requester as the directory knows them, and who else can approve: asked at once.
+pub(super) async fn resolve_with_approvers(
+    broker: &Broker,
+    profile: &Profile,
+    requester: &Upn,
+) -> Result<(DirectoryUser, Approvers), WorkflowError> {
+    let (user, approvers) =
+        tokio::join!(resolve(broker, requester), check_someone_can_approve(broker, profile, requester));
+    Ok((user?, approvers))
+}
+
+/// Who else can approve, or why nobody can: asked with the other lookups, told only once the
+/// checks before it (eligibility, a second factor) passed.
+pub(super) type Approvers = Result<Vec<DirectoryUser>, WorkflowError>;
 
 /// Refuses a request nobody could approve (only the requester, or empty approver groups),
 /// rather than leaving it to time out; returns who can approve it (the requester is told).
@@ -234,18 +256,26 @@ async fn check_someone_can_approve(
     Ok(approvers)
 }
 
+/// A request as checked before it is filed: the requester the directory knows, who else can
+/// approve (see [`check_someone_can_approve`]), and the values parsed.
+pub(super) struct Checked {
+    pub user: DirectoryUser,
+    pub approvers: Approvers,
+    pub duration: GrantDuration,
+    pub justification: Option<Justification>,
+    pub ticket: Option<Ticket>,
+}
+
 /// Stores a checked request, auto-approving it when the profile says so.
-#[allow(clippy::too_many_arguments)]
 pub(super) async fn file(
     broker: &Broker,
     caller: &Caller,
-    user: &DirectoryUser,
     profile: &Profile,
-    duration: GrantDuration,
-    justification: Option<Justification>,
-    ticket: Option<Ticket>,
+    checked: Checked,
     kind: Kind,
 ) -> Result<Request, WorkflowError> {
+    let Checked { user, approvers, duration, justification, ticket } = checked;
+    let user = &user;
     let extension = match &kind {
         Kind::Extend(extension) => Some(extension),
         Kind::Ask | Kind::Scheduled(_) | Kind::BreakGlass => None,
@@ -256,7 +286,7 @@ pub(super) async fn file(
     };
     let break_glass = matches!(kind, Kind::BreakGlass);
     require_mfa(broker, caller, profile, &user.upn)?;
-    let approvers = check_someone_can_approve(broker, profile, &user.upn).await?;
+    let approvers = approvers?;
     // Only the person on call, asking for themselves, now: a bot filing for them gets no
     // approval by their shift (they did nothing), a shift now says nothing of a window later,
     // and extensions and break-glass have rules of their own.
@@ -345,9 +375,14 @@ pub(super) async fn file(
         decided,
         at,
     };
+    let queues_jobs = filing.decided.queues_jobs(broker.notifier.is_enabled());
     let b = broker.clone();
     let request = broker.store.commit_shared(move |tx| Box::pin(async move { filing.store(&b, tx).await })).await?;
-    broker.wake_worker();
+    // A wake-up costs the worker a claim and a look at what falls due next: only for a
+    // filing that gave it something to do.
+    if queues_jobs {
+        broker.wake_worker();
+    }
     Ok(request)
 }
 
@@ -361,6 +396,17 @@ enum Decided {
         note: Option<NewEvent>,
         waits: Notice,
     },
+}
+
+impl Decided {
+    /// Does storing it queue jobs (an activation, notices)? Waiting for approvers queues only
+    /// notices, and none when nobody is notified.
+    fn queues_jobs(&self, notifying: bool) -> bool {
+        match self {
+            Self::BreakGlass | Self::Approved(_) => true,
+            Self::Waits { .. } => notifying,
+        }
+    }
 }
 
 /// A checked request, ready to store.
