@@ -4,13 +4,18 @@
 // Elevate's API, its access tokens are JWTs for AUDIENCE with the claims Entra puts in them:
 // the user's object id (`oid`, from USERS), the tenant (`tid`), the delegated scope (`scp`)
 // and app roles (`roles`, from USERS). Usage:
-//   node device-oidc.mjs PORT AUDIENCE TENANT USERS_JSON   (USERS_JSON: {"upn": {"oid", "roles"}})
+//   node device-oidc.mjs AUDIENCE TENANT USERS_JSON   (USERS_JSON: {"upn": {"oid", "roles"}})
+// It listens on a port the system picks (a port chosen by the caller and freed again could be
+// taken by another test before node binds it) and prints `ready <issuer>` once it answers.
+import { createServer } from 'node:http';
 import Provider from 'oidc-provider';
 
-const [port, audience, tenant, usersJson] = process.argv.slice(2);
+const [audience, tenant, usersJson] = process.argv.slice(2);
 const users = JSON.parse(usersJson);
-const issuer = `http://127.0.0.1:${port}`;
 const scope = 'Elevate.Access';
+const server = createServer();
+await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+const issuer = `http://127.0.0.1:${server.address().port}`;
 
 const provider = new Provider(issuer, {
   clients: [{
@@ -39,4 +44,5 @@ const provider = new Provider(issuer, {
   },
 });
 
-provider.listen(Number(port), '127.0.0.1', () => console.log(`ready ${issuer}`));
+server.on('request', provider.callback());
+console.log(`ready ${issuer}`);

@@ -4,10 +4,11 @@
 // (`test_claims`, a JSON object added to the authorize URL by the test acting as the browser;
 // a null value removes a claim), and, standing in for Entra ID issuing access
 // tokens for Elevate's API, shape a client-credentials token's claims (a `claims` JSON form
-// field merged into the token, e.g. aud, upn, roles, exp). Usage: node mock-oidc.mjs PORT
+// field merged into the token, e.g. aud, upn, roles, exp). Usage: node mock-oidc.mjs
+// It listens on a port the system picks (one chosen by the caller and freed again could be
+// taken by another test before node binds it) and prints `ready <issuer>`.
 import { OAuth2Server } from 'oauth2-mock-server';
 
-const port = Number(process.argv[2]);
 const server = new OAuth2Server();
 await server.issuer.keys.generate('RS256');
 const sessions = new Map(); // authorization code -> { user, mfa }
@@ -35,5 +36,5 @@ server.service.on('beforeTokenSigning', (token, req) => {
   }
 });
 
-await server.start(port, '127.0.0.1');
+await server.start(0, '127.0.0.1');
 console.log(`ready ${server.issuer.url}`);

@@ -22,11 +22,10 @@ struct DeviceProvider {
 impl DeviceProvider {
     /// `users`: UPN → the `oid` and app `roles` its tokens carry.
     async fn start(users: &Value) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("oidc/device-oidc.mjs");
         let mut child = Command::new("node")
             .arg(script)
-            .args([port.to_string(), AUDIENCE.to_owned(), TENANT.to_owned(), users.to_string()])
+            .args([AUDIENCE.to_owned(), TENANT.to_owned(), users.to_string()])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true)

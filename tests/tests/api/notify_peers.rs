@@ -211,11 +211,9 @@ pub struct OidcProvider {
 
 impl OidcProvider {
     pub async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("oidc/mock-oidc.mjs");
         let mut child = Command::new("node")
             .arg(script)
-            .arg(port.to_string())
             .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
