@@ -117,7 +117,7 @@ async fn run(db: DatabaseConnection, receiver: Arc<tokio::sync::Mutex<mpsc::Rece
 
 async fn commit(
     db: &DatabaseConnection,
-    units: Vec<Unit>,
+    mut units: Vec<Unit>,
     waiting: &mut Vec<oneshot::Sender<Result<(), Arc<StoreError>>>>,
 ) -> Result<(), StoreError> {
     let tx = match super::begin_write(db).await {
@@ -127,8 +127,10 @@ async fn commit(
             return Err(e);
         }
     };
-    if let [_] = units.as_slice() {
-        return commit_alone(tx, units, waiting).await;
+    if units.len() == 1
+        && let Some(unit) = units.pop()
+    {
+        return commit_alone(tx, unit, waiting).await;
     }
     let mut failed = None;
     for Unit { work, done } in units {
@@ -158,10 +160,9 @@ async fn commit(
 /// fewer for the unit that finds the lane idle, the common case below saturation.
 async fn commit_alone(
     tx: DatabaseTransaction,
-    units: Vec<Unit>,
+    Unit { work, done }: Unit,
     waiting: &mut Vec<oneshot::Sender<Result<(), Arc<StoreError>>>>,
 ) -> Result<(), StoreError> {
-    let Some(Unit { work, done }) = units.into_iter().next() else { return Ok(()) };
     waiting.push(done);
     if run_unit(work, &tx).await {
         return Ok(tx.commit().await?);
