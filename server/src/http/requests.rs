@@ -14,7 +14,7 @@ use crate::{
     workflows::{
         Broker, WorkflowError, cancel, decide, extend,
         identify::Claimed,
-        queries::{self, ListQuery},
+        queries::{self, ListQuery, RequestDetails},
         request_access::{self, NewRequest},
         review, revoke,
     },
@@ -40,7 +40,7 @@ async fn page_of(
 #[post("/requests")]
 pub async fn create(
     state: web::Data<AppState>,
-    caller: Caller,
+    claimed: Claimed,
     body: JsonBody<CreateRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.0;
@@ -58,8 +58,10 @@ pub async fn create(
             .transpose()
             .map_err(WorkflowError::from)?,
     };
-    let request = request_access::request_access(&state.broker, &caller, input).await?;
-    Ok(HttpResponse::Created().json(view(&state.broker, request).await?))
+    let jti = claimed.token().jti.clone();
+    let (caller, filed) = request_access::request_access_claimed(&state.broker, claimed, input).await?;
+    admitted(&state, &caller, jti);
+    Ok(HttpResponse::Created().json(RequestView::from(RequestDetails::from(filed?))))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -108,7 +110,7 @@ pub async fn get_one(
     let jti = claimed.token().jti.clone();
     let (caller, details) = queries::get_request_claimed(&state.broker, claimed, &id).await?;
     admitted(&state, &caller, jti);
-    Ok(HttpResponse::Ok().json(RequestView::from(details)))
+    Ok(HttpResponse::Ok().json(RequestView::from(details?)))
 }
 
 /// Optional JSON bodies: none, or `{"comment": "..."}`.
@@ -187,8 +189,8 @@ pub async fn extend_one(
     body: JsonBody<ExtendBody>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.0;
-    let request = extend::extend(&state.broker, &caller, &id, b.duration_seconds, b.justification.as_deref()).await?;
-    Ok(HttpResponse::Created().json(view(&state.broker, request).await?))
+    let filed = extend::extend(&state.broker, &caller, &id, b.duration_seconds, b.justification.as_deref()).await?;
+    Ok(HttpResponse::Created().json(RequestView::from(RequestDetails::from(filed))))
 }
 
 /// Requests the caller may decide now.

@@ -68,13 +68,14 @@ async fn write(c: &impl ConnectionTrait, g: &Grant, after: Grant) -> Result<Gran
     }
 }
 
-/// The request got every approval it needs: its grant starts now, or, when its window opens
-/// later, it waits as `scheduled` for a job due at `start_at` (`scheduled::open`).
-pub async fn approve(c: &impl ConnectionTrait, request: &Request) -> Result<Request, StoreError> {
+/// The request got every approval it needs: its grant starts now (and is returned with it),
+/// or, when its window opens later, it waits as `scheduled` for a job due at `start_at`
+/// (`scheduled::open`).
+pub async fn approve(c: &impl ConnectionTrait, request: &Request) -> Result<(Request, Option<Grant>), StoreError> {
     let Some(start_at) = request.start_at.filter(|start| *start > now()) else {
         let approved = requests::update(c, request, requests::after(request, RequestEvent::Approve)?).await?;
-        start(c, &approved).await?;
-        return Ok(approved);
+        let grant = start(c, &approved).await?;
+        return Ok((approved, Some(grant)));
     };
     let scheduled = requests::update(c, request, requests::after(request, RequestEvent::Schedule)?).await?;
     let job = NewJob {
@@ -85,7 +86,7 @@ pub async fn approve(c: &impl ConnectionTrait, request: &Request) -> Result<Requ
         due_at: start_at,
     };
     jobs::enqueue(c, job).await?;
-    Ok(scheduled)
+    Ok((scheduled, None))
 }
 
 /// The request was approved: its grant starts, and the membership is synced.

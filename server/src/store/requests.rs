@@ -1,8 +1,9 @@
 //! Access requests.
 use entity::requests;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, IntoActiveModel, QueryFilter, QueryOrder,
-    QuerySelect, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, IntoActiveModel, Iterable, QueryFilter,
+    QueryOrder, QuerySelect,
+    sea_query::{Asterisk, Expr, Query, SubQueryStatement},
 };
 
 use super::{StoreError, is_postgres};
@@ -15,6 +16,53 @@ const PENDING_LOCK: i32 = 0x5045_4e44;
 
 pub async fn insert(c: &impl ConnectionTrait, row: Request) -> Result<(), StoreError> {
     requests::Entity::insert(row.into_active_model()).exec_without_returning(c).await?;
+    Ok(())
+}
+
+/// Files `row` unless its requester already has `cap` requests pending (0: no cap); `false`
+/// when refused. The count is the insert's own condition (`INSERT … SELECT … WHERE`), so
+/// the two are one step: SQLite's write lock serializes it; on PostgreSQL a lock per
+/// requester taken first (a transaction-scoped advisory lock in a key space of its own, let
+/// go at commit) does, and the insert's snapshot, taken after the lock, counts what the
+/// requester's other filings committed.
+pub async fn insert_within_cap(c: &impl ConnectionTrait, row: Request, cap: u32) -> Result<bool, StoreError> {
+    if cap == 0 {
+        insert(c, row).await?;
+        return Ok(true);
+    }
+    if is_postgres(c) {
+        lock_pending_of(c, &row.requester).await?;
+    }
+    let pending = Query::select()
+        .expr(Expr::col(Asterisk).count())
+        .from(requests::Entity)
+        .and_where(requests::Column::Status.eq(RequestStatus::Pending))
+        .and_where(requests::Column::Requester.eq(row.requester.as_str()))
+        .to_owned();
+    let model = row.into_active_model();
+    let columns: Vec<requests::Column> = requests::Column::iter().collect();
+    let mut values = Query::select();
+    for column in &columns {
+        let value = model.get(*column).into_value().ok_or_else(|| StoreError::Corrupt(format!("{column:?} unset")))?;
+        values.expr(Expr::val(value));
+    }
+    values.and_where(Expr::SubQuery(None, Box::new(SubQueryStatement::SelectStatement(pending))).lt(i64::from(cap)));
+    let mut statement = Query::insert();
+    statement.into_table(requests::Entity).columns(columns);
+    statement.select_from(values).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let done = c.execute(&statement).await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// On PostgreSQL, the lock that makes counting a requester's pending requests and filing the
+/// next one a single step.
+async fn lock_pending_of(c: &impl ConnectionTrait, requester: &str) -> Result<(), StoreError> {
+    c.execute_raw(sea_orm::Statement::from_sql_and_values(
+        c.get_database_backend(),
+        "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+        [PENDING_LOCK.into(), requester.into()],
+    ))
+    .await?;
     Ok(())
 }
 
@@ -95,27 +143,6 @@ pub async fn pending(c: &impl ConnectionTrait) -> Result<Vec<Request>, StoreErro
         .filter(requests::Column::Status.eq(RequestStatus::Pending))
         .order_by_asc(requests::Column::CreatedAt)
         .all(c)
-        .await?)
-}
-
-/// How many requests for `requester` wait for a decision. In the transaction that files
-/// the next one, so that the count and the insert are one step: SQLite's write lock
-/// serializes them already; on PostgreSQL a lock per requester does (a transaction-scoped
-/// advisory lock in a key space of its own, let go at commit).
-pub async fn count_pending_of(c: &impl ConnectionTrait, requester: &str) -> Result<u64, StoreError> {
-    use sea_orm::PaginatorTrait;
-    if is_postgres(c) {
-        c.execute_raw(sea_orm::Statement::from_sql_and_values(
-            c.get_database_backend(),
-            "SELECT pg_advisory_xact_lock($1, hashtext($2))",
-            [PENDING_LOCK.into(), requester.into()],
-        ))
-        .await?;
-    }
-    Ok(requests::Entity::find()
-        .filter(requests::Column::Status.eq(RequestStatus::Pending))
-        .filter(requests::Column::Requester.eq(requester))
-        .count(c)
         .await?)
 }
 

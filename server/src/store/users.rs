@@ -7,15 +7,17 @@ use sea_orm::{
 use super::StoreError;
 use crate::{domain::now, providers::directory::DirectoryUser};
 
+/// Does `row` record `user` as the directory describes them now?
+pub fn records(row: &users::Model, user: &DirectoryUser) -> bool {
+    row.id == user.id && row.upn == user.upn.as_str() && row.display_name == user.display_name && row.mail == user.mail
+}
+
 /// Records the directory's answer about a user: inserted when new, updated only when it
 /// changed. An unchanged user (the common case) is only read, so filings for one user stored
 /// in transactions side by side (`Store::commit_shared`'s lanes) never wait for each other.
 pub async fn upsert(c: &impl ConnectionTrait, user: &DirectoryUser) -> Result<(), StoreError> {
     let stored = users::Entity::find_by_id(user.id.clone()).one(c).await?;
-    let unchanged = stored
-        .as_ref()
-        .is_some_and(|u| u.upn == user.upn.as_str() && u.display_name == user.display_name && u.mail == user.mail);
-    if unchanged {
+    if stored.as_ref().is_some_and(|row| records(row, user)) {
         return Ok(());
     }
     let row = users::ActiveModel {

@@ -262,7 +262,7 @@ pub(super) async fn record(
                 next
             } else {
                 ensure_extended_is_active(&tx, &request).await?;
-                let approved = grant::approve(&tx, &request).await?;
+                let (approved, _) = grant::approve(&tx, &request).await?;
                 let details = json!({ "stage": request.stage, "approvals": given });
                 audit::append(&tx, NewEvent::system("request.approved", subject, details)).await?;
                 notifications::notify(broker, &tx, &approved, Notice::Approved, at).await?;

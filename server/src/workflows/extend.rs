@@ -8,7 +8,7 @@ use super::{
 };
 use crate::{
     domain::{Caller, GrantDuration, HumanDuration, InvalidValue, RequestId, RequestStatus},
-    store::{requests, requests::Request},
+    store::requests,
 };
 
 pub async fn extend(
@@ -17,7 +17,7 @@ pub async fn extend(
     id: &str,
     duration_seconds: i64,
     justification: Option<&str>,
-) -> Result<Request, WorkflowError> {
+) -> Result<request_access::Filed, WorkflowError> {
     let id = RequestId::parse(id)?;
     let target = requests::get(broker.store.conn(), &id)
         .await?
@@ -53,6 +53,6 @@ pub async fn extend(
     let (user, approvers) = request_access::resolve_with_approvers(broker, &profile, &requester).await?;
     let extension = request_access::Extension { extends: target.id.clone(), until, coverage_start: start };
     let kind = request_access::Kind::Extend(extension);
-    let checked = request_access::Checked { user, approvers, duration: more, justification, ticket };
-    request_access::file(broker, caller, &profile, checked, kind).await
+    let checked = request_access::Checked { profile, kind, user, approvers, duration: more, justification, ticket };
+    request_access::file(broker, caller, checked).await
 }

@@ -63,6 +63,12 @@ impl Claimed {
         &self.token
     }
 
+    /// Who the token says the caller is, not yet checked against revocations: for checks
+    /// that store nothing, made while the database is asked (the outcome waits for [`Claimed::admit`]).
+    pub(super) fn claims(&self) -> &Caller {
+        &self.caller
+    }
+
     /// What the database needs to say whether the token was revoked.
     pub(super) fn presented(&self) -> credentials::Presented<'_> {
         credentials::Presented {
@@ -81,6 +87,11 @@ impl Claimed {
         Ok(self.caller)
     }
 }
+
+/// What a workflow that admitted its caller itself came to: the caller admitted (whose
+/// token's use counts whatever came of it), and the outcome. A refused token is the `Err`
+/// around it.
+pub type Admitted<T> = (Caller, Result<T, WorkflowError>);
 
 /// The caller `claimed` stands for, unless its token was revoked: asked of the database on
 /// every use, so a revocation holds at once on every replica.

@@ -8,7 +8,7 @@ use super::{
     Broker, Freshness, WorkflowError,
     authz::{self, Action},
     decide::may_decide,
-    identify::{self, Claimed},
+    identify::{self, Admitted, Claimed},
 };
 use crate::{
     domain::{Caller, InvalidValue, RequestId, RequestStatus, Upn},
@@ -100,18 +100,18 @@ pub async fn get_request_claimed(
     broker: &Broker,
     claimed: Claimed,
     id: &str,
-) -> Result<(Caller, RequestDetails), WorkflowError> {
+) -> Result<Admitted<RequestDetails>, WorkflowError> {
     let id = match RequestId::parse(id) {
         Ok(id) => id,
         Err(e) => {
             // A revoked token hears that first, whatever it asked for.
-            identify::refuse_revoked(broker, claimed).await?;
-            return Err(e.into());
+            let caller = identify::refuse_revoked(broker, claimed).await?;
+            return Ok((caller, Err(e.into())));
         }
     };
     let (revoked, found) = request_details::one_for(broker.store.conn(), &id, &claimed.presented()).await?;
     let caller = claimed.admit(revoked)?;
-    let details = shown(broker, &caller, &id, found).await?;
+    let details = shown(broker, &caller, &id, found).await;
     Ok((caller, details))
 }
 

@@ -6,7 +6,9 @@ use serde_json::json;
 use super::{
     Broker, Freshness, WorkflowError,
     authz::{self, Action},
+    identify::{Admitted, Claimed},
     on_call::{self, OnCall},
+    queries::RequestDetails,
 };
 use crate::{
     domain::{
@@ -19,6 +21,8 @@ use crate::{
     store::{
         audit,
         audit::{NewEvent, Subject},
+        credentials,
+        grants::Grant,
         requests,
         requests::Request,
         users,
@@ -59,7 +63,47 @@ pub(super) enum Kind {
     BreakGlass,
 }
 
-pub async fn request_access(broker: &Broker, caller: &Caller, input: NewRequest) -> Result<Request, WorkflowError> {
+/// A request as its filing stored it, with its grant when it was approved at once and starts
+/// now: the filing's answer, as committed (read back, it would cost a round trip and tell
+/// nothing more; a worker that moved it on since shows in the next read).
+pub struct Filed {
+    pub request: Request,
+    pub grant: Option<Grant>,
+}
+
+impl From<Filed> for RequestDetails {
+    fn from(Filed { request, grant }: Filed) -> Self {
+        // Nobody has decided a request just filed; a break-glass review comes later.
+        Self { request, decisions: Vec::new(), grant, review: None, deciders: None }
+    }
+}
+
+pub async fn request_access(broker: &Broker, caller: &Caller, input: NewRequest) -> Result<Filed, WorkflowError> {
+    let checked = check(broker, caller, input).await?;
+    file(broker, caller, checked).await
+}
+
+/// [`request_access`] for a caller whose token is checked against revocations alongside the
+/// checks and directory lookups, which store nothing (a round trip fewer before the filing's
+/// commit): a revoked token hears that before anything else, and nothing is filed for it.
+pub async fn request_access_claimed(
+    broker: &Broker,
+    claimed: Claimed,
+    input: NewRequest,
+) -> Result<Admitted<Filed>, WorkflowError> {
+    let presented = claimed.presented();
+    let (revoked, checked) =
+        tokio::join!(credentials::is_revoked(broker.store.conn(), &presented), check(broker, claimed.claims(), input));
+    let caller = claimed.admit(revoked?)?;
+    let filed = match checked {
+        Ok(checked) => file(broker, &caller, checked).await,
+        Err(e) => Err(e),
+    };
+    Ok((caller, filed))
+}
+
+/// The request checked against its profile and the directory, ready to file.
+async fn check(broker: &Broker, caller: &Caller, input: NewRequest) -> Result<Checked, WorkflowError> {
     let profile = broker
         .policy
         .find(&input.profile)
@@ -86,8 +130,7 @@ pub async fn request_access(broker: &Broker, caller: &Caller, input: NewRequest)
             return Err(InvalidValue::new("justification", "is required to break the glass").into());
         }
         let (user, approvers) = resolve_with_approvers(broker, &profile, &requester).await?;
-        let checked = Checked { user, approvers, duration, justification, ticket };
-        return file(broker, caller, &profile, checked, Kind::BreakGlass).await;
+        return Ok(Checked { profile, kind: Kind::BreakGlass, user, approvers, duration, justification, ticket });
     }
     let kind = match start_at {
         Some(at) => Kind::Scheduled(at),
@@ -104,8 +147,7 @@ pub async fn request_access(broker: &Broker, caller: &Caller, input: NewRequest)
     if !eligible {
         return Err(WorkflowError::Forbidden(format!("{requester} is not eligible for profile {}", profile.key)));
     }
-    let checked = Checked { user, approvers, duration, justification, ticket };
-    file(broker, caller, &profile, checked, kind).await
+    Ok(Checked { profile, kind, user, approvers, duration, justification, ticket })
 }
 
 /// A window asked to open later: ahead of now, within the profile's `max_advance`, and never
@@ -205,16 +247,29 @@ pub(super) fn check_texts(
     Ok((justification, ticket))
 }
 
-async fn resolve(broker: &Broker, upn: &Upn) -> Result<DirectoryUser, WorkflowError> {
-    let user = match broker.directory.resolve_user(upn.as_str()).await {
+/// The requester as the directory knows them, and whether Elevate's record of them (`users`,
+/// read alongside the directory's answer) already says the same.
+pub(super) struct Requester {
+    pub user: DirectoryUser,
+    /// The filing writes nothing to `users` for them: the common case, a round trip less.
+    pub recorded: bool,
+}
+
+async fn resolve(broker: &Broker, upn: &Upn) -> Result<Requester, WorkflowError> {
+    let (found, stored) = tokio::join!(
+        broker.directory.resolve_user(upn.as_str()),
+        users::by_upn_or_id(broker.store.conn(), upn.as_str())
+    );
+    let user = match found {
         Ok(user) => user,
         Err(DirectoryError::NotFound(_)) => {
             return Err(InvalidValue::new("requester", format!("{upn} is not a user of the directory")).into());
         }
         Err(e) => return Err(WorkflowError::Directory(e)),
     };
-    // Recorded (`users`) with the filing, in its transaction: one commit per filing.
-    Ok(user)
+    // A change is recorded with the filing, in its transaction: one commit per filing.
+    let recorded = stored?.is_some_and(|row| users::records(&row, &user));
+    Ok(Requester { user, recorded })
 }
 
 /// The requester as the directory knows them, and who else can approve: asked at once.
@@ -222,7 +277,7 @@ pub(super) async fn resolve_with_approvers(
     broker: &Broker,
     profile: &Profile,
     requester: &Upn,
-) -> Result<(DirectoryUser, Approvers), WorkflowError> {
+) -> Result<(Requester, Approvers), WorkflowError> {
     let (user, approvers) =
         tokio::join!(resolve(broker, requester), check_someone_can_approve(broker, profile, requester));
     Ok((user?, approvers))
@@ -256,10 +311,12 @@ async fn check_someone_can_approve(
     Ok(approvers)
 }
 
-/// A request as checked before it is filed: the requester the directory knows, who else can
-/// approve (see [`check_someone_can_approve`]), and the values parsed.
+/// A request as checked before it is filed: its profile and kind, the requester the directory
+/// knows, who else can approve (see [`check_someone_can_approve`]), and the values parsed.
 pub(super) struct Checked {
-    pub user: DirectoryUser,
+    pub profile: Profile,
+    pub kind: Kind,
+    pub user: Requester,
     pub approvers: Approvers,
     pub duration: GrantDuration,
     pub justification: Option<Justification>,
@@ -267,15 +324,10 @@ pub(super) struct Checked {
 }
 
 /// Stores a checked request, auto-approving it when the profile says so.
-pub(super) async fn file(
-    broker: &Broker,
-    caller: &Caller,
-    profile: &Profile,
-    checked: Checked,
-    kind: Kind,
-) -> Result<Request, WorkflowError> {
-    let Checked { user, approvers, duration, justification, ticket } = checked;
-    let user = &user;
+pub(super) async fn file(broker: &Broker, caller: &Caller, checked: Checked) -> Result<Filed, WorkflowError> {
+    let Checked { profile, kind, user: Requester { user, recorded }, approvers, duration, justification, ticket } =
+        checked;
+    let (profile, user) = (&profile, &user);
     let extension = match &kind {
         Kind::Extend(extension) => Some(extension),
         Kind::Ask | Kind::Scheduled(_) | Kind::BreakGlass => None,
@@ -369,7 +421,8 @@ pub(super) async fn file(
     };
     let filing = Filing {
         filer: caller.upn.to_string(),
-        user: user.clone(),
+        // Written only when `users` does not record them as the directory answered.
+        user: (!recorded).then(|| user.clone()),
         extends: extension.map(|e| e.extends.clone()),
         request,
         decided,
@@ -377,13 +430,13 @@ pub(super) async fn file(
     };
     let queues_jobs = filing.decided.queues_jobs(broker.notifier.is_enabled());
     let b = broker.clone();
-    let request = broker.store.commit_shared(move |tx| Box::pin(async move { filing.store(&b, tx).await })).await?;
+    let filed = broker.store.commit_shared(move |tx| Box::pin(async move { filing.store(&b, tx).await })).await?;
     // A wake-up costs the worker a claim and a look at what falls due next: only for a
     // filing that gave it something to do.
     if queues_jobs {
         broker.wake_worker();
     }
-    Ok(request)
+    Ok(filed)
 }
 
 /// What becomes of a request as it is filed, decided before it is stored.
@@ -412,7 +465,8 @@ impl Decided {
 /// A checked request, ready to store.
 struct Filing {
     filer: String,
-    user: DirectoryUser,
+    /// The requester, to record in `users`.
+    user: Option<DirectoryUser>,
     /// The request extended, when this is an extension.
     extends: Option<RequestId>,
     request: Request,
@@ -424,9 +478,11 @@ impl Filing {
     /// Stores the request with its audit events, its notices and, when approved at once, its
     /// grant, in a transaction shared with other small writes (`Store::commit_shared`): a
     /// burst of filings makes one synced commit per batch rather than one per request.
-    async fn store(self, broker: &Broker, tx: &DatabaseTransaction) -> Result<Request, WorkflowError> {
+    async fn store(self, broker: &Broker, tx: &DatabaseTransaction) -> Result<Filed, WorkflowError> {
         let Self { filer, user, extends, request, decided, at } = self;
-        users::upsert(tx, &user).await?;
+        if let Some(user) = &user {
+            users::upsert(tx, user).await?;
+        }
         if let Some(extends) = &extends {
             // The request extended, locked until this one is stored: a revoke of its chain
             // either ran first (then it is no longer active, refused here) or waits, and then
@@ -440,13 +496,12 @@ impl Filing {
             }
         }
         let cap = broker.max_pending_per_user;
-        if cap > 0 && requests::count_pending_of(tx, &request.requester).await? >= u64::from(cap) {
+        if !requests::insert_within_cap(tx, request.clone(), cap).await? {
             return Err(WorkflowError::Conflict(format!(
                 "{} already has {cap} pending request(s), the most allowed: cancel one or wait for a decision",
                 request.requester
             )));
         }
-        requests::insert(tx, request.clone()).await?;
         let subject = Subject::Request(&request.id);
         let details = json!({
             "profile": request.profile, "requester": request.requester,
@@ -459,28 +514,28 @@ impl Filing {
         let filed = NewEvent::new(filer.as_str(), action, subject, details);
         Ok(match decided {
             Decided::BreakGlass => {
-                let active = grant::approve(tx, &request).await?;
+                let (approved, grant) = grant::approve(tx, &request).await?;
                 let details = json!({
-                    "justification": active.justification,
+                    "justification": approved.justification,
                     "review": "required: every approver and admin has been told",
                 });
                 let break_glass = NewEvent::new(filer.as_str(), "request.break_glass", subject, details);
                 audit::append_all(tx, vec![filed, break_glass]).await?;
-                notifications::notify(broker, tx, &active, Notice::BreakGlass, at).await?;
-                active
+                notifications::notify(broker, tx, &approved, Notice::BreakGlass, at).await?;
+                Filed { request: approved, grant }
             }
             Decided::Approved(rule) => {
-                let approved = grant::approve(tx, &request).await?;
+                let (approved, grant) = grant::approve(tx, &request).await?;
                 audit::append_all(tx, vec![filed, NewEvent::system("request.approved", subject, rule)]).await?;
                 notifications::notify(broker, tx, &approved, Notice::Approved, at).await?;
-                approved
+                Filed { request: approved, grant }
             }
             Decided::Waits { note, waits } => {
                 audit::append_all(tx, [filed].into_iter().chain(note).collect()).await?;
                 let ask = Notice::ApprovalNeeded { stage: request.stage, version: request.version };
                 notifications::notify(broker, tx, &request, ask, at).await?;
                 notifications::notify(broker, tx, &request, waits, at).await?;
-                request
+                Filed { request, grant: None }
             }
         })
     }

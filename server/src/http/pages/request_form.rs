@@ -213,7 +213,7 @@ pub(super) async fn submit(
         start_at,
     };
     match request_access::request_access(&state.broker, &visitor.caller(), input).await {
-        Ok(request) => see_other(&format!("/requests/{}", request.id)),
+        Ok(filed) => see_other(&format!("/requests/{}", filed.request.id)),
         Err(WorkflowError::Invalid(v)) => {
             form_again(&state, &visitor, &form, vec![(v.field.to_owned(), v.reason)]).await
         }

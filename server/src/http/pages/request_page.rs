@@ -186,7 +186,7 @@ pub(super) async fn extend_grant(
     };
     let justification = form.justification.filter(|j| !j.trim().is_empty());
     match extend::extend(&state.broker, &visitor.caller(), &id, seconds, justification.as_deref()).await {
-        Ok(extension) => see_other(&format!("/requests/{}", extension.id)),
+        Ok(extension) => see_other(&format!("/requests/{}", extension.request.id)),
         Err(e) => refused(e, "Not extended", &visitor),
     }
 }
