@@ -76,9 +76,9 @@ impl Sync<'_> {
         self.group.as_str()
     }
 
-    /// Commits `write` only while the job's lease holds, in a transaction shared with other
-    /// syncs' writes (`Store::commit_shared`): a mass expiry or a burst of activations makes
-    /// one synced commit per batch rather than one per membership.
+    /// Commits `write` only while the job's lease holds (`Store::commit_shared`: on SQLite in a
+    /// transaction shared with other syncs' writes, so a mass expiry or a burst of activations
+    /// makes one synced commit per batch rather than one per membership).
     async fn commit<T, F>(&self, write: F) -> Result<T, EffectError>
     where
         T: Send + 'static,

@@ -44,15 +44,11 @@ pub struct GroupCommit {
 pub struct SharedCommitFailed(#[source] Arc<StoreError>);
 
 impl GroupCommit {
-    /// Starts `lanes` committers on `db` (one on SQLite, whose writers take turns anyway; a
-    /// few on PostgreSQL, which commits transactions side by side). They stop once every
-    /// handle is dropped.
-    pub fn start(db: DatabaseConnection, lanes: usize) -> Self {
+    /// Starts the committer on `db` (SQLite's writer connection: its writers take turns
+    /// anyway). It stops once every handle is dropped.
+    pub fn start(db: DatabaseConnection) -> Self {
         let (queue, receiver) = mpsc::channel::<Unit>(MAX_UNITS * 16);
-        let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
-        for _ in 0..lanes.max(1) {
-            tokio::spawn(run(db.clone(), receiver.clone()));
-        }
+        tokio::spawn(run(db, receiver));
         Self { queue }
     }
 
@@ -89,22 +85,19 @@ impl GroupCommit {
     }
 }
 
-/// One lane: takes whatever units wait (up to `MAX_UNITS`), runs them in one transaction,
-/// commits, tells each.
-async fn run(db: DatabaseConnection, receiver: Arc<tokio::sync::Mutex<mpsc::Receiver<Unit>>>) {
+/// The committer: takes whatever units wait (up to `MAX_UNITS`), runs them in one
+/// transaction, commits, tells each.
+async fn run(db: DatabaseConnection, mut queue: mpsc::Receiver<Unit>) {
     loop {
         let mut units = Vec::new();
-        {
-            let mut queue = receiver.lock().await;
-            match queue.recv().await {
-                Some(first) => units.push(first),
-                None => return,
-            }
-            while units.len() < MAX_UNITS {
-                match queue.try_recv() {
-                    Ok(unit) => units.push(unit),
-                    Err(_) => break,
-                }
+        match queue.recv().await {
+            Some(first) => units.push(first),
+            None => return,
+        }
+        while units.len() < MAX_UNITS {
+            match queue.try_recv() {
+                Ok(unit) => units.push(unit),
+                Err(_) => break,
             }
         }
         let mut waiting = Vec::with_capacity(units.len());
@@ -157,7 +150,7 @@ async fn commit(
 
 /// A batch of one needs no savepoint: its transaction is its own, committed when it keeps
 /// its writes and rolled back when not (its caller then reads its error). Two round trips
-/// fewer for the unit that finds the lane idle, the common case below saturation.
+/// fewer for the unit that finds the committer idle, the common case below saturation.
 async fn commit_alone(
     tx: DatabaseTransaction,
     Unit { work, done }: Unit,
@@ -173,7 +166,7 @@ async fn commit_alone(
 }
 
 /// Runs one unit's writes; a unit that panics is rolled back like one that failed (its caller
-/// is told the commit stopped), and the lane and the other units carry on.
+/// is told the commit stopped), and the committer and the other units carry on.
 async fn run_unit(work: Work, tx: &DatabaseTransaction) -> bool {
     AssertUnwindSafe(work(tx)).catch_unwind().await.unwrap_or(false)
 }
@@ -191,7 +184,7 @@ mod tests {
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("lane.db").display());
         let db = Database::connect(url).await.expect("the SQLite file opens");
         db.execute_unprepared("CREATE TABLE notes (text TEXT NOT NULL)").await.expect("the table is made");
-        let lane = GroupCommit::start(db.clone(), 1);
+        let lane = GroupCommit::start(db.clone());
         (dir, db, lane)
     }
 

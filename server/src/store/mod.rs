@@ -63,12 +63,22 @@ pub struct Store {
     sqlite_file: Option<std::path::PathBuf>,
     /// How to open one more connection of its own (PostgreSQL's migration lock lives on one).
     single: ConnectOptions,
-    /// Small writes that share a transaction (`commit_shared`).
-    group: GroupCommit,
+    /// How `commit_shared`'s writes commit.
+    committer: Committer,
 }
 
-/// Committers on PostgreSQL (SQLite has one writer: one).
-const POSTGRES_LANES: usize = 4;
+/// How `commit_shared`'s small writes commit.
+#[derive(Clone)]
+enum Committer {
+    /// SQLite: writes waiting at the same moment share a transaction (`group_commit`) — its
+    /// one writer takes turns, and every commit is a sync to disk.
+    Shared(GroupCommit),
+    /// PostgreSQL: each write in a transaction of its own, in the caller's task. PostgreSQL
+    /// commits transactions side by side and flushes the WAL of those committing at the same
+    /// moment together (its own group commit); handing writes to committer tasks cost a wake
+    /// of another thread each way (BENCHMARKS.md: grant lag p99 681 → 193 ms for 1,536).
+    Own,
+}
 
 /// PostgreSQL advisory-lock key under which migrations run ("elevate1").
 const MIGRATION_LOCK: i64 = 0x656c_6576_6174_6531;
@@ -114,9 +124,9 @@ impl Store {
             Some(_) => Database::connect(single.clone()).await?,
             None => db.clone(),
         };
-        let lanes = if is_postgres(&db) { POSTGRES_LANES } else { 1 };
-        let group = GroupCommit::start(writer.clone(), lanes);
-        Ok(Self { db, writer, sqlite_file, single, group })
+        let committer =
+            if is_postgres(&db) { Committer::Own } else { Committer::Shared(GroupCommit::start(writer.clone())) };
+        Ok(Self { db, writer, sqlite_file, single, committer })
     }
 
     /// Applies pending migrations, one process at a time: processes that start together on a
@@ -224,16 +234,30 @@ impl Store {
         begin_write(&self.writer).await
     }
 
-    /// Runs `write` in a transaction shared with other small writes and returns its result
-    /// once that transaction committed (see `group_commit`). For writes made often and at
-    /// once by many tasks (the worker's outcomes); an `Err` rolls back `write`'s part only.
+    /// Runs `write` in a transaction — on SQLite one shared with other small writes (see
+    /// `group_commit`) — and returns its result once that transaction committed. For writes
+    /// made often and at once by many tasks (the worker's outcomes, filings); an `Err` rolls
+    /// back `write`'s part only.
     pub async fn commit_shared<T, E, F>(&self, write: F) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
         F: for<'t> FnOnce(&'t DatabaseTransaction) -> BoxFuture<'t, Result<T, E>> + Send + 'static,
     {
-        self.group.run(write).await
+        let Committer::Shared(group) = &self.committer else {
+            let tx = self.begin().await?;
+            return match write(&tx).await {
+                Ok(written) => {
+                    tx.commit().await.map_err(StoreError::from)?;
+                    Ok(written)
+                }
+                Err(e) => {
+                    let _ = tx.rollback().await;
+                    Err(e)
+                }
+            };
+        };
+        group.run(write).await
     }
 }
 

@@ -14,7 +14,7 @@ pub fn records(row: &users::Model, user: &DirectoryUser) -> bool {
 
 /// Records the directory's answer about a user: inserted when new, updated only when it
 /// changed. An unchanged user (the common case) is only read, so filings for one user stored
-/// in transactions side by side (`Store::commit_shared`'s lanes) never wait for each other.
+/// in transactions side by side (PostgreSQL's `Store::commit_shared`) never wait for each other.
 pub async fn upsert(c: &impl ConnectionTrait, user: &DirectoryUser) -> Result<(), StoreError> {
     let stored = users::Entity::find_by_id(user.id.clone()).one(c).await?;
     if stored.as_ref().is_some_and(|row| records(row, user)) {

@@ -476,8 +476,8 @@ struct Filing {
 
 impl Filing {
     /// Stores the request with its audit events, its notices and, when approved at once, its
-    /// grant, in a transaction shared with other small writes (`Store::commit_shared`): a
-    /// burst of filings makes one synced commit per batch rather than one per request.
+    /// grant, in one transaction (`Store::commit_shared`: on SQLite shared with other small
+    /// writes, so a burst of filings makes one synced commit per batch, not per request).
     async fn store(self, broker: &Broker, tx: &DatabaseTransaction) -> Result<Filed, WorkflowError> {
         let Self { filer, user, extends, request, decided, at } = self;
         if let Some(user) = &user {
