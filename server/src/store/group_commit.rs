@@ -1,7 +1,9 @@
-//! Group commit: many small write units (a revocation recorded, an activation confirmed, a job
-//! finished) share one transaction and so one synced commit. A commit costs a sync to disk
-//! (about 2 ms on SQLite; PostgreSQL's WAL flush likewise), which bounded a mass expiry at a
-//! few hundred revocations per second when every unit committed alone.
+//! Group commit, for SQLite: many small write units (a revocation recorded, an activation
+//! confirmed, a job finished) share one transaction and so one synced commit. A commit costs
+//! a sync to disk (about 2 ms), and SQLite's one writer takes them in turn, which bounded a
+//! mass expiry at a few hundred revocations per second when every unit committed alone.
+//! (PostgreSQL flushes the WAL of transactions committing together itself: there, each unit
+//! commits on its own, `Store::commit_shared`.)
 //!
 //! Each unit runs inside a savepoint of the shared transaction: a unit that fails rolls back
 //! alone, and the others commit (a unit alone in its batch needs none: its transaction is its
