@@ -76,7 +76,7 @@ enum Committer {
     /// PostgreSQL: each write in a transaction of its own, in the caller's task. PostgreSQL
     /// commits transactions side by side and flushes the WAL of those committing at the same
     /// moment together (its own group commit); handing writes to committer tasks cost a wake
-    /// of another thread each way (BENCHMARKS.md: grant lag p99 681 → 193 ms for 1,536).
+    /// of another thread each way (BENCHMARKS.md: grant lag p99 1,039 → 192 ms for 1,536).
     Own,
 }
 

@@ -48,7 +48,8 @@ pub async fn entra_caller(broker: &Broker, token: &EntraCaller) -> Result<Caller
 
 /// A caller as a genuine token (signature, issuer, audience, lifetime checked) claims them,
 /// before the check against revocations: only that check turns it into a [`Caller`] — on its
-/// own ([`refuse_revoked`]) or carried by a read's statement (`queries::get_request_claimed`).
+/// own ([`refuse_revoked`]), carried by a read's statement (`queries::get_request_claimed`),
+/// or asked beside a filing's directory lookups (`request_access::request_access_claimed`).
 pub struct Claimed {
     caller: Caller,
     token: TokenId,
