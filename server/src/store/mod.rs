@@ -244,20 +244,22 @@ impl Store {
         E: From<StoreError> + Send + 'static,
         F: for<'t> FnOnce(&'t DatabaseTransaction) -> BoxFuture<'t, Result<T, E>> + Send + 'static,
     {
-        let Committer::Shared(group) = &self.committer else {
-            let tx = self.begin().await?;
-            return match write(&tx).await {
-                Ok(written) => {
-                    tx.commit().await.map_err(StoreError::from)?;
-                    Ok(written)
+        match &self.committer {
+            Committer::Shared(group) => group.run(write).await,
+            Committer::Own => {
+                let tx = self.begin().await?;
+                match write(&tx).await {
+                    Ok(written) => {
+                        tx.commit().await.map_err(StoreError::from)?;
+                        Ok(written)
+                    }
+                    Err(e) => {
+                        let _ = tx.rollback().await;
+                        Err(e)
+                    }
                 }
-                Err(e) => {
-                    let _ = tx.rollback().await;
-                    Err(e)
-                }
-            };
-        };
-        group.run(write).await
+            }
+        }
     }
 }
 
