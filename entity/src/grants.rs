@@ -61,6 +61,14 @@ impl GrantState {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    /// What Elevate knows of the membership the grant covers (no row until its first sync).
+    #[sea_orm(
+        belongs_to = "super::memberships::Entity",
+        from = "(Column::UserId, Column::GroupId)",
+        to = "(super::memberships::Column::UserId, super::memberships::Column::GroupId)"
+    )]
+    Membership,
+}
 
 impl ActiveModelBehavior for ActiveModel {}

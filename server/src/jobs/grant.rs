@@ -7,7 +7,7 @@ use serde_json::json;
 use super::{JobKind, identity_center_jobs, notifications, sync};
 use crate::{
     broker::Broker,
-    domain::{GrantId, RequestEvent, RequestId, RequestStatus, format_millis, now},
+    domain::{GrantId, RequestEvent, RequestStatus, format_millis, now},
     notify::Notice,
     store::{
         StoreError,
@@ -208,18 +208,18 @@ pub async fn expire(
     g: &Grant,
     removed: Option<(EndOutcome, i64)>,
 ) -> Result<Grant, StoreError> {
-    let request = match requests::get_for_update(tx, &g.request_id).await? {
-        Some(request) if matches!(request.status, RequestStatus::Approved | RequestStatus::Active) => {
+    let request = match requests::get_ending_for_update(tx, &g.request_id).await? {
+        Some((request, extensions)) if matches!(request.status, RequestStatus::Approved | RequestStatus::Active) => {
             let expired = Request {
                 ended_at: removed.map(|(_, at)| at).or(request.ended_at),
                 ..requests::after(&request, RequestEvent::Expire)?
             };
             let expired = requests::update(tx, &request, expired).await?;
             notifications::notify(broker, tx, &expired, notifications::ended(RequestStatus::Expired), now()).await?;
-            cancel_extensions(tx, &request.id, "the grant it extends expired").await?;
+            cancel_extensions(tx, extensions, "the grant it extends expired").await?;
             Some(expired)
         }
-        other => other,
+        other => other.map(|(request, _)| request),
     };
     let details = json!({
         "group": g.group_id, "user": g.upn, "grant": g.id,
@@ -239,7 +239,7 @@ pub async fn expire(
 /// The directory refused the membership for good: the request fails, and whatever may have
 /// landed is taken back by the sync.
 pub async fn fail(broker: &Broker, tx: &DatabaseTransaction, g: &Grant, error: &str) -> Result<(), StoreError> {
-    let Some(request) = requests::get_for_update(tx, &g.request_id).await? else { return Ok(()) };
+    let Some((request, extensions)) = requests::get_ending_for_update(tx, &g.request_id).await? else { return Ok(()) };
     if request.status == RequestStatus::Approved {
         let failed = Request {
             status_reason: Some(format!("the directory refused the membership: {error}")),
@@ -247,7 +247,7 @@ pub async fn fail(broker: &Broker, tx: &DatabaseTransaction, g: &Grant, error: &
         };
         let failed = requests::update(tx, &request, failed).await?;
         notifications::notify(broker, tx, &failed, notifications::ended(RequestStatus::Failed), now()).await?;
-        cancel_extensions(tx, &request.id, "the grant it extends failed").await?;
+        cancel_extensions(tx, extensions, "the grant it extends failed").await?;
     }
     let g = stop_wanting(tx, g.clone()).await?;
     let details = json!({ "group": g.group_id, "user": g.upn, "grant": g.id, "error": error });
@@ -317,10 +317,10 @@ async fn finish(
     Ok(g)
 }
 
-/// Pending extensions of a request that ended: cancelled, since what they extend is gone
-/// (approving one later would open a fresh window).
-pub async fn cancel_extensions(c: &impl ConnectionTrait, id: &RequestId, reason: &str) -> Result<(), StoreError> {
-    for ext in requests::pending_extensions_of(c, id).await? {
+/// Pending extensions of a request that ended (`requests::get_ending_for_update`): cancelled,
+/// since what they extend is gone (approving one later would open a fresh window).
+async fn cancel_extensions(c: &impl ConnectionTrait, extensions: Vec<Request>, reason: &str) -> Result<(), StoreError> {
+    for ext in extensions {
         let cancelled = requests::after(&ext, RequestEvent::Cancel)?;
         requests::update(c, &ext, cancelled).await?;
         audit::append(c, NewEvent::system("request.cancelled", Subject::Request(&ext.id), json!({ "reason": reason })))

@@ -24,7 +24,7 @@ use crate::{
     store::{
         audit,
         audit::{NewEvent, Subject},
-        grants::{self, Grant, GrantState},
+        grants::{Grant, GrantState},
         jobs::{self, Job, JobStatus, Lease},
         memberships::{self, Membership},
     },
@@ -122,32 +122,27 @@ impl Sync<'_> {
         result
     }
 
-    async fn membership(&self, upn: &str) -> Result<Membership, EffectError> {
-        let found = memberships::get(self.broker.store.conn(), &self.user_id, self.group_id()).await?;
-        Ok(found.unwrap_or_else(|| Membership {
+    async fn pass(&self, purpose: &Purpose) -> Result<Step, EffectError> {
+        let at = now();
+        let (found, open) =
+            memberships::with_grants(self.broker.store.conn(), &self.user_id, self.group_id(), &GrantState::OPEN)
+                .await?;
+        let m = found.unwrap_or_else(|| Membership {
             user_id: self.user_id.clone(),
             group_id: self.group_id().to_owned(),
-            upn: upn.to_owned(),
+            upn: open.first().map(|g| g.upn.clone()).unwrap_or_default(),
             standing: None,
             added_at: None,
             updated_at: now(),
-        }))
-    }
-
-    async fn pass(&self, purpose: &Purpose) -> Result<Step, EffectError> {
-        let at = now();
-        let open =
-            grants::of_membership(self.broker.store.conn(), &self.user_id, self.group_id(), &GrantState::OPEN).await?;
+        });
         // Time is up first: an expired grant wants nothing, whatever else it was doing.
         let due: Vec<&Grant> = open
             .iter()
             .filter(|g| GrantState::WANTING.contains(&g.state) && g.expires_at.is_some_and(|e| e <= at))
             .collect();
-        let upn = open.first().map(|g| g.upn.clone()).unwrap_or_default();
         if !due.is_empty() {
-            return self.expire(&open, &due, &upn).await;
+            return self.expire(m, &open, &due).await;
         }
-        let m = self.membership(&upn).await?;
         let wanting: Vec<&Grant> = open.iter().filter(|g| GrantState::WANTING.contains(&g.state)).collect();
         let ending: Vec<&Grant> = open.iter().filter(|g| g.state == GrantState::Ending).collect();
         if wanting.is_empty() {
@@ -333,18 +328,15 @@ impl Sync<'_> {
     /// grant of the membership is left open (one opened meanwhile has a sync of its own
     /// waiting). When the directory cannot be reached, the ends are recorded alone, and the
     /// removal is retried.
-    async fn expire(&self, open: &[Grant], due: &[&Grant], upn: &str) -> Result<Step, EffectError> {
+    async fn expire(&self, m: Membership, open: &[Grant], due: &[&Grant]) -> Result<Step, EffectError> {
         let others_want =
             open.iter().any(|g| GrantState::WANTING.contains(&g.state) && !due.iter().any(|d| d.id == g.id));
         let (removed, failed) = match others_want {
             true => (None, None),
-            false => {
-                let m = self.membership(upn).await?;
-                match self.end_membership(&m).await {
-                    Ok(outcome) => (Some((outcome, m)), None),
-                    Err(e) => (None, Some(e)),
-                }
-            }
+            false => match self.end_membership(&m).await {
+                Ok(outcome) => (Some((outcome, m)), None),
+                Err(e) => (None, Some(e)),
+            },
         };
         let at = now();
         let ending: Vec<Grant> = open.iter().filter(|g| g.state == GrantState::Ending).cloned().collect();

@@ -1,6 +1,6 @@
 //! Grants: one user's membership in one group on behalf of one request.
 use entity::grants;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter};
 
 use super::StoreError;
 use crate::domain::{GrantId, RequestId};
@@ -38,22 +38,6 @@ pub async fn in_group(
     Ok(grants::Entity::find()
         .filter(grants::Column::GroupId.eq(group_id))
         .filter(grants::Column::State.is_in(states.iter().copied()))
-        .all(c)
-        .await?)
-}
-
-/// The grants of one membership (user and group) that are in one of `states`, oldest first.
-pub async fn of_membership(
-    c: &impl ConnectionTrait,
-    user_id: &str,
-    group_id: &str,
-    states: &[GrantState],
-) -> Result<Vec<Grant>, StoreError> {
-    Ok(grants::Entity::find()
-        .filter(grants::Column::UserId.eq(user_id))
-        .filter(grants::Column::GroupId.eq(group_id))
-        .filter(grants::Column::State.is_in(states.iter().copied()))
-        .order_by_asc(grants::Column::Id)
         .all(c)
         .await?)
 }

@@ -1,13 +1,41 @@
 //! What Elevate knows of one user's membership in one group (see `entity::memberships`).
-use entity::memberships;
-use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, IntoActiveModel, sea_query::OnConflict};
+use entity::{grants, memberships};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, JoinType, QueryFilter, QueryOrder,
+    QuerySelect, RelationTrait, sea_query::OnConflict,
+};
 
-use super::StoreError;
+use super::{
+    StoreError,
+    grants::{Grant, GrantState},
+};
 
 pub use memberships::Model as Membership;
 
 pub async fn get(c: &impl ConnectionTrait, user_id: &str, group_id: &str) -> Result<Option<Membership>, StoreError> {
     Ok(memberships::Entity::find_by_id((user_id.to_owned(), group_id.to_owned())).one(c).await?)
+}
+
+/// The membership's row (when there is one) and its grants in one of `states`, oldest first:
+/// what a sync reads before each pass, in one statement while any grant is in those states.
+pub async fn with_grants(
+    c: &impl ConnectionTrait,
+    user_id: &str,
+    group_id: &str,
+    states: &[GrantState],
+) -> Result<(Option<Membership>, Vec<Grant>), StoreError> {
+    let rows = grants::Entity::find()
+        .join(JoinType::LeftJoin, grants::Relation::Membership.def())
+        .select_also(memberships::Entity)
+        .filter(grants::Column::UserId.eq(user_id))
+        .filter(grants::Column::GroupId.eq(group_id))
+        .filter(grants::Column::State.is_in(states.iter().copied()))
+        .order_by_asc(grants::Column::Id)
+        .all(c)
+        .await?;
+    let Some((_, first)) = rows.first() else { return Ok((get(c, user_id, group_id).await?, Vec::new())) };
+    let membership = first.clone();
+    Ok((membership, rows.into_iter().map(|(g, _)| g).collect()))
 }
 
 /// Writes the row whole, creating it when it is new.

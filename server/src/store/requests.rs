@@ -86,6 +86,27 @@ pub async fn get_for_update(c: &impl ConnectionTrait, id: &RequestId) -> Result<
     Ok(query.one(c).await?)
 }
 
+/// `get_for_update` for a transition that ends the request, with the extensions of it still
+/// waiting for approval (which lose their purpose), in one statement; on PostgreSQL all of
+/// them stay locked until the transaction ends, so no decision on an extension slips in
+/// between this read and its cancellation.
+pub async fn get_ending_for_update(
+    c: &impl ConnectionTrait,
+    id: &RequestId,
+) -> Result<Option<(Request, Vec<Request>)>, StoreError> {
+    let pending_extension =
+        requests::Column::Extends.eq(id.clone()).and(requests::Column::Status.eq(RequestStatus::Pending));
+    let mut query = requests::Entity::find()
+        .filter(requests::Column::Id.eq(id.clone()).or(pending_extension))
+        .order_by_asc(requests::Column::Id);
+    if is_postgres(c) {
+        query = query.lock_exclusive();
+    }
+    let (mut found, extensions): (Vec<Request>, Vec<Request>) =
+        query.all(c).await?.into_iter().partition(|r| r.id == *id);
+    Ok(found.pop().map(|request| (request, extensions)))
+}
+
 /// The request after `event`: the status the one state machine (`RequestStatus::on`) gives,
 /// or its refusal.
 pub fn after(request: &Request, event: RequestEvent) -> Result<Request, StoreError> {
@@ -180,15 +201,6 @@ pub async fn chain_of(c: &impl ConnectionTrait, id: &RequestId) -> Result<Vec<Re
     }
     chain.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(chain)
-}
-
-/// Pending extensions of a request (cancelled when the request they extend ends early).
-pub async fn pending_extensions_of(c: &impl ConnectionTrait, id: &RequestId) -> Result<Vec<Request>, StoreError> {
-    Ok(requests::Entity::find()
-        .filter(requests::Column::Extends.eq(id.clone()))
-        .filter(requests::Column::Status.eq(RequestStatus::Pending))
-        .all(c)
-        .await?)
 }
 
 /// Marks the request's access as over (membership removed or, for standing or overlapping
