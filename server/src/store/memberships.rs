@@ -12,7 +12,7 @@ use super::{
 
 pub use memberships::Model as Membership;
 
-pub async fn get(c: &impl ConnectionTrait, user_id: &str, group_id: &str) -> Result<Option<Membership>, StoreError> {
+async fn get(c: &impl ConnectionTrait, user_id: &str, group_id: &str) -> Result<Option<Membership>, StoreError> {
     Ok(memberships::Entity::find_by_id((user_id.to_owned(), group_id.to_owned())).one(c).await?)
 }
 
@@ -33,8 +33,9 @@ pub async fn with_grants(
         .order_by_asc(grants::Column::Id)
         .all(c)
         .await?;
-    let Some((_, first)) = rows.first() else { return Ok((get(c, user_id, group_id).await?, Vec::new())) };
-    let membership = first.clone();
+    let Some(membership) = rows.first().map(|(_, m)| m.clone()) else {
+        return Ok((get(c, user_id, group_id).await?, Vec::new()));
+    };
     Ok((membership, rows.into_iter().map(|(g, _)| g).collect()))
 }
 
