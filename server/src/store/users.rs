@@ -1,7 +1,9 @@
 //! The directory identity cache.
 use entity::users;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, QueryFilter, sea_query::OnConflict,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, QueryFilter,
+    sea_query::{Expr, OnConflict},
 };
 
 use super::StoreError;
@@ -12,14 +14,11 @@ pub fn records(row: &users::Model, user: &DirectoryUser) -> bool {
     row.id == user.id && row.upn == user.upn.as_str() && row.display_name == user.display_name && row.mail == user.mail
 }
 
-/// Records the directory's answer about a user: inserted when new, updated only when it
-/// changed. An unchanged user (the common case) is only read, so filings for one user stored
-/// in transactions side by side (PostgreSQL's `Store::commit_shared`) never wait for each other.
+/// Records the directory's answer about a user in one statement: inserted when new, updated
+/// only when it changed (an unchanged row keeps its `updated_at`). A filing calls it only for
+/// a user its read beside the directory lookup did not find recorded as-is, so filings for a
+/// known user (the common case) never write, nor wait for each other, here.
 pub async fn upsert(c: &impl ConnectionTrait, user: &DirectoryUser) -> Result<(), StoreError> {
-    let stored = users::Entity::find_by_id(user.id.clone()).one(c).await?;
-    if stored.as_ref().is_some_and(|row| records(row, user)) {
-        return Ok(());
-    }
     let row = users::ActiveModel {
         id: Set(user.id.clone()),
         upn: Set(user.upn.as_str().to_owned()),
@@ -27,6 +26,12 @@ pub async fn upsert(c: &impl ConnectionTrait, user: &DirectoryUser) -> Result<()
         mail: Set(user.mail.clone()),
         updated_at: Set(now()),
     };
+    // `IS DISTINCT FROM` (PostgreSQL, and SQLite since 3.39): `mail` may be null.
+    let changed = Expr::cust(
+        r#""users"."upn" IS DISTINCT FROM "excluded"."upn"
+        OR "users"."display_name" IS DISTINCT FROM "excluded"."display_name"
+        OR "users"."mail" IS DISTINCT FROM "excluded"."mail""#,
+    );
     users::Entity::insert(row)
         .on_conflict(
             OnConflict::column(users::Column::Id)
@@ -36,9 +41,10 @@ pub async fn upsert(c: &impl ConnectionTrait, user: &DirectoryUser) -> Result<()
                     users::Column::Mail,
                     users::Column::UpdatedAt,
                 ])
+                .action_and_where(changed)
                 .to_owned(),
         )
-        .exec(c)
+        .exec_without_returning(c)
         .await?;
     Ok(())
 }
@@ -50,7 +56,7 @@ pub async fn by_upn_or_id(c: &impl ConnectionTrait, key: &str) -> Result<Option<
 
 /// Users whose mail (or, without one, UPN) is `mail`, compared without case.
 pub async fn by_mail(c: &impl ConnectionTrait, mail: &str) -> Result<Vec<users::Model>, StoreError> {
-    use sea_orm::sea_query::{Expr, Func};
+    use sea_orm::sea_query::Func;
     let lower = mail.to_ascii_lowercase();
     let of = |col: users::Column| Expr::expr(Func::lower(Expr::col(col))).eq(lower.clone());
     let no_mail = users::Column::Mail.is_null().and(of(users::Column::Upn));

@@ -598,3 +598,38 @@ async fn reloading_the_inbox_does_not_spend_graph_calls_but_deciding_asks_afresh
     let (_, inbox) = bob.get("/api/v1/approvals").await;
     assert_eq!(inbox["items"].as_array().map(Vec::len), Some(0), "{inbox}");
 }
+
+/// Alice's row in Elevate's record of users: display name and when it was last written.
+async fn recorded_alice(app: &TestApp) -> (String, i64) {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let db = app.db().await;
+    let row = entity::users::Entity::find()
+        .filter(entity::users::Column::Upn.eq(ALICE))
+        .one(&db)
+        .await
+        .expect("users query")
+        .expect("the filing recorded Alice");
+    db.close().await.ok();
+    (row.display_name, row.updated_at)
+}
+
+#[tokio::test]
+async fn a_filing_records_a_user_renamed_in_the_directory_and_leaves_an_unchanged_one_alone() {
+    let app = TestApp::builder().graph(GraphServer::start().await).spawn().await;
+    let graph = app.graph();
+    app.engineer().request("AzureAD-Admins", 60).await;
+    let (first_name, first_written) = recorded_alice(&app).await;
+    assert_eq!(first_name, "alice");
+
+    // Unchanged in the directory: the next filing does not write the row again.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    app.engineer().request("AzureAD-Developers", 5).await;
+    assert_eq!(recorded_alice(&app).await, (first_name, first_written));
+
+    let alice_id = graph.user_id(ALICE);
+    graph.state().users.get_mut(&alice_id).expect("Alice in the directory").display_name = "Alice Liddell".into();
+    app.engineer().request("AzureAD-Admins", 60).await;
+    let (renamed, written) = recorded_alice(&app).await;
+    assert_eq!(renamed, "Alice Liddell");
+    assert!(written > first_written, "rewritten at {written}, first written at {first_written}");
+}
