@@ -20,6 +20,12 @@ use crate::{
     workflows::configuration,
 };
 
+/// How long an idle keep-alive connection stays open. Longer than clients and load balancers
+/// keep theirs (reqwest's pool 90 s, an AWS load balancer 60 s by default): the side that
+/// closes first must be theirs. Were it ours (actix's default is 5 s), a request sent as the
+/// server closes would be lost with the connection, and a filing cannot be retried blindly.
+const IDLE_CONNECTION_KEPT: Duration = Duration::from_secs(120);
+
 pub struct Application {
     server: actix_web::dev::Server,
     port: u16,
@@ -133,6 +139,7 @@ impl Application {
         .listen(listener)
         .map_err(|source| StartError::Bind { addr: settings.server.bind.to_string(), source })?
         .shutdown_timeout(10)
+        .keep_alive(IDLE_CONNECTION_KEPT)
         // Signals are ours (run_until_stopped): the worker must hear of them at once too.
         .disable_signals()
         .run();

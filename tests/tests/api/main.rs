@@ -10,6 +10,7 @@ mod break_glass;
 mod browser;
 mod chat;
 mod cli;
+mod connections;
 mod credentials;
 mod email;
 mod entra_tokens;
