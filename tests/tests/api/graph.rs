@@ -621,7 +621,8 @@ async fn a_filing_records_a_user_renamed_in_the_directory_and_leaves_an_unchange
     let (first_name, first_written) = recorded_alice(&app).await;
     assert_eq!(first_name, "alice");
 
-    // Unchanged in the directory: the next filing does not write the row again.
+    // Unchanged in the directory: the next filing does not write the row again. (It files
+    // 20 ms later, so a rewrite would show in `updated_at`, kept to the millisecond.)
     tokio::time::sleep(Duration::from_millis(20)).await;
     app.engineer().request("AzureAD-Developers", 5).await;
     assert_eq!(recorded_alice(&app).await, (first_name, first_written));
